@@ -1,0 +1,41 @@
+# vframe — `make demo` makes a thumbnail, `make test` runs every test. Both set up a fresh
+# Debian machine first (`make deps`).
+
+CARGO   ?= cargo
+PREFIX  ?= /usr/local
+RELEASE := target/release
+LIB     := $(RELEASE)/libvframe.so
+CLI     := $(RELEASE)/vframe
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all build header deps test test-rust test-header test-c demo clean
+
+all: build
+
+deps:
+	./scripts/deps.sh
+
+build:
+	$(CARGO) build --release --locked
+
+# Regenerates the committed C header from src/capi (never edit it by hand).
+header:
+	cbindgen --quiet --config cbindgen.toml --output include/vframe.h
+
+demo: deps build
+	./scripts/demo.sh $(VIDEO)
+
+test: deps build
+	$(MAKE) test-rust test-header test-c
+
+test-rust:
+	$(CARGO) test --release --locked
+
+test-header:
+	./scripts/check-header.sh
+
+test-c: build
+	$(MAKE) -C tests/c
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,14 @@
+//! Turns the FFmpeg version that ffmpeg-sys-next detected (its `links = "ffmpeg"` metadata)
+//! into cfg flags, so version differences can be written as `#[cfg(ffmpeg_6_1)]` in
+//! `src/av/compat.rs` and nowhere else.
+
+fn main() {
+    // The FFmpeg releases whose API changes vframe cares about.
+    for flag in ["ffmpeg_6_0", "ffmpeg_6_1", "ffmpeg_7_0", "ffmpeg_7_1", "ffmpeg_8_0"] {
+        println!("cargo::rustc-check-cfg=cfg({flag})");
+        let var = format!("DEP_FFMPEG_{}", flag.to_uppercase());
+        if std::env::var(&var).is_ok_and(|v| v == "true") {
+            println!("cargo:rustc-cfg={flag}");
+        }
+    }
+}

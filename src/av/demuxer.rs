@@ -1,0 +1,299 @@
+//! `AVFormatContext` for input: probing against an allow-list of real media containers,
+//! the video stream's facts, packet reading and seeking.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use ffmpeg_sys_next as ffi;
+
+use super::io::{Avio, Source};
+use super::{check, compat, interrupt, ts, Decoder, Interrupt, Packet, Rational};
+use crate::error::{Error, Status};
+
+/// Demuxers vframe opens: real media containers and elementary streams. Everything else is
+/// refused, above all playlists and indirection formats (hls, concat, dash, image2, ...),
+/// which would make FFmpeg open other files or URLs (SPEC §5).
+const ALLOWED_FORMATS: &[&str] = &[
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska,webm",
+    "avi",
+    "mpegts",
+    "mpeg",
+    "mpegvideo",
+    "flv",
+    "asf",
+    "ogg",
+    "mxf",
+    "nut",
+    "dv",
+    "rm",
+    "wtv",
+    "ivf",
+    "obu",
+    "h261",
+    "h263",
+    "h264",
+    "hevc",
+    "vvc",
+    "av1",
+    "m4v",
+    "vc1",
+    "cavsvideo",
+    "mjpeg",
+    "gif",
+    "yuv4mpegpipe",
+];
+
+/// The facts about the chosen video stream that frame selection and geometry need.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamInfo {
+    pub index: i32,
+    pub time_base: Rational,
+    /// The stream's first presentation timestamp, in `time_base`.
+    pub start_time: Option<i64>,
+    /// Duration in `time_base`, when the container knows it.
+    pub duration: Option<i64>,
+    /// Average frame rate, or the container's base rate when the average is unknown.
+    pub frame_rate: Rational,
+    pub sample_aspect_ratio: Rational,
+    pub display_matrix: Option<[i32; 9]>,
+    /// The legacy `rotate` metadata tag, in clockwise degrees.
+    pub rotate_tag: Option<i32>,
+    pub width: u32,
+    pub height: u32,
+    pub codec_name: String,
+    pub format_name: String,
+}
+
+/// An open input. Field order is drop order: the format context is closed (in `Drop`)
+/// before the AVIO it reads through, and both before the interrupt they point to.
+pub(crate) struct Demuxer<'a> {
+    ctx: NonNull<ffi::AVFormatContext>,
+    _io: Avio<'a>,
+    interrupt: Arc<Interrupt>,
+}
+
+/// `AVFormatContext.io_open`: refuses every nested open, so no demuxer can reach another
+/// file or URL whatever the input says.
+unsafe extern "C" fn refuse_io_open(
+    _s: *mut ffi::AVFormatContext,
+    _pb: *mut *mut ffi::AVIOContext,
+    _url: *const c_char,
+    _flags: c_int,
+    _options: *mut *mut ffi::AVDictionary,
+) -> c_int {
+    ffi::AVERROR(libc::EPERM)
+}
+
+fn c_str(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
+    }
+    // SAFETY: FFmpeg hands out NUL-terminated static or context-owned strings.
+    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+}
+
+impl<'a> Demuxer<'a> {
+    /// Opens `source`, refusing any container that is not on the allow-list.
+    pub fn open(source: Source<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+        super::init();
+        let io = Avio::new(source)?;
+        let mut format: *const ffi::AVInputFormat = ptr::null();
+        // SAFETY: io is a valid read context; probing only reads (and rewinds) it.
+        let ret = unsafe {
+            ffi::av_probe_input_buffer2(io.as_ptr(), &mut format, ptr::null(), ptr::null_mut(), 0, 0)
+        };
+        if let Some(e) = interrupt.error() {
+            return Err(e);
+        }
+        if ret < 0 || format.is_null() {
+            let why = if ret == ffi::AVERROR_EOF { "the input is empty".to_string() } else { super::error_text(ret) };
+            return Err(Error::new(
+                Status::CannotOpen,
+                format!("not a recognised media file ({why})"),
+            ));
+        }
+        // SAFETY: format points to a static AVInputFormat.
+        let name = c_str(unsafe { (*format).name });
+        if !ALLOWED_FORMATS.contains(&name.as_str()) {
+            return Err(Error::new(
+                Status::UnsupportedInput,
+                format!(
+                    "input format '{name}' is not supported (playlists such as HLS/m3u8, concat, DASH, image sequences and non-video formats are refused)"
+                ),
+            ));
+        }
+
+        // SAFETY: returns NULL or a fresh context.
+        let ctx = NonNull::new(unsafe { ffi::avformat_alloc_context() })
+            .ok_or_else(|| Error::new(Status::Internal, "out of memory for the format context"))?;
+        let mut raw = ctx.as_ptr();
+        // SAFETY: ctx is fresh and ours; pb, io_open and the interrupt callback point to
+        // objects the Demuxer keeps alive longer than the context.
+        unsafe {
+            (*raw).pb = io.as_ptr();
+            (*raw).flags |= ffi::AVFMT_FLAG_CUSTOM_IO;
+            (*raw).io_open = Some(refuse_io_open);
+            (*raw).interrupt_callback = ffi::AVIOInterruptCB {
+                callback: Some(interrupt::callback),
+                opaque: Arc::as_ptr(&interrupt) as *mut c_void,
+            };
+        }
+        let mut options: *mut ffi::AVDictionary = ptr::null_mut();
+        let set = |opts: &mut *mut ffi::AVDictionary, k: &str, v: &str| {
+            let (k, v) = (CString::new(k).unwrap(), CString::new(v).unwrap());
+            // SAFETY: av_dict_set copies both strings.
+            unsafe { ffi::av_dict_set(opts, k.as_ptr(), v.as_ptr(), 0) };
+        };
+        // Belt and braces over io_open: no protocol may be opened by name.
+        set(&mut options, "protocol_whitelist", "none");
+        set(&mut options, "format_whitelist", &ALLOWED_FORMATS.join(","));
+        // SAFETY: raw is an allocated context with custom IO; on failure FFmpeg frees it
+        // and sets raw to NULL (but never frees our custom pb).
+        let ret = unsafe { ffi::avformat_open_input(&mut raw, ptr::null(), format, &mut options) };
+        // SAFETY: frees whatever options FFmpeg did not consume.
+        unsafe { ffi::av_dict_free(&mut options) };
+        if ret < 0 {
+            return Err(interrupt.error().unwrap_or_else(|| {
+                Error::new(Status::CannotOpen, format!("cannot open input as {name}: {}", super::error_text(ret)))
+            }));
+        }
+        let ctx = NonNull::new(raw).expect("avformat_open_input succeeded");
+        Ok(Demuxer { ctx, _io: io, interrupt })
+    }
+
+    fn raw(&self) -> *mut ffi::AVFormatContext {
+        self.ctx.as_ptr()
+    }
+
+    fn stream(&self, index: i32) -> *mut ffi::AVStream {
+        // SAFETY: index was validated against nb_streams when StreamInfo was built.
+        unsafe { *(*self.raw()).streams.add(index as usize) }
+    }
+
+    /// Reads stream parameters and picks the best video stream; all others are discarded
+    /// so the demuxer does not even hand out their packets.
+    pub fn video_stream(&mut self) -> Result<StreamInfo, Error> {
+        let raw = self.raw();
+        // Audio and data streams are never needed: discard them before probing so that
+        // avformat_find_stream_info does not decode them.
+        // SAFETY: streams[0..nb_streams] are valid streams of this context.
+        unsafe {
+            for i in 0..(*raw).nb_streams as usize {
+                let st = *(*raw).streams.add(i);
+                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO {
+                    (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
+                }
+            }
+        }
+        // SAFETY: raw is an open context.
+        let ret = unsafe { ffi::avformat_find_stream_info(raw, ptr::null_mut()) };
+        if let Some(e) = self.interrupt.error() {
+            return Err(e);
+        }
+        check(ret, Status::CannotOpen, "reading stream parameters")?;
+        // SAFETY: raw is an open context; no decoder is requested.
+        let index = unsafe {
+            ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0)
+        };
+        if index < 0 {
+            return Err(Error::new(Status::NoVideoStream, "the input has no video stream"));
+        }
+        // SAFETY: streams are valid; index < nb_streams per av_find_best_stream.
+        unsafe {
+            for i in 0..(*raw).nb_streams as i32 {
+                if i != index {
+                    (**(*raw).streams.add(i as usize)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+                }
+            }
+        }
+        let st = self.stream(index);
+        // SAFETY: st and its codecpar are valid while the context is open.
+        let info = unsafe {
+            let par = &*(*st).codecpar;
+            let avg = Rational::from_av((*st).avg_frame_rate);
+            let rate = if avg.is_valid() { avg } else { Rational::from_av((*st).r_frame_rate) };
+            let codec = ffi::avcodec_get_name(par.codec_id);
+            let key = CString::new("rotate").unwrap();
+            let tag = ffi::av_dict_get((*st).metadata, key.as_ptr(), ptr::null(), 0);
+            let rotate_tag = tag.as_ref().and_then(|t| c_str(t.value).trim().parse::<i32>().ok());
+            StreamInfo {
+                index,
+                time_base: Rational::from_av((*st).time_base),
+                start_time: ts((*st).start_time),
+                duration: ts((*st).duration),
+                frame_rate: rate,
+                sample_aspect_ratio: Rational::from_av((*st).sample_aspect_ratio),
+                display_matrix: compat::stream_display_matrix(st),
+                rotate_tag,
+                width: par.width.max(0) as u32,
+                height: par.height.max(0) as u32,
+                codec_name: c_str(codec),
+                format_name: c_str((*(*raw).iformat).name),
+            }
+        };
+        if !info.time_base.is_valid() {
+            return Err(Error::new(Status::CannotOpen, "the video stream has no valid time base"));
+        }
+        Ok(info)
+    }
+
+    /// The sample aspect ratio FFmpeg settles on for `frame` of `stream` (container first,
+    /// then codec), as `av_guess_sample_aspect_ratio` decides it.
+    pub fn sample_aspect_ratio(&self, stream: &StreamInfo, frame: &super::Frame) -> Rational {
+        // SAFETY: context, stream and frame are valid.
+        Rational::from_av(unsafe {
+            ffi::av_guess_sample_aspect_ratio(self.raw(), self.stream(stream.index), frame.as_ptr())
+        })
+    }
+
+    /// A decoder for `stream`, with `threads` threads (0: as many as FFmpeg likes).
+    pub fn decoder(&self, stream: &StreamInfo, threads: u32) -> Result<Decoder, Error> {
+        Decoder::open(self.stream(stream.index), threads)
+    }
+
+    /// Reads the next packet of `stream` into `pkt`. `Ok(false)` at the end of the input;
+    /// read errors in the middle of a file (damage, truncation) also end it, as in ffmpeg.
+    pub fn read(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
+        loop {
+            pkt.unref();
+            // SAFETY: context and packet are valid; the packet is blank.
+            let ret = unsafe { ffi::av_read_frame(self.raw(), pkt.as_ptr()) };
+            if let Some(e) = self.interrupt.error() {
+                return Err(e);
+            }
+            if ret == ffi::AVERROR(libc::EAGAIN) {
+                continue;
+            }
+            if ret < 0 {
+                return Ok(false);
+            }
+            if pkt.stream_index() == stream.index {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Seeks so that the next packets start at or before `timestamp` (in the stream's
+    /// time base) at a keyframe, as far as the container's index allows.
+    pub fn seek(&mut self, stream: &StreamInfo, timestamp: i64) -> Result<(), Error> {
+        // SAFETY: context is open; the index is a valid stream.
+        let ret = unsafe {
+            ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD)
+        };
+        if let Some(e) = self.interrupt.error() {
+            return Err(e);
+        }
+        check(ret, Status::DecodeError, "seeking").map(drop)
+    }
+}
+
+impl Drop for Demuxer<'_> {
+    fn drop(&mut self) {
+        let mut raw = self.ctx.as_ptr();
+        // SAFETY: we own the context; with AVFMT_FLAG_CUSTOM_IO closing it leaves our pb
+        // alone, which `io` frees right after.
+        unsafe { ffi::avformat_close_input(&mut raw) };
+    }
+}

@@ -1,0 +1,147 @@
+//! Custom AVIO: FFmpeg reads the input only through these callbacks, over a file vframe
+//! opened itself or over the caller's bytes, so no FFmpeg protocol ever opens anything.
+
+use std::ffi::{c_int, c_void};
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+
+use ffmpeg_sys_next as ffi;
+
+use crate::error::{Error, Status};
+
+/// What FFmpeg reads from.
+pub(crate) enum Source<'a> {
+    File(File),
+    Memory(Cursor<&'a [u8]>),
+}
+
+impl Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::File(f) => f.read(buf),
+            Source::Memory(c) => c.read(buf),
+        }
+    }
+
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Source::File(f) => f.seek(pos),
+            Source::Memory(c) => c.seek(pos),
+        }
+    }
+
+    fn len(&mut self) -> std::io::Result<u64> {
+        match self {
+            Source::File(f) => f.metadata().map(|m| m.len()),
+            Source::Memory(c) => Ok(c.get_ref().len() as u64),
+        }
+    }
+}
+
+const BUFFER_SIZE: usize = 64 * 1024;
+
+/// An `AVIOContext` reading from a boxed [`Source`]. Dropped after the format context that
+/// uses it has been closed (field order in `Demuxer`).
+pub(crate) struct Avio<'a> {
+    ctx: NonNull<ffi::AVIOContext>,
+    source: *mut Source<'a>,
+    _borrow: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Avio<'a> {
+    pub fn new(source: Source<'a>) -> Result<Avio<'a>, Error> {
+        // SAFETY: av_malloc returns NULL or a buffer of BUFFER_SIZE bytes.
+        let buffer = unsafe { ffi::av_malloc(BUFFER_SIZE) } as *mut u8;
+        if buffer.is_null() {
+            return Err(Error::new(Status::Internal, "out of memory for the I/O buffer"));
+        }
+        let source = Box::into_raw(Box::new(source));
+        // SAFETY: buffer was allocated by av_malloc (AVIO may reallocate it); `source`
+        // stays valid until Drop, after FFmpeg's last use of the context.
+        let ctx = unsafe {
+            ffi::avio_alloc_context(
+                buffer,
+                BUFFER_SIZE as c_int,
+                0,
+                source as *mut c_void,
+                Some(read_packet),
+                None,
+                Some(seek),
+            )
+        };
+        match NonNull::new(ctx) {
+            Some(ctx) => Ok(Avio { ctx, source, _borrow: PhantomData }),
+            None => {
+                // SAFETY: both were allocated above and are not referenced elsewhere.
+                unsafe {
+                    ffi::av_free(buffer as *mut c_void);
+                    drop(Box::from_raw(source));
+                }
+                Err(Error::new(Status::Internal, "out of memory for the I/O context"))
+            }
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut ffi::AVIOContext {
+        self.ctx.as_ptr()
+    }
+}
+
+impl Drop for Avio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: AVIO may have swapped its buffer, so free the one it holds now, then the
+        // context, then the source the callbacks read; nothing uses any of them after this.
+        unsafe {
+            ffi::av_freep(&mut (*self.ctx.as_ptr()).buffer as *mut *mut u8 as *mut c_void);
+            let mut ctx = self.ctx.as_ptr();
+            ffi::avio_context_free(&mut ctx);
+            drop(Box::from_raw(self.source));
+        }
+    }
+}
+
+/// Runs `f` on the source behind `opaque`, turning panics and I/O errors into `AVERROR(EIO)`.
+fn with_source<T>(opaque: *mut c_void, f: impl FnOnce(&mut Source<'_>) -> std::io::Result<T>) -> Result<T, c_int> {
+    // SAFETY: opaque is the Box<Source> owned by the Avio whose context FFmpeg is using.
+    let source = unsafe { &mut *(opaque as *mut Source<'_>) };
+    match catch_unwind(AssertUnwindSafe(|| f(source))) {
+        Ok(Ok(v)) => Ok(v),
+        _ => Err(ffi::AVERROR(libc::EIO)),
+    }
+}
+
+unsafe extern "C" fn read_packet(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
+    if size <= 0 {
+        return 0;
+    }
+    // SAFETY: FFmpeg passes a writable buffer of `size` bytes.
+    let buf = unsafe { std::slice::from_raw_parts_mut(buf, size as usize) };
+    match with_source(opaque, |s| loop {
+        match s.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    }) {
+        Ok(0) => ffi::AVERROR_EOF, // never 0: FFmpeg reads 0 as "try again"
+        Ok(n) => n as c_int,
+        Err(code) => code,
+    }
+}
+
+unsafe extern "C" fn seek(opaque: *mut c_void, offset: i64, whence: c_int) -> i64 {
+    let whence = whence & !ffi::AVSEEK_FORCE;
+    let result = with_source(opaque, |s| {
+        let pos = match whence {
+            ffi::AVSEEK_SIZE => return s.len().map(|n| n as i64),
+            libc::SEEK_SET if offset >= 0 => SeekFrom::Start(offset as u64),
+            libc::SEEK_CUR => SeekFrom::Current(offset),
+            libc::SEEK_END => SeekFrom::End(offset),
+            _ => return Err(std::io::ErrorKind::InvalidInput.into()),
+        };
+        s.seek(pos).map(|p| p as i64)
+    });
+    result.unwrap_or_else(i64::from)
+}

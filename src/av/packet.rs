@@ -1,0 +1,52 @@
+//! `AVPacket`, owned.
+
+use std::ptr::NonNull;
+
+use ffmpeg_sys_next as ffi;
+
+use crate::error::{Error, Status};
+
+pub(crate) struct Packet {
+    ptr: NonNull<ffi::AVPacket>,
+}
+
+impl Packet {
+    pub fn new() -> Result<Packet, Error> {
+        // SAFETY: av_packet_alloc returns NULL or a fresh, blank packet.
+        NonNull::new(unsafe { ffi::av_packet_alloc() })
+            .map(|ptr| Packet { ptr })
+            .ok_or_else(|| Error::new(Status::Internal, "out of memory for a packet"))
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut ffi::AVPacket {
+        self.ptr.as_ptr()
+    }
+
+    pub fn stream_index(&self) -> i32 {
+        // SAFETY: ptr is a valid packet for the life of self.
+        unsafe { (*self.ptr.as_ptr()).stream_index }
+    }
+
+    /// Presentation timestamp, if the container gave one.
+    pub fn pts(&self) -> Option<i64> {
+        // SAFETY: as above.
+        super::ts(unsafe { (*self.ptr.as_ptr()).pts })
+    }
+
+    /// Drops the payload, keeping the allocation for the next read.
+    pub fn unref(&mut self) {
+        // SAFETY: ptr is valid; unref leaves a blank packet.
+        unsafe { ffi::av_packet_unref(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        let mut ptr = self.ptr.as_ptr();
+        // SAFETY: we own the packet; av_packet_free unrefs and frees it.
+        unsafe { ffi::av_packet_free(&mut ptr) }
+    }
+}
+
+// SAFETY: a packet is plain owned data with refcounted, thread-safe buffers.
+unsafe impl Send for Packet {}

@@ -1,0 +1,286 @@
+//! The pipeline of SPEC §2–§4: find the exact frame, then orient, scale and encode it.
+//!
+//! Safe Rust over the `av` wrappers. Frame selection: seek to the keyframe before the
+//! target, decode forward, and take the first frame whose presentation time is at or after
+//! the offset. A seek that lands after the target (MPEG-TS, broken indexes) is retried
+//! further back, and as a last resort the input is decoded from its start.
+
+use std::sync::Arc;
+
+use crate::av::{self, Decoder, Demuxer, Flow, Frame, Interrupt, Packet, Scaler, Source, StreamInfo};
+use crate::encode::encode;
+use crate::error::{Error, Status};
+use crate::geometry::{self, Orientation};
+use crate::spec::{Rotate, Spec};
+use crate::{DecodedFrame, Image, Input, Options};
+
+/// The first seek-back step when a seek lands late; it doubles on each retry.
+const FIRST_BACKOFF_MS: i64 = 1000;
+/// After this many late landings, decode from the start instead.
+const MAX_SEEK_RETRIES: u32 = 6;
+
+/// A located frame and what is needed to present it.
+struct Located {
+    frame: Frame,
+    stream: StreamInfo,
+    sample_aspect_ratio: av::Rational,
+}
+
+fn open<'a>(input: &Input<'a>, interrupt: &Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+    let source = match *input {
+        Input::Path(path) => {
+            let file = std::fs::File::open(path).map_err(|e| {
+                Error::new(Status::CannotOpen, format!("cannot open '{}': {e}", path.display()))
+            })?;
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(Error::new(Status::CannotOpen, format!("'{}' is a directory", path.display())));
+            }
+            Source::File(file)
+        }
+        Input::Memory(bytes) => Source::Memory(std::io::Cursor::new(bytes)),
+    };
+    Demuxer::open(source, Arc::clone(interrupt))
+}
+
+/// Frame-time arithmetic on the stream's own timeline, exact in integers.
+struct Timeline {
+    num: i128,
+    den: i128,
+    offset_ms: i128,
+}
+
+impl Timeline {
+    fn new(stream: &StreamInfo, offset_ms: u64) -> Timeline {
+        Timeline {
+            num: i128::from(stream.time_base.num),
+            den: i128::from(stream.time_base.den),
+            offset_ms: i128::from(offset_ms),
+        }
+    }
+
+    /// Whether a frame at `pts` is at or after the offset from `start`.
+    fn reached(&self, pts: i64, start: i64) -> bool {
+        (i128::from(pts) - i128::from(start)) * self.num * 1000 >= self.offset_ms * self.den
+    }
+
+    /// `ms` milliseconds in time-base units, rounded up.
+    fn ticks(&self, ms: i128) -> i64 {
+        let d = self.num * 1000;
+        let t = (ms * self.den + d - 1).div_euclid(d);
+        t.clamp(i128::from(i64::MIN / 4), i128::from(i64::MAX / 4)) as i64
+    }
+}
+
+/// Decoding state for one pass over the input.
+struct Pass<'a, 'o> {
+    demuxer: Demuxer<'a>,
+    decoder: Decoder,
+    stream: StreamInfo,
+    options: &'o Options,
+    interrupt: Arc<Interrupt>,
+    decoded: u64,
+}
+
+/// What a pass ended with.
+enum Outcome {
+    /// The first frame at or after the target.
+    Found(Frame),
+    /// The first frame came out after the target: the seek landed late.
+    Late,
+    /// The input ended before the target: its last frame, if any.
+    Ended(Option<Frame>),
+}
+
+impl<'a, 'o> Pass<'a, 'o> {
+    fn new(input: &Input<'a>, options: &'o Options, interrupt: &Arc<Interrupt>) -> Result<Self, Error> {
+        let mut demuxer = open(input, interrupt)?;
+        let stream = demuxer.video_stream()?;
+        let pixels = u64::from(stream.width) * u64::from(stream.height);
+        if pixels > options.max_input_pixels {
+            return Err(Error::new(
+                Status::LimitExceeded,
+                format!(
+                    "input is {}x{}, over the limit of {} pixels",
+                    stream.width, stream.height, options.max_input_pixels
+                ),
+            ));
+        }
+        let decoder = demuxer.decoder(&stream, options.threads)?;
+        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0 })
+    }
+
+    /// Decodes forward from the demuxer's position. `start` is the stream's first
+    /// timestamp if known (else the first frame's is used); `check_late` makes a first
+    /// frame past the target end the pass with `Late`.
+    fn run(&mut self, timeline: &Timeline, start: &mut Option<i64>, check_late: Option<i64>) -> Result<Outcome, Error> {
+        let mut packet = Packet::new()?;
+        let mut frame = Frame::new()?;
+        let mut last: Option<Frame> = None;
+        let mut result: Option<Outcome> = None;
+        let mut first = true;
+        let mut prev_pts: Option<i64> = None;
+        let step = frame_step(&self.stream);
+        let (max_frames, interrupt) = (self.options.max_decoded_frames, Arc::clone(&self.interrupt));
+        let decoded = &mut self.decoded;
+        let mut sink = |f: &mut Frame| -> Result<Flow, Error> {
+            *decoded += 1;
+            if *decoded > max_frames {
+                return Err(Error::new(
+                    Status::LimitExceeded,
+                    format!("decoded {max_frames} frames without reaching the offset (the decode limit)"),
+                ));
+            }
+            // Frames without any timestamp follow the previous one by a frame duration.
+            let pts = f.pts().or(prev_pts.map(|p| p + step)).unwrap_or(start.unwrap_or(0));
+            prev_pts = Some(pts);
+            let begin = *start.get_or_insert(pts);
+            if first {
+                first = false;
+                if check_late.is_some_and(|target| pts > target) {
+                    result = Some(Outcome::Late);
+                    return Ok(Flow::Stop);
+                }
+            }
+            let mut taken = Frame::new()?;
+            std::mem::swap(&mut taken, f);
+            if timeline.reached(pts, begin) {
+                result = Some(Outcome::Found(taken));
+                return Ok(Flow::Stop);
+            }
+            last = Some(taken);
+            Ok(Flow::Continue)
+        };
+        let mut packets: u64 = 0;
+        loop {
+            interrupt.poll()?;
+            if !self.demuxer.read(&self.stream, &mut packet)? {
+                self.decoder.decode(None, &mut frame, &mut sink)?;
+                break;
+            }
+            packets += 1;
+            if packets > max_frames.saturating_mul(4) {
+                return Err(Error::new(Status::LimitExceeded, "read too many packets without a frame (the decode limit)"));
+            }
+            if self.decoder.decode(Some(&packet), &mut frame, &mut sink)? == Flow::Stop {
+                break;
+            }
+        }
+        Ok(result.unwrap_or(Outcome::Ended(last)))
+    }
+}
+
+/// The duration of one frame in time-base units, for frames without timestamps.
+fn frame_step(stream: &StreamInfo) -> i64 {
+    let (rate, tb) = (stream.frame_rate, stream.time_base);
+    if rate.is_valid() {
+        let step = (i128::from(rate.den) * i128::from(tb.den)) / (i128::from(rate.num) * i128::from(tb.num));
+        step.clamp(1, i128::from(i32::MAX)) as i64
+    } else {
+        1
+    }
+}
+
+/// Finds the frame SPEC §2 names for `offset_ms`.
+fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Located, Error> {
+    let interrupt = Arc::new(Interrupt::new(options.timeout, options.cancel.clone()));
+    let mut pass = Pass::new(input, options, &interrupt)?;
+    let timeline = Timeline::new(&pass.stream, offset_ms);
+    let mut start = pass.stream.start_time;
+
+    let mut outcome = None;
+    let mut seeked = false;
+    if let (Some(begin), true) = (start, offset_ms > 0) {
+        let target = begin.saturating_add(timeline.ticks(timeline.offset_ms));
+        let mut backoff_ms: i64 = 0;
+        for _ in 0..MAX_SEEK_RETRIES {
+            let seek_to = target.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
+            if seek_to <= begin {
+                break;
+            }
+            seeked = true;
+            if pass.demuxer.seek(&pass.stream, seek_to).is_err() {
+                break;
+            }
+            pass.decoder.flush();
+            match pass.run(&timeline, &mut start, Some(target))? {
+                Outcome::Late => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
+                // A seek that produced nothing at all says little: decode from the start.
+                Outcome::Ended(None) => break,
+                done => {
+                    outcome = Some(done);
+                    break;
+                }
+            }
+        }
+    }
+    let outcome = match outcome {
+        Some(o) => o,
+        None => {
+            // From the start, on a fresh demuxer: robust where seeking is not.
+            if seeked {
+                pass = Pass::new(input, options, &interrupt)?;
+            }
+            pass.run(&timeline, &mut start, None)?
+        }
+    };
+    let frame = match outcome {
+        Outcome::Found(f) | Outcome::Ended(Some(f)) => f,
+        Outcome::Late | Outcome::Ended(None) => {
+            let why = pass.decoder.last_error().map(|e| format!(": {e}")).unwrap_or_default();
+            return Err(Error::new(
+                Status::DecodeError,
+                format!("no frame of the {} video stream could be decoded{why}", pass.stream.codec_name),
+            ));
+        }
+    };
+    let sample_aspect_ratio = pass.demuxer.sample_aspect_ratio(&pass.stream, &frame);
+    Ok(Located { frame, stream: pass.stream, sample_aspect_ratio })
+}
+
+/// The orientation `rotate` asks for, given what the stream and frame say.
+fn orientation(rotate: Option<Rotate>, located: &Located) -> Orientation {
+    match rotate {
+        None => Orientation::IDENTITY,
+        Some(Rotate::Auto) => {
+            let matrix = located.frame.display_matrix().or(located.stream.display_matrix);
+            match (matrix, located.stream.rotate_tag) {
+                (Some(m), _) => Orientation::from_display_matrix(&m, av::display_rotation(&m)),
+                (None, Some(deg)) => Orientation::from_rotate_tag(deg),
+                (None, None) => Orientation::IDENTITY,
+            }
+        }
+        Some(r) => Orientation::from_rotate(r).unwrap_or_default(),
+    }
+}
+
+pub(crate) fn extract(input: Input<'_>, spec: &Spec, options: &Options) -> Result<Image, Error> {
+    let located = locate(&input, spec.offset_ms, options)?;
+    let sar = located.sample_aspect_ratio;
+    let plan = geometry::plan(
+        located.frame.width(),
+        located.frame.height(),
+        (sar.num, sar.den),
+        orientation(spec.rotate, &located),
+        spec.width,
+        spec.height,
+    )?;
+    let rgb = Scaler::new().to_rgb(&located.frame, plan.scaled_width, plan.scaled_height)?;
+    let (pixels, width, height) = rgb.oriented(plan.orientation);
+    let data = encode(&pixels, width, height, spec.format)?;
+    Ok(Image { data, width, height, format: spec.format })
+}
+
+pub(crate) fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {
+    let located = locate(&input, offset_ms, options)?;
+    let frame = &located.frame;
+    let tb = located.stream.time_base;
+    let pts = frame.pts().unwrap_or(0);
+    let start = located.stream.start_time.unwrap_or(0);
+    Ok(DecodedFrame {
+        width: frame.width(),
+        height: frame.height(),
+        pixel_format: frame.pixel_format_name(),
+        data: frame.packed_bytes()?,
+        time: (pts - start) as f64 * tb.as_f64(),
+    })
+}
