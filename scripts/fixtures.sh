@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Generates the small test videos every test suite uses (Rust, C, Python, Go, bench) with
+# the ffmpeg CLI, into DIR (default target/fixtures). Idempotent: a fixture that exists is
+# kept, so suites can call this freely. Content is testsrc2, whose frame counter and moving
+# patterns make every frame distinct.
+set -euo pipefail
+dir=${1:-target/fixtures}
+mkdir -p "$dir"
+ff() { ffmpeg -nostdin -hide_banner -loglevel error -y "$@"; }
+src() { echo "testsrc2=size=${1}:rate=${2}"; }
+make_one() {
+    local name=$1; shift
+    [ -s "$dir/$name" ] && return 0
+    ff "$@" "$dir/.tmp-$name" && mv "$dir/.tmp-$name" "$dir/$name"
+}
+x264=(-c:v libx264 -preset ultrafast -pix_fmt yuv420p)
+
+# Long GOP (one keyframe per 250 frames) with B-frames, 30 fps, 10 s.
+make_one bframes_gop250.mp4 -f lavfi -i "$(src 320x240 30)" -t 10 "${x264[@]}" -preset fast -g 250 -keyint_min 250 -bf 3
+# Short GOP, no B-frames, 25 fps.
+make_one gop25_25fps.mp4 -f lavfi -i "$(src 320x240 25)" -t 6 "${x264[@]}" -g 25 -bf 0
+# MPEG-TS whose timestamps start at 600 s, GOP 60 with B-frames.
+make_one start600.ts -f lavfi -i "$(src 320x240 30)" -t 8 "${x264[@]}" -preset fast -g 60 -bf 2 -output_ts_offset 600 -f mpegts
+# Variable frame rate: frame n shown at n*n/600 s-ish, in Matroska (1 ms time base).
+make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
+# Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.
+make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
+# Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
+make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
+# Phone-style rotation: display matrix of a 90-degree clockwise turn.
+make_one rotate90.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 "${x264[@]}" -g 30 -metadata:s:v rotate=90
+# High bit depth and other chroma layouts.
+make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
+make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
+# Other codecs and containers.
+make_one vp9.webm -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 30 -b:v 300k
+make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -q:v 4
+# Not video: audio only.
+make_one audio_only.m4a -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 2 -c:a aac
+echo "$dir"
