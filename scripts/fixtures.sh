@@ -27,8 +27,9 @@ make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
 # Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
 make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
-# Phone-style rotation: display matrix of a 90-degree clockwise turn.
-make_one rotate90.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 "${x264[@]}" -g 30 -metadata:s:v rotate=90
+# Phone-style rotation: a display matrix from the legacy rotate tag (FFmpeg 5.1's mov
+# muxer writes the matrix only when stream-copying).
+make_one rotate90.mp4 -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate=90
 # High bit depth and other chroma layouts.
 make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
 make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
