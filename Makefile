@@ -23,7 +23,7 @@ header:
 	cbindgen --quiet --config cbindgen.toml --output include/vframe.h
 
 demo: deps build
-	./scripts/demo.sh $(VIDEO)
+	SPEC='$(SPEC)' ./scripts/demo.sh $(VIDEO)
 
 test: deps build
 	$(MAKE) test-rust test-header test-c
