@@ -93,12 +93,36 @@ fn invalid(message: String) -> Error {
     Error::new(Status::InvalidSpec, format!("invalid spec: {message}"))
 }
 
+/// Longest part of the input quoted in an error message: enough to recognise it, while a
+/// megabyte of garbage does not become a megabyte of message.
+const MAX_QUOTED_CHARS: usize = 40;
+
+/// `part` in single quotes, one line (control characters escaped) and shortened if long.
+fn quoted(part: &str) -> String {
+    let mut out = String::with_capacity(part.len().min(MAX_QUOTED_CHARS) + 8);
+    out.push('\'');
+    for (i, c) in part.chars().enumerate() {
+        if i == MAX_QUOTED_CHARS {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// Parses `<digits>[.<digits>]` seconds into milliseconds, rounding sub-millisecond digits
 /// to the nearest millisecond (the precision SPEC §1 gives offsets).
 fn parse_offset(value: &str) -> Result<u64, Error> {
     let bad = || {
         invalid(format!(
-            "offset '{value}' is not a number of seconds (expected digits with an optional decimal part, e.g. 7 or 7.5)"
+            "offset {} is not a number of seconds (expected digits with an optional decimal part, e.g. 7 or 7.5)",
+            quoted(value)
         ))
     };
     let (int_part, frac_part) = match value.split_once('.') {
@@ -112,7 +136,8 @@ fn parse_offset(value: &str) -> Result<u64, Error> {
     let int_part = int_part.trim_start_matches('0');
     let out_of_range = || {
         invalid(format!(
-            "offset '{value}' is out of range (0 to {} seconds)",
+            "offset {} is out of range (0 to {} seconds)",
+            quoted(value),
             MAX_OFFSET_MS / 1000
         ))
     };
@@ -138,11 +163,11 @@ fn parse_offset(value: &str) -> Result<u64, Error> {
 
 fn parse_dimension(key: &str, value: &str, max: u32) -> Result<u32, Error> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(format!("{key} '{value}' is not a whole number of pixels")));
+        return Err(invalid(format!("{key} {} is not a whole number of pixels", quoted(value))));
     }
     match value.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(format!("{key} '{value}' is out of range (1 to {max})"))),
+        _ => Err(invalid(format!("{key} {} is out of range (1 to {max})", quoted(value)))),
     }
 }
 
@@ -153,7 +178,7 @@ fn parse_rotate(value: &str) -> Result<Option<Rotate>, Error> {
         "270" => Ok(Some(Rotate::Cw270)),
         "auto" => Ok(Some(Rotate::Auto)),
         "0" => Ok(None),
-        _ => Err(invalid(format!("rotate '{value}' is not one of 90, 180, 270, auto"))),
+        _ => Err(invalid(format!("rotate {} is not one of 90, 180, 270, auto", quoted(value)))),
     }
 }
 
@@ -165,27 +190,32 @@ impl FromStr for Spec {
         if s.is_empty() {
             return Err(invalid("empty string (expected vframe/<format>/offset/<seconds>...)".into()));
         }
-        let rest = s.strip_prefix("vframe/").ok_or_else(|| {
-            let prefix = s.split('/').next().unwrap_or(s);
-            invalid(format!("prefix '{prefix}' is not 'vframe/'"))
-        })?;
+        let rest = match s.strip_prefix("vframe/") {
+            Some(rest) => rest,
+            None if s == "vframe" => {
+                return Err(invalid("format is missing (expected vframe/<format>/offset/<seconds>)".into()))
+            }
+            None => return Err(invalid(format!("{} does not start with 'vframe/'", quoted(input)))),
+        };
         let mut parts = rest.split('/');
         let format = match parts.next().unwrap_or("") {
             "jpg" | "jpeg" => Format::Jpeg,
             "png" => Format::Png,
             "" => return Err(invalid("format is missing (expected jpg, jpeg or png)".into())),
-            other => return Err(invalid(format!("format '{other}' is not jpg, jpeg or png"))),
+            other => return Err(invalid(format!("format {} is not jpg, jpeg or png", quoted(other)))),
         };
         let mut offset = None;
         let mut spec = Spec::new(format, 0);
         let mut seen: Vec<&str> = Vec::with_capacity(4);
         while let Some(key) = parts.next() {
             if key.is_empty() {
-                return Err(invalid("empty segment (a doubled or trailing '/')".into()));
+                let at = if parts.clone().next().is_none() { "a trailing '/'" } else { "a doubled '/'" };
+                return Err(invalid(format!("empty segment ({at})")));
             }
             if !matches!(key, "offset" | "w" | "h" | "rotate") {
                 return Err(invalid(format!(
-                    "unknown key '{key}' (expected offset, w, h or rotate)"
+                    "unknown key {} (expected offset, w, h or rotate)",
+                    quoted(key)
                 )));
             }
             if seen.contains(&key) {
