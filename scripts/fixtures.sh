@@ -11,7 +11,9 @@ src() { echo "testsrc2=size=${1}:rate=${2}"; }
 make_one() {
     local name=$1; shift
     [ -s "$dir/$name" ] && return 0
-    ff "$@" "$dir/.tmp-$name" && mv "$dir/.tmp-$name" "$dir/$name"
+    # A per-process temporary name: suites that run this at the same time never mix writes.
+    local tmp="$dir/.tmp-$$-$name"
+    ff "$@" "$tmp" && mv "$tmp" "$dir/$name"
 }
 x264=(-c:v libx264 -preset ultrafast -pix_fmt yuv420p)
 
@@ -30,6 +32,9 @@ make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4
 # Phone-style rotation: a display matrix from the legacy rotate tag (FFmpeg 5.1's mov
 # muxer writes the matrix only when stream-copying).
 make_one rotate90.mp4 -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate=90
+make_one rotate270.mp4 -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate=270
+# Larger than 3840x2160 allows (4000 wide), HD-tall with no colour matrix tagged, 5 frames.
+make_one wide_4000x1000.mp4 -f lavfi -i "$(src 4000x1000 25)" -t 0.2 "${x264[@]}"
 # High bit depth and other chroma layouts.
 make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
 make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
