@@ -136,6 +136,30 @@ mod tests {
         assert_eq!(display_width(1920, (3201, 3200)), 1920);
         assert_eq!(display_width(720, (32, 27)), 853);
         assert_eq!(display_width(720, (0, 1)), 720);
+        assert_eq!(display_width(720, (-4, 3)), 720);
+        // Narrow pixels make the picture narrower.
+        assert_eq!(display_width(768, (187, 200)), 718);
+        assert_eq!(display_width(1, (1, 1000)), 1);
+        assert_eq!(display_width(u32::MAX, (i32::MAX, 1)), u32::MAX);
+    }
+
+    #[test]
+    fn aspect_is_corrected_before_rotation() {
+        // 480x360 at SAR 4:3 displays 640x360; turned, 360x640. The decoded frame is
+        // scaled to 640x360 and then transposed.
+        let p = plan(480, 360, (4, 3), Orientation::CW90, None, None).unwrap();
+        assert_eq!((p.width, p.height, p.scaled_width, p.scaled_height), (360, 640, 640, 360));
+        let p = plan(480, 360, (4, 3), Orientation::CW270, None, Some(320)).unwrap();
+        assert_eq!((p.width, p.height, p.scaled_width, p.scaled_height), (180, 320, 320, 180));
+    }
+
+    #[test]
+    fn both_sides_given_are_taken_as_they_are() {
+        let p = plan(1920, 1080, (1, 1), Orientation::CW90, Some(100), Some(50)).unwrap();
+        assert_eq!((p.width, p.height, p.scaled_width, p.scaled_height), (100, 50, 50, 100));
+        let p = plan(1920, 1080, (4, 3), Orientation::IDENTITY, Some(MAX_WIDTH), Some(MAX_HEIGHT)).unwrap();
+        assert_eq!((p.width, p.height), (3840, 2160));
+        assert!(plan(0, 1080, (1, 1), Orientation::IDENTITY, None, None).is_err());
     }
 
     #[test]
@@ -168,7 +192,22 @@ mod tests {
         assert_eq!(Orientation::from_display_matrix(&mirrored, -90.0), Orientation::TRANSPOSE);
         let upside_down = [-65536, 0, 0, 0, -65536, 0, 0, 0, 1 << 30];
         assert_eq!(Orientation::from_display_matrix(&upside_down, 180.0), Orientation::CW180);
+        // Mirrors without rotation: [-1 0; 0 1] and [1 0; 0 -1].
+        let mirror_h = [-65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30];
+        assert_eq!(
+            Orientation::from_display_matrix(&mirror_h, 180.0),
+            Orientation { flip_h: true, ..Orientation::IDENTITY }
+        );
+        let mirror_v = [65536, 0, 0, 0, -65536, 0, 0, 0, 1 << 30];
+        assert_eq!(
+            Orientation::from_display_matrix(&mirror_v, 0.0),
+            Orientation { flip_v: true, ..Orientation::IDENTITY }
+        );
+        // An all-zero matrix gives NaN: no rotation rather than a guess.
+        assert_eq!(Orientation::from_display_matrix(&[0; 9], f64::NAN), Orientation::IDENTITY);
         assert_eq!(Orientation::from_rotate_tag(90), Orientation::CW90);
         assert_eq!(Orientation::from_rotate_tag(-90), Orientation::CW270);
+        assert_eq!(Orientation::from_rotate_tag(450), Orientation::CW90);
+        assert_eq!(Orientation::from_rotate_tag(0), Orientation::IDENTITY);
     }
 }

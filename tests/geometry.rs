@@ -1,0 +1,507 @@
+//! SPEC §3 and §4 end to end: the size, orientation, colours and file format of the
+//! thumbnails `vframe::extract_path` makes from real videos.
+//!
+//! Pixels are checked against the ffmpeg CLI doing the same job on the same frame: the same
+//! swscale flags as vframe (`bicubic+accurate_rnd+full_chroma_int`), the colour matrix and
+//! range the stream says, and ffmpeg's own `transpose`/`hflip`/`vflip` filters. Each such
+//! check also has a control that a wrong answer (the other rotation, the other matrix or
+//! range) fails, so the thresholds are known to separate right from wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use vframe::{Format, Image};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// The fixtures of `scripts/fixtures.sh`, generated on first use.
+fn fixture(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = root.join("target/fixtures");
+        let status = Command::new(root.join("scripts/fixtures.sh"))
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("scripts/fixtures.sh runs (it needs the ffmpeg CLI)");
+        assert!(status.success(), "scripts/fixtures.sh failed: {status}");
+        dir
+    });
+    dir.join(name)
+}
+
+/// A file of the shared media collection, or `None` (with a note) when it is absent.
+fn media(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("VFRAME_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media"));
+    let path = dir.join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is absent (set VFRAME_MEDIA to the media folder)", path.display());
+        None
+    }
+}
+
+fn thumbnail(path: &Path, spec: &str) -> Image {
+    vframe::extract_path(path, spec).unwrap_or_else(|e| panic!("{} {spec}: {e}", path.display()))
+}
+
+/// A PNG file's pixels, which must be 8-bit RGB: (width, height, packed RGB24).
+fn png_pixels(data: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(data));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder.read_info().expect("a valid PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a PNG of sane size")];
+    let info = reader.next_frame(&mut pixels).expect("a decodable PNG");
+    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+    pixels.truncate(info.buffer_size());
+    (info.width, info.height, pixels)
+}
+
+/// Our PNG thumbnail's pixels, checked to be `width` x `height`.
+fn our_pixels(path: &Path, spec: &str, width: u32, height: u32) -> Vec<u8> {
+    let image = thumbnail(path, spec);
+    assert_eq!(image.format, Format::Png);
+    assert_eq!((image.width, image.height), (width, height), "{spec}: size reported");
+    let (w, h, pixels) = png_pixels(&image.data);
+    assert_eq!((w, h), (width, height), "{spec}: size of the PNG");
+    pixels
+}
+
+/// How the ffmpeg CLI should present a frame for comparison.
+struct Reference<'a> {
+    /// Output size of the scale step (before any rotation filter).
+    scale: (u32, u32),
+    /// `in_color_matrix` of ffmpeg's scale filter (`bt601`, `bt709`, ...).
+    matrix: &'a str,
+    /// `in_range`: `tv` or `pc`.
+    range: &'a str,
+    /// Filters after the conversion to RGB (`transpose=clock`, ...), or "".
+    then: &'a str,
+    /// Let ffmpeg apply the stream's rotation metadata (it does so before any filter).
+    autorotate: bool,
+}
+
+impl Default for Reference<'_> {
+    fn default() -> Self {
+        Reference { scale: (0, 0), matrix: "bt601", range: "tv", then: "", autorotate: false }
+    }
+}
+
+/// The frame at `offset` seconds as the ffmpeg CLI renders it: packed RGB24.
+fn ffmpeg_pixels(path: &Path, offset: &str, r: &Reference) -> Vec<u8> {
+    let (w, h) = r.scale;
+    let mut filters = format!(
+        "scale={w}:{h}:flags=bicubic+accurate_rnd+full_chroma_int:in_color_matrix={}:in_range={},format=rgb24",
+        r.matrix, r.range
+    );
+    if !r.then.is_empty() {
+        filters = format!("{filters},{}", r.then);
+    }
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
+    if !r.autorotate {
+        cmd.arg("-noautorotate");
+    }
+    cmd.arg("-i").arg(path);
+    cmd.args(["-ss", offset, "-frames:v", "1", "-vf", &filters, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+    let out = cmd.output().expect("the ffmpeg CLI runs");
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Peak signal-to-noise ratio of two 8-bit images, in dB (infinite when identical).
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    let sum: u64 = a.iter().zip(b).map(|(&x, &y)| (i64::from(x) - i64::from(y)).pow(2) as u64).sum();
+    if sum == 0 {
+        return f64::INFINITY;
+    }
+    let mse = sum as f64 / a.len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+/// The same picture through the same scaler: only rounding may differ.
+const SAME: f64 = 45.0;
+/// Below this, the pictures differ (a wrong matrix, range or orientation). Measured: a wrong
+/// orientation gives under 10 dB, the wrong matrix about 25 dB, the wrong range on testsrc2
+/// about 37 dB (its saturated colours clip to the same values either way; only the
+/// mid-tones differ), while right answers give 68 dB or more.
+const DIFFERENT: f64 = 40.0;
+
+fn assert_same(what: &str, ours: &[u8], reference: &[u8]) {
+    let db = psnr(ours, reference);
+    assert!(db >= SAME, "{what}: PSNR {db:.1} dB against ffmpeg, want >= {SAME}");
+}
+
+fn assert_different(what: &str, ours: &[u8], wrong: &[u8]) {
+    let db = psnr(ours, wrong);
+    assert!(db < DIFFERENT, "{what}: PSNR {db:.1} dB against a wrong answer, want < {DIFFERENT}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Size
+
+#[test]
+fn no_size_given_gives_the_display_size() {
+    // 480x360 coded with SAR 4:3 displays as 640x360.
+    let video = fixture("anamorphic_sar4x3.mp4");
+    let ours = our_pixels(&video, "vframe/png/offset/1", 640, 360);
+    let reference = ffmpeg_pixels(&video, "1", &Reference { scale: (640, 360), ..Default::default() });
+    assert_same("anamorphic at display size", &ours, &reference);
+    // Square pixels: the coded size.
+    let image = thumbnail(&fixture("gop25_25fps.mp4"), "vframe/jpg/offset/1");
+    assert_eq!((image.width, image.height), (320, 240));
+}
+
+#[test]
+fn one_side_given_the_other_follows_the_display_aspect() {
+    let anamorphic = fixture("anamorphic_sar4x3.mp4"); // displays 640x360
+    let square = fixture("gop25_25fps.mp4"); // 320x240
+    let wide = fixture("wide_4000x1000.mp4");
+    for (video, spec, size) in [
+        (&anamorphic, "w/320", (320, 180)),
+        (&anamorphic, "h/100", (178, 100)), // 177.8 rounds to 178
+        (&anamorphic, "w/101", (101, 57)),  // 56.8
+        (&square, "w/100", (100, 75)),
+        (&square, "h/100", (133, 100)), // 133.3
+        (&square, "w/2", (2, 2)),       // 1.5 rounds half up
+        (&wide, "h/1", (4, 1)),
+        (&wide, "w/1", (1, 1)), // 0.25 would round to 0: at least 1
+        (&wide, "w/3", (3, 1)),
+    ] {
+        let image = thumbnail(video, &format!("vframe/png/offset/0/{spec}"));
+        assert_eq!((image.width, image.height), size, "{}: {spec}", video.display());
+        let (w, h, _) = png_pixels(&image.data);
+        assert_eq!((w, h), size);
+    }
+    // The content is the whole picture, scaled.
+    let ours = our_pixels(&anamorphic, "vframe/png/offset/1/w/320", 320, 180);
+    let reference = ffmpeg_pixels(&anamorphic, "1", &Reference { scale: (320, 180), ..Default::default() });
+    assert_same("anamorphic w/320", &ours, &reference);
+}
+
+#[test]
+fn both_sides_given_stretch_to_exactly_that_size() {
+    let video = fixture("gop25_25fps.mp4");
+    let ours = our_pixels(&video, "vframe/png/offset/1/w/100/h/100", 100, 100);
+    let reference = ffmpeg_pixels(&video, "1", &Reference { scale: (100, 100), ..Default::default() });
+    assert_same("320x240 stretched to 100x100", &ours, &reference);
+    let image = thumbnail(&fixture("anamorphic_sar4x3.mp4"), "vframe/jpg/offset/0/w/3840/h/1");
+    assert_eq!((image.width, image.height), (3840, 1));
+}
+
+#[test]
+fn sizes_over_3840x2160_are_scaled_down_keeping_the_aspect() {
+    let wide = fixture("wide_4000x1000.mp4");
+    for (spec, size) in [
+        ("", (3840, 960)),
+        ("/h/2160", (3840, 960)),      // 8640x2160 asked for
+        ("/rotate/90", (540, 2160)),   // 1000x4000 after rotation
+        ("/w/3840/rotate/270", (540, 2160)), // 3840x15360 asked for
+        ("/w/3000", (3000, 750)),      // within the limits: as asked
+    ] {
+        let image = thumbnail(&wide, &format!("vframe/jpg/offset/0{spec}"));
+        assert_eq!((image.width, image.height), size, "{spec}");
+    }
+    // The whole picture, scaled (not cropped). An untagged picture 720 or more high is
+    // converted with BT.709; BT.601 would be visibly off.
+    let ours = our_pixels(&wide, "vframe/png/offset/0", 3840, 960);
+    let bt709 = Reference { scale: (3840, 960), matrix: "bt709", ..Default::default() };
+    assert_same("4000x1000 capped", &ours, &ffmpeg_pixels(&wide, "0", &bt709));
+    let bt601 = Reference { matrix: "bt601", ..bt709 };
+    assert_different("HD with BT.601", &ours, &ffmpeg_pixels(&wide, "0", &bt601));
+}
+
+// ---------------------------------------------------------------------------------------
+// Orientation
+
+#[test]
+fn quarter_turns_match_ffmpegs_transpose_and_flips() {
+    let video = fixture("gop25_25fps.mp4"); // 320x240; w is the width after rotation
+    let cases = [
+        ("90", (120, 160), (160, 120), "transpose=clock"),
+        ("180", (120, 90), (120, 90), "hflip,vflip"),
+        ("270", (120, 160), (160, 120), "transpose=cclock"),
+    ];
+    let mut turned = Vec::new();
+    for (degrees, (w, h), scale, filter) in cases {
+        let ours = our_pixels(&video, &format!("vframe/png/offset/1/w/120/rotate/{degrees}"), w, h);
+        let reference = ffmpeg_pixels(&video, "1", &Reference { scale, then: filter, ..Default::default() });
+        assert_same(&format!("rotate/{degrees}"), &ours, &reference);
+        turned.push(ours);
+    }
+    // Controls: 90 and 270 are told apart, and 180 is not the unrotated picture.
+    assert_different("rotate/90 vs 270", &turned[0], &turned[2]);
+    let upright = our_pixels(&video, "vframe/png/offset/1/w/120", 120, 90);
+    assert_different("rotate/180 vs none", &turned[1], &upright);
+}
+
+#[test]
+fn width_and_height_describe_the_rotated_image() {
+    let video = fixture("gop25_25fps.mp4");
+    for (spec, size) in [
+        ("rotate/90", (240, 320)),
+        ("rotate/90/w/120", (120, 160)),
+        ("rotate/270/h/160", (120, 160)),
+        ("rotate/180/w/160", (160, 120)),
+        ("rotate/90/w/100/h/50", (100, 50)),
+    ] {
+        let image = thumbnail(&video, &format!("vframe/jpg/offset/1/{spec}"));
+        assert_eq!((image.width, image.height), size, "{spec}");
+    }
+    // Stretched after rotation: ffmpeg scales to 50x100 and then turns it.
+    let ours = our_pixels(&video, "vframe/png/offset/1/rotate/90/w/100/h/50", 100, 50);
+    let reference = ffmpeg_pixels(&video, "1", &Reference { scale: (50, 100), then: "transpose=clock", ..Default::default() });
+    assert_same("rotate/90/w/100/h/50", &ours, &reference);
+    // Aspect correction comes before rotation: 480x360 at SAR 4:3 displays 640x360, then turns.
+    let anamorphic = fixture("anamorphic_sar4x3.mp4");
+    let ours = our_pixels(&anamorphic, "vframe/png/offset/1/rotate/90", 360, 640);
+    let reference =
+        ffmpeg_pixels(&anamorphic, "1", &Reference { scale: (640, 360), then: "transpose=clock", ..Default::default() });
+    assert_same("anamorphic rotate/90", &ours, &reference);
+    assert_eq!(thumbnail(&anamorphic, "vframe/jpg/offset/1/rotate/270/h/320").width, 180);
+}
+
+#[test]
+fn rotate_auto_follows_the_display_matrix_like_ffmpeg() {
+    // FFmpeg 5.1 writes these matrices with the opposite sign to the tag's name, so one
+    // is a phone-style matrix (-90) and the other its inverse (+90): both ways are covered.
+    for name in ["rotate90.mp4", "rotate270.mp4"] {
+        let video = fixture(name);
+        let ours = our_pixels(&video, "vframe/png/offset/1/rotate/auto", 240, 320);
+        let auto = Reference { scale: (240, 320), autorotate: true, ..Default::default() };
+        let reference = ffmpeg_pixels(&video, "1", &auto);
+        // (ffmpeg turns the YUV picture before converting it, vframe after, so the chroma
+        // interpolation differs slightly: about 70 dB, not identical.)
+        assert_same(&format!("{name} rotate/auto"), &ours, &reference);
+        let clock = our_pixels(&video, "vframe/png/offset/1/rotate/90", 240, 320);
+        let cclock = our_pixels(&video, "vframe/png/offset/1/rotate/270", 240, 320);
+        assert!(ours == clock || ours == cclock, "{name}: auto is one of the quarter turns");
+        assert_different(&format!("{name} turned the other way"), &ours, if ours == clock { &cclock } else { &clock });
+        // Without rotate, the frame as coded.
+        let coded = our_pixels(&video, "vframe/png/offset/1", 320, 240);
+        let reference = ffmpeg_pixels(&video, "1", &Reference { scale: (320, 240), ..Default::default() });
+        assert_same(&format!("{name} as coded"), &coded, &reference);
+    }
+    // A file without rotation metadata: auto changes nothing.
+    let plain = fixture("gop25_25fps.mp4");
+    assert_eq!(thumbnail(&plain, "vframe/png/offset/1/rotate/auto"), thumbnail(&plain, "vframe/png/offset/1"));
+}
+
+#[test]
+fn rotate_auto_on_real_phone_videos() {
+    // Portrait phone HEVC: matrix -90, 1920x1080 coded, full-range BT.601.
+    if let Some(video) = media("rotation_minus90_phone_hevc_video_is_stream2.mp4") {
+        let ours = our_pixels(&video, "vframe/png/offset/0/w/270/rotate/auto", 270, 480);
+        let reference = ffmpeg_pixels(
+            &video,
+            "0",
+            &Reference { scale: (480, 270), range: "pc", then: "transpose=clock", ..Default::default() },
+        );
+        assert_same("phone HEVC rotate/auto", &ours, &reference);
+    }
+    // A mirrored matrix [0 1; 1 0]: a transpose, as ffmpeg 6.1+ shows it (cclock_flip).
+    // Coded 1080x720 with no matrix tagged: BT.709 (720 high or more).
+    if let Some(video) = media("rotation_minus90_mirrored_matrix_h264.mp4") {
+        let ours = our_pixels(&video, "vframe/png/offset/0.5/w/360/rotate/auto", 360, 540);
+        let transpose = |filter| Reference { scale: (540, 360), matrix: "bt709", then: filter, ..Default::default() };
+        let reference = ffmpeg_pixels(&video, "0.5", &transpose("transpose=cclock_flip"));
+        assert_same("mirrored matrix rotate/auto", &ours, &reference);
+        let unmirrored = ffmpeg_pixels(&video, "0.5", &transpose("transpose=clock"));
+        assert_different("mirrored matrix read as a plain rotation", &ours, &unmirrored);
+    }
+}
+
+#[test]
+fn real_anamorphic_videos_display_at_their_display_size() {
+    for (name, size) in [
+        ("h264_high_bpyramid_anamorphic_sar64x45.mp4", (1138, 640)), // 800 * 64/45 = 1137.8
+        ("mpeg1_program_stream_768x576_sar187x200.mpg", (718, 576)), // 768 * 187/200 = 718.1
+        ("h263_aac_vfr_352x288_sar12x11.3gp", (384, 288)),
+        ("av1_10bit_hdr10_pq_bt2020_426x240.webm", (426, 240)), // SAR 427:426 is rounding, not anamorphic
+    ] {
+        if let Some(video) = media(name) {
+            let image = thumbnail(&video, "vframe/jpg/offset/1");
+            assert_eq!((image.width, image.height), size, "{name}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Colour
+
+#[test]
+fn ten_bit_422_is_converted_with_the_streams_matrix_and_range() {
+    let video = fixture("yuv422p10.mkv"); // limited range, no matrix tagged, 240 high: BT.601
+    let ours = our_pixels(&video, "vframe/png/offset/1", 320, 240);
+    let right = Reference { scale: (320, 240), matrix: "bt601", range: "tv", ..Default::default() };
+    assert_same("yuv422p10le", &ours, &ffmpeg_pixels(&video, "1", &right));
+    let full = Reference { range: "pc", ..right };
+    assert_different("yuv422p10le read as full range", &ours, &ffmpeg_pixels(&video, "1", &full));
+    let bt709 = Reference { matrix: "bt709", ..right };
+    assert_different("yuv422p10le read as BT.709", &ours, &ffmpeg_pixels(&video, "1", &bt709));
+}
+
+#[test]
+fn full_range_444_is_converted_with_the_streams_range() {
+    let video = fixture("yuv444p_fullrange.mp4");
+    let ours = our_pixels(&video, "vframe/png/offset/1", 320, 240);
+    let right = Reference { scale: (320, 240), matrix: "bt601", range: "pc", ..Default::default() };
+    assert_same("yuvj444p", &ours, &ffmpeg_pixels(&video, "1", &right));
+    // (swscale takes every yuvj format as full range whatever in_range says, so the
+    // control for a misread range is in the next test.)
+}
+
+#[test]
+fn full_range_444_matches_the_bt601_formula() {
+    // Independent of swscale: RGB computed here from the decoded planes with the BT.601
+    // equations (no chroma interpolation at 4:4:4, no scaling).
+    let video = fixture("yuv444p_fullrange.mp4");
+    let frame = vframe::decode_frame(vframe::Input::Path(&video), 1000, &vframe::Options::default()).unwrap();
+    assert_eq!(frame.pixel_format, "yuvj444p");
+    let n = (frame.width * frame.height) as usize;
+    let (y, rest) = frame.data.split_at(n);
+    let (u, v) = rest.split_at(n);
+    let clamp = |x: f64| x.round().clamp(0.0, 255.0) as u8;
+    // (luma offset, luma gain, chroma gain) of full and limited range.
+    let bt601 = |(offset, luma, chroma): (f64, f64, f64)| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                let y = (f64::from(y[i]) - offset) * luma;
+                let (cb, cr) = ((f64::from(u[i]) - 128.0) * chroma, (f64::from(v[i]) - 128.0) * chroma);
+                [clamp(y + 1.402 * cr), clamp(y - 0.344_136 * cb - 0.714_136 * cr), clamp(y + 1.772 * cb)]
+            })
+            .collect()
+    };
+    let ours = our_pixels(&video, "vframe/png/offset/1", frame.width, frame.height);
+    assert_same("yuvj444p against the full-range formula", &ours, &bt601((0.0, 1.0, 1.0)));
+    let limited = bt601((16.0, 255.0 / 219.0, 255.0 / 224.0));
+    assert_different("yuvj444p against the limited-range formula", &ours, &limited);
+}
+
+// ---------------------------------------------------------------------------------------
+// File formats
+
+/// The JPEG markers of `data` up to the start of the scan: (marker, segment payload).
+fn jpeg_segments(data: &[u8]) -> Vec<(u8, &[u8])> {
+    assert_eq!(&data[..2], [0xFF, 0xD8], "starts with SOI");
+    assert_eq!(&data[data.len() - 2..], [0xFF, 0xD9], "ends with EOI");
+    let mut segments = Vec::new();
+    let mut at = 2;
+    loop {
+        assert_eq!(data[at], 0xFF, "a marker at byte {at}");
+        let marker = data[at + 1];
+        let len = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
+        segments.push((marker, &data[at + 4..at + 2 + len]));
+        if marker == 0xDA {
+            return segments;
+        }
+        at += 2 + len;
+    }
+}
+
+/// The quantisation tables of a DQT payload, in natural (row-major) order, by table id.
+fn quant_tables(payload: &[u8]) -> Vec<(u8, [u16; 64])> {
+    const ZIGZAG: [usize; 64] = [
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
+        14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39,
+        46, 53, 60, 61, 54, 47, 55, 62, 63,
+    ];
+    let mut tables = Vec::new();
+    let mut rest = payload;
+    while let Some((&pq_tq, tail)) = rest.split_first() {
+        assert_eq!(pq_tq >> 4, 0, "8-bit quantisation table (baseline)");
+        let mut table = [0u16; 64];
+        for (k, &q) in tail[..64].iter().enumerate() {
+            table[ZIGZAG[k]] = u16::from(q);
+        }
+        tables.push((pq_tq & 15, table));
+        rest = &tail[64..];
+    }
+    tables
+}
+
+/// The Annex K table scaled to `quality` the way libjpeg (IJG) does.
+fn ijg_table(base: &[u16; 64], quality: u32) -> [u16; 64] {
+    let scale = if quality < 50 { 5000 / quality } else { 200 - 2 * quality };
+    base.map(|q| ((u32::from(q) * scale + 50) / 100).clamp(1, 255) as u16)
+}
+
+#[test]
+fn jpeg_is_baseline_420_quality_85() {
+    const ANNEX_K_LUMA: [u16; 64] = [
+        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22,
+        29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87,
+        103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    ];
+    const ANNEX_K_CHROMA: [u16; 64] = [
+        17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99,
+        99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+        99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    ];
+    let video = fixture("gop25_25fps.mp4");
+    let image = thumbnail(&video, "vframe/jpg/offset/1/w/200");
+    assert_eq!((image.format, image.width, image.height), (Format::Jpeg, 200, 150));
+    let segments = jpeg_segments(&image.data);
+    let markers: Vec<u8> = segments.iter().map(|s| s.0).collect();
+    assert!(!markers.iter().any(|m| (0xC1..=0xCF).contains(m) && ![0xC4, 0xC8, 0xCC].contains(m)),
+        "only baseline frames (SOF0), got markers {markers:02X?}");
+    let sof = segments.iter().find(|s| s.0 == 0xC0).expect("a baseline SOF0 frame").1;
+    assert_eq!(sof[0], 8, "8-bit samples");
+    assert_eq!(u16::from_be_bytes([sof[1], sof[2]]), 150, "height");
+    assert_eq!(u16::from_be_bytes([sof[3], sof[4]]), 200, "width");
+    assert_eq!(sof[5], 3, "three components");
+    // Component: id, sampling (H<<4 | V), quantisation table.
+    let sampling: Vec<u8> = sof[6..15].chunks(3).map(|c| c[1]).collect();
+    assert_eq!(sampling, [0x22, 0x11, 0x11], "4:2:0: luma 2x2, chroma 1x1");
+    let table_of: Vec<u8> = sof[6..15].chunks(3).map(|c| c[2]).collect();
+    let tables: Vec<(u8, [u16; 64])> =
+        segments.iter().filter(|s| s.0 == 0xDB).flat_map(|s| quant_tables(s.1)).collect();
+    let table = |id: u8| tables.iter().find(|t| t.0 == id).expect("the table a component uses").1;
+    assert_eq!(table(table_of[0]), ijg_table(&ANNEX_K_LUMA, 85), "luma table of quality 85");
+    assert_eq!(table(table_of[1]), ijg_table(&ANNEX_K_CHROMA, 85), "chroma table of quality 85");
+    assert_eq!(table(table_of[2]), ijg_table(&ANNEX_K_CHROMA, 85), "chroma table of quality 85");
+    assert_ne!(ijg_table(&ANNEX_K_LUMA, 85), ijg_table(&ANNEX_K_LUMA, 75), "the check can tell qualities apart");
+
+    // It is the same picture as the PNG, within JPEG's loss (checked by ffmpeg's decoder).
+    let png = our_pixels(&video, "vframe/png/offset/1/w/200", 200, 150);
+    let dir = std::env::temp_dir().join(format!("vframe-geometry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jpeg_path = dir.join("thumb.jpg");
+    std::fs::write(&jpeg_path, &image.data).unwrap();
+    let decoded = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(&jpeg_path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("the ffmpeg CLI runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(decoded.status.success(), "ffmpeg decodes our JPEG");
+    // Luma only: 4:2:0 drops most of the chroma of testsrc2's saturated edges, by design.
+    let luma = |rgb: &[u8]| -> Vec<u8> {
+        rgb.chunks(3)
+            .map(|p| (0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])).round() as u8)
+            .collect()
+    };
+    let db = psnr(&luma(&decoded.stdout), &luma(&png));
+    assert!(db > 30.0, "JPEG vs PNG of the same thumbnail: luma PSNR {db:.1} dB");
+}
+
+#[test]
+fn png_is_8_bit_rgb() {
+    let image = thumbnail(&fixture("vp9.webm"), "vframe/png/offset/0.5/h/60");
+    assert_eq!((image.format, image.width, image.height), (Format::Png, 80, 60));
+    assert_eq!(&image.data[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: width, height, bit depth 8, colour type 2 (RGB), no interlace.
+    assert_eq!(&image.data[12..16], b"IHDR");
+    assert_eq!(&image.data[16..24], [0, 0, 0, 80, 0, 0, 0, 60]);
+    assert_eq!((image.data[24], image.data[25], image.data[28]), (8, 2, 0));
+    let (w, h, pixels) = png_pixels(&image.data);
+    assert_eq!((w, h, pixels.len()), (80, 60, 80 * 60 * 3));
+}
