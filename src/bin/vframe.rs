@@ -1,8 +1,10 @@
 //! The `vframe` command: `vframe INPUT SPEC -o OUTPUT` (`-o -` writes to stdout).
 //!
 //! Exit 0 on success. On failure: one line on stderr, exit 1 (2 for usage errors), and no
-//! output file (the image is written to a temporary file and renamed into place).
+//! output file (the image is written to a temporary file and renamed into place). The
+//! spec is checked before the input is opened.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,18 +12,36 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
   INPUT   a video file
   SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
-  OUTPUT  the image file to write, or - for standard output";
+  OUTPUT  the image file to write, or - for standard output
+options:
+  -o, --output OUTPUT  where to write the image (required)
+  -h, --help           this help
+  -V, --version        the version
+  --                   ends the options (for an INPUT that starts with '-')
+exit status: 0 written, 1 failed (one line on stderr, no output file), 2 usage error";
 
+/// A usage error: the problem and the synopsis on stderr, exit 2.
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("vframe: {message}\n{USAGE}");
+    eprintln!("vframe: {message}\nusage: vframe INPUT SPEC -o OUTPUT (vframe --help for more)");
     ExitCode::from(2)
 }
 
-/// Writes `data` to `path` atomically: a temporary file beside it, renamed into place.
+/// A failure: one line on stderr, exit 1.
+fn failure(message: &str) -> ExitCode {
+    // Messages quote file names and FFmpeg's words; keep them to one line whatever they hold.
+    let line: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    eprintln!("vframe: {line}");
+    ExitCode::FAILURE
+}
+
+/// Writes `data` to `path` atomically: a temporary file beside it, renamed into place, so a
+/// failed write leaves neither a partial image nor a temporary file behind.
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.vframe-{}.tmp", std::process::id()));
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(path.file_name().unwrap_or_default());
+    tmp_name.push(format!(".vframe-{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path));
@@ -31,39 +51,78 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     result
 }
 
-fn main() -> ExitCode {
-    let mut positional: Vec<String> = Vec::new();
+/// The command line: `INPUT SPEC -o OUTPUT`, or a request for help or the version.
+enum Command {
+    Help,
+    Version,
+    Extract { input: PathBuf, spec: OsString, output: PathBuf },
+}
+
+fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, String> {
+    let mut positional: Vec<OsString> = Vec::new();
     let mut output: Option<PathBuf> = None;
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("-h" | "--help") => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            Some("-V" | "--version") => {
-                println!("vframe {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
-            }
-            Some("-o" | "--output") => match args.next() {
-                Some(path) => output = Some(PathBuf::from(path)),
-                None => return usage_error("-o needs a file name"),
-            },
-            _ => positional.push(arg.to_string_lossy().into_owned()),
+    let mut set_output = |path: OsString| {
+        if output.is_some() {
+            return Err("-o is given more than once".to_string());
         }
-    }
-    let ([input, spec], Some(output)) = (<[String; 2]>::try_from(positional).unwrap_or_default(), output) else {
-        return usage_error("expected INPUT SPEC -o OUTPUT");
+        if path.is_empty() {
+            return Err("-o needs a file name (or - for standard output)".to_string());
+        }
+        output = Some(PathBuf::from(path));
+        Ok(())
     };
-    if input.is_empty() {
-        return usage_error("expected INPUT SPEC -o OUTPUT");
-    }
-    let image = match vframe::extract_path(&input, &spec) {
-        Ok(image) => image,
-        Err(e) => {
-            eprintln!("vframe: {input}: {} ({})", e.message(), e.status().as_str());
-            return ExitCode::FAILURE;
+    let mut options_ended = false;
+    while let Some(arg) = args.next() {
+        let text = arg.to_str().unwrap_or("");
+        if options_ended || text == "-" || !text.starts_with('-') {
+            positional.push(arg);
+            continue;
         }
+        match text {
+            "--" => options_ended = true,
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "-o" | "--output" => match args.next() {
+                Some(path) => set_output(path)?,
+                None => return Err(format!("{text} needs a file name")),
+            },
+            _ => match text.strip_prefix("--output=") {
+                Some(path) => set_output(path.into())?,
+                None => return Err(format!("unknown option '{text}'")),
+            },
+        }
+    }
+    let output = output.ok_or("-o OUTPUT is missing")?;
+    let [input, spec] = <[OsString; 2]>::try_from(positional)
+        .map_err(|p| format!("expected INPUT and SPEC, got {} argument(s)", p.len()))?;
+    if input.is_empty() {
+        return Err("INPUT is empty".to_string());
+    }
+    Ok(Command::Extract { input: PathBuf::from(input), spec, output })
+}
+
+fn main() -> ExitCode {
+    let (input, spec, output) = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("vframe {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Extract { input, spec, output }) => (input, spec, output),
+        Err(message) => return usage_error(&message),
+    };
+    // The spec first: a typo is reported as such, before any file is opened.
+    let spec: vframe::Spec = match spec.to_str().map(str::parse) {
+        Some(Ok(spec)) => spec,
+        Some(Err(e)) => return failure(e.message()),
+        None => return failure("invalid spec: it is not valid UTF-8"),
+    };
+    let image = match vframe::extract(vframe::Input::Path(&input), &spec, &vframe::Options::default()) {
+        Ok(image) => image,
+        Err(e) => return failure(&format!("{}: {} ({})", input.display(), e.message(), e.status().as_str())),
     };
     let written = if output.as_os_str() == "-" {
         let mut stdout = std::io::stdout().lock();
@@ -73,9 +132,6 @@ fn main() -> ExitCode {
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vframe: cannot write {}: {e}", output.display());
-            ExitCode::FAILURE
-        }
+        Err(e) => failure(&format!("cannot write {}: {e}", output.display())),
     }
 }
