@@ -8,7 +8,7 @@ LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build header deps test test-rust test-header test-c demo clean
+.PHONY: all build header deps test test-rust test-header test-c demo bench clean
 
 all: build
 
@@ -24,6 +24,11 @@ header:
 
 demo: deps build
 	SPEC='$(SPEC)' ./scripts/demo.sh $(VIDEO)
+
+# vframe vs ffmpeg CLI, PyAV, ffmpegthumbnailer (~5 min): writes BENCHMARKS.md and
+# bench/chart.png. `make bench REPS=9` for more repetitions.
+bench: deps build
+	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
 	$(MAKE) test-rust test-header test-c

@@ -1,0 +1,884 @@
+#!/usr/bin/env python3
+"""`make bench`: vframe side by side with the tools people use instead.
+
+Steps (each reported as it runs):
+1. corpus: generates the test videos with the ffmpeg CLI into bench/work/corpus (kept
+   between runs; a file is made again only when missing or when its recipe changed);
+2. ground truth: for each file, the frames `ffmpeg -i F -ss T -frames:v 1` gives at T, and
+   one frame either side, scaled to the thumbnail size, as RGB;
+3. one untimed warm-up call per tool and file, whose image is checked against the ground
+   truth (PSNR against the true frame and both neighbours);
+4. REPS timed repetitions, round-robin: in every repetition, for every file, each tool
+   once, in an order that rotates from one repetition to the next;
+5. a soak: 1000 in-process calls, resident memory before and after;
+6. where vframe's time goes on the long-GOP 1080p file (find vs present, threads);
+7. writes bench/work/results.json, BENCHMARKS.md and bench/chart.png.
+
+`--report-only` rewrites BENCHMARKS.md and the chart from bench/work/results.json.
+Run it through `make bench` (or bench/run.sh), which builds and installs what it needs.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / "work"
+CORPUS_DIR = WORK / "corpus"
+OUT_DIR = WORK / "out"
+RESULTS = WORK / "results.json"
+REPORT = ROOT / "BENCHMARKS.md"
+CHART = BENCH / "chart.png"
+VFRAME_CLI = ROOT / "target/release/vframe"
+VFRAME_WORKER = ROOT / "target/release/vframe-bench"
+
+THUMB_WIDTH = 640  # every tool is asked for the same size: 640 wide, height from the display aspect
+JPEG_QUALITY = 85
+SOAK_CALLS = 1000
+SOAK_EVERY = 50
+SOAK_LIMIT_KB = 4096  # "nothing grows": the peak of calls 501-1000 within 4 MiB of that of calls 1-500
+RIGHT_FRAME_MIN_PSNR = 20.0  # dB against the true frame, and closer to it than to either neighbour
+RIGHT_FRAME_MARGIN = 1.0  # dB
+
+# ---------------------------------------------------------------------------------------
+# The corpus. Content is testsrc2 (moving patterns and a frame counter: every frame is
+# different, so a wrong frame shows). Offsets sit deep inside a GOP: the hard case, where
+# the decoder must run from the keyframe to the target.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Clip:
+    name: str
+    what: str
+    encode: list  # ffmpeg arguments after the input
+    size: str
+    rate: int
+    seconds: float
+    offset: str  # the moment asked for, seconds on the video stream's timeline
+    rotate: bool = False  # ask for rotate/auto (the file carries a rotation)
+    vf: str = ""  # filter on the source (e.g. setsar)
+    post: list = field(default_factory=list)  # a second ffmpeg pass over the encoded file
+
+
+X264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-sc_threshold", "0"]
+CORPUS = [
+    Clip("h264_1080p_gop250_bf3.mp4", "H.264 1080p25, GOP 250, 3 B-frames (b-pyramid)",
+         X264 + ["-preset", "veryfast", "-g", "250", "-keyint_min", "250", "-bf", "3"],
+         "1920x1080", 25, 10.4, "9.6"),
+    Clip("h264_720p_gop30.mp4", "H.264 720p30, GOP 30, 2 B-frames",
+         X264 + ["-preset", "veryfast", "-g", "30", "-bf", "2"], "1280x720", 30, 4, "2.9"),
+    Clip("h264_2160p_gop60.mp4", "H.264 2160p30, GOP 60, 2 B-frames",
+         X264 + ["-preset", "superfast", "-g", "60", "-bf", "2"], "3840x2160", 30, 2.5, "1.9"),
+    Clip("hevc_1080p_opengop.mp4", "HEVC 1080p25, open GOP (CRA every 50), x265 ultrafast",
+         ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params",
+          "keyint=50:min-keyint=50:open-gop=1:scenecut=0:log-level=error"], "1920x1080", 25, 5, "3.7"),
+    Clip("vp9_720p.webm", "VP9 720p30, one keyframe per 120 frames",
+         ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "120", "-b:v", "2M"],
+         "1280x720", 30, 4, "3.8"),
+    Clip("av1_480p.mkv", "AV1 480p30 (libsvtav1 preset 12), GOP 120",
+         ["-c:v", "libsvtav1", "-preset", "12", "-g", "120", "-pix_fmt", "yuv420p"], "854x480", 30, 3.2, "2.9"),
+    Clip("mpeg4_480p.avi", "MPEG-4 Part 2 in AVI, 720x480 25 fps, GOP 100, 2 B-frames",
+         ["-c:v", "mpeg4", "-g", "100", "-bf", "2", "-q:v", "4"], "720x480", 25, 5, "3.8"),
+    Clip("mpeg2_576p.ts", "MPEG-2 in MPEG-TS, 720x576 25 fps, GOP 50, 2 B-frames",
+         ["-c:v", "mpeg2video", "-g", "50", "-bf", "2", "-b:v", "5M", "-f", "mpegts"], "720x576", 25, 6, "3.7"),
+    Clip("rotated90_h264_720p.mp4", "H.264 720p30 with a 90° rotation (display matrix), GOP 60",
+         X264 + ["-preset", "veryfast", "-g", "60", "-bf", "2"], "1280x720", 30, 3, "1.8", rotate=True,
+         post=["-c", "copy", "-metadata:s:v:0", "rotate=90"]),
+    Clip("anamorphic_1440x1080_sar4x3.mp4", "H.264 1440x1080 SAR 4:3 (displays 1920x1080), GOP 100",
+         X264 + ["-preset", "veryfast", "-g", "100", "-bf", "2"], "1440x1080", 25, 5, "3.6", vf="setsar=4/3"),
+]
+SOAK_CLIP, SOAK_OFFSET = "h264_720p_gop30.mp4", "0.5"
+PROFILE_CLIP = "h264_1080p_gop250_bf3.mp4"
+
+TOOLS = ["vframe", "vframe-cli", "ffmpeg-cli", "pyav", "ffmpegthumbnailer", "lower-bound"]
+TOOL_LABEL = {
+    "vframe": "vframe in-process (Rust API)",
+    "vframe-cli": "vframe CLI",
+    "ffmpeg-cli": "ffmpeg CLI, input seeking",
+    "pyav": "PyAV in-process + Pillow",
+    "ffmpegthumbnailer": "ffmpegthumbnailer",
+    "lower-bound": "lower bound (decode from keyframe, skip non-ref, + 1 encode)",
+}
+
+
+def log(*args):
+    print("bench:", *args, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, **kw)
+
+
+def ffmpeg(*args, stdout=subprocess.DEVNULL):
+    return run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
+               stdout=stdout, stderr=subprocess.PIPE, env={**os.environ, "SVT_LOG": "1"})
+
+
+# ------------------------------------------------------------------------ corpus + probe
+
+
+def recipe(clip):
+    return json.dumps([clip.encode, clip.size, clip.rate, clip.seconds, clip.vf, clip.post, "tagged"])
+
+
+def make_corpus():
+    CORPUS_DIR.mkdir(parents=True, exist_ok=True)
+    for clip in CORPUS:
+        path = CORPUS_DIR / clip.name
+        stamp = CORPUS_DIR / (clip.name + ".recipe")
+        if path.exists() and stamp.exists() and stamp.read_text() == recipe(clip):
+            continue
+        t0 = time.perf_counter()
+        src = f"testsrc2=size={clip.size}:rate={clip.rate}" + (f",{clip.vf}" if clip.vf else "")
+        # Tagged with the matrix it was converted with, as real files are: an untagged file
+        # leaves the matrix to each tool's convention (BT.601 vs BT.709 for HD), which would
+        # show up as a colour difference rather than as a frame difference.
+        matrix = "bt709" if int(clip.size.split("x")[1]) >= 720 else "smpte170m"
+        src += f",scale=out_color_matrix={matrix}:out_range=tv"
+        tags = ["-colorspace", matrix, "-color_primaries", matrix, "-color_trc", matrix, "-color_range", "tv"]
+        tmp = CORPUS_DIR / (".tmp-" + clip.name)
+        ffmpeg("-f", "lavfi", "-i", src, "-t", str(clip.seconds), *clip.encode, *tags, str(tmp))
+        if clip.post:
+            tmp2 = CORPUS_DIR / (".tmp2-" + clip.name)
+            ffmpeg("-i", str(tmp), *clip.post, str(tmp2))
+            tmp2.replace(tmp)
+        tmp.replace(path)
+        stamp.write_text(recipe(clip))
+        log(f"corpus: made {clip.name} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
+
+
+def ffprobe_json(*args):
+    out = run(["ffprobe", "-v", "error", "-of", "json", *args], capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+@dataclass
+class Info:
+    clip: Clip
+    path: Path
+    codec: str
+    width: int
+    height: int
+    sar: Fraction
+    rotation: int  # degrees, as ffprobe's display matrix side data says
+    fps: Fraction
+    video_start: float
+    file_start: float
+    keyframes: list  # pts_time of keyframes (file timeline)
+    out_w: int = 0
+    out_h: int = 0
+
+    @property
+    def ffmpeg_seconds(self):
+        """The ffmpeg CLI's -ss for the clip's offset (ffmpeg counts from the file's start)."""
+        return float(Fraction(self.clip.offset)) + self.video_start - self.file_start
+
+    @property
+    def depth(self):
+        """Frames from the keyframe before the target to the target."""
+        t = float(Fraction(self.clip.offset)) + self.video_start
+        before = [k for k in self.keyframes if k <= t + 1e-9]
+        return round((t - max(before)) * float(self.fps)) if before else None
+
+    @property
+    def spec(self):
+        rotate = "/rotate/auto" if self.clip.rotate else ""
+        return f"vframe/jpg/offset/{self.clip.offset}/w/{self.out_w}/h/{self.out_h}{rotate}"
+
+
+def packet_time(packet):
+    """A packet's presentation time, or its decoding time where it has none (AVI)."""
+    for key in ("pts_time", "dts_time"):
+        if packet.get(key, "N/A") != "N/A":
+            return float(packet[key])
+    return None
+
+
+def probe(clip):
+    path = CORPUS_DIR / clip.name
+    data = ffprobe_json("-select_streams", "v:0", "-show_streams", "-show_format", str(path))
+    s = data["streams"][0]
+    sar = s.get("sample_aspect_ratio", "1:1")
+    sar = Fraction(*map(int, sar.split(":"))) if sar not in ("0:1", "N/A") else Fraction(1)
+    rotation = 0
+    for side in s.get("side_data_list", []):
+        if "rotation" in side:
+            rotation = int(side["rotation"])
+    packets = ffprobe_json("-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time,flags", str(path))
+    keyframes = sorted(packet_time(p) for p in packets["packets"] if "K" in p.get("flags", "") and packet_time(p) is not None)
+    info = Info(clip, path, s["codec_name"], int(s["width"]), int(s["height"]), sar, rotation,
+                Fraction(s["r_frame_rate"]), float(s.get("start_time", 0)),
+                float(data["format"].get("start_time", 0)), keyframes)
+    display_w, display_h = round(info.width * sar), info.height
+    if clip.rotate and rotation % 180:
+        display_w, display_h = display_h, display_w
+    info.out_w = THUMB_WIDTH
+    info.out_h = max(2, round(THUMB_WIDTH * display_h / display_w / 2) * 2)
+    return info
+
+
+# --------------------------------------------------------------------------- ground truth
+
+
+def load_rgb(path, width, height):
+    """A tool's image as an RGB array of the thumbnail size (resized if the tool chose
+    another size), and the size it had."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        size = image.size
+        if size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BICUBIC)
+        return np.asarray(image, dtype=np.float64), size
+
+
+def ground_truth(info):
+    """The true frame and its two neighbours, scaled like the thumbnails, as RGB arrays."""
+    import numpy as np
+
+    w, h = info.out_w, info.out_h
+    scale = ["-vf", f"scale={w}:{h}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    frame_bytes = w * h * 3
+
+    def grab(seconds, count):
+        out = ffmpeg("-i", str(info.path), "-ss", f"{seconds:.6f}", "-frames:v", str(count), *scale,
+                     stdout=subprocess.PIPE).stdout
+        frames = [out[i * frame_bytes:(i + 1) * frame_bytes] for i in range(len(out) // frame_bytes)]
+        return [np.frombuffer(f, dtype=np.uint8).reshape(h, w, 3).astype(np.float64) for f in frames]
+
+    t = info.ffmpeg_seconds
+    here = grab(t, 2)
+    before = grab(max(0.0, t - 1 / float(info.fps)), 1)
+    return {"truth": here[0], "next": here[1] if len(here) > 1 else None, "prev": before[0] if before else None}
+
+
+def psnr(a, b):
+    import numpy as np
+
+    if a is None or b is None:
+        return None
+    mse = float(np.mean((a - b) ** 2))
+    return 99.0 if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def check_frame(path, info, truth):
+    if not path.exists() or path.stat().st_size == 0:
+        return {"right": False, "why": "no image"}
+    try:
+        image, size = load_rgb(path, info.out_w, info.out_h)
+    except Exception as e:  # a tool that wrote garbage
+        return {"right": False, "why": f"unreadable image: {e}"}
+    scores = {k: psnr(image, v) for k, v in truth.items()}
+    neighbours = [s for k, s in scores.items() if k != "truth" and s is not None]
+    right = scores["truth"] >= RIGHT_FRAME_MIN_PSNR and all(scores["truth"] > s + RIGHT_FRAME_MARGIN for s in neighbours)
+    why = "" if right else (
+        "closer to a neighbouring frame" if neighbours and max(neighbours) >= scores["truth"] else "another frame")
+    result = {"right": right, "psnr": scores["truth"], "psnr_prev": scores["prev"], "psnr_next": scores["next"],
+              "size": list(size), "why": why}
+    if tuple(size) != (info.out_w, info.out_h):
+        result["why"] = (why + "; " if why else "") + f"size {size[0]}x{size[1]}"
+    return result
+
+
+# --------------------------------------------------------------------------------- tools
+
+
+class Worker:
+    """A long-lived in-process tool speaking the tab-separated line protocol."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def ask(self, *fields):
+        self.proc.stdin.write("\t".join(map(str, fields)) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline().rstrip("\n").split("\t")
+        if reply[0] != "ok":
+            raise RuntimeError(" ".join(reply[1:]) or "worker died")
+        return reply[1:]
+
+    def close(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait(timeout=30)
+
+
+def run_cli(cmd, measure_rss=False):
+    """Runs a command; returns (wall seconds incl. process start, max RSS kB or 0, exit code,
+    stderr). The child's own ru_maxrss cannot be used: a child forked from this (large)
+    Python process inherits its high-water mark through fork and exec. So the peak is
+    measured, on untimed calls only, through GNU time, a small process that forks the tool."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rss_file = Path(tmp) / "rss"
+        if measure_rss:
+            cmd = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *cmd]
+        with open(Path(tmp) / "err", "w+b") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            code = proc.wait()
+            elapsed = time.perf_counter() - t0
+            err.seek(0)
+            stderr = err.read().decode(errors="replace")[-400:]
+        rss = int(rss_file.read_text().split()[-1]) if measure_rss and rss_file.exists() else 0
+        return elapsed, rss, code, stderr
+
+
+def hhmmss(seconds):
+    seconds = int(seconds)  # ffmpegthumbnailer takes whole seconds only
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Tools:
+    def __init__(self, have_pyav):
+        self.rust = Worker([str(VFRAME_WORKER)])
+        # Two PyAV workers, so each one's memory is its own tool's.
+        self.py = Worker([sys.executable, str(BENCH / "pyav_worker.py")]) if have_pyav else None
+        self.lower = Worker([sys.executable, str(BENCH / "pyav_worker.py")]) if have_pyav else None
+        self.have_thumbnailer = shutil.which("ffmpegthumbnailer") is not None
+
+    def available(self, tool):
+        if tool in ("pyav", "lower-bound"):
+            return self.py is not None
+        if tool == "ffmpegthumbnailer":
+            return self.have_thumbnailer
+        return True
+
+    def call(self, tool, info, out):
+        """One call; returns (seconds, peak RSS kB, extra dict). A call with `out` (the
+        warm-up) writes the image there and, for command-line tools, measures peak RSS."""
+        out_s = str(out) if out else ""
+        if tool == "vframe":
+            secs, peak, _ = self.rust.ask("extract", info.path, info.spec, out_s, 0)
+            return float(secs), int(peak), {}
+        if tool in ("pyav", "lower-bound"):
+            worker, request = (self.py, "extract") if tool == "pyav" else (self.lower, "lower")
+            reply = worker.ask(request, info.path, info.clip.offset, info.out_w, info.out_h, out_s)
+            extra = {}
+            if tool == "lower-bound":
+                extra = {"decode_s": float(reply[3]), "present_s": float(reply[4]), "decoded": int(reply[5])}
+            return float(reply[0]), int(reply[1]), extra
+        target = out if out else WORK / "scratch" / f"{tool}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if tool == "vframe-cli":
+            cmd = [str(VFRAME_CLI), str(info.path), info.spec, "-o", str(target)]
+        elif tool == "ffmpeg-cli":
+            cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                   "-ss", f"{info.ffmpeg_seconds:.6f}", "-i", str(info.path), "-frames:v", "1",
+                   "-vf", f"scale={info.out_w}:{info.out_h}", "-q:v", "3", str(target)]
+        elif tool == "ffmpegthumbnailer":
+            cmd = ["ffmpegthumbnailer", "-i", str(info.path), "-o", str(target), "-s", str(max(info.out_w, info.out_h)),
+                   "-q", "8", "-t", hhmmss(info.ffmpeg_seconds)]
+        else:
+            raise ValueError(tool)
+        secs, rss, code, err = run_cli(cmd, measure_rss=out is not None)
+        if code != 0:
+            raise RuntimeError(f"{cmd[0]} exited {code}: {err.strip()}")
+        return secs, rss, {}
+
+    def close(self):
+        for worker in (self.rust, self.py, self.lower):
+            if worker:
+                worker.close()
+
+
+# ------------------------------------------------------------------------------- phases
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def quartiles(xs):
+    if len(xs) < 2:
+        return (xs[0], xs[0]) if xs else (None, None)
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def soak(tools):
+    info = next(i for i in INFOS if i.clip.name == SOAK_CLIP)
+    spec = f"vframe/jpg/offset/{SOAK_OFFSET}/w/{info.out_w}/h/{info.out_h}"
+    secs, series = tools.rust.ask("soak", info.path, spec, SOAK_CALLS, SOAK_EVERY)
+    rss = [int(x) for x in series.split(",")]
+    # RSS after each call swings by several MB (decoder threads' malloc arenas are trimmed
+    # or not), so compare the highest reading of the second half with that of the first
+    # half (after the first EVERY calls): a leak raises it, the swing does not.
+    after = rss[1:]
+    half = len(after) // 2
+    growth = max(after[half:]) - max(after[:half])
+    return {"file": SOAK_CLIP, "spec": spec, "calls": SOAK_CALLS, "seconds": float(secs), "rss_kb": rss,
+            "every": SOAK_EVERY, "growth_kb": growth, "limit_kb": SOAK_LIMIT_KB, "flat": growth <= SOAK_LIMIT_KB}
+
+
+def phases(tools, reps):
+    """Where vframe's time goes on the long-GOP file, from the public API: `decode_frame`
+    (open, seek, decode forward, copy the planes out) vs `extract` (that plus colour
+    conversion, scaling, JPEG), at the keyframe (offset 0: the fixed cost of a call) and at
+    the target, with FFmpeg's thread choice and with one decoder thread."""
+    info = next(i for i in INFOS if i.clip.name == PROFILE_CLIP)
+    result = {"file": PROFILE_CLIP, "depth": info.depth, "offset": info.clip.offset}
+    for threads in (0, 1):
+        row = {}
+        for point, offset in (("keyframe", "0"), ("target", info.clip.offset)):
+            spec = f"vframe/jpg/offset/{offset}/w/{info.out_w}/h/{info.out_h}"
+            offset_ms = int(Fraction(offset) * 1000)
+            ex, de = [], []
+            for _ in range(reps):
+                ex.append(float(tools.rust.ask("extract", info.path, spec, "", threads)[0]))
+                de.append(float(tools.rust.ask("decode", info.path, offset_ms, threads)[0]))
+            row[point] = {"extract_ms": median(ex) * 1e3, "decode_frame_ms": median(de) * 1e3}
+        result[f"threads{threads}"] = row
+    return result
+
+
+def perf_profile(calls=4):
+    """`perf record` over a fresh vframe worker making `calls` extract calls on the
+    long-GOP file: the share of samples per library, and the hottest symbols."""
+    if not shutil.which("perf"):
+        return {"error": "perf is not installed"}
+    info = next(i for i in INFOS if i.clip.name == PROFILE_CLIP)
+    data = WORK / "perf.data"
+    requests = "".join(f"extract\t{info.path}\t{info.spec}\t\t0\n" for _ in range(calls)) + "quit\n"
+    rec = subprocess.run(["perf", "record", "-q", "-F", "999", "-o", str(data), "--", str(VFRAME_WORKER)],
+                         input=requests, capture_output=True, text=True)
+    if rec.returncode != 0 or not data.exists():
+        return {"error": f"perf record failed: {rec.stderr.strip()[-200:]}"}
+
+    def report(sort):
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", sort,
+                              "--percent-limit", "0.5"], capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0].endswith("%") and not line.lstrip().startswith("#"):
+                rows.append([float(parts[0].rstrip("%"))] + [" ".join(parts[1:])])
+        return rows[:15]
+
+    return {"file": PROFILE_CLIP, "calls": calls, "dso": report("dso"), "sym": report("dso,sym")}
+
+
+# BATCH: when `vframe_extract_many` (N offsets of one file in one call) exists, add here a
+# `batch(tools)` step that, for one file and N offsets spread over it, times one `many`
+# request to the Rust worker (see bench/src/main.rs) against N `extract` requests, and put
+# its result under results["batch"]; `write_report` then prints it (see the BATCH marker
+# there). Until then the results carry "batch": null.
+
+
+# ------------------------------------------------------------------------------- machine
+
+
+def machine():
+    def first_line(cmd):
+        try:
+            return run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
+        except Exception:
+            return "unknown"
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kb = int(next(l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")))
+    os_name = "unknown"
+    if Path("/etc/os-release").exists():
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    pyav = None
+    try:
+        import av
+
+        pyav = f"PyAV {av.__version__} (its own FFmpeg {getattr(av, 'ffmpeg_version_info', '?')})"
+    except ImportError:
+        pass
+    thumb = "not installed"
+    if shutil.which("dpkg-query"):
+        v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "ffmpegthumbnailer"], capture_output=True, text=True)
+        if v.returncode == 0:
+            thumb = f"ffmpegthumbnailer {v.stdout.strip()} (Debian)"
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2 ** 20, 1), "os": os_name,
+            "kernel": platform.release(), "ffmpeg": first_line(["ffmpeg", "-version"]),
+            "pyav": pyav, "ffmpegthumbnailer": thumb, "python": platform.python_version(),
+            "rustc": first_line(["rustc", "--version"]), "vframe_commit": commit,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# ---------------------------------------------------------------------------------- main
+
+INFOS = []
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 7)),
+                        help="timed repetitions (default 7, at least 7 for the report)")
+    parser.add_argument("--only", help="comma-separated file names (for a quick look)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from results.json")
+    parser.add_argument("--no-pyav-reason", default=os.environ.get("BENCH_NO_PYAV", ""),
+                        help="why PyAV is missing (set by run.sh when the wheel cannot be installed)")
+    args = parser.parse_args()
+
+    if args.report_only:
+        write_report(json.loads(RESULTS.read_text()))
+        return
+
+    started = time.perf_counter()
+    load_start = os.getloadavg()
+    make_corpus()
+    clips = [c for c in CORPUS if not args.only or c.name in args.only.split(",")]
+    INFOS.extend(probe(c) for c in clips)
+    if args.only and SOAK_CLIP not in args.only:
+        INFOS.extend(probe(c) for c in CORPUS if c.name == SOAK_CLIP)
+
+    have_pyav = True
+    try:
+        import av  # noqa: F401
+        import PIL  # noqa: F401
+    except ImportError as e:
+        have_pyav = False
+        args.no_pyav_reason = args.no_pyav_reason or f"PyAV/Pillow not importable: {e}"
+    if not have_pyav:
+        log(f"PyAV is not available, its rows are left out: {args.no_pyav_reason}")
+
+    log("ground truth: ffmpeg -i F -ss T -frames:v 1 (output seeking), T and its neighbours")
+    truths = {i.clip.name: ground_truth(i) for i in INFOS if i.clip in clips}
+
+    tools = Tools(have_pyav)
+    active = [t for t in TOOLS if tools.available(t)]
+    results = {"machine": machine(), "reps": args.reps, "tools": active, "tool_labels": TOOL_LABEL,
+               "no_pyav_reason": None if have_pyav else args.no_pyav_reason, "files": [], "batch": None}
+    if not tools.have_thumbnailer:
+        log("ffmpegthumbnailer is not installed, its rows are left out")
+
+    runs = {(i.clip.name, t): {"times": [], "peak_kb": 0, "extra": [], "error": None} for i in INFOS for t in active}
+    targets = [i for i in INFOS if i.clip in clips]
+    log(f"warm-up and frame check: {len(targets)} files x {len(active)} tools")
+    checks = {}
+    for info in targets:
+        for tool in active:
+            out = OUT_DIR / tool / (Path(info.clip.name).stem + ".jpg")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.unlink(missing_ok=True)
+            try:
+                _, peak, _ = tools.call(tool, info, out)
+                runs[(info.clip.name, tool)]["peak_kb"] = peak
+                checks[(info.clip.name, tool)] = check_frame(out, info, truths[info.clip.name])
+            except Exception as e:
+                runs[(info.clip.name, tool)]["error"] = str(e)[:300]
+                checks[(info.clip.name, tool)] = {"right": False, "why": f"failed: {str(e)[:200]}"}
+                log(f"  {info.clip.name} / {tool}: FAILED: {e}")
+
+    log(f"timing: {args.reps} repetitions, round-robin over tools")
+    for rep in range(args.reps):
+        t0 = time.perf_counter()
+        order = active[rep % len(active):] + active[:rep % len(active)]
+        for info in targets:
+            for tool in order:
+                r = runs[(info.clip.name, tool)]
+                if r["error"]:
+                    continue
+                secs, peak, extra = tools.call(tool, info, None)
+                r["times"].append(secs)
+                r["peak_kb"] = max(r["peak_kb"], peak)
+                if extra:
+                    r["extra"].append(extra)
+        log(f"  repetition {rep + 1}/{args.reps}: {time.perf_counter() - t0:.1f} s")
+
+    log(f"soak: {SOAK_CALLS} in-process calls")
+    results["soak"] = soak(tools)
+    log(f"  RSS {results['soak']['rss_kb'][1]} kB after {SOAK_EVERY} calls, {results['soak']['rss_kb'][-1]} kB after "
+        f"{SOAK_CALLS}: {'flat' if results['soak']['flat'] else 'GROWS'} ({results['soak']['growth_kb']} kB)")
+    log("phases: decode_frame vs extract on the long-GOP file")
+    results["phases"] = phases(tools, max(5, args.reps // 2)) if any(i.clip.name == PROFILE_CLIP for i in targets) else None
+    results["worker_rss_kb"] = {"vframe": int(tools.rust.ask("rss")[0]),
+                                "pyav": int(tools.py.ask("rss")[0]) if tools.py else None}
+    log("profile: perf over the vframe worker on the long-GOP file")
+    results["perf"] = perf_profile() if any(i.clip.name == PROFILE_CLIP for i in targets) else None
+    tools.close()
+
+    for info in targets:
+        entry = {"name": info.clip.name, "what": info.clip.what, "codec": info.codec,
+                 "coded": f"{info.width}x{info.height}", "sar": str(info.sar), "rotation": info.rotation,
+                 "fps": str(info.fps), "offset": info.clip.offset, "ffmpeg_ss": round(info.ffmpeg_seconds, 6),
+                 "depth_frames": info.depth, "thumb": f"{info.out_w}x{info.out_h}", "spec": info.spec,
+                 "bytes": info.path.stat().st_size, "tools": {}}
+        for tool in active:
+            r = runs[(info.clip.name, tool)]
+            q1, q3 = quartiles(r["times"])
+            tool_entry = {"median_ms": median(r["times"]) * 1e3 if r["times"] else None,
+                          "q1_ms": q1 * 1e3 if q1 is not None else None, "q3_ms": q3 * 1e3 if q3 is not None else None,
+                          "times_ms": [round(t * 1e3, 3) for t in r["times"]], "peak_rss_kb": r["peak_kb"] or None,
+                          "check": checks.get((info.clip.name, tool)), "error": r["error"]}
+            if r["extra"]:
+                tool_entry["decode_ms"] = median([x["decode_s"] for x in r["extra"]]) * 1e3
+                tool_entry["present_ms"] = median([x["present_s"] for x in r["extra"]]) * 1e3
+                tool_entry["decoded_frames"] = r["extra"][0]["decoded"]
+            entry["tools"][tool] = tool_entry
+        results["files"].append(entry)
+    results["load_average"] = {"start": load_start, "end": os.getloadavg()}
+    results["wall_s"] = time.perf_counter() - started
+    RESULTS.write_text(json.dumps(results, indent=1, default=str))
+    log(f"results: {RESULTS.relative_to(ROOT)} ({results['wall_s']:.0f} s)")
+    write_report(results)
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def geomean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def fmt_ms(ms):
+    if ms is None:
+        return "—"
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def write_report(results):
+    tools = results["tools"]
+    files = results["files"]
+    m = results["machine"]
+    lines = []
+    w = lines.append
+    w("# Benchmarks: vframe and the tools people use instead")
+    w("")
+    w("Generated by `make bench` (`bench/bench.py`); do not edit by hand — run it again. "
+      f"Last run: {m['date']}, vframe {m['vframe_commit']}, {results['reps']} timed repetitions.")
+    w("")
+    w("Each tool is asked for the same thing: the frame at a moment deep inside a GOP, as a "
+      f"{THUMB_WIDTH}-pixel-wide JPEG (height from the display aspect ratio, after SAR and rotation).")
+    w("")
+    w("## Machine")
+    w("")
+    w(f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['os']}, Linux {m['kernel']}")
+    w(f"- FFmpeg (vframe, ffmpeg CLI, ffmpegthumbnailer): {m['ffmpeg']}")
+    w(f"- {m['pyav'] or 'PyAV: not installed — ' + str(results.get('no_pyav_reason'))}; Python {m['python']}")
+    w(f"- {m['ffmpegthumbnailer']}; {m['rustc']}")
+    la = results.get("load_average")
+    if la:
+        w(f"- Load average (1/5/15 min) at start {la['start'][0]:.2f}/{la['start'][1]:.2f}/{la['start'][2]:.2f}, "
+          f"at end {la['end'][0]:.2f}/{la['end'][1]:.2f}/{la['end'][2]:.2f}: the machine is shared, so "
+          "small differences (under ~10 %) are noise.")
+    w("")
+    w("## Summary")
+    w("")
+    w("Geometric mean over the files of each tool's median time, and of its ratio to vframe in-process "
+      "(ratio > 1: slower than vframe). \"Right frame\" counts files where the image matches the ground truth.")
+    w("")
+    w("| tool | geo-mean ms | geo-mean ratio to vframe | right frame | max peak RSS |")
+    w("|---|---:|---:|---:|---:|")
+    summary = {}
+    for tool in tools:
+        ms = [f["tools"][tool]["median_ms"] for f in files if f["tools"][tool]["median_ms"]]
+        ratios = [f["tools"][tool]["median_ms"] / f["tools"]["vframe"]["median_ms"] for f in files
+                  if f["tools"][tool]["median_ms"] and f["tools"]["vframe"]["median_ms"]]
+        right = sum(1 for f in files if (f["tools"][tool]["check"] or {}).get("right"))
+        peak = max((f["tools"][tool]["peak_rss_kb"] or 0) for f in files)
+        summary[tool] = (geomean(ms), geomean(ratios))
+        w(f"| {TOOL_LABEL.get(tool, tool)} | {fmt_ms(geomean(ms))} | {geomean(ratios) or 0:.2f} | "
+          f"{right}/{len(files)} | {peak / 1024:.0f} MiB |")
+    w("")
+    if results.get("no_pyav_reason"):
+        w(f"PyAV could not be used on this machine: {results['no_pyav_reason']}.")
+        w("")
+    w("## Per file")
+    w("")
+    w("Median ms over the repetitions (inter-quartile range in brackets), ratio to vframe in-process, "
+      "whether the image is the right frame (PSNR in dB against the true frame; a wrong frame names why), "
+      "and the peak resident memory of the process doing the work.")
+    for f in files:
+        w("")
+        w(f"### `{f['name']}` — {f['what']}")
+        w("")
+        w(f"{f['codec']}, coded {f['coded']}, SAR {f['sar']}, rotation {f['rotation']}°, {f['fps']} fps, "
+          f"{f['bytes'] / 1e6:.1f} MB. Offset {f['offset']} s, **{f['depth_frames']} frames after the keyframe "
+          f"before it**; thumbnail {f['thumb']}; vframe spec `{f['spec']}`.")
+        w("")
+        w("| tool | median ms | ratio | right frame? | peak RSS |")
+        w("|---|---:|---:|---|---:|")
+        base = f["tools"]["vframe"]["median_ms"]
+        for tool in tools:
+            t = f["tools"][tool]
+            c = t["check"] or {}
+            if t["error"]:
+                w(f"| {tool} | failed | | {t['error'][:120]} | |")
+                continue
+            verdict = ("yes" if c.get("right") else "**no**") + (f" ({c['psnr']:.1f} dB" if c.get("psnr") else "")
+            if c.get("psnr") and not c.get("right"):
+                verdict += f"; neighbours {c.get('psnr_prev') or 0:.1f}/{c.get('psnr_next') or 0:.1f} dB"
+            verdict += ")" if c.get("psnr") else ""
+            if c.get("why"):
+                verdict += f" — {c['why']}"
+            ratio = f"{t['median_ms'] / base:.2f}" if base and t["median_ms"] else "—"
+            spread = f" [{fmt_ms(t['q1_ms'])}–{fmt_ms(t['q3_ms'])}]" if t["q1_ms"] is not None else ""
+            extra = ""
+            if "decode_ms" in t:
+                extra = f" (decode {fmt_ms(t['decode_ms'])}, {t['decoded_frames']} frames; scale+JPEG {fmt_ms(t['present_ms'])})"
+            w(f"| {tool} | {fmt_ms(t['median_ms'])}{spread}{extra} | {ratio} | {verdict} | "
+              f"{(t['peak_rss_kb'] or 0) / 1024:.0f} MiB |")
+    w("")
+    w("## Memory across 1000 calls")
+    w("")
+    s = results.get("soak")
+    if s:
+        w(f"{s['calls']} `vframe::extract` calls in one process on `{s['file']}` (`{s['spec']}`), "
+          f"{s['seconds'] / s['calls'] * 1e3:.1f} ms per call. Resident memory (kB) before the first call and after "
+          f"every {s['every']}: {', '.join(map(str, s['rss_kb']))}. Highest reading in the second half minus highest "
+          f"in the first: **{s['growth_kb']} kB** ({'flat' if s['flat'] else 'GROWS'}: the limit is {s['limit_kb']} kB; "
+          "the readings swing by a few MB from call to call as the decoder threads' malloc arenas are trimmed or kept).")
+    w("")
+    p = results.get("phases")
+    if p:
+        w("## Where vframe's time goes (long GOP, 1080p)")
+        w("")
+        w(f"`{p['file']}`, offset {p['offset']} s, {p['depth']} frames after its keyframe. From the public API: "
+          "`decode_frame` opens, seeks, decodes forward and copies the frame's planes out; `extract` adds colour "
+          "conversion, scaling and the JPEG encode. At offset 0 the call decodes one frame: its time is the fixed "
+          "cost of a call.")
+        w("")
+        w("| decoder threads | extract at 0 | decode_frame at 0 | extract at target | decode_frame at target | "
+          "per decoded frame |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for threads, label in ((0, "FFmpeg's choice (default)"), (1, "1")):
+            ph = p[f"threads{threads}"]
+            k, t = ph["keyframe"], ph["target"]
+            per_frame = (t["decode_frame_ms"] - k["decode_frame_ms"]) / max(1, p["depth"])
+            w(f"| {label} | {k['extract_ms']:.1f} ms | {k['decode_frame_ms']:.1f} ms | {t['extract_ms']:.0f} ms | "
+              f"{t['decode_frame_ms']:.0f} ms | {per_frame:.2f} ms |")
+        lb = next((f["tools"].get("lower-bound") for f in files if f["name"] == p["file"]), None)
+        if lb and lb.get("decode_ms"):
+            w("")
+            w(f"The lower bound on the same file gets {lb['decoded_frames']} frames out of the decoder "
+              f"(non-reference frames before the target are not decoded) in {lb['decode_ms']:.0f} ms and scales + "
+              f"encodes in {lb['present_ms']:.1f} ms.")
+        w("")
+    pf = results.get("perf")
+    if pf and not pf.get("error"):
+        w(f"`perf record` over the in-process worker, {pf['calls']} calls on `{pf['file']}` — share of CPU samples "
+          "per library (Debian's FFmpeg libraries carry no symbols, so time inside them is per library only):")
+        w("")
+        w("| share | library |")
+        w("|---:|---|")
+        for pct, name in pf["dso"][:8]:
+            w(f"| {pct:.1f} % | `{name}` |")
+        w("")
+        w("Hottest symbols:")
+        w("")
+        w("| share | library, symbol |")
+        w("|---:|---|")
+        for pct, name in pf["sym"][:12]:
+            w(f"| {pct:.1f} % | `{name}` |")
+        w("")
+    elif pf:
+        w(f"(No perf profile: {pf['error']}.)")
+        w("")
+    # BATCH: print results["batch"] here once the batch step exists ("N offsets of one file in
+    # one call vs N single calls").
+    w("## How it was measured")
+    w("")
+    w(f"""- **Corpus**: made by `bench/bench.py` with the ffmpeg CLI from `testsrc2` (every frame differs, so a
+  wrong frame shows), cached in `bench/work/corpus/`. Offsets sit deep inside a GOP (see each file's depth).
+- **Interleaved**: one untimed warm-up call per tool and file, then {results['reps']} repetitions; in each, every
+  file, and for each file every tool once, in an order that rotates by one tool per repetition. Medians per
+  (file, tool). Files are in the page cache for every tool.
+- **vframe in-process**: `bench/src/main.rs`, a long-lived process calling `vframe::extract(Input::Path, spec,
+  Options::default())`; the time is taken around the call (spec parsing included; no disk write).
+- **vframe CLI**: `target/release/vframe FILE SPEC -o out.jpg`, wall time including process start.
+- **ffmpeg CLI**: `ffmpeg -ss T -i FILE -frames:v 1 -vf scale=W:H -q:v 3 out.jpg` (input seeking; T on the
+  file's timeline), wall time including process start.
+- **PyAV**: `bench/pyav_worker.py`, a long-lived process: open, seek to the keyframe before T, decode forward
+  (frame threads on) to the first frame at or after T, rotate per the frame's rotation, `to_image(W, H)`, Pillow
+  JPEG quality {JPEG_QUALITY}. PyAV wheels bring their own FFmpeg build (see Machine), not Debian's.
+- **ffmpegthumbnailer**: `ffmpegthumbnailer -i FILE -o out.jpg -s LONGEST_SIDE -q 8 -t hh:mm:ss`. It takes whole
+  seconds only and seeks to a keyframe without decoding forward, so it returns **a different frame** by design.
+- **Lower bound**: in the PyAV worker, with the file already open (opening not counted): seek to the keyframe
+  before T, decode forward with frame threads, setting `skip_frame=NONREF` on every packet before T so
+  non-reference frames the answer cannot need are not decoded, then one scale and one JPEG encode. No tool can
+  do much less work than this with these decoders; it uses PyAV's FFmpeg, so it is a bound for that build.
+- **Right frame**: each tool's image, decoded to RGB (resized to the thumbnail size if the tool chose another
+  size), against the ground truth `ffmpeg -i FILE -ss T -frames:v 1` (output seeking) scaled the same way, and
+  against the frames just before and after T. Right = PSNR ≥ {RIGHT_FRAME_MIN_PSNR:.0f} dB and more than
+  {RIGHT_FRAME_MARGIN:.0f} dB closer to the true frame than to either neighbour.
+- **Peak RSS**: command-line tools: GNU `time -f %M` around the untimed warm-up call (the child's own
+  `ru_maxrss` seen from Python would include the Python parent's, inherited through fork). In-process tools: the worker's peak
+  resident set during the call (`VmHWM`, reset through `/proc/self/clear_refs` before each call), so it includes
+  the worker's baseline (after the run: vframe worker {fmt_kb(results.get('worker_rss_kb', {}).get('vframe'))},
+  PyAV worker {fmt_kb(results.get('worker_rss_kb', {}).get('pyav'))} including the Python interpreter).
+- Ratios are tool median / vframe in-process median for the same file; the summary takes geometric means.
+""")
+    REPORT.write_text("\n".join(lines))
+    log(f"report: {REPORT.relative_to(ROOT)}")
+    try:
+        chart(results, summary)
+    except ImportError as e:
+        log(f"no chart (matplotlib missing: {e})")
+
+
+def fmt_kb(kb):
+    return f"{kb / 1024:.0f} MiB" if kb else "n/a"
+
+
+def chart(results, summary):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tools = results["tools"]
+    files = results["files"]
+    colours = {"vframe": "#1f77b4", "vframe-cli": "#6baed6", "ffmpeg-cli": "#ff7f0e", "pyav": "#2ca02c",
+               "ffmpegthumbnailer": "#9467bd", "lower-bound": "#7f7f7f"}
+    fig, ax = plt.subplots(figsize=(13, 6.5))
+    width = 0.8 / len(tools)
+    for k, tool in enumerate(tools):
+        xs, ys, wrong = [], [], []
+        for i, f in enumerate(files):
+            t = f["tools"][tool]
+            if t["median_ms"]:
+                xs.append(i + (k - (len(tools) - 1) / 2) * width)
+                ys.append(t["median_ms"])
+                wrong.append(not (t["check"] or {}).get("right"))
+        bars = ax.bar(xs, ys, width, label=TOOL_LABEL.get(tool, tool), color=colours.get(tool))
+        for bar, bad in zip(bars, wrong):
+            if bad:
+                bar.set_hatch("xx")
+                bar.set_edgecolor("black")
+    ax.set_yscale("log")
+    ax.set_ylabel("median ms per thumbnail (log scale)")
+    ax.set_xticks(range(len(files)))
+    ax.set_xticklabels([f["name"].rsplit(".", 1)[0].replace("_", "\n", 2) for f in files], fontsize=8)
+    ax.set_title(f"vframe vs peers: one thumbnail deep inside a GOP — {results['machine']['cores']} cores, "
+                 f"{results['reps']} reps (hatched: wrong frame)")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.tight_layout()
+    fig.savefig(CHART, dpi=110)
+    plt.close(fig)
+    log(f"chart: {CHART.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+//! `vframe-bench`: the in-process side of `make bench`.
+//!
+//! A long-lived worker driven by `bench/bench.py` over stdin/stdout, one request per line,
+//! fields separated by tabs, one reply line per request (`ok\t...` or `err\t<message>`).
+//! Keeping one process alive for all calls is what a server embedding vframe does, so the
+//! times it reports are per call, without process start. Each call's time is taken here,
+//! around the library call only; the caller's pipe round trip is not in it.
+//!
+//! Requests:
+//! - `extract\tPATH\tSPEC\tOUT\tTHREADS`: one `vframe::extract` call (spec parsing
+//!   included in the time). Replies `ok\tSECONDS\tPEAK_KB\tBYTES`, where PEAK_KB is the
+//!   process's peak resident set during the call (the peak is reset just before it). The
+//!   image is written to OUT (after the clock stops) unless OUT is empty.
+//! - `decode\tPATH\tOFFSET_MS\tTHREADS`: one `vframe::decode_frame` call (find and decode the
+//!   frame, no scaling or encoding). Replies `ok\tSECONDS`. With `extract` on the same
+//!   file it splits vframe's time into "find the frame" and "present it".
+//! - `soak\tPATH\tSPEC\tCALLS\tEVERY`: CALLS extract calls in a row; replies
+//!   `ok\tSECONDS\tRSS0,RSS1,...` with the resident set (kB) before the first call and
+//!   after every EVERY calls.
+//! - `rss`: replies `ok\tRSS_KB\tPEAK_KB`.
+//! - `quit`.
+//!
+//! BATCH (to add when `vframe_extract_many` exists): a `many\tPATH\tSPEC1,SPEC2,...` request
+//! that extracts N offsets of one file in one call, timed against N `extract` requests;
+//! `bench.py` has the matching placeholder (search for "BATCH").
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use vframe::{Input, Options, Spec};
+
+/// A field of `/proc/self/status` in kB (`VmRSS`, `VmHWM`).
+fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets the kernel's peak-RSS mark (`VmHWM`) to the current RSS, so the next reading
+/// is the peak of what follows (Linux: writing 5 to clear_refs).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn options(threads: &str) -> Options {
+    Options { threads: threads.parse().unwrap_or(0), ..Options::default() }
+}
+
+fn handle(fields: &[&str]) -> Result<String, String> {
+    match fields {
+        ["extract", path, spec, out, threads] => {
+            let options = options(threads);
+            reset_peak();
+            let start = Instant::now();
+            let image = spec
+                .parse::<Spec>()
+                .and_then(|spec| vframe::extract(Input::Path(Path::new(path)), &spec, &options));
+            let seconds = start.elapsed().as_secs_f64();
+            let peak = status_kb("VmHWM");
+            let image = image.map_err(|e| e.to_string())?;
+            if !out.is_empty() {
+                std::fs::write(out, &image.data).map_err(|e| format!("cannot write {out}: {e}"))?;
+            }
+            Ok(format!("{seconds:.6}\t{peak}\t{}", image.data.len()))
+        }
+        ["decode", path, offset_ms, threads] => {
+            let offset_ms: u64 = offset_ms.parse().map_err(|_| format!("bad offset_ms {offset_ms}"))?;
+            let options = options(threads);
+            let start = Instant::now();
+            let frame = vframe::decode_frame(Input::Path(Path::new(path)), offset_ms, &options);
+            let seconds = start.elapsed().as_secs_f64();
+            frame.map_err(|e| e.to_string())?;
+            Ok(format!("{seconds:.6}"))
+        }
+        ["soak", path, spec, calls, every] => {
+            let spec: Spec = spec.parse().map_err(|e: vframe::Error| e.to_string())?;
+            let calls: u64 = calls.parse().map_err(|_| format!("bad call count {calls}"))?;
+            let every: u64 = every.parse::<u64>().map_err(|_| format!("bad interval {every}"))?.max(1);
+            let options = Options::default();
+            let mut rss = vec![status_kb("VmRSS")];
+            let start = Instant::now();
+            for call in 1..=calls {
+                vframe::extract(Input::Path(Path::new(path)), &spec, &options).map_err(|e| e.to_string())?;
+                if call % every == 0 {
+                    rss.push(status_kb("VmRSS"));
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let rss: Vec<String> = rss.iter().map(u64::to_string).collect();
+            Ok(format!("{seconds:.6}\t{}", rss.join(",")))
+        }
+        ["rss"] => Ok(format!("{}\t{}", status_kb("VmRSS"), status_kb("VmHWM"))),
+        _ => Err(format!("unknown request: {}", fields.join(" "))),
+    }
+}
+
+fn main() {
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    for line in stdin.lines() {
+        let Ok(line) = line else { break };
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields == ["quit"] {
+            break;
+        }
+        let reply = match handle(&fields) {
+            Ok(result) => format!("ok\t{result}"),
+            Err(message) => format!("err\t{}", message.replace(['\t', '\n'], " ")),
+        };
+        if writeln!(stdout, "{reply}").and_then(|()| stdout.flush()).is_err() {
+            break;
+        }
+    }
+}
