@@ -38,6 +38,9 @@ make_one wide_4000x1000.mp4 -f lavfi -i "$(src 4000x1000 25)" -t 0.2 "${x264[@]}
 # High bit depth and other chroma layouts.
 make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
 make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
+# Gray (FFV1, full range) and RGB (libx264rgb, decoded as planar gbrp).
+make_one gray_ffv1.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v ffv1 -pix_fmt gray -g 30
+make_one rgb_x264rgb.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264rgb -preset ultrafast -pix_fmt rgb24 -g 30
 # Other codecs and containers.
 make_one vp9.webm -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 30 -b:v 300k
 make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -q:v 4

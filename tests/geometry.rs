@@ -385,6 +385,29 @@ fn full_range_444_matches_the_bt601_formula() {
     assert_different("yuvj444p against the limited-range formula", &ours, &limited);
 }
 
+#[test]
+fn rgb_and_gray_sources_keep_their_values() {
+    // Planar RGB at its own size: the same bytes ffmpeg gives, no YUV round trip.
+    let rgb = fixture("rgb_x264rgb.mkv");
+    let frame = vframe::decode_frame(vframe::Input::Path(&rgb), 500, &vframe::Options::default()).unwrap();
+    assert_eq!(frame.pixel_format, "gbrp");
+    let ours = our_pixels(&rgb, "vframe/png/offset/0.5", 320, 240);
+    let reference = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(&rgb)
+        .args(["-ss", "0.5", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(ours == reference.stdout, "gbrp converts to exactly ffmpeg's rgb24");
+    // Full-range gray: every pixel is (Y, Y, Y).
+    let gray = fixture("gray_ffv1.mkv");
+    let frame = vframe::decode_frame(vframe::Input::Path(&gray), 500, &vframe::Options::default()).unwrap();
+    assert_eq!(frame.pixel_format, "gray");
+    let ours = our_pixels(&gray, "vframe/png/offset/0.5", 320, 240);
+    let expected: Vec<u8> = frame.data.iter().flat_map(|&y| [y, y, y]).collect();
+    assert!(ours == expected, "gray converts to R = G = B = Y");
+}
+
 // ---------------------------------------------------------------------------------------
 // File formats
 
