@@ -29,10 +29,18 @@ make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
 # Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
 make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
-# Phone-style rotation: a display matrix from the legacy rotate tag (FFmpeg 5.1's mov
-# muxer writes the matrix only when stream-copying).
-make_one rotate90.mp4 -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate=90
-make_one rotate270.mp4 -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate=270
+# Display matrices, by stream copy. rotateN.mp4 holds a matrix of N degrees
+# counter-clockwise (ffprobe: rotation=N, modulo 360): rotate270.mp4 is what phones write
+# for portrait video, rotate90.mp4 its inverse. FFmpeg 6.0+ sets this with -display_rotation;
+# 5.1 only converts a 'rotate' tag, and with this sign (its mov muxer ignores the tag
+# when encoding).
+if ffmpeg -hide_banner -h full 2>/dev/null | grep -q -- '-display_rotation'; then
+    rotated() { make_one "$1" -display_rotation "$2" -i "$dir/gop25_25fps.mp4" -c copy; }
+else
+    rotated() { make_one "$1" -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate="$2"; }
+fi
+rotated rotate90.mp4 90
+rotated rotate270.mp4 270
 # Larger than 3840x2160 allows (4000 wide), HD-tall with no colour matrix tagged, 5 frames.
 make_one wide_4000x1000.mp4 -f lavfi -i "$(src 4000x1000 25)" -t 0.2 "${x264[@]}"
 # High bit depth and other chroma layouts.

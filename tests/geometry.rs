@@ -270,8 +270,8 @@ fn width_and_height_describe_the_rotated_image() {
 
 #[test]
 fn rotate_auto_follows_the_display_matrix_like_ffmpeg() {
-    // FFmpeg 5.1 writes these matrices with the opposite sign to the tag's name, so one
-    // is a phone-style matrix (-90) and the other its inverse (+90): both ways are covered.
+    // rotate270.mp4 holds the matrix phones write for portrait video (-90), rotate90.mp4
+    // its inverse (+90): both directions are covered.
     for name in ["rotate90.mp4", "rotate270.mp4"] {
         let video = fixture(name);
         let ours = our_pixels(&video, "vframe/png/offset/1/rotate/auto", 240, 320);
