@@ -54,4 +54,24 @@ make_one vp9.webm -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libvpx-vp9 -deadline
 make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -q:v 4
 # Not video: audio only.
 make_one audio_only.m4a -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 2 -c:a aac
+# Tiny (64x48, 10 frames, a few KB) in many containers and codecs: cheap inputs for the
+# hostile-input corpus (truncation, bit flips), the stress test and fuzzing seeds.
+tiny=(-f lavfi -i "$(src 64x48 10)" -t 1)
+make_one tiny_h264.mp4 "${tiny[@]}" "${x264[@]}" -g 5 -bf 2
+make_one tiny_h264_faststart.mp4 "${tiny[@]}" "${x264[@]}" -g 5 -bf 2 -movflags +faststart
+make_one tiny_h264.ts "${tiny[@]}" "${x264[@]}" -g 5 -f mpegts
+make_one tiny_h264.mkv "${tiny[@]}" "${x264[@]}" -g 5
+make_one tiny_h264.h264 "${tiny[@]}" "${x264[@]}" -g 5 -f h264
+make_one tiny_hevc.mp4 "${tiny[@]}" -c:v libx265 -preset ultrafast -x265-params log-level=none -g 5
+make_one tiny_vp9.webm "${tiny[@]}" -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 5
+make_one tiny_av1.ivf "${tiny[@]}" -c:v libaom-av1 -cpu-used 8 -g 5
+make_one tiny_mpeg4.avi "${tiny[@]}" -c:v mpeg4 -g 5 -bf 1
+make_one tiny_mpeg2.mpg "${tiny[@]}" -c:v mpeg2video -g 5
+make_one tiny_flv1.flv "${tiny[@]}" -c:v flv1
+make_one tiny_theora.ogv "${tiny[@]}" -c:v libtheora -g 5
+make_one tiny_mjpeg.mov "${tiny[@]}" -c:v mjpeg -pix_fmt yuvj420p
+make_one tiny_wmv2.asf "${tiny[@]}" -c:v wmv2
+make_one tiny_ffv1.nut "${tiny[@]}" -c:v ffv1
+make_one tiny_gif.gif "${tiny[@]}"
+make_one tiny_yuv420p.y4m "${tiny[@]}" -pix_fmt yuv420p
 echo "$dir"
