@@ -1,0 +1,396 @@
+//! Helpers shared by the integration tests: where the test videos are, the ffmpeg/ffprobe
+//! CLIs that give the ground truth, and image comparison.
+//!
+//! Use it from a test file with `mod common;`. Each test binary compiles its own copy and
+//! uses only part of it, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The repository's root folder.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The folder of small generated fixtures (`scripts/fixtures.sh`), generated on first use.
+pub fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = repo_root().join("target/fixtures");
+        let status = Command::new(repo_root().join("scripts/fixtures.sh"))
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("scripts/fixtures.sh runs (it needs the ffmpeg CLI)");
+        assert!(status.success(), "scripts/fixtures.sh failed: {status}");
+        dir
+    })
+}
+
+/// A generated fixture by file name.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = fixtures_dir().join(name);
+    assert!(path.is_file(), "fixture {} was not generated", path.display());
+    path
+}
+
+/// The shared media collection: `$VFRAME_MEDIA`, else `../shared/media` beside the
+/// repository. `None`, with a note on stderr, when it is absent: tests that need it skip.
+pub fn media_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("VFRAME_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/media"));
+    if dir.join("MANIFEST.tsv").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: no media collection at {} (set VFRAME_MEDIA to a folder with MANIFEST.tsv)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// A file of the media collection, or `None` (with a note) when it is absent.
+pub fn media(name: &str) -> Option<PathBuf> {
+    let path = media_dir()?.join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is absent", path.display());
+        None
+    }
+}
+
+/// Runs the ffmpeg CLI (quiet, no stdin) with `args` and returns its stdout; panics with
+/// ffmpeg's stderr if it fails.
+pub fn ffmpeg(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the ffmpeg CLI runs");
+    assert!(
+        out.status.success(),
+        "ffmpeg {:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs ffprobe with `args` on `path` and returns its stdout as text (panics on failure).
+pub fn ffprobe(path: &Path, args: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What ffprobe says about a file's container and first video stream (the one ffmpeg and
+/// vframe pick on every file of the collection).
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    /// `format.start_time`: the file's start, the minimum over all its streams.
+    pub file_start: f64,
+    /// The video stream's `start_time` (seconds), if known.
+    pub video_start: Option<f64>,
+    /// Container duration in seconds, if known.
+    pub duration: Option<f64>,
+    /// Every `stream.*` key of the video stream (`width`, `pix_fmt`, `color_space`, ...).
+    pub stream: HashMap<String, String>,
+    /// The display matrix (nine int32, row-major as FFmpeg stores it), if the stream has one.
+    pub display_matrix: Option<[i64; 9]>,
+    /// `rotation` of the display matrix side data (counter-clockwise degrees), if any.
+    pub rotation: Option<f64>,
+}
+
+impl Probe {
+    pub fn new(path: &Path) -> Probe {
+        let text = ffprobe(
+            path,
+            &["-select_streams", "v:0", "-show_streams", "-show_format", "-of", "default=noprint_wrappers=0"],
+        );
+        let mut probe = Probe::default();
+        // Sections nest ([STREAM] holds [SIDE_DATA]); `[/X]` closes the innermost.
+        let mut sections: Vec<String> = Vec::new();
+        let mut matrix_rows: Vec<i64> = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("[/") && line.ends_with(']') {
+                sections.pop();
+                continue;
+            }
+            if line.starts_with('[') && line.ends_with(']') {
+                sections.push(line.trim_matches(|c| c == '[' || c == ']').to_string());
+                continue;
+            }
+            let section = sections.last().map_or("", String::as_str);
+            // The display matrix prints as three "0000000N: a b c" rows.
+            if section == "SIDE_DATA" {
+                if let Some((idx, rest)) = line.split_once(':') {
+                    if idx.len() == 8 && idx.chars().all(|c| c.is_ascii_hexdigit()) {
+                        matrix_rows.extend(rest.split_whitespace().filter_map(|v| v.parse::<i64>().ok()));
+                        continue;
+                    }
+                }
+            }
+            let Some((key, value)) = line.split_once('=') else { continue };
+            match section {
+                "FORMAT" => match key {
+                    "start_time" => probe.file_start = value.parse().unwrap_or(0.0),
+                    "duration" => probe.duration = value.parse().ok(),
+                    _ => {}
+                },
+                "STREAM" => {
+                    probe.stream.insert(key.to_string(), value.to_string());
+                }
+                "SIDE_DATA" if key == "rotation" => probe.rotation = value.parse().ok(),
+                _ => {}
+            }
+        }
+        if matrix_rows.len() == 9 {
+            probe.display_matrix = Some(matrix_rows.try_into().unwrap());
+        }
+        probe.video_start = probe.stream.get("start_time").and_then(|v| v.parse().ok());
+        if probe.duration.is_none() {
+            probe.duration = probe.stream.get("duration").and_then(|v| v.parse().ok());
+        }
+        probe
+    }
+
+    /// A `stream.*` value, `""` when absent.
+    pub fn get(&self, key: &str) -> &str {
+        self.stream.get(key).map_or("", String::as_str)
+    }
+
+    pub fn width(&self) -> u32 {
+        self.get("width").parse().unwrap_or(0)
+    }
+
+    pub fn height(&self) -> u32 {
+        self.get("height").parse().unwrap_or(0)
+    }
+
+    /// The ffmpeg CLI's `-ss` for `offset` seconds on the video stream's own timeline
+    /// (SPEC §2): the CLI counts from the file's start, vframe from the video stream's.
+    pub fn cli_offset(&self, offset: f64) -> f64 {
+        offset + self.video_start.unwrap_or(self.file_start) - self.file_start
+    }
+
+    /// The sample aspect ratio as (num, den), (1, 1) when unknown.
+    pub fn sar(&self) -> (u32, u32) {
+        let sar = self.get("sample_aspect_ratio");
+        let parsed = sar.split_once(':').and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)));
+        match parsed {
+            Some((n, d)) if n > 0 && d > 0 => (n, d),
+            _ => (1, 1),
+        }
+    }
+}
+
+/// Seconds as the ffmpeg CLI takes them, with microsecond precision.
+pub fn seconds_arg(seconds: f64) -> String {
+    format!("{:.6}", seconds.max(0.0))
+}
+
+/// Peak signal-to-noise ratio of two 8-bit images, in dB (infinite when identical).
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    let sum: u64 = a.iter().zip(b).map(|(&x, &y)| (i64::from(x) - i64::from(y)).pow(2) as u64).sum();
+    if sum == 0 {
+        return f64::INFINITY;
+    }
+    let mse = sum as f64 / a.len() as f64;
+    10.0 * (255.0 * 255.0 / mse).log10()
+}
+
+/// A PNG file's pixels, which must be 8-bit RGB: (width, height, packed RGB24).
+pub fn png_rgb(data: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(data));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder.read_info().expect("a valid PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a PNG of sane size")];
+    let info = reader.next_frame(&mut pixels).expect("a decodable PNG");
+    assert_eq!(
+        (info.color_type, info.bit_depth),
+        (png::ColorType::Rgb, png::BitDepth::Eight),
+        "PNG is not 8-bit RGB"
+    );
+    pixels.truncate(info.buffer_size());
+    (info.width, info.height, pixels)
+}
+
+/// A scratch file path unique to this process and `name`, removed when dropped.
+pub struct TempPath(pub PathBuf);
+
+impl TempPath {
+    pub fn new(name: &str) -> TempPath {
+        let dir = std::env::temp_dir().join(format!("vframe-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempPath(dir.join(name))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Which frame an [`Shot`] takes.
+#[derive(Clone, Copy, Debug)]
+pub enum At {
+    /// `-ss SECONDS -frames:v 1` (output seeking: decode from the start, drop earlier
+    /// frames), with the ffmpeg CLI's seconds (see [`Probe::cli_offset`]).
+    Offset(f64),
+    /// The last frame ffmpeg decodes; it decodes from the start but keeps only frames from
+    /// `from` seconds on (a guess near the end, to keep the output small). Its frames are
+    /// `frame_bytes` long each.
+    Last { from: f64, frame_bytes: usize },
+}
+
+/// One picture the ffmpeg CLI should produce from a file.
+#[derive(Clone, Debug)]
+pub struct Shot {
+    pub at: At,
+    /// `-pix_fmt` of the raw output (`yuv420p`, `rgb24`, ...).
+    pub pix_fmt: String,
+    /// A `-vf` filter chain, or empty.
+    pub filter: String,
+}
+
+/// The pictures ffmpeg produces for `shots`, all in one decoding pass over `path` (one
+/// output file per shot); `None` where ffmpeg wrote nothing (an offset past the end).
+/// `autorotate` lets ffmpeg apply the stream's rotation metadata first.
+pub fn ffmpeg_shots(path: &Path, autorotate: bool, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
+    let outputs: Vec<TempPath> = (0..shots.len())
+        .map(|i| TempPath::new(&format!("shot-{}-{i}.raw", unique_id())))
+        .collect();
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if !autorotate {
+        args.push("-noautorotate".into());
+    }
+    args.push("-i".into());
+    args.push(path.into());
+    for (shot, out) in shots.iter().zip(&outputs) {
+        let from = match shot.at {
+            At::Offset(s) => s,
+            At::Last { from, .. } => from,
+        };
+        args.extend(["-ss".into(), seconds_arg(from).into(), "-an".into(), "-sn".into(), "-dn".into()]);
+        match shot.at {
+            At::Offset(_) => args.extend(["-frames:v".into(), "1".into()]),
+            // Every frame from `from` on, none dropped or repeated.
+            At::Last { .. } => args.extend(["-fps_mode".into(), "passthrough".into()]),
+        }
+        if !shot.filter.is_empty() {
+            args.extend(["-vf".into(), shot.filter.clone().into()]);
+        }
+        args.extend(["-f".into(), "rawvideo".into(), "-pix_fmt".into(), shot.pix_fmt.clone().into()]);
+        args.push("-y".into());
+        args.push(out.0.clone().into());
+    }
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    ffmpeg(&refs);
+    shots
+        .iter()
+        .zip(&outputs)
+        .map(|(shot, out)| {
+            let data = std::fs::read(&out.0).unwrap_or_default();
+            if data.is_empty() {
+                return None;
+            }
+            match shot.at {
+                At::Offset(_) => Some(data),
+                At::Last { frame_bytes, .. } => {
+                    assert!(
+                        frame_bytes > 0 && data.len() % frame_bytes == 0,
+                        "ffmpeg wrote {} bytes, not whole frames of {frame_bytes}",
+                        data.len()
+                    );
+                    Some(data[data.len() - frame_bytes..].to_vec())
+                }
+            }
+        })
+        .collect()
+}
+
+/// Every frame ffmpeg decodes from `path` (first video stream, no rotation), in
+/// `pix_fmt`, each `frame_bytes` long. For small fixtures only.
+pub fn ffmpeg_all_frames(path: &Path, pix_fmt: &str, frame_bytes: usize) -> Vec<Vec<u8>> {
+    let data = ffmpeg(&[
+        "-noautorotate".as_ref(),
+        "-i".as_ref(),
+        path.as_os_str(),
+        "-map".as_ref(),
+        "0:v:0".as_ref(),
+        "-fps_mode".as_ref(),
+        "passthrough".as_ref(),
+        "-f".as_ref(),
+        "rawvideo".as_ref(),
+        "-pix_fmt".as_ref(),
+        pix_fmt.as_ref(),
+        "-".as_ref(),
+    ]);
+    assert!(frame_bytes > 0 && data.len() % frame_bytes == 0, "ffmpeg's frames are not {frame_bytes} bytes each");
+    data.chunks_exact(frame_bytes).map(<[u8]>::to_vec).collect()
+}
+
+/// A number unique within this process, for scratch file names.
+pub fn unique_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The swscale flags vframe uses (`src/av/scaler.rs`), for ffmpeg's scale filter.
+pub const SCALE_FLAGS: &str = "bicubic+accurate_rnd+full_chroma_int";
+
+/// ffmpeg's `in_color_matrix` name for the matrix vframe applies to a stream: the tagged
+/// one, or, when the stream says nothing, BT.709 for pictures 720 lines or taller and
+/// BT.601 below.
+pub fn colour_matrix(probe: &Probe) -> &'static str {
+    match probe.get("color_space") {
+        "bt709" => "bt709",
+        "fcc" => "fcc",
+        "smpte240m" => "smpte240m",
+        "bt2020nc" | "bt2020c" => "bt2020",
+        "smpte170m" | "bt470bg" => "bt601",
+        _ if probe.height() >= 720 => "bt709",
+        _ => "bt601",
+    }
+}
+
+/// ffmpeg's `in_range` for a stream: `pc` for full range (tagged, or a `yuvj` format).
+pub fn colour_range(probe: &Probe) -> &'static str {
+    if probe.get("color_range") == "pc" || probe.get("pix_fmt").starts_with("yuvj") {
+        "pc"
+    } else {
+        "tv"
+    }
+}
+
+/// ffmpeg's scale filter doing what vframe's scaler does: scale to `width` x `height` and
+/// convert to RGB24 with the stream's matrix and range.
+pub fn rgb_filter(probe: &Probe, width: u32, height: u32) -> String {
+    format!(
+        "scale={width}:{height}:flags={SCALE_FLAGS}:in_color_matrix={}:in_range={},format=rgb24",
+        colour_matrix(probe),
+        colour_range(probe)
+    )
+}
