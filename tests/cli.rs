@@ -5,26 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+
+mod common;
+
+use common::fixture;
 
 const VFRAME: &str = env!("CARGO_BIN_EXE_vframe");
-
-/// The fixtures of `scripts/fixtures.sh`, generated on first use.
-fn fixture(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = root.join("target/fixtures");
-        let status = Command::new(root.join("scripts/fixtures.sh"))
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("scripts/fixtures.sh runs (it needs the ffmpeg CLI)");
-        assert!(status.success(), "scripts/fixtures.sh failed: {status}");
-        dir
-    });
-    dir.join(name)
-}
 
 /// An empty folder of this test's own, removed when dropped.
 struct Scratch(PathBuf);
@@ -192,14 +178,7 @@ fn a_failure_leaves_an_existing_output_file_alone() {
 
 #[test]
 fn the_shared_hls_playlist_is_refused() {
-    let dir = std::env::var_os("VFRAME_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media"));
-    let playlist = dir.join("hls/sd-hls.m3u8");
-    if !playlist.is_file() {
-        eprintln!("skipped: {} is absent (set VFRAME_MEDIA to the media folder)", playlist.display());
-        return;
-    }
+    let Some(playlist) = common::media("hls/sd-hls.m3u8") else { return };
     let scratch = Scratch::new("hls");
     let out = run(&playlist, "vframe/jpg/offset/1", &scratch.path("thumb.jpg"));
     assert_fails(&out, &["sd-hls.m3u8", "unsupported input"]);

@@ -7,60 +7,20 @@
 //! check also has a control that a wrong answer (the other rotation, the other matrix or
 //! range) fails, so the thresholds are known to separate right from wrong.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use vframe::{Format, Image};
+
+mod common;
+
+use common::{fixture, media, png_rgb as png_pixels, psnr, Probe, SCALE_FLAGS};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// The fixtures of `scripts/fixtures.sh`, generated on first use.
-fn fixture(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = root.join("target/fixtures");
-        let status = Command::new(root.join("scripts/fixtures.sh"))
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("scripts/fixtures.sh runs (it needs the ffmpeg CLI)");
-        assert!(status.success(), "scripts/fixtures.sh failed: {status}");
-        dir
-    });
-    dir.join(name)
-}
-
-/// A file of the shared media collection, or `None` (with a note) when it is absent.
-fn media(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("VFRAME_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media"));
-    let path = dir.join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is absent (set VFRAME_MEDIA to the media folder)", path.display());
-        None
-    }
-}
-
 fn thumbnail(path: &Path, spec: &str) -> Image {
     vframe::extract_path(path, spec).unwrap_or_else(|e| panic!("{} {spec}: {e}", path.display()))
-}
-
-/// A PNG file's pixels, which must be 8-bit RGB: (width, height, packed RGB24).
-fn png_pixels(data: &[u8]) -> (u32, u32, Vec<u8>) {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(data));
-    decoder.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = decoder.read_info().expect("a valid PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("a PNG of sane size")];
-    let info = reader.next_frame(&mut pixels).expect("a decodable PNG");
-    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
-    pixels.truncate(info.buffer_size());
-    (info.width, info.height, pixels)
 }
 
 /// Our PNG thumbnail's pixels, checked to be `width` x `height`.
@@ -97,7 +57,7 @@ impl Default for Reference<'_> {
 fn ffmpeg_pixels(path: &Path, offset: &str, r: &Reference) -> Vec<u8> {
     let (w, h) = r.scale;
     let mut filters = format!(
-        "scale={w}:{h}:flags=bicubic+accurate_rnd+full_chroma_int:in_color_matrix={}:in_range={},format=rgb24",
+        "scale={w}:{h}:flags={SCALE_FLAGS}:in_color_matrix={}:in_range={},format=rgb24",
         r.matrix, r.range
     );
     if !r.then.is_empty() {
@@ -115,15 +75,16 @@ fn ffmpeg_pixels(path: &Path, offset: &str, r: &Reference) -> Vec<u8> {
     out.stdout
 }
 
-/// Peak signal-to-noise ratio of two 8-bit images, in dB (infinite when identical).
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len(), "images of different sizes");
-    let sum: u64 = a.iter().zip(b).map(|(&x, &y)| (i64::from(x) - i64::from(y)).pow(2) as u64).sum();
-    if sum == 0 {
-        return f64::INFINITY;
+/// A reference with the colour matrix and range the stream says (per ffprobe), by vframe's
+/// rule where it says nothing (BT.709 from 720 lines up, else BT.601).
+fn stream_colours(path: &Path, scale: (u32, u32)) -> Reference<'static> {
+    let probe = Probe::new(path);
+    Reference {
+        scale,
+        matrix: common::colour_matrix(&probe),
+        range: common::colour_range(&probe),
+        ..Default::default()
     }
-    let mse = sum as f64 / a.len() as f64;
-    10.0 * (255.0 * 255.0 / mse).log10()
 }
 
 /// The same picture through the same scaler: only rounding may differ.
@@ -212,7 +173,8 @@ fn sizes_over_3840x2160_are_scaled_down_keeping_the_aspect() {
     // The whole picture, scaled (not cropped). An untagged picture 720 or more high is
     // converted with BT.709; BT.601 would be visibly off.
     let ours = our_pixels(&wide, "vframe/png/offset/0", 3840, 960);
-    let bt709 = Reference { scale: (3840, 960), matrix: "bt709", ..Default::default() };
+    let bt709 = stream_colours(&wide, (3840, 960));
+    assert_eq!(bt709.matrix, "bt709");
     assert_same("4000x1000 capped", &ours, &ffmpeg_pixels(&wide, "0", &bt709));
     let bt601 = Reference { matrix: "bt601", ..bt709 };
     assert_different("HD with BT.601", &ours, &ffmpeg_pixels(&wide, "0", &bt601));
@@ -338,9 +300,11 @@ fn real_anamorphic_videos_display_at_their_display_size() {
 
 #[test]
 fn ten_bit_422_is_converted_with_the_streams_matrix_and_range() {
-    let video = fixture("yuv422p10.mkv"); // limited range, no matrix tagged, 240 high: BT.601
+    let video = fixture("yuv422p10.mkv");
     let ours = our_pixels(&video, "vframe/png/offset/1", 320, 240);
-    let right = Reference { scale: (320, 240), matrix: "bt601", range: "tv", ..Default::default() };
+    let right = stream_colours(&video, (320, 240));
+    // Limited range, no matrix tagged and 240 lines high: BT.601.
+    assert_eq!((right.matrix, right.range), ("bt601", "tv"));
     assert_same("yuv422p10le", &ours, &ffmpeg_pixels(&video, "1", &right));
     let full = Reference { range: "pc", ..right };
     assert_different("yuv422p10le read as full range", &ours, &ffmpeg_pixels(&video, "1", &full));
@@ -352,7 +316,8 @@ fn ten_bit_422_is_converted_with_the_streams_matrix_and_range() {
 fn full_range_444_is_converted_with_the_streams_range() {
     let video = fixture("yuv444p_fullrange.mp4");
     let ours = our_pixels(&video, "vframe/png/offset/1", 320, 240);
-    let right = Reference { scale: (320, 240), matrix: "bt601", range: "pc", ..Default::default() };
+    let right = stream_colours(&video, (320, 240));
+    assert_eq!((right.matrix, right.range), ("bt601", "pc"));
     assert_same("yuvj444p", &ours, &ffmpeg_pixels(&video, "1", &right));
     // (swscale takes every yuvj format as full range whatever in_range says, so the
     // control for a misread range is in the next test.)
@@ -392,13 +357,20 @@ fn rgb_and_gray_sources_keep_their_values() {
     let frame = vframe::decode_frame(vframe::Input::Path(&rgb), 500, &vframe::Options::default()).unwrap();
     assert_eq!(frame.pixel_format, "gbrp");
     let ours = our_pixels(&rgb, "vframe/png/offset/0.5", 320, 240);
-    let reference = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-i"])
-        .arg(&rgb)
-        .args(["-ss", "0.5", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
-    assert!(ours == reference.stdout, "gbrp converts to exactly ffmpeg's rgb24");
+    let reference = common::ffmpeg(&[
+        "-i".as_ref(),
+        rgb.as_os_str(),
+        "-ss".as_ref(),
+        "0.5".as_ref(),
+        "-frames:v".as_ref(),
+        "1".as_ref(),
+        "-f".as_ref(),
+        "rawvideo".as_ref(),
+        "-pix_fmt".as_ref(),
+        "rgb24".as_ref(),
+        "-".as_ref(),
+    ]);
+    assert!(ours == reference, "gbrp converts to exactly ffmpeg's rgb24");
     // Full-range gray: every pixel is (Y, Y, Y).
     let gray = fixture("gray_ffv1.mkv");
     let frame = vframe::decode_frame(vframe::Input::Path(&gray), 500, &vframe::Options::default()).unwrap();
@@ -494,25 +466,24 @@ fn jpeg_is_baseline_420_quality_85() {
 
     // It is the same picture as the PNG, within JPEG's loss (checked by ffmpeg's decoder).
     let png = our_pixels(&video, "vframe/png/offset/1/w/200", 200, 150);
-    let dir = std::env::temp_dir().join(format!("vframe-geometry-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let jpeg_path = dir.join("thumb.jpg");
-    std::fs::write(&jpeg_path, &image.data).unwrap();
-    let decoded = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-i"])
-        .arg(&jpeg_path)
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("the ffmpeg CLI runs");
-    std::fs::remove_dir_all(&dir).unwrap();
-    assert!(decoded.status.success(), "ffmpeg decodes our JPEG");
+    let jpeg = common::TempPath::new(&format!("geometry-{}.jpg", common::unique_id()));
+    std::fs::write(&jpeg.0, &image.data).unwrap();
+    let decoded = common::ffmpeg(&[
+        "-i".as_ref(),
+        jpeg.0.as_os_str(),
+        "-f".as_ref(),
+        "rawvideo".as_ref(),
+        "-pix_fmt".as_ref(),
+        "rgb24".as_ref(),
+        "-".as_ref(),
+    ]);
     // Luma only: 4:2:0 drops most of the chroma of testsrc2's saturated edges, by design.
     let luma = |rgb: &[u8]| -> Vec<u8> {
         rgb.chunks(3)
             .map(|p| (0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])).round() as u8)
             .collect()
     };
-    let db = psnr(&luma(&decoded.stdout), &luma(&png));
+    let db = psnr(&luma(&decoded), &luma(&png));
     assert!(db > 30.0, "JPEG vs PNG of the same thumbnail: luma PSNR {db:.1} dB");
 }
 
