@@ -43,30 +43,46 @@ fn open<'a>(input: &Input<'a>, interrupt: &Arc<Interrupt>) -> Result<Demuxer<'a>
 }
 
 /// Frame-time arithmetic on the stream's own timeline, exact in integers.
+///
+/// The offset becomes a whole number of time-base ticks rounded to the nearest, as the
+/// ffmpeg CLI's `-ss` does (its `trim` filter rescales the start with `av_rescale_q`), so
+/// the frame is the one `ffmpeg -ss` gives even in coarse time bases (AVI's 1/fps, Ogg
+/// Theora's): at 25 fps in a 1/25 time base, 2.01 s is tick 50, the frame at 2.00 s (the
+/// one on screen at 2.01 s). Time bases of 1 ms or finer are unaffected.
 struct Timeline {
     num: i128,
     den: i128,
-    offset_ms: i128,
+    /// The offset in ticks from the stream's start.
+    offset_ticks: i64,
 }
 
 impl Timeline {
     fn new(stream: &StreamInfo, offset_ms: u64) -> Timeline {
-        Timeline {
-            num: i128::from(stream.time_base.num),
-            den: i128::from(stream.time_base.den),
-            offset_ms: i128::from(offset_ms),
-        }
+        let (num, den) = (i128::from(stream.time_base.num), i128::from(stream.time_base.den));
+        let mut timeline = Timeline { num, den, offset_ticks: 0 };
+        timeline.offset_ticks = timeline.ticks_nearest(i128::from(offset_ms));
+        timeline
     }
 
     /// Whether a frame at `pts` is at or after the offset from `start`.
     fn reached(&self, pts: i64, start: i64) -> bool {
-        (i128::from(pts) - i128::from(start)) * self.num * 1000 >= self.offset_ms * self.den
+        i128::from(pts) - i128::from(start) >= i128::from(self.offset_ticks)
+    }
+
+    /// `ms` milliseconds in time-base units, rounded to the nearest (halves away from 0).
+    fn ticks_nearest(&self, ms: i128) -> i64 {
+        let d = self.num * 1000;
+        let t = (2 * ms * self.den + d * ms.signum()) / (2 * d);
+        Self::clamp(t)
     }
 
     /// `ms` milliseconds in time-base units, rounded up.
     fn ticks(&self, ms: i128) -> i64 {
         let d = self.num * 1000;
-        let t = (ms * self.den + d - 1).div_euclid(d);
+        Self::clamp((ms * self.den + d - 1).div_euclid(d))
+    }
+
+    fn clamp(t: i128) -> i64 {
         t.clamp(i128::from(i64::MIN / 4), i128::from(i64::MAX / 4)) as i64
     }
 }
@@ -190,7 +206,7 @@ fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Locate
     let mut outcome = None;
     let mut seeked = false;
     if let (Some(begin), true) = (start, offset_ms > 0) {
-        let target = begin.saturating_add(timeline.ticks(timeline.offset_ms));
+        let target = begin.saturating_add(timeline.offset_ticks);
         let mut backoff_ms: i64 = 0;
         for _ in 0..MAX_SEEK_RETRIES {
             let seek_to = target.saturating_sub(timeline.ticks(i128::from(backoff_ms)));

@@ -272,27 +272,30 @@ pub struct Shot {
     pub pix_fmt: String,
     /// A `-vf` filter chain, or empty.
     pub filter: String,
+    /// Let ffmpeg apply the stream's rotation metadata (its autorotate) before `filter`.
+    pub autorotate: bool,
 }
 
-/// The pictures ffmpeg produces for `shots`, all in one decoding pass over `path` (one
-/// output file per shot); `None` where ffmpeg wrote nothing (an offset past the end).
-/// `autorotate` lets ffmpeg apply the stream's rotation metadata first.
-pub fn ffmpeg_shots(path: &Path, autorotate: bool, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
+/// The pictures ffmpeg produces for `shots`, all in one run over `path` (one output file
+/// per shot, one decoding pass per autorotate setting used); `None` where ffmpeg wrote
+/// nothing (an offset past the end).
+pub fn ffmpeg_shots(path: &Path, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
     let outputs: Vec<TempPath> = (0..shots.len())
         .map(|i| TempPath::new(&format!("shot-{}-{i}.raw", unique_id())))
         .collect();
     let mut args: Vec<std::ffi::OsString> = Vec::new();
-    if !autorotate {
-        args.push("-noautorotate".into());
+    // Input 0 as coded; input 1 (the same file) rotated by ffmpeg, only if a shot wants it.
+    args.extend(["-noautorotate".into(), "-i".into(), path.into()]);
+    if shots.iter().any(|s| s.autorotate) {
+        args.extend(["-autorotate".into(), "-i".into(), path.into()]);
     }
-    args.push("-i".into());
-    args.push(path.into());
     for (shot, out) in shots.iter().zip(&outputs) {
         let from = match shot.at {
             At::Offset(s) => s,
             At::Last { from, .. } => from,
         };
-        args.extend(["-ss".into(), seconds_arg(from).into(), "-an".into(), "-sn".into(), "-dn".into()]);
+        let input = if shot.autorotate { "1:v:0" } else { "0:v:0" };
+        args.extend(["-map".into(), input.into(), "-ss".into(), seconds_arg(from).into()]);
         match shot.at {
             At::Offset(_) => args.extend(["-frames:v".into(), "1".into()]),
             // Every frame from `from` on, none dropped or repeated.

@@ -1,0 +1,218 @@
+//! SPEC §2 on the generated fixtures: for each file and a spread of offsets (the start, an
+//! exact frame boundary, just after one, a frame in the middle of a GOP, just before the
+//! end, past the end) `vframe::decode_frame` returns the same decoded picture, bit for bit,
+//! as the ground truth `ffmpeg -i FILE -ss T -frames:v 1` (output seeking), and the PNG
+//! thumbnail matches ffmpeg's RGB rendering of that frame.
+//!
+//! Every file is also decoded whole by ffmpeg, so a failure says which frame vframe took
+//! ("frame 212, want 211"), and each check first proves that the neighbouring frames differ
+//! from the expected one — a test that could not tell frames apart would prove nothing.
+
+mod common;
+
+use std::path::Path;
+
+use common::{At, Probe, Shot};
+use vframe::{Input, Options};
+
+/// Same frame through the same scaler: only rounding in filter order may differ.
+const SAME_PICTURE_DB: f64 = 45.0;
+
+/// What one offset should give.
+struct Case {
+    /// The vframe offset, in milliseconds.
+    offset_ms: u64,
+    /// The index (in ffmpeg's decoding order of output frames) of the frame SPEC §2 names.
+    want_frame: usize,
+}
+
+/// Checks `offsets_ms` of the fixture `name` (all must be exact) and returns nothing;
+/// panics with every failing offset listed.
+fn check_fixture(name: &str, offsets_ms: &[u64]) {
+    let path = common::fixture(name);
+    let probe = Probe::new(&path);
+    let options = Options::default();
+
+    let ours: Vec<vframe::DecodedFrame> = offsets_ms
+        .iter()
+        .map(|&ms| {
+            vframe::decode_frame(Input::Path(&path), ms, &options)
+                .unwrap_or_else(|e| panic!("{name} at {ms} ms: {e}"))
+        })
+        .collect();
+    let pix_fmt = ours[0].pixel_format.clone();
+    let frame_bytes = ours[0].data.len();
+    let all = common::ffmpeg_all_frames(&path, &pix_fmt, frame_bytes);
+    assert!(all.len() >= 3, "{name}: ffmpeg decoded only {} frames", all.len());
+
+    // The ground truth, literally: one `-ss T -frames:v 1` output per offset.
+    let shots: Vec<Shot> = offsets_ms
+        .iter()
+        .map(|&ms| Shot {
+            at: At::Offset(probe.cli_offset(ms as f64 / 1000.0)),
+            pix_fmt: pix_fmt.clone(),
+            filter: String::new(),
+            autorotate: false,
+        })
+        .collect();
+    let truth = common::ffmpeg_shots(&path, &shots);
+
+    let mut failures = Vec::new();
+    for ((&ms, ours), truth) in offsets_ms.iter().zip(&ours).zip(&truth) {
+        // Past the end ffmpeg's `-ss` writes nothing: SPEC §2 then wants the last frame.
+        let want = match truth {
+            Some(t) => t,
+            None => all.last().unwrap(),
+        };
+        let case = Case {
+            offset_ms: ms,
+            want_frame: all.iter().position(|f| f == want).expect("ffmpeg's -ss frame is one of its frames"),
+        };
+        // The control: the frames either side are different pictures, so a frame off by
+        // one cannot pass.
+        for n in [case.want_frame.wrapping_sub(1), case.want_frame + 1] {
+            if let Some(other) = all.get(n) {
+                assert_ne!(other, want, "{name}: frames {n} and {} are identical", case.want_frame);
+            }
+        }
+        if ours.data != *want {
+            let got = all.iter().position(|f| *f == ours.data);
+            failures.push(format!(
+                "{name} at {} ms: got {}, want frame {} (vframe says t={:.4})",
+                case.offset_ms,
+                got.map_or("a picture ffmpeg never decodes".to_string(), |n| format!("frame {n}")),
+                case.want_frame,
+                ours.time
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "not the frame ffmpeg gives:\n{}", failures.join("\n"));
+}
+
+/// The PNG thumbnail (display size, no rotation) of `name` at each offset against ffmpeg
+/// converting the same frame with the same swscale flags, matrix and range.
+fn check_thumbnails(name: &str, offsets_ms: &[u64]) {
+    let path = common::fixture(name);
+    let probe = Probe::new(&path);
+    let (num, den) = probe.sar();
+    let width = if num == den { probe.width() } else { (probe.width() * num + den / 2) / den };
+    let height = probe.height();
+    let filter = common::rgb_filter(&probe, width, height);
+    let rgb_bytes = (width * height * 3) as usize;
+    let shots: Vec<Shot> = offsets_ms
+        .iter()
+        .map(|&ms| Shot { at: At::Offset(probe.cli_offset(ms as f64 / 1000.0)), pix_fmt: "rgb24".into(), filter: filter.clone(), autorotate: false })
+        .chain(std::iter::once(Shot {
+            at: At::Last { from: 0.0, frame_bytes: rgb_bytes },
+            pix_fmt: "rgb24".into(),
+            filter: filter.clone(),
+            autorotate: false,
+        }))
+        .collect();
+    let mut truth = common::ffmpeg_shots(&path, &shots);
+    let last = truth.pop().unwrap().expect("ffmpeg decodes the fixture");
+
+    let mut failures = Vec::new();
+    for (&ms, truth) in offsets_ms.iter().zip(&truth) {
+        let spec = format!("vframe/png/offset/{}.{:03}", ms / 1000, ms % 1000);
+        let image = vframe::extract_path(&path, &spec).unwrap_or_else(|e| panic!("{name} {spec}: {e}"));
+        let (w, h, pixels) = common::png_rgb(&image.data);
+        assert_eq!((w, h), (width, height), "{name} {spec}: size");
+        let want = truth.as_ref().unwrap_or(&last);
+        let db = common::psnr(&pixels, want);
+        if db < SAME_PICTURE_DB {
+            failures.push(format!("{name} {spec}: PSNR {db:.1} dB against ffmpeg, want >= {SAME_PICTURE_DB}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The fixtures. Offsets: start, exact boundary, just after it, mid-GOP, just before the
+// end, past the end.
+
+#[test]
+fn long_gop_with_b_frames() {
+    // 30 fps, 10 s, one keyframe: 7 s is frame 210 exactly, 7.01 s is frame 211.
+    check_fixture("bframes_gop250.mp4", &[0, 7000, 7010, 4567, 9950, 60_000]);
+}
+
+#[test]
+fn short_gop_25_fps() {
+    check_fixture("gop25_25fps.mp4", &[0, 3000, 3010, 2500, 5950, 100_000]);
+}
+
+#[test]
+fn mpeg_ts_starting_at_600_s() {
+    // Offsets count from the video's first frame, not from 0 or 600 s.
+    check_fixture("start600.ts", &[0, 5000, 5010, 3300, 7950, 1_000_000]);
+}
+
+#[test]
+fn variable_frame_rate_matroska() {
+    // Frame n is at n*n*4 ms: frame 50 at exactly 10 s, frame 51 at 10.404 s, the last
+    // (179) at 128.164 s.
+    check_fixture("vfr.mkv", &[0, 10_000, 10_001, 77_700, 128_000, 500_000]);
+}
+
+#[test]
+fn mp4_edit_list_with_audio_first() {
+    check_fixture("editlist.mp4", &[0, 2000, 2010, 1234, 4950, 99_000]);
+}
+
+#[test]
+fn vp9_webm() {
+    check_fixture("vp9.webm", &[0, 1000, 1010, 1500, 2950, 10_000]);
+}
+
+#[test]
+fn mpeg4_part2_avi_with_b_frames() {
+    // AVI's time base is 1/25 here; ffmpeg rounds the offset to the nearest tick, so 2.01 s
+    // gives the frame at 2.00 s, 2.02 s (a tie, rounded up) and 2.03 s the one at 2.04 s.
+    check_fixture("mpeg4.avi", &[0, 2000, 2010, 2020, 2030, 1300, 2950, 10_000]);
+}
+
+#[test]
+fn ten_bit_422() {
+    check_fixture("yuv422p10.mkv", &[0, 1000, 1010, 2500, 2950, 10_000]);
+}
+
+#[test]
+fn full_range_444() {
+    check_fixture("yuv444p_fullrange.mp4", &[0, 1000, 1010, 2500, 2950, 10_000]);
+}
+
+#[test]
+fn thumbnails_show_the_exact_frame() {
+    check_thumbnails("bframes_gop250.mp4", &[7000, 7010, 60_000]);
+    check_thumbnails("start600.ts", &[5010, 1_000_000]);
+    check_thumbnails("vfr.mkv", &[10_001]);
+    check_thumbnails("yuv422p10.mkv", &[1010]);
+    check_thumbnails("yuv444p_fullrange.mp4", &[2500]);
+    check_thumbnails("anamorphic_sar4x3.mp4", &[1010]);
+}
+
+#[test]
+fn a_neighbouring_frame_fails_the_thumbnail_check() {
+    // The control for the PSNR threshold: frame 211 rendered by ffmpeg against vframe's
+    // frame 210 must fall below it.
+    let path = common::fixture("bframes_gop250.mp4");
+    let probe = Probe::new(&path);
+    let filter = common::rgb_filter(&probe, probe.width(), probe.height());
+    let shot = Shot { at: At::Offset(probe.cli_offset(7.01)), pix_fmt: "rgb24".into(), filter, autorotate: false };
+    let next = common::ffmpeg_shots(&path, &[shot]).pop().unwrap().unwrap();
+    let image = vframe::extract_path(&path, "vframe/png/offset/7").unwrap();
+    let (_, _, pixels) = common::png_rgb(&image.data);
+    let db = common::psnr(&pixels, &next);
+    assert!(db < SAME_PICTURE_DB, "the next frame scores {db:.1} dB, not below {SAME_PICTURE_DB}");
+}
+
+#[test]
+fn decoded_time_is_on_the_streams_own_timeline() {
+    let path = common::fixture("start600.ts");
+    let frame = vframe::decode_frame(Input::Path(Path::new(&path)), 5000, &Options::default()).unwrap();
+    assert!((frame.time - 5.0).abs() < 0.0005, "frame time {} for offset 5 s", frame.time);
+    let memory = std::fs::read(&path).unwrap();
+    let from_memory = vframe::decode_frame(Input::Memory(&memory), 5000, &Options::default()).unwrap();
+    assert_eq!(from_memory.data, frame.data, "memory input gives another frame");
+}
