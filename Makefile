@@ -8,7 +8,7 @@ LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build header deps test test-rust test-header test-c demo bench clean
+.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go demo bench clean
 
 all: build
 
@@ -41,6 +41,28 @@ test-header:
 
 test-c: build
 	$(MAKE) -C tests/c
+
+# Go binding: vet, then the tests under the race detector (cgo against target/release).
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+test-go: build
+	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# `make install PREFIX=/opt/vframe DESTDIR=...`: the shared and static library, the header
+# and a pkg-config file (then `cc app.c $$(pkg-config --cflags --libs vframe)`).
+VERSION    := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+install: build
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libvframe.so
+	install -m 644 $(RELEASE)/libvframe.a $(DESTDIR)$(LIBDIR)/libvframe.a
+	install -m 644 include/vframe.h $(DESTDIR)$(INCLUDEDIR)/vframe.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' vframe.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vframe.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libvframe.so $(DESTDIR)$(LIBDIR)/libvframe.a \
+	    $(DESTDIR)$(INCLUDEDIR)/vframe.h $(DESTDIR)$(LIBDIR)/pkgconfig/vframe.pc
 
 clean:
 	$(CARGO) clean

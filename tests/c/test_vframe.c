@@ -1,0 +1,606 @@
+/*
+ * The C ABI as a C program uses it: every function of include/vframe.h on real videos
+ * (scripts/fixtures.sh) and on bad input, from several threads. Run by `make test-c`,
+ * natively (real concurrency) and under valgrind (leaks, invalid reads and writes).
+ *
+ * usage: test_vframe FIXTURES_DIR [MEDIA_DIR]
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vframe.h"
+
+static int failures;
+static const char *fixtures;
+static const char *media;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+            __atomic_add_fetch(&failures, 1, __ATOMIC_RELAXED);               \
+        }                                                                     \
+    } while (0)
+
+#define CHECK_STATUS(got, want, err)                                          \
+    CHECK((got) == (want), "status %s (%u), want %s; message: %s",            \
+          vframe_status_str(got), (unsigned)(got), vframe_status_str(want), (err))
+
+/* The path of a fixture, in one of a few per-thread buffers. */
+static char *fixture(const char *name) {
+    static _Thread_local char paths[16][1024];
+    static _Thread_local int next;
+    char *p = paths[next++ % 16];
+    snprintf(p, sizeof paths[0], "%s/%s", fixtures, name);
+    return p;
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = malloc(n > 0 ? (size_t)n : 1);
+    if (!data || fread(data, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return data;
+}
+
+static int is_jpeg(const vframe_image *im) {
+    return im->data && im->len > 4 && im->data[0] == 0xFF && im->data[1] == 0xD8 && im->data[2] == 0xFF &&
+           im->data[im->len - 2] == 0xFF && im->data[im->len - 1] == 0xD9;
+}
+
+static int is_png(const vframe_image *im) {
+    static const unsigned char magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    return im->data && im->len > 8 && memcmp(im->data, magic, 8) == 0;
+}
+
+static int is_empty(const vframe_image *im) {
+    return im->data == NULL && im->len == 0 && im->width == 0 && im->height == 0;
+}
+
+/* A JPEG or PNG's pixel size as its own header says (SOF0 or IHDR), to check width/height. */
+static void encoded_size(const vframe_image *im, unsigned *w, unsigned *h) {
+    *w = *h = 0;
+    if (is_png(im) && im->len >= 24) {
+        *w = (unsigned)im->data[16] << 24 | im->data[17] << 16 | im->data[18] << 8 | im->data[19];
+        *h = (unsigned)im->data[20] << 24 | im->data[21] << 16 | im->data[22] << 8 | im->data[23];
+        return;
+    }
+    for (size_t i = 2; i + 9 < im->len;) {
+        if (im->data[i] != 0xFF) return;
+        unsigned char marker = im->data[i + 1];
+        size_t seglen = (size_t)im->data[i + 2] << 8 | im->data[i + 3];
+        if (marker == 0xC0 || marker == 0xC1 || marker == 0xC2) {
+            *h = im->data[i + 5] << 8 | im->data[i + 6];
+            *w = im->data[i + 7] << 8 | im->data[i + 8];
+            return;
+        }
+        i += 2 + seglen;
+    }
+}
+
+/* Extracts `spec` from a fixture and checks a valid image of the expected kind and size. */
+static void expect_image(const char *name, const char *spec, int png, unsigned w, unsigned h) {
+    vframe_image im;
+    char err[256] = "untouched";
+    vframe_status st = vframe_extract(fixture(name), spec, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    CHECK(err[0] == '\0', "a success leaves an empty message, got '%s'", err);
+    CHECK(png ? is_png(&im) : is_jpeg(&im), "%s %s: not a %s file", name, spec, png ? "PNG" : "JPEG");
+    CHECK(im.width == w && im.height == h, "%s %s: %ux%u, want %ux%u", name, spec, im.width, im.height, w, h);
+    unsigned ew, eh;
+    encoded_size(&im, &ew, &eh);
+    CHECK(ew == w && eh == h, "%s %s: the file says %ux%u, want %ux%u", name, spec, ew, eh, w, h);
+    vframe_image_free(&im);
+    CHECK(is_empty(&im), "vframe_image_free empties the image");
+}
+
+/* Extracts and checks a failure with `want` whose message contains `needle`. */
+static void expect_failure(const char *path, const char *spec, vframe_status want, const char *needle) {
+    vframe_image im = {(uint8_t *)1, 1, 1, 1}; /* garbage: the call must empty it */
+    char err[512] = "";
+    vframe_status st = vframe_extract(path, spec, &im, err, sizeof err);
+    CHECK_STATUS(st, want, err);
+    CHECK(is_empty(&im), "a failure leaves the image empty");
+    CHECK(strlen(err) > 0, "a failure has a message");
+    CHECK(!needle || strstr(err, needle), "message '%s' should mention '%s'", err, needle);
+}
+
+static void test_version_and_statuses(void) {
+    char macros[64];
+    snprintf(macros, sizeof macros, "%d.%d.%d", VFRAME_VERSION_MAJOR, VFRAME_VERSION_MINOR, VFRAME_VERSION_PATCH);
+    CHECK(strncmp(VFRAME_VERSION, macros, strlen(macros)) == 0, "VFRAME_VERSION %s vs macros %s", VFRAME_VERSION,
+          macros);
+    CHECK(strcmp(vframe_version(), VFRAME_VERSION) == 0, "library %s, header %s", vframe_version(), VFRAME_VERSION);
+
+    CHECK(VFRAME_STATUS_OK == 0 && VFRAME_STATUS_INVALID_SPEC == 1 && VFRAME_STATUS_CANCELLED == 10 &&
+              VFRAME_STATUS_INTERNAL == 11,
+          "status values are part of the ABI");
+    for (unsigned s = VFRAME_STATUS_OK; s <= VFRAME_STATUS_INTERNAL; s++) {
+        const char *text = vframe_status_str((vframe_status)s);
+        CHECK(text && *text && strcmp(text, "unknown status") != 0, "status %u has a description", s);
+        for (unsigned t = 0; t < s; t++)
+            CHECK(strcmp(text, vframe_status_str((vframe_status)t)) != 0, "statuses %u and %u differ", s, t);
+    }
+    CHECK(strcmp(vframe_status_str(VFRAME_STATUS_INVALID_SPEC), "invalid spec") == 0, "invalid spec text");
+    CHECK(strcmp(vframe_status_str((vframe_status)12), "unknown status") == 0, "12 is no status");
+    CHECK(strcmp(vframe_status_str((vframe_status)0xFFFFFFFFu), "unknown status") == 0, "~0 is no status");
+}
+
+static void test_options_default(void) {
+    vframe_options o = vframe_options_default();
+    CHECK(o.timeout_ms == 60000, "timeout_ms %u", o.timeout_ms);
+    CHECK(o.threads == 0, "threads %u", o.threads);
+    CHECK(o.max_decoded_frames == 120000, "max_decoded_frames %llu", (unsigned long long)o.max_decoded_frames);
+    CHECK(o.max_input_pixels == 16384ull * 16384ull, "max_input_pixels %llu",
+          (unsigned long long)o.max_input_pixels);
+}
+
+static void test_extract_files(void) {
+    expect_image("tiny_h264.mp4", "vframe/jpg/offset/0.5", 0, 64, 48);
+    expect_image("tiny_h264.mp4", "vframe/png/offset/0.3/w/32", 1, 32, 24);
+    expect_image("gop25_25fps.mp4", "vframe/jpg/offset/1/w/160", 0, 160, 120);
+    expect_image("gop25_25fps.mp4", "?vframe/jpeg/offset/2.5/w/100/h/100", 0, 100, 100);
+    expect_image("rotate90.mp4", "vframe/png/offset/1/rotate/auto", 1, 240, 320);
+    expect_image("gop25_25fps.mp4", "vframe/jpg/offset/1/rotate/270/h/80", 0, 60, 80);
+    /* Past the end: the last frame, not an error (SPEC §2). */
+    expect_image("tiny_h264.mp4", "vframe/jpg/offset/3600", 0, 64, 48);
+}
+
+static void test_bad_input(void) {
+    const char *tiny = fixture("tiny_h264.mp4");
+    expect_failure(tiny, "vframe/gif/offset/1", VFRAME_STATUS_INVALID_SPEC, "gif");
+    expect_failure(tiny, "vframe/jpg/offset/-1", VFRAME_STATUS_INVALID_SPEC, NULL);
+    expect_failure(tiny, "vframe/jpg/offset/1/w/5000", VFRAME_STATUS_INVALID_SPEC, NULL);
+    expect_failure(tiny, "", VFRAME_STATUS_INVALID_SPEC, NULL);
+    expect_failure(tiny, "vframe/jpg/offset/1\xff\xfe", VFRAME_STATUS_INVALID_SPEC, "UTF-8");
+    expect_failure("/nonexistent/vframe-test.mp4", "vframe/jpg/offset/1", VFRAME_STATUS_CANNOT_OPEN,
+                   "/nonexistent/vframe-test.mp4");
+    expect_failure(fixtures, "vframe/jpg/offset/1", VFRAME_STATUS_CANNOT_OPEN, "directory");
+    expect_failure("", "vframe/jpg/offset/1", VFRAME_STATUS_INVALID_ARGUMENT, "empty");
+    expect_failure(fixture("audio_only.m4a"), "vframe/jpg/offset/1", VFRAME_STATUS_NO_VIDEO_STREAM, NULL);
+    /* The spec is checked before the input is opened. */
+    expect_failure("/nonexistent/vframe-test.mp4", "vframe/bmp/offset/1", VFRAME_STATUS_INVALID_SPEC, "bmp");
+
+    char playlist[1024];
+    struct stat sb;
+    snprintf(playlist, sizeof playlist, "%s/hls/sd-hls.m3u8", media ? media : "");
+    if (media && stat(playlist, &sb) == 0) {
+        expect_failure(playlist, "vframe/jpg/offset/1", VFRAME_STATUS_UNSUPPORTED_INPUT, "hls");
+        size_t len;
+        unsigned char *bytes = read_file(playlist, &len);
+        vframe_image im;
+        char err[256];
+        vframe_status st = vframe_extract_memory(bytes, len, "vframe/jpg/offset/1", &im, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_UNSUPPORTED_INPUT, err);
+        CHECK(is_empty(&im), "a refused playlist gives no image");
+        free(bytes);
+    } else {
+        printf("skip: no HLS playlist at %s (set VFRAME_MEDIA to the shared media folder)\n", playlist);
+    }
+}
+
+static void test_null_arguments_and_messages(void) {
+    vframe_image im;
+    char err[256];
+    const char *tiny = fixture("tiny_h264.mp4");
+    vframe_status st;
+
+    st = vframe_extract(NULL, "vframe/jpg/offset/1", &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "input_path"), "names the NULL argument: %s", err);
+    st = vframe_extract(tiny, NULL, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "spec"), "names the NULL argument: %s", err);
+    st = vframe_extract(tiny, "vframe/jpg/offset/1", NULL, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "out"), "names the NULL argument: %s", err);
+
+    /* No message buffer: the status alone. A tiny one: truncated, NUL-terminated. */
+    st = vframe_extract(tiny, "vframe/gif/offset/1", &im, NULL, 0);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_SPEC, "(no buffer)");
+    memset(err, 'x', sizeof err);
+    st = vframe_extract(tiny, "vframe/gif/offset/1", &im, err, 8);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_SPEC, err);
+    CHECK(strlen(err) == 7 && err[8] == 'x', "truncated to 7 bytes and a NUL, untouched after: '%.8s'", err);
+    memset(err, 'x', sizeof err);
+    st = vframe_extract(tiny, "vframe/gif/offset/1", &im, err, 1);
+    CHECK(err[0] == '\0' && err[1] == 'x', "a one-byte buffer gets only the NUL");
+
+    /* Memory: NULL with a length is refused; NULL with 0 is just empty input. */
+    st = vframe_extract_memory(NULL, 10, "vframe/jpg/offset/1", &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "data"), "names the NULL argument: %s", err);
+    st = vframe_extract_memory(NULL, 0, "vframe/jpg/offset/1", &im, err, sizeof err);
+    CHECK(st != VFRAME_STATUS_OK && st != VFRAME_STATUS_INTERNAL && *err, "empty input: %s: %s",
+          vframe_status_str(st), err);
+
+    vframe_image_free(NULL);
+}
+
+static void test_memory(void) {
+    size_t len;
+    unsigned char *bytes = read_file(fixture("gop25_25fps.mp4"), &len);
+    vframe_image from_memory, from_path;
+    char err[256];
+    const char *spec = "vframe/jpg/offset/2/w/120";
+
+    vframe_status st = vframe_extract_memory(bytes, len, spec, &from_memory, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    st = vframe_extract(fixture("gop25_25fps.mp4"), spec, &from_path, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    CHECK(from_memory.len == from_path.len && from_memory.len > 0 &&
+              memcmp(from_memory.data, from_path.data, from_path.len) == 0,
+          "the same bytes from memory and from the file");
+    vframe_image_free(&from_memory);
+    vframe_image_free(&from_path);
+
+    /* Truncated to its first quarter: an error or an earlier frame, never a crash. */
+    st = vframe_extract_memory(bytes, len / 4, spec, &from_memory, err, sizeof err);
+    CHECK(st != VFRAME_STATUS_INTERNAL, "truncated input: %s", err);
+    vframe_image_free(&from_memory);
+    free(bytes);
+
+    /* Random bytes (a fixed seed, so a failure reproduces). */
+    unsigned char noise[4096];
+    unsigned state = 12345;
+    for (size_t i = 0; i < sizeof noise; i++) {
+        state = state * 1103515245u + 12345u;
+        noise[i] = (unsigned char)(state >> 16);
+    }
+    st = vframe_extract_memory(noise, sizeof noise, spec, &from_memory, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_CANNOT_OPEN, err);
+    CHECK(is_empty(&from_memory), "no image from noise");
+
+    /* Options apply to memory input too. */
+    vframe_options o = vframe_options_default();
+    o.max_input_pixels = 64 * 48 - 1;
+    bytes = read_file(fixture("tiny_h264.mp4"), &len);
+    st = vframe_extract_memory_opts(bytes, len, spec, &o, &from_memory, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_LIMIT_EXCEEDED, err);
+    st = vframe_extract_memory_opts(bytes, len, spec, NULL, &from_memory, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    vframe_image_free(&from_memory);
+    free(bytes);
+}
+
+static void test_options(void) {
+    vframe_image im;
+    char err[256];
+    vframe_options o = vframe_options_default();
+    const char *tiny = fixture("tiny_h264.mp4");
+    vframe_status st;
+
+    st = vframe_extract_opts(tiny, "vframe/jpg/offset/0.5", NULL, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    vframe_image_free(&im);
+
+    /* Zeroed: no time limit, default limits. */
+    vframe_options zeroed;
+    memset(&zeroed, 0, sizeof zeroed);
+    st = vframe_extract_opts(tiny, "vframe/jpg/offset/0.5", &zeroed, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    vframe_image_free(&im);
+
+    o.max_input_pixels = 64 * 48;
+    st = vframe_extract_opts(tiny, "vframe/jpg/offset/0.5", &o, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+    vframe_image_free(&im);
+    o.max_input_pixels = 64 * 48 - 1;
+    st = vframe_extract_opts(tiny, "vframe/jpg/offset/0.5", &o, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_LIMIT_EXCEEDED, err);
+    CHECK(is_empty(&im), "no image past a limit");
+
+    /* The frame at 9 s of a file with one keyframe per 250 frames needs ~270 decoded. */
+    o = vframe_options_default();
+    o.max_decoded_frames = 20;
+    o.threads = 1;
+    st = vframe_extract_opts(fixture("bframes_gop250.mp4"), "vframe/jpg/offset/9", &o, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_LIMIT_EXCEEDED, err);
+
+    o = vframe_options_default();
+    o.threads = 5000;
+    st = vframe_extract_opts(tiny, "vframe/jpg/offset/0.5", &o, &im, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "threads"), "names the option: %s", err);
+}
+
+/* ---- many threads calling the synchronous API at once ---- */
+
+static void *extract_repeatedly(void *arg) {
+    int rounds = *(int *)arg;
+    const char *specs[] = {"vframe/jpg/offset/0.2", "vframe/png/offset/0.7/w/16", "vframe/jpg/offset/0.9/h/30"};
+    for (int i = 0; i < rounds; i++) {
+        vframe_image im;
+        char err[256];
+        const char *spec = specs[i % 3];
+        vframe_status st = vframe_extract(fixture("tiny_h264.mp4"), spec, &im, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+        CHECK(i % 3 == 1 ? is_png(&im) : is_jpeg(&im), "thread result %s", spec);
+        vframe_image_free(&im);
+        /* A failing call on the same thread gets its own message, not a neighbour's. */
+        st = vframe_extract(fixture("tiny_h264.mp4"), "vframe/jpg/offset/x", &im, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_INVALID_SPEC, err);
+        CHECK(strstr(err, "'x'"), "own message: %s", err);
+    }
+    return NULL;
+}
+
+static void test_threads(void) {
+    enum { THREADS = 4 };
+    pthread_t t[THREADS];
+    int rounds = 6;
+    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, extract_repeatedly, &rounds);
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+}
+
+/* ---- the asynchronous API ---- */
+
+struct expectation {
+    vframe_status status;   /* what done must report */
+    int png;                /* on success: PNG rather than JPEG */
+    atomic_int calls;       /* how many times done ran */
+    pthread_mutex_t *gate;  /* if set, done holds its worker until the test unlocks it */
+};
+
+static void on_done(vframe_status status, vframe_image *image, const char *err, void *user) {
+    struct expectation *e = user;
+    if (e->gate) {
+        pthread_mutex_lock(e->gate);
+        pthread_mutex_unlock(e->gate);
+    }
+    CHECK(err != NULL, "done always gets a message");
+    CHECK_STATUS(status, e->status, err ? err : "(null)");
+    if (status == VFRAME_STATUS_OK) {
+        CHECK(err && err[0] == '\0', "success has an empty message: %s", err);
+        CHECK(e->png ? is_png(image) : is_jpeg(image), "done's image is a %s", e->png ? "PNG" : "JPEG");
+    } else {
+        CHECK(err && *err, "failure has a message");
+        CHECK(is_empty(image), "failure has an empty image");
+    }
+    vframe_image_free(image);
+    vframe_image_free(image);
+    atomic_fetch_add(&e->calls, 1);
+}
+
+/* done for jobs whose outcome may be either (cancelled while running, or finished first). */
+static void on_done_ok_or_cancelled(vframe_status status, vframe_image *image, const char *err, void *user) {
+    struct expectation *e = user;
+    CHECK(status == VFRAME_STATUS_OK || status == VFRAME_STATUS_CANCELLED, "%s: %s", vframe_status_str(status), err);
+    if (status == VFRAME_STATUS_CANCELLED) CHECK(is_empty(image), "a cancelled job has no image");
+    vframe_image_free(image);
+    atomic_fetch_add(&e->calls, 1);
+}
+
+struct submitter {
+    vframe_pool *pool;
+    int rounds;
+    struct expectation ok_jpg, ok_png, missing, no_video, from_memory;
+    unsigned char *bytes;
+    size_t len;
+};
+
+static void *submit_repeatedly(void *arg) {
+    struct submitter *s = arg;
+    char err[256];
+    vframe_status st;
+    for (int i = 0; i < s->rounds; i++) {
+        uint64_t id = 0;
+        st = vframe_submit(s->pool, fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.4", NULL, on_done, &s->ok_jpg,
+                           &id, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+        CHECK(id > 0, "a job id");
+        st = vframe_submit(s->pool, fixture("tiny_h264.mp4"), "vframe/png/offset/0.6/w/20", NULL, on_done,
+                           &s->ok_png, NULL, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+        st = vframe_submit(s->pool, "/nonexistent/vframe.mp4", "vframe/jpg/offset/1", NULL, on_done, &s->missing,
+                           NULL, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+        st = vframe_submit(s->pool, fixture("audio_only.m4a"), "vframe/jpg/offset/1", NULL, on_done, &s->no_video,
+                           NULL, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+        /* The bytes are copied: a private buffer released right after submit. */
+        unsigned char *copy = malloc(s->len);
+        memcpy(copy, s->bytes, s->len);
+        st = vframe_submit_memory(s->pool, copy, s->len, "vframe/jpg/offset/0.1", NULL, on_done, &s->from_memory,
+                                  NULL, err, sizeof err);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, err);
+        memset(copy, 0, s->len);
+        free(copy);
+    }
+    return NULL;
+}
+
+static void test_pool_from_threads(void) {
+    enum { THREADS = 4 };
+    vframe_pool *pool = vframe_pool_new(2);
+    CHECK(pool != NULL, "a pool");
+    struct submitter s[THREADS];
+    pthread_t t[THREADS];
+    size_t len;
+    unsigned char *bytes = read_file(fixture("tiny_h264.mp4"), &len);
+    for (int i = 0; i < THREADS; i++) {
+        memset(&s[i], 0, sizeof s[i]);
+        s[i].pool = pool;
+        s[i].rounds = 4;
+        s[i].ok_jpg.status = VFRAME_STATUS_OK;
+        s[i].ok_png.status = VFRAME_STATUS_OK;
+        s[i].ok_png.png = 1;
+        s[i].missing.status = VFRAME_STATUS_CANNOT_OPEN;
+        s[i].no_video.status = VFRAME_STATUS_NO_VIDEO_STREAM;
+        s[i].from_memory.status = VFRAME_STATUS_OK;
+        s[i].bytes = bytes;
+        s[i].len = len;
+        pthread_create(&t[i], NULL, submit_repeatedly, &s[i]);
+    }
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+    vframe_pool_wait(pool);
+    for (int i = 0; i < THREADS; i++) {
+        struct expectation *all[] = {&s[i].ok_jpg, &s[i].ok_png, &s[i].missing, &s[i].no_video, &s[i].from_memory};
+        for (int k = 0; k < 5; k++)
+            CHECK(atomic_load(&all[k]->calls) == s[i].rounds, "thread %d kind %d: %d calls of done, want %d", i, k,
+                  atomic_load(&all[k]->calls), s[i].rounds);
+    }
+    vframe_pool_wait(pool); /* nothing left: returns at once */
+    vframe_pool_free(pool);
+    free(bytes);
+}
+
+static void test_submit_errors(void) {
+    vframe_pool *pool = vframe_pool_new(1);
+    struct expectation never = {.status = VFRAME_STATUS_OK};
+    char err[256];
+    uint64_t id = 77;
+    const char *tiny = fixture("tiny_h264.mp4");
+    vframe_status st;
+
+    st = vframe_submit(pool, tiny, "vframe/jpg/offset/abc", NULL, on_done, &never, &id, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_SPEC, err);
+    CHECK(strstr(err, "abc"), "names the bad part: %s", err);
+    CHECK(id == 77, "no id for a refused job");
+    st = vframe_submit(NULL, tiny, "vframe/jpg/offset/1", NULL, on_done, &never, NULL, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "pool"), "names the NULL argument: %s", err);
+    st = vframe_submit(pool, NULL, "vframe/jpg/offset/1", NULL, on_done, &never, NULL, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    st = vframe_submit(pool, tiny, "vframe/jpg/offset/1", NULL, NULL, &never, NULL, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK(strstr(err, "done"), "names the NULL argument: %s", err);
+    vframe_options o = vframe_options_default();
+    o.threads = 100000;
+    st = vframe_submit(pool, tiny, "vframe/jpg/offset/1", &o, on_done, &never, NULL, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    st = vframe_submit_memory(pool, NULL, 5, "vframe/jpg/offset/1", NULL, on_done, &never, NULL, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_ARGUMENT, err);
+    st = vframe_submit_memory(pool, (const uint8_t *)"abc", 3, "vframe/tiff/offset/1", NULL, on_done, &never, NULL,
+                              err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_SPEC, err);
+
+    CHECK(vframe_cancel(pool, 0) == VFRAME_STATUS_INVALID_ARGUMENT, "job 0 never exists");
+    CHECK(vframe_cancel(pool, 12345) == VFRAME_STATUS_INVALID_ARGUMENT, "an id never given out");
+    CHECK(vframe_cancel(NULL, 1) == VFRAME_STATUS_INVALID_ARGUMENT, "no pool");
+    vframe_pool_wait(pool);
+    vframe_pool_free(pool);
+    CHECK(atomic_load(&never.calls) == 0, "done is never called for a refused job");
+
+    CHECK(vframe_pool_new(5000) == NULL, "too many threads");
+    vframe_pool_wait(NULL);
+    vframe_pool_free(NULL);
+    pool = vframe_pool_new(0); /* one per CPU */
+    CHECK(pool != NULL, "a default pool");
+    vframe_pool_wait(pool);
+    vframe_pool_free(pool);
+}
+
+static void test_cancel(void) {
+    /* One worker, held inside the first job's done until the next two are cancelled: they
+       are certainly still queued, so they must report CANCELLED. */
+    vframe_pool *pool = vframe_pool_new(1);
+    pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    struct expectation first = {.status = VFRAME_STATUS_OK, .gate = &gate};
+    struct expectation cancelled = {.status = VFRAME_STATUS_CANCELLED};
+    char err[256];
+    uint64_t first_id = 0, second = 0, third = 0;
+    const char *tiny = fixture("tiny_h264.mp4");
+    size_t len;
+    unsigned char *bytes = read_file(tiny, &len);
+
+    pthread_mutex_lock(&gate);
+    CHECK_STATUS(vframe_submit(pool, tiny, "vframe/jpg/offset/0.5", NULL, on_done, &first, &first_id, err,
+                               sizeof err),
+                 VFRAME_STATUS_OK, err);
+    CHECK_STATUS(vframe_submit(pool, tiny, "vframe/jpg/offset/0.5", NULL, on_done, &cancelled, &second, err,
+                               sizeof err),
+                 VFRAME_STATUS_OK, err);
+    CHECK_STATUS(vframe_submit_memory(pool, bytes, len, "vframe/jpg/offset/0.5", NULL, on_done, &cancelled, &third,
+                                      err, sizeof err),
+                 VFRAME_STATUS_OK, err);
+    free(bytes);
+    CHECK(first_id < second && second < third, "ids increase: %llu %llu %llu", (unsigned long long)first_id,
+          (unsigned long long)second, (unsigned long long)third);
+    CHECK(vframe_cancel(pool, second) == VFRAME_STATUS_OK, "cancel a queued job");
+    CHECK(vframe_cancel(pool, third) == VFRAME_STATUS_OK, "cancel a queued job");
+    CHECK(vframe_cancel(pool, third) == VFRAME_STATUS_OK, "cancelling twice is harmless");
+    pthread_mutex_unlock(&gate);
+    vframe_pool_wait(pool);
+    CHECK(atomic_load(&first.calls) == 1, "first done once");
+    CHECK(atomic_load(&cancelled.calls) == 2, "cancelled jobs still call done: %d", atomic_load(&cancelled.calls));
+    CHECK(vframe_cancel(pool, first_id) == VFRAME_STATUS_OK, "cancelling a finished job is harmless");
+
+    /* Cancelled while it may be running: either outcome, exactly one done. */
+    struct expectation either = {0};
+    uint64_t id;
+    CHECK_STATUS(vframe_submit(pool, fixture("bframes_gop250.mp4"), "vframe/jpg/offset/9.9", NULL,
+                               on_done_ok_or_cancelled, &either, &id, err, sizeof err),
+                 VFRAME_STATUS_OK, err);
+    vframe_cancel(pool, id);
+    vframe_pool_wait(pool);
+    CHECK(atomic_load(&either.calls) == 1, "done once");
+    vframe_pool_free(pool);
+}
+
+static void test_free_with_jobs_pending(void) {
+    /* Free right after submitting: every job still calls done (finished or cancelled)
+       before vframe_pool_free returns. */
+    vframe_pool *pool = vframe_pool_new(1);
+    struct expectation e = {0};
+    char err[256];
+    int jobs = 8;
+    for (int i = 0; i < jobs; i++)
+        CHECK_STATUS(vframe_submit(pool, fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.9", NULL,
+                                   on_done_ok_or_cancelled, &e, NULL, err, sizeof err),
+                     VFRAME_STATUS_OK, err);
+    vframe_pool_free(pool);
+    CHECK(atomic_load(&e.calls) == jobs, "%d of %d done calls before free returned", atomic_load(&e.calls), jobs);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FIXTURES_DIR [MEDIA_DIR]\n", argv[0]);
+        return 2;
+    }
+    fixtures = argv[1];
+    media = argc > 2 ? argv[2] : NULL;
+
+    struct {
+        const char *name;
+        void (*run)(void);
+    } tests[] = {
+        {"version and statuses", test_version_and_statuses},
+        {"options default", test_options_default},
+        {"extract from files", test_extract_files},
+        {"bad input", test_bad_input},
+        {"NULL arguments and messages", test_null_arguments_and_messages},
+        {"memory input", test_memory},
+        {"options", test_options},
+        {"threads", test_threads},
+        {"pool from threads", test_pool_from_threads},
+        {"submit errors", test_submit_errors},
+        {"cancel", test_cancel},
+        {"free with jobs pending", test_free_with_jobs_pending},
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        int before = failures;
+        tests[i].run();
+        printf("%s: %s\n", failures == before ? "ok  " : "FAIL", tests[i].name);
+    }
+    printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
+    return failures ? 1 : 0;
+}
