@@ -31,7 +31,7 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
-	$(MAKE) test-rust test-header test-c
+	$(MAKE) test-rust test-header test-c test-go
 
 test-rust:
 	$(CARGO) test --release --locked

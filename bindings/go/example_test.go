@@ -1,0 +1,34 @@
+package vframe_test
+
+import (
+	"context"
+	"errors"
+	"log"
+	"os"
+	"time"
+
+	vframe "github.com/vframe/vframe/bindings/go"
+)
+
+func Example() {
+	jpeg, err := vframe.Extract("movie.mp4", "vframe/jpg/offset/7/w/480")
+	var verr *vframe.Error
+	switch {
+	case errors.Is(err, vframe.ErrInvalidSpec):
+		log.Fatal("fix the spec: ", err)
+	case errors.As(err, &verr):
+		log.Fatalf("%s (%d): %s", verr.Status, verr.Status, verr.Message)
+	}
+	_ = os.WriteFile("thumb.jpg", jpeg, 0o644)
+}
+
+func ExampleOptions_ExtractContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	opts := &vframe.Options{Threads: 1, MaxDecodedFrames: 10000}
+	png, err := opts.ExtractContext(ctx, "movie.mp4", "vframe/png/offset/61.5/rotate/auto")
+	if err != nil {
+		log.Fatal(err) // context.DeadlineExceeded after 5 s
+	}
+	_ = os.WriteFile("thumb.png", png, 0o644)
+}

@@ -1,0 +1,5 @@
+package vframe
+
+// JobsInFlight is the number of pool jobs submitted and not yet called back, for tests
+// that check every job ends and releases its handle.
+func JobsInFlight() int64 { return inFlight.Load() }

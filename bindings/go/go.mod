@@ -1,0 +1,3 @@
+module github.com/vframe/vframe/bindings/go
+
+go 1.21
