@@ -138,6 +138,8 @@ pub unsafe extern "C" fn vframe_pool_wait(pool: *mut vframe_pool) {
 /// Cancels every unfinished job, waits until each has called its `done` (queued jobs with
 /// `VFRAME_STATUS_CANCELLED`), stops the threads and releases the pool. NULL is a no-op.
 /// Call it from outside the pool's callbacks: from a callback it cannot wait for itself.
+/// While it runs, a `done` callback's own `vframe_submit` is refused with
+/// `VFRAME_STATUS_CANCELLED`.
 ///
 /// # Safety
 /// `pool` must be NULL or come from `vframe_pool_new`, and not be used after this call.

@@ -556,6 +556,46 @@ static void test_cancel(void) {
     vframe_pool_free(pool);
 }
 
+/* A done callback that uses the pool it runs on: wait returns at once (it would wait on
+   itself), cancelling its own finished job is harmless, and it may submit a follow-up. */
+struct reentrant {
+    vframe_pool *pool;
+    uint64_t id;
+    int submit_follow_up;
+    struct expectation follow_up;
+    atomic_int calls;
+};
+
+static void on_done_reentrant(vframe_status status, vframe_image *image, const char *err, void *user) {
+    struct reentrant *r = user;
+    CHECK_STATUS(status, VFRAME_STATUS_OK, err);
+    vframe_image_free(image);
+    vframe_pool_wait(r->pool);
+    CHECK(vframe_cancel(r->pool, r->id) == VFRAME_STATUS_OK, "cancel own job from its callback");
+    if (r->submit_follow_up) {
+        char buf[256];
+        vframe_status st = vframe_submit(r->pool, fixture("tiny_h264.mp4"), "vframe/png/offset/0.2", NULL, on_done,
+                                         &r->follow_up, NULL, buf, sizeof buf);
+        CHECK_STATUS(st, VFRAME_STATUS_OK, buf);
+    }
+    atomic_fetch_add(&r->calls, 1);
+}
+
+static void test_callbacks_use_the_pool(void) {
+    struct reentrant r = {.submit_follow_up = 1, .follow_up = {.status = VFRAME_STATUS_OK, .png = 1}};
+    char err[256];
+    r.pool = vframe_pool_new(1);
+    /* job_id is stored before the job can start, so the callback may read r.id. */
+    CHECK_STATUS(vframe_submit(r.pool, fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.5", NULL, on_done_reentrant,
+                               &r, &r.id, err, sizeof err),
+                 VFRAME_STATUS_OK, err);
+    vframe_pool_wait(r.pool);
+    /* The follow-up was submitted before the first job finished, so wait covered it. */
+    CHECK(atomic_load(&r.calls) == 1 && atomic_load(&r.follow_up.calls) == 1, "%d and %d done calls",
+          atomic_load(&r.calls), atomic_load(&r.follow_up.calls));
+    vframe_pool_free(r.pool);
+}
+
 static void test_free_with_jobs_pending(void) {
     /* Free right after submitting: every job still calls done (finished or cancelled)
        before vframe_pool_free returns. */
@@ -594,6 +634,7 @@ int main(int argc, char **argv) {
         {"pool from threads", test_pool_from_threads},
         {"submit errors", test_submit_errors},
         {"cancel", test_cancel},
+        {"callbacks use the pool", test_callbacks_use_the_pool},
         {"free with jobs pending", test_free_with_jobs_pending},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
