@@ -323,8 +323,8 @@ class Worker:
 
 
 def run_cli(cmd, measure_rss=False):
-    """Runs a command; returns (wall seconds incl. process start, max RSS kB or 0, exit code,
-    stderr). The child's own ru_maxrss cannot be used: a child forked from this (large)
+    """Runs a command; returns (wall seconds incl. process start, CPU seconds of the child,
+    max RSS kB or 0, exit code, stderr). The child's own ru_maxrss cannot be used: a child forked from this (large)
     Python process inherits its high-water mark through fork and exec. So the peak is
     measured, on untimed calls only, through GNU time, a small process that forks the tool."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,12 +334,13 @@ def run_cli(cmd, measure_rss=False):
         with open(Path(tmp) / "err", "w+b") as err:
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-            code = proc.wait()
+            _, status, usage = os.wait4(proc.pid, 0)
             elapsed = time.perf_counter() - t0
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
             err.seek(0)
             stderr = err.read().decode(errors="replace")[-400:]
         rss = int(rss_file.read_text().split()[-1]) if measure_rss and rss_file.exists() else 0
-        return elapsed, rss, code, stderr
+        return elapsed, usage.ru_utime + usage.ru_stime, rss, code, stderr
 
 
 def hhmmss(seconds):
@@ -363,19 +364,20 @@ class Tools:
         return True
 
     def call(self, tool, info, out):
-        """One call; returns (seconds, peak RSS kB, extra dict). A call with `out` (the
-        warm-up) writes the image there and, for command-line tools, measures peak RSS."""
+        """One call; returns (seconds, CPU seconds, peak RSS kB, extra dict). A call with
+        `out` (the warm-up) writes the image there and, for command-line tools, measures
+        peak RSS."""
         out_s = str(out) if out else ""
         if tool == "vframe":
-            secs, peak, _ = self.rust.ask("extract", info.path, info.spec, out_s, 0)
-            return float(secs), int(peak), {}
+            secs, peak, _, cpu = self.rust.ask("extract", info.path, info.spec, out_s, 0)
+            return float(secs), float(cpu), int(peak), {}
         if tool in ("pyav", "lower-bound"):
             worker, request = (self.py, "extract") if tool == "pyav" else (self.lower, "lower")
             reply = worker.ask(request, info.path, info.clip.offset, info.out_w, info.out_h, out_s)
             extra = {}
             if tool == "lower-bound":
-                extra = {"decode_s": float(reply[3]), "present_s": float(reply[4]), "decoded": int(reply[5])}
-            return float(reply[0]), int(reply[1]), extra
+                extra = {"decode_s": float(reply[4]), "present_s": float(reply[5]), "decoded": int(reply[6])}
+            return float(reply[0]), float(reply[3]), int(reply[1]), extra
         target = out if out else WORK / "scratch" / f"{tool}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         if tool == "vframe-cli":
@@ -389,10 +391,10 @@ class Tools:
                    "-q", "8", "-t", hhmmss(info.ffmpeg_seconds)]
         else:
             raise ValueError(tool)
-        secs, rss, code, err = run_cli(cmd, measure_rss=out is not None)
+        secs, cpu, rss, code, err = run_cli(cmd, measure_rss=out is not None)
         if code != 0:
             raise RuntimeError(f"{cmd[0]} exited {code}: {err.strip()}")
-        return secs, rss, {}
+        return secs, cpu, rss, {}
 
     def close(self):
         for worker in (self.rust, self.py, self.lower):
@@ -414,10 +416,16 @@ def quartiles(xs):
     return q[0], q[2]
 
 
-def soak(tools):
+def soak():
+    """1000 calls in a fresh worker (the timing worker's memory already holds the peaks of
+    4K decodes, which would hide growth)."""
     info = next(i for i in INFOS if i.clip.name == SOAK_CLIP)
     spec = f"vframe/jpg/offset/{SOAK_OFFSET}/w/{info.out_w}/h/{info.out_h}"
-    secs, series = tools.rust.ask("soak", info.path, spec, SOAK_CALLS, SOAK_EVERY)
+    worker = Worker([str(VFRAME_WORKER)])
+    try:
+        secs, series = worker.ask("soak", info.path, spec, SOAK_CALLS, SOAK_EVERY)
+    finally:
+        worker.close()
     rss = [int(x) for x in series.split(",")]
     # RSS after each call swings by several MB (decoder threads' malloc arenas are trimmed
     # or not), so compare the highest reading of the second half with that of the first
@@ -465,13 +473,13 @@ def perf_profile(calls=4):
 
     def report(sort):
         out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", sort,
-                              "--percent-limit", "0.5"], capture_output=True, text=True).stdout
+                              "--percent-limit", "0.2"], capture_output=True, text=True).stdout
         rows = []
         for line in out.splitlines():
             parts = line.split()
             if parts and parts[0].endswith("%") and not line.lstrip().startswith("#"):
                 rows.append([float(parts[0].rstrip("%"))] + [" ".join(parts[1:])])
-        return rows[:15]
+        return rows[:60]
 
     return {"file": PROFILE_CLIP, "calls": calls, "dso": report("dso"), "sym": report("dso,sym")}
 
@@ -518,7 +526,7 @@ def machine():
             thumb = f"ffmpegthumbnailer {v.stdout.strip()} (Debian)"
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2 ** 20, 1), "os": os_name,
-            "kernel": platform.release(), "ffmpeg": first_line(["ffmpeg", "-version"]),
+            "kernel": platform.release(), "ffmpeg": first_line(["ffmpeg", "-version"]).split(" Copyright")[0],
             "pyav": pyav, "ffmpegthumbnailer": thumb, "python": platform.python_version(),
             "rustc": first_line(["rustc", "--version"]), "vframe_commit": commit,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
@@ -571,7 +579,8 @@ def main():
     if not tools.have_thumbnailer:
         log("ffmpegthumbnailer is not installed, its rows are left out")
 
-    runs = {(i.clip.name, t): {"times": [], "peak_kb": 0, "extra": [], "error": None} for i in INFOS for t in active}
+    runs = {(i.clip.name, t): {"times": [], "cpu": [], "peak_kb": 0, "extra": [], "error": None}
+            for i in INFOS for t in active}
     targets = [i for i in INFOS if i.clip in clips]
     log(f"warm-up and frame check: {len(targets)} files x {len(active)} tools")
     checks = {}
@@ -581,7 +590,7 @@ def main():
             out.parent.mkdir(parents=True, exist_ok=True)
             out.unlink(missing_ok=True)
             try:
-                _, peak, _ = tools.call(tool, info, out)
+                _, _, peak, _ = tools.call(tool, info, out)
                 runs[(info.clip.name, tool)]["peak_kb"] = peak
                 checks[(info.clip.name, tool)] = check_frame(out, info, truths[info.clip.name])
             except Exception as e:
@@ -598,15 +607,16 @@ def main():
                 r = runs[(info.clip.name, tool)]
                 if r["error"]:
                     continue
-                secs, peak, extra = tools.call(tool, info, None)
+                secs, cpu, peak, extra = tools.call(tool, info, None)
                 r["times"].append(secs)
+                r["cpu"].append(cpu)
                 r["peak_kb"] = max(r["peak_kb"], peak)
                 if extra:
                     r["extra"].append(extra)
         log(f"  repetition {rep + 1}/{args.reps}: {time.perf_counter() - t0:.1f} s")
 
     log(f"soak: {SOAK_CALLS} in-process calls")
-    results["soak"] = soak(tools)
+    results["soak"] = soak()
     log(f"  RSS {results['soak']['rss_kb'][1]} kB after {SOAK_EVERY} calls, {results['soak']['rss_kb'][-1]} kB after "
         f"{SOAK_CALLS}: {'flat' if results['soak']['flat'] else 'GROWS'} ({results['soak']['growth_kb']} kB)")
     log("phases: decode_frame vs extract on the long-GOP file")
@@ -629,6 +639,7 @@ def main():
             tool_entry = {"median_ms": median(r["times"]) * 1e3 if r["times"] else None,
                           "q1_ms": q1 * 1e3 if q1 is not None else None, "q3_ms": q3 * 1e3 if q3 is not None else None,
                           "times_ms": [round(t * 1e3, 3) for t in r["times"]], "peak_rss_kb": r["peak_kb"] or None,
+                          "cpu_ms": median(r["cpu"]) * 1e3 if r["cpu"] else None,
                           "check": checks.get((info.clip.name, tool)), "error": r["error"]}
             if r["extra"]:
                 tool_entry["decode_ms"] = median([x["decode_s"] for x in r["extra"]]) * 1e3
@@ -685,11 +696,13 @@ def write_report(results):
     w("")
     w("## Summary")
     w("")
-    w("Geometric mean over the files of each tool's median time, and of its ratio to vframe in-process "
-      "(ratio > 1: slower than vframe). \"Right frame\" counts files where the image matches the ground truth.")
+    w("Geometric mean over the files of each tool's median wall time, of its ratio to vframe in-process "
+      "(ratio > 1: slower than vframe), and of its median CPU time (all threads; what a busy server pays per "
+      "thumbnail, and less disturbed than wall time by other load on the machine). \"Right frame\" counts files "
+      "where the image matches the ground truth.")
     w("")
-    w("| tool | geo-mean ms | geo-mean ratio to vframe | right frame | max peak RSS |")
-    w("|---|---:|---:|---:|---:|")
+    w("| tool | geo-mean ms | geo-mean ratio to vframe | geo-mean CPU ms | right frame | max peak RSS |")
+    w("|---|---:|---:|---:|---:|---:|")
     summary = {}
     for tool in tools:
         ms = [f["tools"][tool]["median_ms"] for f in files if f["tools"][tool]["median_ms"]]
@@ -697,8 +710,9 @@ def write_report(results):
                   if f["tools"][tool]["median_ms"] and f["tools"]["vframe"]["median_ms"]]
         right = sum(1 for f in files if (f["tools"][tool]["check"] or {}).get("right"))
         peak = max((f["tools"][tool]["peak_rss_kb"] or 0) for f in files)
+        cpu = geomean([f["tools"][tool].get("cpu_ms") for f in files])
         summary[tool] = (geomean(ms), geomean(ratios))
-        w(f"| {TOOL_LABEL.get(tool, tool)} | {fmt_ms(geomean(ms))} | {geomean(ratios) or 0:.2f} | "
+        w(f"| {TOOL_LABEL.get(tool, tool)} | {fmt_ms(geomean(ms))} | {geomean(ratios) or 0:.2f} | {fmt_ms(cpu)} | "
           f"{right}/{len(files)} | {peak / 1024:.0f} MiB |")
     w("")
     if results.get("no_pyav_reason"):
@@ -706,7 +720,8 @@ def write_report(results):
         w("")
     w("## Per file")
     w("")
-    w("Median ms over the repetitions (inter-quartile range in brackets), ratio to vframe in-process, "
+    w("Median wall ms over the repetitions (inter-quartile range in brackets), ratio to vframe in-process, "
+      "median CPU ms (user + system, all threads), "
       "whether the image is the right frame (PSNR in dB against the true frame; a wrong frame names why), "
       "and the peak resident memory of the process doing the work.")
     for f in files:
@@ -717,8 +732,8 @@ def write_report(results):
           f"{f['bytes'] / 1e6:.1f} MB. Offset {f['offset']} s, **{f['depth_frames']} frames after the keyframe "
           f"before it**; thumbnail {f['thumb']}; vframe spec `{f['spec']}`.")
         w("")
-        w("| tool | median ms | ratio | right frame? | peak RSS |")
-        w("|---|---:|---:|---|---:|")
+        w("| tool | median ms | ratio | CPU ms | right frame? | peak RSS |")
+        w("|---|---:|---:|---:|---|---:|")
         base = f["tools"]["vframe"]["median_ms"]
         for tool in tools:
             t = f["tools"][tool]
@@ -737,7 +752,7 @@ def write_report(results):
             extra = ""
             if "decode_ms" in t:
                 extra = f" (decode {fmt_ms(t['decode_ms'])}, {t['decoded_frames']} frames; scale+JPEG {fmt_ms(t['present_ms'])})"
-            w(f"| {tool} | {fmt_ms(t['median_ms'])}{spread}{extra} | {ratio} | {verdict} | "
+            w(f"| {tool} | {fmt_ms(t['median_ms'])}{spread}{extra} | {ratio} | {fmt_ms(t.get('cpu_ms'))} | {verdict} | "
               f"{(t['peak_rss_kb'] or 0) / 1024:.0f} MiB |")
     w("")
     w("## Memory across 1000 calls")
@@ -785,13 +800,15 @@ def write_report(results):
         for pct, name in pf["dso"][:8]:
             w(f"| {pct:.1f} % | `{name}` |")
         w("")
-        w("Hottest symbols:")
-        w("")
-        w("| share | library, symbol |")
-        w("|---:|---|")
-        for pct, name in pf["sym"][:12]:
-            w(f"| {pct:.1f} % | `{name}` |")
-        w("")
+        named = [(pct, name) for pct, name in pf["sym"] if "[.] 0x" not in name and "[k] 0x" not in name]
+        if named:
+            w("Hottest named symbols outside libavcodec's unnamed internals:")
+            w("")
+            w("| share | library, symbol |")
+            w("|---:|---|")
+            for pct, name in named[:10]:
+                w(f"| {pct:.1f} % | `{name}` |")
+            w("")
     elif pf:
         w(f"(No perf profile: {pf['error']}.)")
         w("")
@@ -827,6 +844,8 @@ def write_report(results):
   resident set during the call (`VmHWM`, reset through `/proc/self/clear_refs` before each call), so it includes
   the worker's baseline (after the run: vframe worker {fmt_kb(results.get('worker_rss_kb', {}).get('vframe'))},
   PyAV worker {fmt_kb(results.get('worker_rss_kb', {}).get('pyav'))} including the Python interpreter).
+- **CPU time**: user + system time of all the process's threads during the call: `getrusage(RUSAGE_SELF)`
+  before and after in the in-process workers, the child's `wait4` usage for command-line tools.
 - Ratios are tool median / vframe in-process median for the same file; the summary takes geometric means.
 """)
     REPORT.write_text("\n".join(lines))
@@ -851,7 +870,7 @@ def chart(results, summary):
     files = results["files"]
     colours = {"vframe": "#1f77b4", "vframe-cli": "#6baed6", "ffmpeg-cli": "#ff7f0e", "pyav": "#2ca02c",
                "ffmpegthumbnailer": "#9467bd", "lower-bound": "#7f7f7f"}
-    fig, ax = plt.subplots(figsize=(13, 6.5))
+    fig, ax = plt.subplots(figsize=(13, 7))
     width = 0.8 / len(tools)
     for k, tool in enumerate(tools):
         xs, ys, wrong = [], [], []
@@ -873,7 +892,7 @@ def chart(results, summary):
     ax.set_title(f"vframe vs peers: one thumbnail deep inside a GOP — {results['machine']['cores']} cores, "
                  f"{results['reps']} reps (hatched: wrong frame)")
     ax.grid(axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(CHART, dpi=110)
     plt.close(fig)

@@ -1,4 +1,4 @@
-"""PyAV side of `make bench`: a long-lived worker, the way a Python service would use PyAV.
+r"""PyAV side of `make bench`: a long-lived worker, the way a Python service would use PyAV.
 
 Driven by bench.py over stdin/stdout with the same line protocol as the Rust worker
 (`vframe-bench`): tab-separated request, one `ok\t...` or `err\t...` reply line. It runs in
@@ -9,20 +9,23 @@ Requests:
   JPEG": open, seek to the keyframe before T, decode forward to the first frame at or
   after T (on the video stream's own timeline), apply the stream's rotation, scale to
   WxH, encode with Pillow (quality 85). Frame threading on (thread_type AUTO), as a user
-  tuning for speed would set. Replies `ok\tSECONDS\tPEAK_KB\tBYTES`.
-- `lower\tPATH\tSECONDS\tW\tH\tOUT`: the lower bound. The file is opened and probed
-  and the decoder opened before the clock starts (opening is not counted); the call seeks to the keyframe before T
-  and decodes forward with threads, telling the decoder to skip non-reference frames
-  before T (AVCodecContext.skip_frame = NONREF per packet: those frames cannot be the
-  answer and nothing refers to them), then one scale and one JPEG encode. This is the
+  tuning for speed would set. Replies `ok\tSECONDS\tPEAK_KB\tBYTES\tCPU_SECONDS`
+  (CPU_SECONDS: of all the process's threads during the call).
+- `lower\tPATH\tSECONDS\tW\tH\tOUT`: the lower bound. The file is opened and probed,
+  and the decoder opened, before the clock starts (opening is not counted); the call
+  seeks to the keyframe before T and decodes forward with threads, telling the decoder
+  to skip non-reference frames before T (AVCodecContext.skip_frame = NONREF per packet:
+  those frames cannot be the answer and nothing refers to them), then one scale and one
+  JPEG encode. This is the
   work any tool must do at least; it is timed the same way. A seek that lands after the
   target (MPEG-TS) is retried further back, as a correct tool must. Replies like
-  `extract`, plus `\tDECODE_S\tPRESENT_S\tDECODED` (decode and scale+encode split,
+  `extract`, then `\tDECODE_S\tPRESENT_S\tDECODED` (decode and scale+encode split,
   frames that came out of the decoder).
 - `rss`, `quit`.
 """
 
 import io
+import resource
 from fractions import Fraction
 import sys
 import time
@@ -37,6 +40,12 @@ def status_kb(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds():
+    """CPU time of the whole process, FFmpeg's decoder threads included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def reset_peak():
@@ -151,6 +160,7 @@ def main():
                 _, path, seconds, width, height, out = fields
                 seconds, width, height = Fraction(seconds), int(width), int(height)
                 reset_peak()
+                cpu = cpu_seconds()
                 if fields[0] == "extract":
                     start = time.perf_counter()
                     data = extract(path, seconds, width, height)
@@ -159,11 +169,12 @@ def main():
                 else:
                     data, elapsed, decode_s, present_s, decoded = lower.run(path, seconds, width, height)
                     extra = f"\t{decode_s:.6f}\t{present_s:.6f}\t{decoded}"
+                cpu = cpu_seconds() - cpu
                 peak = status_kb("VmHWM")
                 if out:
                     with open(out, "wb") as f:
                         f.write(data)
-                reply = f"{elapsed:.6f}\t{peak}\t{len(data)}{extra}"
+                reply = f"{elapsed:.6f}\t{peak}\t{len(data)}\t{cpu:.6f}{extra}"
             else:
                 raise ValueError(f"unknown request: {line.strip()}")
             print(f"ok\t{reply}", flush=True)

@@ -8,8 +8,9 @@
 //!
 //! Requests:
 //! - `extract\tPATH\tSPEC\tOUT\tTHREADS`: one `vframe::extract` call (spec parsing
-//!   included in the time). Replies `ok\tSECONDS\tPEAK_KB\tBYTES`, where PEAK_KB is the
-//!   process's peak resident set during the call (the peak is reset just before it). The
+//!   included in the time). Replies `ok\tSECONDS\tPEAK_KB\tBYTES\tCPU_SECONDS`, where
+//!   PEAK_KB is the process's peak resident set during the call (the peak is reset just
+//!   before it) and CPU_SECONDS the CPU time of all its threads during the call. The
 //!   image is written to OUT (after the clock stops) unless OUT is empty.
 //! - `decode\tPATH\tOFFSET_MS\tTHREADS`: one `vframe::decode_frame` call (find and decode the
 //!   frame, no scaling or encoding). Replies `ok\tSECONDS`. With `extract` on the same
@@ -46,6 +47,20 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// CPU time (user + system) of the whole process so far: every thread, including the
+/// decoder threads of earlier calls that have already exited.
+fn cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the rusage it is given; the pointer is valid and aligned, and
+    // the memory is zeroed beforehand, so it is initialised even if the call were to fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 fn options(threads: &str) -> Options {
     Options { threads: threads.parse().unwrap_or(0), ..Options::default() }
 }
@@ -55,17 +70,19 @@ fn handle(fields: &[&str]) -> Result<String, String> {
         ["extract", path, spec, out, threads] => {
             let options = options(threads);
             reset_peak();
+            let cpu = cpu_seconds();
             let start = Instant::now();
             let image = spec
                 .parse::<Spec>()
                 .and_then(|spec| vframe::extract(Input::Path(Path::new(path)), &spec, &options));
             let seconds = start.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - cpu;
             let peak = status_kb("VmHWM");
             let image = image.map_err(|e| e.to_string())?;
             if !out.is_empty() {
                 std::fs::write(out, &image.data).map_err(|e| format!("cannot write {out}: {e}"))?;
             }
-            Ok(format!("{seconds:.6}\t{peak}\t{}", image.data.len()))
+            Ok(format!("{seconds:.6}\t{peak}\t{}\t{cpu:.6}", image.data.len()))
         }
         ["decode", path, offset_ms, threads] => {
             let offset_ms: u64 = offset_ms.parse().map_err(|_| format!("bad offset_ms {offset_ms}"))?;
