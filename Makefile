@@ -8,7 +8,7 @@ LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go demo bench clean
+.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
 
 all: build
 
@@ -31,7 +31,7 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
-	$(MAKE) test-rust test-header test-c test-go
+	$(MAKE) test-rust test-header test-c test-go test-python
 
 test-rust:
 	$(CARGO) test --release --locked
@@ -46,6 +46,16 @@ test-c: build
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 test-go: build
 	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# Python binding: a venv (target/py-venv) with pytest, the Qiniu SDK and the package itself
+# from PyPI/pip, then its tests against the library just built.
+PY_VENV := target/py-venv
+test-python: build
+	python3 -c 'import ensurepip, venv' 2>/dev/null || ./scripts/deps.sh python3-venv
+	[ -x $(PY_VENV)/bin/python ] || python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check './bindings/python[test]'
+	./scripts/fixtures.sh >/dev/null
+	VFRAME_LIBRARY=$(abspath $(LIB)) $(PY_VENV)/bin/python -m pytest -q bindings/python/tests
 
 # `make install PREFIX=/opt/vframe DESTDIR=...`: the shared and static library, the header
 # and a pkg-config file (then `cc app.c $$(pkg-config --cflags --libs vframe)`).

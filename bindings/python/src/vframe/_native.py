@@ -1,0 +1,243 @@
+"""The native library: where it is found, and the ctypes declaration of every symbol used.
+
+This module owns all of ctypes' view of the C ABI (``include/vframe.h``): the structs, the
+function prototypes with their ``argtypes``/``restype``, and the one ``errcheck`` that turns
+a failed status into an exception. Nothing else in the package declares a C type.
+
+The library is loaded on first use, from the first of:
+
+1. the file named by the environment variable ``VFRAME_LIBRARY``;
+2. ``libvframe.so`` (``.dylib``, ``vframe.dll``) next to this package;
+3. ``target/release/`` of the source checkout this package sits in;
+4. the system's library path (``ctypes.util.find_library("vframe")``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import error_for_status
+
+#: Bytes given to the library for the message of one failed call.
+ERR_BUF_LEN = 4096
+
+if sys.platform == "darwin":
+    _FILE_NAME = "libvframe.dylib"
+elif os.name == "nt":
+    _FILE_NAME = "vframe.dll"
+else:
+    _FILE_NAME = "libvframe.so"
+
+
+class Image(Structure):
+    """``vframe_image``: encoded image bytes owned by the library (freed by ``vframe_image_free``)."""
+
+    _fields_ = [
+        ("data", POINTER(c_uint8)),
+        ("len", c_size_t),
+        ("width", c_uint32),
+        ("height", c_uint32),
+    ]
+
+
+class Options(Structure):
+    """``vframe_options``: per-call limits (0 in a field means "no limit" or "library default")."""
+
+    _fields_ = [
+        ("timeout_ms", c_uint32),
+        ("threads", c_uint32),
+        ("max_decoded_frames", c_uint64),
+        ("max_input_pixels", c_uint64),
+    ]
+
+
+# vframe_status is a C enum of small non-negative values.
+c_status = c_uint32
+
+#: ``vframe_done_fn``: ``void (*)(vframe_status, vframe_image *, const char *err, void *user)``.
+DoneFn = CFUNCTYPE(None, c_status, POINTER(Image), c_char_p, c_void_p)
+
+
+def _raise_on_failure(err_buf_at: int | None) -> Callable[[int, Any, tuple[Any, ...]], int]:
+    """An ``errcheck`` raising the status's exception with the message the call wrote into
+    its argument number ``err_buf_at`` (the ``err_buf``), or the status's text without one."""
+
+    def errcheck(status: int, func: Any, args: tuple[Any, ...]) -> int:
+        if status != 0:
+            message = ""
+            if err_buf_at is not None and args[err_buf_at] is not None:
+                message = args[err_buf_at].value.decode("utf-8", "replace")
+            raise error_for_status(status, message or status_text(status))
+        return status
+
+    return errcheck
+
+
+# (name, restype, argtypes, errcheck); the prototypes of include/vframe.h.
+_PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
+    ("vframe_version", c_char_p, [], None),
+    ("vframe_status_str", c_char_p, [c_status], None),
+    ("vframe_image_free", None, [POINTER(Image)], None),
+    ("vframe_options_default", Options, [], None),
+    (
+        "vframe_extract",
+        c_status,
+        [c_char_p, c_char_p, POINTER(Image), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
+    (
+        "vframe_extract_opts",
+        c_status,
+        [c_char_p, c_char_p, POINTER(Options), POINTER(Image), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=4),
+    ),
+    (
+        "vframe_extract_memory",
+        c_status,
+        [c_void_p, c_size_t, c_char_p, POINTER(Image), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=4),
+    ),
+    (
+        "vframe_extract_memory_opts",
+        c_status,
+        [c_void_p, c_size_t, c_char_p, POINTER(Options), POINTER(Image), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=5),
+    ),
+    ("vframe_pool_new", c_void_p, [c_uint32], None),
+    (
+        "vframe_submit",
+        c_status,
+        [c_void_p, c_char_p, c_char_p, POINTER(Options), DoneFn, c_void_p, POINTER(c_uint64), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=7),
+    ),
+    (
+        "vframe_submit_memory",
+        c_status,
+        [
+            c_void_p,
+            c_void_p,
+            c_size_t,
+            c_char_p,
+            POINTER(Options),
+            DoneFn,
+            c_void_p,
+            POINTER(c_uint64),
+            c_char_p,
+            c_size_t,
+        ],
+        _raise_on_failure(err_buf_at=8),
+    ),
+    ("vframe_cancel", c_status, [c_void_p, c_uint64], _raise_on_failure(err_buf_at=None)),
+    ("vframe_pool_wait", None, [c_void_p], None),
+    ("vframe_pool_free", None, [c_void_p], None),
+)
+
+
+def _candidates() -> list[tuple[str, Path]]:
+    """The files to try before the system search, in order, each with where it is."""
+    here = Path(__file__).resolve().parent
+    found = [("next to the package", here / _FILE_NAME)]
+    # Run from a checkout (an editable install, or PYTHONPATH=bindings/python/src).
+    checkout = here.parents[3] if len(here.parents) > 3 else None
+    if checkout is not None and here.parents[2] == checkout / "bindings" and here.parent.name == "src":
+        found.append(("the source checkout's target/release", checkout / "target" / "release" / _FILE_NAME))
+    return found
+
+
+class _Loaded:
+    def __init__(self, lib: ctypes.CDLL, path: str) -> None:
+        self.lib = lib
+        self.path = path
+
+
+_loaded: _Loaded | None = None
+_load_lock = threading.Lock()
+
+
+def _load() -> _Loaded:
+    # CDLL (not PyDLL): every call releases the GIL while the library works.
+    override = os.environ.get("VFRAME_LIBRARY")
+    if override:
+        try:
+            return _Loaded(ctypes.CDLL(override), override)
+        except OSError as e:
+            raise OSError(f"cannot load the vframe library named by VFRAME_LIBRARY={override!r}: {e}") from e
+    tried = []
+    for where, path in _candidates():
+        tried.append(f"{where} ({path})")
+        if path.is_file():
+            return _Loaded(ctypes.CDLL(str(path)), str(path))
+    name = ctypes.util.find_library("vframe")
+    tried.append("the system library path")
+    if name is not None:
+        return _Loaded(ctypes.CDLL(name), name)
+    raise OSError(
+        "cannot find the vframe library (libvframe); build it with `cargo build --release` and set "
+        "VFRAME_LIBRARY to its path. Looked in: " + "; ".join(tried)
+    )
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, restype, argtypes, errcheck in _PROTOTYPES:
+        func = getattr(lib, name)
+        func.restype = restype
+        func.argtypes = argtypes
+        if errcheck is not None:
+            func.errcheck = errcheck
+
+
+def library() -> ctypes.CDLL:
+    """The loaded library, every symbol declared (loaded on first call)."""
+    global _loaded
+    loaded = _loaded
+    if loaded is None:
+        with _load_lock:
+            if _loaded is None:
+                candidate = _load()
+                _declare(candidate.lib)
+                _loaded = candidate
+            loaded = _loaded
+    return loaded.lib
+
+
+def library_path() -> str:
+    """The path (or, from the system search, the name) of the loaded library."""
+    library()
+    assert _loaded is not None
+    return _loaded.path
+
+
+def status_text(status: int) -> str:
+    """The library's short description of a status ("invalid spec", ...)."""
+    text: bytes = library().vframe_status_str(status)
+    return text.decode("utf-8", "replace")
+
+
+def err_buf() -> ctypes.Array:  # type: ignore[type-arg]
+    """A fresh buffer for the message of one call (never shared between calls or threads)."""
+    return ctypes.create_string_buffer(ERR_BUF_LEN)
+
+
+def take_image(image: Image) -> bytes:
+    """Copies the image's bytes into Python and releases the library's buffer."""
+    try:
+        return ctypes.string_at(image.data, image.len) if image.len else b""
+    finally:
+        library().vframe_image_free(ctypes.byref(image))

@@ -1,0 +1,213 @@
+"""The asynchronous calls over the library's worker pool: futures, asyncio, cancellation.
+
+Jobs that must stay in flight read a named pipe the test feeds (``StalledInput``), so a
+job is held inside the library for exactly as long as a test needs, without sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from stalled_input import StalledInput
+
+import vframe
+
+needs_pipes = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+
+# A job reading start600.ts at 7.9 s needs nearly all of the file (an 8 s MPEG-TS read
+# through a pipe, which cannot seek): fed at most this share of it, it can only end by
+# being cancelled.
+STALL_SPEC = "vframe/jpg/offset/7.9"
+FEED_AT_MOST = 0.8
+
+
+@pytest.fixture
+def stalled(tmp_path: Path, fixtures: Path) -> Iterator[StalledInput]:
+    stalled_input = StalledInput(tmp_path, (fixtures / "start600.ts").read_bytes())
+    yield stalled_input
+    stalled_input.close()
+
+
+@pytest.fixture
+def one_thread_pool() -> Iterator[vframe.Pool]:
+    pool = vframe.Pool(threads=1)
+    yield pool
+    pool.close()
+
+
+def _feed_until(stalled: StalledInput, done: concurrent.futures.Future[bytes]) -> None:
+    """Feeds the stalled job a little at a time until ``done`` completes (or the share is fed)."""
+    while not done.done() and stalled.fed < FEED_AT_MOST * len(stalled.data):
+        stalled.feed(2048)
+        concurrent.futures.wait([done], timeout=0.02)
+
+
+def test_a_future_gives_what_extract_gives(fixtures: Path) -> None:
+    video = fixtures / "bframes_gop250.mp4"
+    expected = vframe.extract(video, "vframe/png/offset/4.4/w/200")
+    futures = [
+        vframe.extract_async(video, "vframe/png/offset/4.4/w/200"),
+        vframe.extract_async(str(video), format="png", offset=4.4, w=200),
+        vframe.extract_async(video.read_bytes(), "vframe/png/offset/4.4/w/200"),
+        vframe.extract_async(memoryview(bytearray(video.read_bytes())), "vframe/png/offset/4.4/w/200"),
+    ]
+    for future in futures:
+        assert isinstance(future, concurrent.futures.Future)
+        assert future.result(timeout=60) == expected
+
+
+def test_many_jobs_at_once_each_get_their_own_image(fixtures: Path) -> None:
+    jobs = [(fixtures / name, f"vframe/jpg/offset/{t}") for name in ("gop25_25fps.mp4", "vfr.mkv") for t in range(5)]
+    expected = [vframe.extract(*job) for job in jobs]
+    with vframe.Pool(threads=4) as pool:
+        futures = [pool.submit(*job) for job in jobs * 6]
+        results = [f.result(timeout=120) for f in futures]
+    assert results == expected * 6
+
+
+def test_failures_arrive_through_the_future(fixtures: Path, tmp_path: Path) -> None:
+    bad_spec = vframe.extract_async(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/soon")
+    error = bad_spec.exception(timeout=60)
+    assert type(error) is vframe.InvalidSpecError and "'soon'" in str(error)
+
+    missing = vframe.extract_async(tmp_path / "missing.mp4", "vframe/jpg/offset/1")
+    error = missing.exception(timeout=60)
+    assert type(error) is vframe.CannotOpenError and "missing.mp4" in str(error)
+
+    audio = vframe.extract_async((fixtures / "audio_only.m4a").read_bytes(), format="jpg", offset=1)
+    with pytest.raises(vframe.NoVideoStreamError):
+        audio.result(timeout=60)
+
+    limited = vframe.extract_async(fixtures / "bframes_gop250.mp4", "vframe/jpg/offset/9.9", max_decoded_frames=5)
+    assert type(limited.exception(timeout=60)) is vframe.LimitExceededError
+
+
+@needs_pipes
+def test_cancel_stops_the_job_inside_the_library(
+    one_thread_pool: vframe.Pool, stalled: StalledInput, fixtures: Path
+) -> None:
+    job = one_thread_pool.submit(stalled.path, STALL_SPEC, timeout=120)
+    stalled.wait_opened(job.done)
+    stalled.feed(len(stalled.data) // 4)
+    assert not job.done()
+    assert job.cancel()
+    assert job.cancelled()
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.result(timeout=0)
+    # The pool's only thread is free again only if the library stopped the job: it could
+    # not have finished on its own with the data it gets.
+    follower = one_thread_pool.submit(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1")
+    _feed_until(stalled, follower)
+    assert follower.result(timeout=60) == vframe.extract(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1")
+    assert stalled.fed < FEED_AT_MOST * len(stalled.data)
+
+
+def test_cancelling_a_finished_job_changes_nothing(fixtures: Path) -> None:
+    future = vframe.extract_async(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/2")
+    image = future.result(timeout=60)
+    assert not future.cancel()
+    assert future.result() == image
+
+
+@needs_pipes
+def test_closing_a_pool_cancels_its_running_and_queued_jobs(stalled: StalledInput, fixtures: Path) -> None:
+    pool = vframe.Pool(threads=1)
+    running = pool.submit(stalled.path, STALL_SPEC, timeout=120)
+    stalled.wait_opened(running.done)
+    queued = [pool.submit(fixtures / "gop25_25fps.mp4", f"vframe/jpg/offset/{t}") for t in range(3)]
+    closer = threading.Thread(target=pool.close)
+    closer.start()
+    _feed_until(stalled, running)
+    for future in [running, *queued]:
+        error = future.exception(timeout=60)
+        assert type(error) is vframe.CancelledError, repr(error)
+        assert error.status == vframe.Status.CANCELLED and str(error)
+    closer.join(timeout=60)
+    assert not closer.is_alive() and pool.closed
+    with pytest.raises(ValueError):
+        pool.submit(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1")
+    pool.close()  # a second close is harmless
+
+
+@needs_pipes
+def test_bytes_are_copied_at_submission(one_thread_pool: vframe.Pool, stalled: StalledInput, fixtures: Path) -> None:
+    video = bytearray((fixtures / "gop25_25fps.mp4").read_bytes())
+    expected = vframe.extract(bytes(video), "vframe/jpg/offset/3")
+    blocker = one_thread_pool.submit(stalled.path, "vframe/jpg/offset/0")
+    stalled.wait_opened(blocker.done)
+    job = one_thread_pool.submit(video, "vframe/jpg/offset/3")  # queued behind the blocker
+    video[:] = bytes(len(video))  # the caller reuses its buffer before the job starts
+    stalled.finish()
+    blocker.result(timeout=60)
+    assert job.result(timeout=60) == expected
+
+
+def test_a_pool_cannot_be_closed_from_its_own_callback(fixtures: Path) -> None:
+    pool = vframe.Pool(threads=1)
+    seen: list[BaseException] = []
+
+    def close_from_callback(_: object) -> None:
+        try:
+            pool.close()
+        except RuntimeError as e:
+            seen.append(e)
+
+    future = pool.submit(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1")
+    future.add_done_callback(close_from_callback)
+    future.result(timeout=60)
+    pool.wait()
+    pool.close()
+    assert len(seen) == 1 and "done-callback" in str(seen[0])
+
+
+def test_asyncio_awaits_jobs_without_blocking_the_loop(fixtures: Path) -> None:
+    video = fixtures / "vfr.mkv"
+    expected = [vframe.extract(video, format="jpg", offset=t, w=120) for t in range(4)]
+
+    async def main() -> list[bytes]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        tick_task = asyncio.ensure_future(ticker())
+        results = await asyncio.gather(*(vframe.extract_aio(video, format="jpg", offset=t, w=120) for t in range(4)))
+        tick_task.cancel()
+        assert ticks > 0
+        with pytest.raises(vframe.InvalidSpecError):
+            await vframe.extract_aio(video, "vframe/jpg/offset/later")
+        return list(results)
+
+    assert asyncio.run(main()) == expected
+
+
+@needs_pipes
+def test_cancelling_the_awaiting_task_cancels_the_job(
+    one_thread_pool: vframe.Pool, stalled: StalledInput, fixtures: Path
+) -> None:
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(vframe.extract_aio(stalled.path, STALL_SPEC, timeout=120, pool=one_thread_pool))
+        await loop.run_in_executor(None, stalled.wait_opened, task.done)
+        stalled.feed(len(stalled.data) // 4)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        follower = asyncio.ensure_future(
+            vframe.extract_aio(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1", pool=one_thread_pool)
+        )
+        while not follower.done() and stalled.fed < FEED_AT_MOST * len(stalled.data):
+            stalled.feed(2048)
+            await asyncio.wait([follower], timeout=0.02)
+        return await asyncio.wait_for(follower, timeout=60)
+
+    assert asyncio.run(main()) == vframe.extract(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1")

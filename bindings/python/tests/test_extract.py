@@ -1,0 +1,151 @@
+"""vframe.extract as a user calls it: paths and bytes, spec strings and keywords, options."""
+
+from __future__ import annotations
+
+import decimal
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from images import image_size
+
+import vframe
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_a_path_gives_a_jpeg_of_the_video_size(fixtures: Path) -> None:
+    video = fixtures / "gop25_25fps.mp4"  # 320x240
+    for source in (str(video), video):
+        image = vframe.extract(source, "vframe/jpg/offset/2")
+        assert isinstance(image, bytes)
+        assert image_size(image) == ("jpg", 320, 240)
+
+
+def test_the_bytes_of_a_file_give_the_same_image_as_its_path(fixtures: Path) -> None:
+    for name, spec in [
+        ("gop25_25fps.mp4", "vframe/png/offset/2.5"),
+        ("bframes_gop250.mp4", "vframe/jpg/offset/9.5/w/160"),
+        ("start600.ts", "vframe/jpg/offset/4"),
+        ("vfr.mkv", "vframe/jpg/offset/3"),
+    ]:
+        path = fixtures / name
+        data = path.read_bytes()
+        from_path = vframe.extract(path, spec)
+        for source in (data, bytearray(data), memoryview(data), memoryview(bytearray(data))):
+            assert vframe.extract(source, spec) == from_path, f"{name} from {type(source).__name__}"
+
+
+def test_a_slice_of_a_larger_buffer_is_read_as_the_video(fixtures: Path) -> None:
+    data = (fixtures / "gop25_25fps.mp4").read_bytes()
+    padded = bytearray(b"junk" * 100) + bytearray(data) + bytearray(b"tail" * 100)
+    view = memoryview(padded)[400 : 400 + len(data)]
+    assert vframe.extract(view, "vframe/jpg/offset/1") == vframe.extract(data, "vframe/jpg/offset/1")
+
+
+def test_keywords_give_the_same_image_as_the_spec_string(fixtures: Path) -> None:
+    video = fixtures / "rotate90.mp4"
+    assert vframe.extract(video, format="jpg", offset=1.5, w=120, rotate="auto") == vframe.extract(
+        video, "vframe/jpg/offset/1.5/w/120/rotate/auto"
+    )
+    assert vframe.extract(video, format="png", offset=2, h=100, rotate=90) == vframe.extract(
+        video, "vframe/png/offset/2/h/100/rotate/90"
+    )
+
+
+def test_build_spec_writes_numbers_as_the_spec_syntax_wants() -> None:
+    assert vframe.build_spec("jpg", 7) == "vframe/jpg/offset/7"
+    assert vframe.build_spec("jpg", 7, w=480, h=360) == "vframe/jpg/offset/7/w/480/h/360"
+    assert vframe.build_spec("png", 7.5, rotate="auto") == "vframe/png/offset/7.5/rotate/auto"
+    assert vframe.build_spec("jpg", 0.00001) == "vframe/jpg/offset/0.00001"  # never "1e-05"
+    assert vframe.build_spec("jpg", 3600.125) == "vframe/jpg/offset/3600.125"
+    assert vframe.build_spec("jpg", decimal.Decimal("1E+1")) == "vframe/jpg/offset/10"
+    assert vframe.build_spec("jpeg", "12.5", h=90, rotate=270) == "vframe/jpeg/offset/12.5/h/90/rotate/270"
+
+
+def test_width_height_and_rotation_shape_the_image(fixtures: Path) -> None:
+    plain, rotated = fixtures / "gop25_25fps.mp4", fixtures / "rotate90.mp4"  # 320x240
+    assert image_size(vframe.extract(plain, format="jpg", offset=1, w=160)) == ("jpg", 160, 120)
+    assert image_size(vframe.extract(plain, format="png", offset=1, h=60)) == ("png", 80, 60)
+    assert image_size(vframe.extract(plain, format="jpg", offset=1, w=100, h=50)) == ("jpg", 100, 50)
+    assert image_size(vframe.extract(rotated, format="jpg", offset=1, rotate="auto")) == ("jpg", 240, 320)
+    assert image_size(vframe.extract(rotated, format="jpg", offset=1)) == ("jpg", 320, 240)
+
+
+def test_different_moments_give_different_images(fixtures: Path) -> None:
+    video = fixtures / "bframes_gop250.mp4"
+    images = {vframe.extract(video, format="png", offset=t) for t in (0, 3.3, 6.6, 9.9)}
+    assert len(images) == 4
+
+
+def _rgb(ffmpeg: str, *args: str, stdin: bytes = b"") -> bytes:
+    command = [ffmpeg, "-nostdin", "-v", "error", *args, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    return subprocess.run(command, input=stdin, capture_output=True, check=True).stdout
+
+
+def _mean_difference(a: bytes, b: bytes) -> float:
+    assert len(a) == len(b)
+    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+
+
+def test_the_frame_is_the_one_ffmpeg_picks_not_a_neighbour(fixtures: Path, ffmpeg: str) -> None:
+    video = str(fixtures / "gop25_25fps.mp4")  # 25 fps: frames every 0.04 s
+    ours = _rgb(ffmpeg, "-i", "-", stdin=vframe.extract(video, format="png", offset=2))
+    truth, before, after = (_rgb(ffmpeg, "-i", video, "-ss", t, "-frames:v", "1") for t in ("2", "1.96", "2.04"))
+    # Colour conversion differs a little between vframe and the ffmpeg CLI; the picture must
+    # be far closer to the right frame than to the frames either side of it.
+    nearest = _mean_difference(ours, truth)
+    assert nearest < 0.6 * _mean_difference(ours, before)
+    assert nearest < 0.6 * _mean_difference(ours, after)
+
+
+def test_options_that_do_not_bite_leave_the_image_unchanged(fixtures: Path) -> None:
+    video = fixtures / "bframes_gop250.mp4"
+    spec = "vframe/jpg/offset/5"
+    plain = vframe.extract(video, spec)
+    assert vframe.extract(video, spec, threads=1) == plain
+    assert vframe.extract(video, spec, timeout=120, max_decoded_frames=1000, max_input_pixels=320 * 240) == plain
+    assert vframe.extract(video, spec, timeout=0) == plain  # 0: no time limit
+    assert vframe.extract(video.read_bytes(), spec, threads=2, timeout=30) == plain
+
+
+def test_the_library_is_the_one_named_by_vframe_library() -> None:
+    wanted = os.environ.get("VFRAME_LIBRARY")
+    if not wanted:
+        pytest.skip("VFRAME_LIBRARY is not set (make test-python sets it)")
+    assert vframe.library_path() == wanted
+
+
+def test_package_library_and_crate_versions_agree() -> None:
+    cargo = (REPO / "Cargo.toml").read_text()
+    crate_version = re.search(r'(?m)^version\s*=\s*"([^"]+)"', cargo)
+    assert crate_version is not None
+    assert vframe.__version__ == vframe.library_version() == crate_version.group(1)
+
+
+def _run_checkout_package(env: dict, code: str) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    """Runs ``code`` in a fresh Python that imports vframe from this checkout's sources."""
+    full_env = {k: v for k, v in os.environ.items() if k != "VFRAME_LIBRARY"}
+    full_env.update(env, PYTHONPATH=str(REPO / "bindings" / "python" / "src"))
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_wrong_vframe_library_is_reported_not_skipped(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "libvframe.so"
+    run = _run_checkout_package(
+        {"VFRAME_LIBRARY": str(missing)}, "import vframe; vframe.extract('x.mp4', 'vframe/jpg/offset/1')"
+    )
+    assert run.returncode != 0
+    assert "VFRAME_LIBRARY" in run.stderr and str(missing) in run.stderr
+
+
+def test_a_source_checkout_finds_its_own_build() -> None:
+    build = REPO / "target" / "release" / "libvframe.so"
+    if not build.is_file():
+        pytest.skip(f"no build at {build} (cargo build --release)")
+    run = _run_checkout_package({}, "import vframe; print(vframe.library_path())")
+    assert run.returncode == 0, run.stderr
+    assert Path(run.stdout.strip()) == build
