@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -211,3 +213,25 @@ def test_cancelling_the_awaiting_task_cancels_the_job(
         return await asyncio.wait_for(follower, timeout=60)
 
     assert asyncio.run(main()) == vframe.extract(fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1")
+
+
+def test_python_exits_cleanly_with_jobs_in_flight(fixtures: Path) -> None:
+    script = (
+        "import sys, vframe\n"
+        "video = open(sys.argv[1], 'rb').read()\n"
+        "futures = [vframe.extract_async(video, format='jpg', offset=t % 10) for t in range(40)]\n"
+        "futures[0].add_done_callback(lambda f: print('first done', flush=True))\n"
+        "futures[0].result(timeout=60)\n"
+        "print('exiting', flush=True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(fixtures / "bframes_gop250.mp4")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["first done", "exiting"] and run.stderr == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,17 @@ def test_a_source_checkout_finds_its_own_build() -> None:
     run = _run_checkout_package({}, "import vframe; print(vframe.library_path())")
     assert run.returncode == 0, run.stderr
     assert Path(run.stdout.strip()) == build
+
+
+def test_a_library_next_to_the_package_comes_before_the_checkout_build(tmp_path: Path, fixtures: Path) -> None:
+    package = tmp_path / "vframe"
+    shutil.copytree(REPO / "bindings" / "python" / "src" / "vframe", package)
+    shutil.copy(vframe.library_path(), package / "libvframe.so")
+    env = {k: v for k, v in os.environ.items() if k != "VFRAME_LIBRARY"}
+    env["PYTHONPATH"] = str(tmp_path)
+    code = "import sys, vframe; print(vframe.library_path(), len(vframe.extract(sys.argv[1], 'vframe/jpg/offset/1')))"
+    video = fixtures / "gop25_25fps.mp4"
+    run = subprocess.run([sys.executable, "-c", code, str(video)], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    where, size = run.stdout.split()
+    assert Path(where) == package / "libvframe.so" and int(size) > 0
