@@ -114,8 +114,9 @@ class Pool:
     ) -> Future[bytes]:
         """Starts one extraction (arguments as :func:`vframe.extract`) and returns its future.
 
-        Every failure, a bad spec included, is reported through the future. The source's
-        bytes (if given as bytes) are copied by the library: they may change once this returns.
+        Every failure the library reports, a bad spec included, comes through the future;
+        misuse (a wrong type, a closed pool) raises at once. Bytes given as the source are
+        copied by the library: the caller may change them once this returns.
         """
         spec_bytes = c_string(resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec")
         c_source = CSource(source)
