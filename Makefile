@@ -9,6 +9,7 @@ CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
+.PHONY: test-hostile fuzz
 
 all: build
 
@@ -31,13 +32,24 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
-	$(MAKE) test-rust test-header test-c test-go test-python
+	$(MAKE) test-rust test-header test-c test-go test-python test-hostile
 
 test-rust:
 	$(CARGO) test --release --locked
 
 test-header:
 	./scripts/check-header.sh
+
+# Good and hostile inputs (tiny fixtures truncated and damaged, corrupt media, playlists,
+# garbage, limits) under valgrind: fails on any memory error or leak (~1 min).
+test-hostile:
+	./scripts/hostile-valgrind.sh
+
+# cargo-fuzz targets (nightly) for the spec parser and extract-from-memory, FUZZ_SECONDS
+# each (default 60); findings land in fuzz/artifacts/. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	./fuzz/run.sh $(FUZZ_SECONDS)
 
 test-c: build
 	$(MAKE) -C tests/c
