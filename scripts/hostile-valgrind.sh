@@ -6,11 +6,11 @@
 # the shared media folder plus a few good ones when it is present, and built-in hostile
 # inputs (playlists, huge dimensions, garbage, limits, cancel).
 #
-# `scripts/hostile-valgrind.sh [MUTANTS]` (default 16 per tiny fixture); ~1-2 min on 2 cores.
+# `scripts/hostile-valgrind.sh [MUTANTS]` (default 24 per tiny fixture); about 1 min on 2 cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-mutants=${1:-16}
+mutants=${1:-24}
 command -v valgrind >/dev/null || { echo "hostile-valgrind: valgrind is missing (make deps)" >&2; exit 1; }
 
 fixtures=$(scripts/fixtures.sh target/fixtures)
