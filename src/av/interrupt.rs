@@ -20,7 +20,8 @@ pub(crate) struct Interrupt {
 impl Interrupt {
     pub fn new(timeout: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Interrupt {
         Interrupt {
-            deadline: timeout.map(|t| Instant::now() + t),
+            // A timeout the clock cannot represent is no limit at all.
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
             timeout,
             cancel,
             fired: AtomicU32::new(0),
