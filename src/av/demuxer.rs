@@ -86,6 +86,16 @@ unsafe extern "C" fn refuse_io_open(
     ffi::AVERROR(libc::EPERM)
 }
 
+/// The refusal of input format `name` (SPEC §5).
+fn unsupported(name: &str) -> Error {
+    Error::new(
+        Status::UnsupportedInput,
+        format!(
+            "input format '{name}' is not supported (playlists such as HLS/m3u8, concat, DASH, image sequences and non-video formats are refused)"
+        ),
+    )
+}
+
 fn c_str(ptr: *const c_char) -> String {
     if ptr.is_null() {
         return String::new();
@@ -96,8 +106,15 @@ fn c_str(ptr: *const c_char) -> String {
 
 impl<'a> Demuxer<'a> {
     /// Opens `source`, refusing any container that is not on the allow-list.
-    pub fn open(source: Source<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+    pub fn open(mut source: Source<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
         super::init();
+        // M3U playlists are recognised here, not by FFmpeg's probe, which misses them after a
+        // byte order mark, without HLS tags and (FFmpeg 7.1 on) without an .m3u8 file name,
+        // which custom I/O never has: they would then fail as "not a recognised media file".
+        let head = source.head(16).unwrap_or_default();
+        if head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head).starts_with(b"#EXTM3U") {
+            return Err(unsupported("hls"));
+        }
         let io = Avio::new(source)?;
         let mut format: *const ffi::AVInputFormat = ptr::null();
         // SAFETY: io is a valid read context; probing only reads (and rewinds) it.
@@ -117,12 +134,7 @@ impl<'a> Demuxer<'a> {
         // SAFETY: format points to a static AVInputFormat.
         let name = c_str(unsafe { (*format).name });
         if !ALLOWED_FORMATS.contains(&name.as_str()) {
-            return Err(Error::new(
-                Status::UnsupportedInput,
-                format!(
-                    "input format '{name}' is not supported (playlists such as HLS/m3u8, concat, DASH, image sequences and non-video formats are refused)"
-                ),
-            ));
+            return Err(unsupported(&name));
         }
 
         // SAFETY: returns NULL or a fresh context.

@@ -39,6 +39,18 @@ impl Source<'_> {
             Source::Memory(c) => Ok(c.get_ref().len() as u64),
         }
     }
+
+    /// Up to `len` bytes from the start of the input, leaving the position at the start.
+    pub fn head(&mut self, len: usize) -> std::io::Result<Vec<u8>> {
+        self.seek(SeekFrom::Start(0))?;
+        let mut head = Vec::with_capacity(len);
+        match self {
+            Source::File(f) => f.by_ref().take(len as u64).read_to_end(&mut head)?,
+            Source::Memory(c) => c.by_ref().take(len as u64).read_to_end(&mut head)?,
+        };
+        self.seek(SeekFrom::Start(0))?;
+        Ok(head)
+    }
 }
 
 const BUFFER_SIZE: usize = 64 * 1024;
