@@ -426,6 +426,26 @@ fn playlists_naming_local_secrets_are_refused() {
     }
 }
 
+/// M3U playlists FFmpeg's own probe does not name: a plain M3U (no HLS tags), an HLS
+/// playlist after a UTF-8 byte order mark. FFmpeg 7.1 and later also stop naming any HLS
+/// playlist that has no .m3u8 file name, which a custom I/O never gives; vframe recognises
+/// them itself, so each is refused as a playlist on every FFmpeg version.
+#[test]
+fn playlists_ffmpeg_does_not_recognise_are_refused_as_playlists() {
+    let canary = Canary::new();
+    let fifo = canary.fifo.display().to_string();
+    let cases = [
+        ("a plain M3U playlist", format!("#EXTM3U\n#EXTINF:-1,x\n{fifo}\n")),
+        ("an HLS playlist after a byte order mark", format!("\u{feff}{}", (INDIRECTIONS[0].text)(&fifo))),
+    ];
+    for (what, text) in cases {
+        assert_refused(Input::Memory(text.as_bytes()), "hls", what);
+        let path = canary.dir.write("list.mp4", text.as_bytes());
+        assert_refused(Input::Path(&path), "hls", &format!("{what} in a file"));
+    }
+    canary.assert_untouched("M3U playlists");
+}
+
 /// An SDP file makes FFmpeg listen for RTP on UDP ports it names: refused like a playlist.
 #[test]
 fn session_descriptions_are_refused() {
