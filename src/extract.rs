@@ -26,20 +26,13 @@ struct Located {
     sample_aspect_ratio: av::Rational,
 }
 
-fn open<'a>(input: &Input<'a>, interrupt: &Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+fn open<'a>(input: &Input<'a>, interrupt: &Arc<Interrupt>) -> Result<(Demuxer<'a>, bool), Error> {
     let source = match *input {
-        Input::Path(path) => {
-            let file = std::fs::File::open(path).map_err(|e| {
-                Error::new(Status::CannotOpen, format!("cannot open '{}': {e}", path.display()))
-            })?;
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
-                return Err(Error::new(Status::CannotOpen, format!("'{}' is a directory", path.display())));
-            }
-            Source::File(file)
-        }
+        Input::Path(path) => Source::open_path(path)?,
         Input::Memory(bytes) => Source::Memory(std::io::Cursor::new(bytes)),
     };
-    Demuxer::open(source, Arc::clone(interrupt))
+    let seekable = source.is_seekable();
+    Ok((Demuxer::open(source, Arc::clone(interrupt))?, seekable))
 }
 
 /// Frame-time arithmetic on the stream's own timeline, exact in integers.
@@ -95,6 +88,8 @@ struct Pass<'a, 'o> {
     options: &'o Options,
     interrupt: Arc<Interrupt>,
     decoded: u64,
+    /// False for pipes: no seeking, and no second pass from the start.
+    seekable: bool,
 }
 
 /// What a pass ended with.
@@ -109,8 +104,8 @@ enum Outcome {
 
 impl<'a, 'o> Pass<'a, 'o> {
     fn new(input: &Input<'a>, options: &'o Options, interrupt: &Arc<Interrupt>) -> Result<Self, Error> {
-        let mut demuxer = open(input, interrupt)?;
-        let stream = demuxer.video_stream()?;
+        let (mut demuxer, seekable) = open(input, interrupt)?;
+        let stream = demuxer.video_stream(options.max_input_pixels)?;
         let pixels = u64::from(stream.width) * u64::from(stream.height);
         if pixels > options.max_input_pixels {
             return Err(Error::new(
@@ -121,8 +116,8 @@ impl<'a, 'o> Pass<'a, 'o> {
                 ),
             ));
         }
-        let decoder = demuxer.decoder(&stream, options.threads)?;
-        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0 })
+        let decoder = demuxer.decoder(&stream, options.threads, options.max_input_pixels)?;
+        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable })
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
@@ -205,7 +200,7 @@ fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Locate
 
     let mut outcome = None;
     let mut seeked = false;
-    if let (Some(begin), true) = (start, offset_ms > 0) {
+    if let (Some(begin), true, true) = (start, offset_ms > 0, pass.seekable) {
         let target = begin.saturating_add(timeline.offset_ticks);
         let mut backoff_ms: i64 = 0;
         for _ in 0..MAX_SEEK_RETRIES {

@@ -632,7 +632,6 @@ fn directories_and_devices_fail_cleanly() {
 /// A FIFO nobody writes to: opening it for reading would block forever; the call must fail
 /// (it is not a regular file) instead of hanging past its time limit.
 #[test]
-#[ignore = "hangs until src/extract.rs opens paths with O_NONBLOCK and refuses non-regular files"]
 fn a_fifo_given_as_the_input_does_not_hang() {
     let dir = TempDir::new("fifo");
     let fifo = dir.join("input.mp4");
@@ -859,7 +858,6 @@ fn huge_claimed_dimensions_hit_the_pixel_limit() {
 /// limit must hold for every decoded picture, not only for the size the stream declares
 /// first. (Otherwise a small header in front of a 16384x16384 stream passes any limit.)
 #[test]
-#[ignore = "fails until the decoder gets AVCodecContext.max_pixels from Options.max_input_pixels (src/av/decoder.rs, src/extract.rs)"]
 fn the_pixel_limit_holds_when_the_picture_grows_mid_stream() {
     let dir = TempDir::new("grow");
     let big = dir.join("big.h264");

@@ -21,7 +21,7 @@ pub(crate) enum Flow {
 }
 
 impl Decoder {
-    pub(super) fn open(stream: *mut ffi::AVStream, threads: u32) -> Result<Decoder, Error> {
+    pub(super) fn open(stream: *mut ffi::AVStream, threads: u32, max_pixels: u64) -> Result<Decoder, Error> {
         // SAFETY: stream and its codecpar are valid while the demuxer is open; the codec
         // context copies what it needs from them.
         unsafe {
@@ -40,7 +40,10 @@ impl Decoder {
             let raw = ctx.as_ptr();
             check(ffi::avcodec_parameters_to_context(raw, par), Status::DecodeError, "decoder parameters")?;
             (*raw).pkt_timebase = (*stream).time_base;
-            (*raw).thread_count = threads as i32;
+            (*raw).thread_count = threads.min(1024) as i32;
+            // Every picture, not only the size the stream declares first: FFmpeg refuses to
+            // allocate a bigger one (a later SPS may claim up to 16384x16384).
+            (*raw).max_pixels = i64::try_from(max_pixels).unwrap_or(i64::MAX);
             (*raw).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
             check(ffi::avcodec_open2(raw, codec, ptr::null_mut()), Status::DecodeError, "opening the decoder")?;
             Ok(decoder)

@@ -186,7 +186,7 @@ impl<'a> Demuxer<'a> {
 
     /// Reads stream parameters and picks the best video stream; all others are discarded
     /// so the demuxer does not even hand out their packets.
-    pub fn video_stream(&mut self) -> Result<StreamInfo, Error> {
+    pub fn video_stream(&mut self, max_pixels: u64) -> Result<StreamInfo, Error> {
         let raw = self.raw();
         // Audio and data streams are never needed: discard them before probing so that
         // avformat_find_stream_info does not decode them.
@@ -199,8 +199,23 @@ impl<'a> Demuxer<'a> {
                 }
             }
         }
+        // The probing decoders get the pixel limit too: without it, a stream claiming a huge
+        // size is decoded here, before the caller's limit is checked.
         // SAFETY: raw is an open context.
-        let ret = unsafe { ffi::avformat_find_stream_info(raw, ptr::null_mut()) };
+        let streams = unsafe { (*raw).nb_streams } as usize;
+        let mut per_stream: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); streams];
+        let limit = CString::new(max_pixels.min(i64::MAX as u64).to_string()).unwrap();
+        for dict in &mut per_stream {
+            // SAFETY: av_dict_set copies both strings into a dictionary it allocates.
+            unsafe { ffi::av_dict_set(dict, c"max_pixels".as_ptr(), limit.as_ptr(), 0) };
+        }
+        // SAFETY: raw is an open context; per_stream holds one dictionary per stream it had
+        // on entry, which is all FFmpeg reads.
+        let ret = unsafe { ffi::avformat_find_stream_info(raw, per_stream.as_mut_ptr()) };
+        for dict in &mut per_stream {
+            // SAFETY: frees what FFmpeg left of each dictionary.
+            unsafe { ffi::av_dict_free(dict) };
+        }
         if let Some(e) = self.interrupt.error() {
             return Err(e);
         }
@@ -261,8 +276,8 @@ impl<'a> Demuxer<'a> {
     }
 
     /// A decoder for `stream`, with `threads` threads (0: as many as FFmpeg likes).
-    pub fn decoder(&self, stream: &StreamInfo, threads: u32) -> Result<Decoder, Error> {
-        Decoder::open(self.stream(stream.index), threads)
+    pub fn decoder(&self, stream: &StreamInfo, threads: u32, max_pixels: u64) -> Result<Decoder, Error> {
+        Decoder::open(self.stream(stream.index), threads, max_pixels)
     }
 
     /// Reads the next packet of `stream` into `pkt`. `Ok(false)` at the end of the input;

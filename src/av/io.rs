@@ -14,28 +14,81 @@ use crate::error::{Error, Status};
 
 /// What FFmpeg reads from.
 pub(crate) enum Source<'a> {
-    File(File),
+    /// A file, and whether it is seekable (not a FIFO).
+    File(File, bool),
     Memory(Cursor<&'a [u8]>),
 }
 
 impl Source<'_> {
+    /// Opens the file at `path` for reading, and nothing else: no protocol, no URL.
+    ///
+    /// The open itself never blocks (`O_NONBLOCK`: a FIFO without a writer would otherwise
+    /// hang before any time limit applies); directories, character devices and sockets are
+    /// refused. Regular files, block devices and FIFOs are read normally afterwards.
+    pub fn open_path(path: &std::path::Path) -> Result<Source<'static>, Error> {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        use std::os::unix::io::AsRawFd;
+        let shown = path.display();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")))?;
+        let kind = file
+            .metadata()
+            .map_err(|e| Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")))?
+            .file_type();
+        let refused = if kind.is_dir() {
+            Some("a directory")
+        } else if kind.is_char_device() {
+            Some("a character device")
+        } else if kind.is_socket() {
+            Some("a socket")
+        } else {
+            None
+        };
+        if let Some(what) = refused {
+            return Err(Error::new(Status::CannotOpen, format!("cannot open '{shown}': it is {what}, not a file")));
+        }
+        let fd = file.as_raw_fd();
+        // SAFETY: fd is the open descriptor `file` owns; F_GETFL/F_SETFL only change its
+        // status flags (back to blocking reads).
+        let cleared = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+        };
+        if !cleared {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")));
+        }
+        Ok(Source::File(file, kind.is_file() || kind.is_block_device()))
+    }
+
+    /// Whether the input can be read again from the start and seeked (not a pipe).
+    pub fn is_seekable(&self) -> bool {
+        match self {
+            Source::File(_, seekable) => *seekable,
+            Source::Memory(_) => true,
+        }
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Source::File(f) => f.read(buf),
+            Source::File(f, _) => f.read(buf),
             Source::Memory(c) => c.read(buf),
         }
     }
 
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
         match self {
-            Source::File(f) => f.seek(pos),
+            Source::File(f, _) => f.seek(pos),
             Source::Memory(c) => c.seek(pos),
         }
     }
 
     fn len(&mut self) -> std::io::Result<u64> {
         match self {
-            Source::File(f) => f.metadata().map(|m| m.len()),
+            Source::File(f, _) => f.metadata().map(|m| m.len()),
             Source::Memory(c) => Ok(c.get_ref().len() as u64),
         }
     }
@@ -45,7 +98,7 @@ impl Source<'_> {
         self.seek(SeekFrom::Start(0))?;
         let mut head = Vec::with_capacity(len);
         match self {
-            Source::File(f) => f.by_ref().take(len as u64).read_to_end(&mut head)?,
+            Source::File(f, _) => f.by_ref().take(len as u64).read_to_end(&mut head)?,
             Source::Memory(c) => c.by_ref().take(len as u64).read_to_end(&mut head)?,
         };
         self.seek(SeekFrom::Start(0))?;

@@ -57,7 +57,7 @@ pub(crate) fn init() {
     INIT.call_once(|| {
         if std::env::var_os("VFRAME_FFMPEG_LOG").is_none() {
             // SAFETY: sets a global integer; FFmpeg reads it atomically enough for logging.
-            unsafe { ffi::av_log_set_level(ffi::AV_LOG_FATAL) };
+            unsafe { ffi::av_log_set_level(ffi::AV_LOG_QUIET) };
         }
     });
 }
