@@ -90,6 +90,11 @@ struct Pass<'a, 'o> {
     decoded: u64,
     /// False for pipes: no seeking, and no second pass from the start.
     seekable: bool,
+    /// Packets before this timestamp are decoded with `skip_frame = nonref`: their frames
+    /// cannot be the answer, and frames nothing refers to need not be decoded at all.
+    skip_before: Option<i64>,
+    /// Whether any packet was decoded that way (the last frame may then be missing).
+    skipped: bool,
 }
 
 /// What a pass ended with.
@@ -117,7 +122,7 @@ impl<'a, 'o> Pass<'a, 'o> {
             ));
         }
         let decoder = demuxer.decoder(&stream, options.threads, options.max_input_pixels)?;
-        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable })
+        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false })
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
@@ -172,6 +177,9 @@ impl<'a, 'o> Pass<'a, 'o> {
             if packets > max_frames.saturating_mul(4) {
                 return Err(Error::new(Status::LimitExceeded, "read too many packets without a frame (the decode limit)"));
             }
+            let skip = self.skip_before.is_some_and(|t| packet.pts().is_some_and(|p| p < t));
+            self.decoder.skip_non_reference(skip);
+            self.skipped |= skip;
             if self.decoder.decode(Some(&packet), &mut frame, &mut sink)? == Flow::Stop {
                 break;
             }
@@ -194,9 +202,41 @@ fn frame_step(stream: &StreamInfo) -> i64 {
 /// Finds the frame SPEC §2 names for `offset_ms`.
 fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Located, Error> {
     let interrupt = Arc::new(Interrupt::new(options.timeout, options.cancel.clone()));
-    let mut pass = Pass::new(input, options, &interrupt)?;
+    match locate_with(input, offset_ms, options, &interrupt, true)? {
+        Some(located) => Ok(located),
+        // The container overstated its duration and frames skipped on the way may include
+        // the last one: do it again without skipping (rare, and then exact).
+        None => locate_with(input, offset_ms, options, &interrupt, false)?
+            .ok_or_else(|| Error::new(Status::Internal, "frame search without skipping asked to skip")),
+    }
+}
+
+/// Skipping non-reference frames is only safe well before the end: past the end the answer
+/// is the last frame, which may be one nothing refers to.
+const SKIP_END_MARGIN_MS: i128 = 1000;
+
+/// One attempt at `locate`; `None` when it ran to the end having skipped frames, so that
+/// the last frame may have been skipped.
+fn locate_with(
+    input: &Input<'_>,
+    offset_ms: u64,
+    options: &Options,
+    interrupt: &Arc<Interrupt>,
+    allow_skip: bool,
+) -> Result<Option<Located>, Error> {
+    let mut pass = Pass::new(input, options, interrupt)?;
     let timeline = Timeline::new(&pass.stream, offset_ms);
     let mut start = pass.stream.start_time;
+    let skip_before = match (start, pass.stream.duration, allow_skip) {
+        (Some(begin), Some(duration), true)
+            if i128::from(duration) - i128::from(timeline.offset_ticks)
+                > i128::from(timeline.ticks(SKIP_END_MARGIN_MS)) =>
+        {
+            Some(begin.saturating_add(timeline.offset_ticks))
+        }
+        _ => None,
+    };
+    pass.skip_before = skip_before;
 
     let mut outcome = None;
     let mut seeked = false;
@@ -229,11 +269,15 @@ fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Locate
         None => {
             // From the start, on a fresh demuxer: robust where seeking is not.
             if seeked {
-                pass = Pass::new(input, options, &interrupt)?;
+                pass = Pass::new(input, options, interrupt)?;
+                pass.skip_before = skip_before;
             }
             pass.run(&timeline, &mut start, None)?
         }
     };
+    if matches!(outcome, Outcome::Ended(_)) && pass.skipped {
+        return Ok(None);
+    }
     let frame = match outcome {
         Outcome::Found(f) | Outcome::Ended(Some(f)) => f,
         Outcome::Late | Outcome::Ended(None) => {
@@ -245,7 +289,7 @@ fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Locate
         }
     };
     let sample_aspect_ratio = pass.demuxer.sample_aspect_ratio(&pass.stream, &frame);
-    Ok(Located { frame, stream: pass.stream, sample_aspect_ratio })
+    Ok(Some(Located { frame, stream: pass.stream, sample_aspect_ratio }))
 }
 
 /// The orientation `rotate` asks for, given what the stream and frame say.
