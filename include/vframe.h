@@ -225,6 +225,33 @@ void vframe_image_free(struct vframe_image *image);
 const char *vframe_version(void);
 
 /**
+ * Extracts `count` thumbnails of the video file at `input_path` in one call, one per spec
+ * of `specs` (an array of `count` NUL-terminated strings): cheaper than `count` calls of
+ * `vframe_extract_opts`, since the file is opened once and the offsets are visited in time
+ * order, decoding on instead of seeking within a GOP.
+ *
+ * `images` and `statuses` are arrays of `count` elements the library fills: `statuses[i]`
+ * is the result for `specs[i]` and, when it is `VFRAME_STATUS_OK`, `images[i]` holds the
+ * image (release each with `vframe_image_free`; failed ones are left empty). Returns
+ * `VFRAME_STATUS_OK` when every spec succeeded, otherwise the status of the first failing
+ * spec (in the order given), whose message goes to `err_buf`. `opts` (NULL: defaults)
+ * bounds the whole call.
+ *
+ * # Safety
+ * `input_path` is a NUL-terminated string; `specs` points to `count` NUL-terminated
+ * strings; `images` and `statuses` point to `count` writable elements; `opts` is NULL or
+ * a `vframe_options`; `err_buf` (if not NULL) has `err_len` writable bytes.
+ */
+vframe_status vframe_extract_many(const char *input_path,
+                                  const char *const *specs,
+                                  size_t count,
+                                  const struct vframe_options *opts,
+                                  struct vframe_image *images,
+                                  vframe_status *statuses,
+                                  char *err_buf,
+                                  size_t err_len);
+
+/**
  * Creates a pool of `threads` worker threads (0: one per CPU; at most 1024). Returns NULL
  * if the threads cannot be started or `threads` is too large.
  *

@@ -95,6 +95,8 @@ struct Pass<'a, 'o> {
     skip_before: Option<i64>,
     /// Whether any packet was decoded that way (the last frame may then be missing).
     skipped: bool,
+    /// The stream's first timestamp, once known.
+    start: Option<i64>,
 }
 
 /// What a pass ended with.
@@ -122,7 +124,7 @@ impl<'a, 'o> Pass<'a, 'o> {
             ));
         }
         let decoder = demuxer.decoder(&stream, options.threads, options.max_input_pixels)?;
-        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false })
+        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: None })
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
@@ -188,6 +190,48 @@ impl<'a, 'o> Pass<'a, 'o> {
     }
 }
 
+impl Pass<'_, '_> {
+    fn located(&self, frame: Frame) -> Located {
+        let sample_aspect_ratio = self.demuxer.sample_aspect_ratio(&self.stream, &frame);
+        Located { frame, stream: self.stream.clone(), sample_aspect_ratio }
+    }
+
+    /// The frame for `offset_ms` by decoding on from where the pass stands, just after
+    /// `previous` (the frame it last returned): for a later offset in the same GOP this is
+    /// cheaper than a seek. `None` when a seek would be no worse (the container's index has
+    /// a keyframe after `previous` and before the target) or the pass cannot tell.
+    fn locate_next(&mut self, offset_ms: u64, previous: &Frame) -> Result<Option<Located>, Error> {
+        let (Some(mut start), Some(previous_pts)) = (self.start, previous.pts()) else {
+            return Ok(None);
+        };
+        let timeline = Timeline::new(&self.stream, offset_ms);
+        let target = start.saturating_add(timeline.offset_ticks);
+        if previous_pts >= target {
+            return Ok(Some(self.located(previous.try_clone()?)));
+        }
+        match self.demuxer.keyframe_before(&self.stream, target) {
+            Some(keyframe) if keyframe > previous_pts => return Ok(None),
+            None if !self.seekable => {}
+            None => return Ok(None),
+            Some(_) => {}
+        }
+        self.skip_before = skip_target(&self.stream, Some(start), &timeline);
+        self.skipped = false;
+        let mut known = Some(start);
+        let outcome = self.run(&timeline, &mut known, None)?;
+        start = known.unwrap_or(start);
+        self.start = Some(start);
+        match outcome {
+            Outcome::Found(f) => Ok(Some(self.located(f))),
+            Outcome::Ended(_) if self.skipped => Ok(None),
+            Outcome::Ended(Some(f)) => Ok(Some(self.located(f))),
+            // Nothing after `previous`: it is the last frame.
+            Outcome::Ended(None) => Ok(Some(self.located(previous.try_clone()?))),
+            Outcome::Late => Ok(None),
+        }
+    }
+}
+
 /// The duration of one frame in time-base units, for frames without timestamps.
 fn frame_step(stream: &StreamInfo) -> i64 {
     let (rate, tb) = (stream.frame_rate, stream.time_base);
@@ -202,12 +246,35 @@ fn frame_step(stream: &StreamInfo) -> i64 {
 /// Finds the frame SPEC §2 names for `offset_ms`.
 fn locate(input: &Input<'_>, offset_ms: u64, options: &Options) -> Result<Located, Error> {
     let interrupt = Arc::new(Interrupt::new(options.timeout, options.cancel.clone()));
-    match locate_with(input, offset_ms, options, &interrupt, true)? {
-        Some(located) => Ok(located),
+    locate_fresh(input, offset_ms, options, &interrupt).map(|(located, _)| located)
+}
+
+/// `locate` on a new pass, which is handed back positioned just after the frame.
+fn locate_fresh<'a, 'o>(
+    input: &Input<'a>,
+    offset_ms: u64,
+    options: &'o Options,
+    interrupt: &Arc<Interrupt>,
+) -> Result<(Located, Pass<'a, 'o>), Error> {
+    match locate_with(input, offset_ms, options, interrupt, true)? {
+        Some(found) => Ok(found),
         // The container overstated its duration and frames skipped on the way may include
         // the last one: do it again without skipping (rare, and then exact).
-        None => locate_with(input, offset_ms, options, &interrupt, false)?
+        None => locate_with(input, offset_ms, options, interrupt, false)?
             .ok_or_else(|| Error::new(Status::Internal, "frame search without skipping asked to skip")),
+    }
+}
+
+/// Whether to skip non-reference frames before `target`: only well before the end.
+fn skip_target(stream: &StreamInfo, start: Option<i64>, timeline: &Timeline) -> Option<i64> {
+    match (start, stream.duration) {
+        (Some(begin), Some(duration))
+            if i128::from(duration) - i128::from(timeline.offset_ticks)
+                > i128::from(timeline.ticks(SKIP_END_MARGIN_MS)) =>
+        {
+            Some(begin.saturating_add(timeline.offset_ticks))
+        }
+        _ => None,
     }
 }
 
@@ -217,25 +284,17 @@ const SKIP_END_MARGIN_MS: i128 = 1000;
 
 /// One attempt at `locate`; `None` when it ran to the end having skipped frames, so that
 /// the last frame may have been skipped.
-fn locate_with(
-    input: &Input<'_>,
+fn locate_with<'a, 'o>(
+    input: &Input<'a>,
     offset_ms: u64,
-    options: &Options,
+    options: &'o Options,
     interrupt: &Arc<Interrupt>,
     allow_skip: bool,
-) -> Result<Option<Located>, Error> {
+) -> Result<Option<(Located, Pass<'a, 'o>)>, Error> {
     let mut pass = Pass::new(input, options, interrupt)?;
     let timeline = Timeline::new(&pass.stream, offset_ms);
     let mut start = pass.stream.start_time;
-    let skip_before = match (start, pass.stream.duration, allow_skip) {
-        (Some(begin), Some(duration), true)
-            if i128::from(duration) - i128::from(timeline.offset_ticks)
-                > i128::from(timeline.ticks(SKIP_END_MARGIN_MS)) =>
-        {
-            Some(begin.saturating_add(timeline.offset_ticks))
-        }
-        _ => None,
-    };
+    let skip_before = if allow_skip { skip_target(&pass.stream, start, &timeline) } else { None };
     pass.skip_before = skip_before;
 
     let mut outcome = None;
@@ -288,8 +347,9 @@ fn locate_with(
             ));
         }
     };
-    let sample_aspect_ratio = pass.demuxer.sample_aspect_ratio(&pass.stream, &frame);
-    Ok(Some(Located { frame, stream: pass.stream, sample_aspect_ratio }))
+    pass.start = start;
+    let located = pass.located(frame);
+    Ok(Some((located, pass)))
 }
 
 /// The orientation `rotate` asks for, given what the stream and frame say.
@@ -308,21 +368,77 @@ fn orientation(rotate: Option<Rotate>, located: &Located) -> Orientation {
     }
 }
 
-pub(crate) fn extract(input: Input<'_>, spec: &Spec, options: &Options) -> Result<Image, Error> {
-    let located = locate(&input, spec.offset_ms, options)?;
+/// Orients, scales and encodes a located frame as `spec` asks.
+fn present(located: &Located, spec: &Spec, scaler: &mut Scaler) -> Result<Image, Error> {
     let sar = located.sample_aspect_ratio;
     let plan = geometry::plan(
         located.frame.width(),
         located.frame.height(),
         (sar.num, sar.den),
-        orientation(spec.rotate, &located),
+        orientation(spec.rotate, located),
         spec.width,
         spec.height,
     )?;
-    let rgb = Scaler::new().to_rgb(&located.frame, plan.scaled_width, plan.scaled_height)?;
+    let rgb = scaler.to_rgb(&located.frame, plan.scaled_width, plan.scaled_height)?;
     let (pixels, width, height) = rgb.oriented(plan.orientation);
     let data = encode(&pixels, width, height, spec.format)?;
     Ok(Image { data, width, height, format: spec.format })
+}
+
+pub(crate) fn extract(input: Input<'_>, spec: &Spec, options: &Options) -> Result<Image, Error> {
+    let located = locate(&input, spec.offset_ms, options)?;
+    present(&located, spec, &mut Scaler::new())
+}
+
+/// Many thumbnails of one input: visited in time order over one demuxer and decoder,
+/// decoding on instead of seeking when the next offset is in the same GOP. Each spec has
+/// its own result; a failure that concerns the whole input (it cannot be opened, has no
+/// video, the call timed out or was cancelled) is given to every spec not yet done.
+pub(crate) fn extract_many(input: Input<'_>, specs: &[Spec], options: &Options) -> Vec<Result<Image, Error>> {
+    let interrupt = Arc::new(Interrupt::new(options.timeout, options.cancel.clone()));
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| specs[i].offset_ms);
+    let mut results: Vec<Option<Result<Image, Error>>> = vec![None; specs.len()];
+    let mut scaler = Scaler::new();
+    // The pass positioned just after the frame it last returned, and that frame.
+    let mut cursor: Option<(Pass<'_, '_>, Frame)> = None;
+    for (n, &i) in order.iter().enumerate() {
+        let offset_ms = specs[i].offset_ms;
+        let next = match cursor.as_mut() {
+            Some((pass, previous)) => pass.locate_next(offset_ms, previous),
+            None => Ok(None),
+        };
+        let (found, pass) = match next {
+            Ok(Some(located)) => (Ok(located), cursor.take().map(|(pass, _)| pass)),
+            Ok(None) => match locate_fresh(&input, offset_ms, options, &interrupt) {
+                Ok((located, pass)) => (Ok(located), Some(pass)),
+                Err(e) => (Err(e), None),
+            },
+            Err(e) => (Err(e), None),
+        };
+        let result = found.and_then(|located| {
+            let image = present(&located, &specs[i], &mut scaler)?;
+            cursor = pass.map(|pass| (pass, located.frame));
+            Ok(image)
+        });
+        if let Err(e) = &result {
+            let whole_input = matches!(
+                e.status(),
+                Status::Timeout | Status::Cancelled | Status::CannotOpen | Status::UnsupportedInput | Status::NoVideoStream
+            );
+            if whole_input {
+                for &j in &order[n..] {
+                    results[j] = Some(Err(e.clone()));
+                }
+                break;
+            }
+        }
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::new(Status::Internal, "a spec was left without a result"))))
+        .collect()
 }
 
 pub(crate) fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {

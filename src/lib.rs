@@ -107,6 +107,15 @@ pub fn extract_path(path: impl AsRef<Path>, spec: &str) -> Result<Image, Error> 
     extract(Input::Path(path.as_ref()), &spec.parse()?, &Options::default())
 }
 
+/// Many thumbnails of one input in one call, one result per spec (in the order given).
+///
+/// The offsets are visited in time order over one demuxer and decoder, decoding on instead
+/// of seeking when the next offset is in the same GOP, so N thumbnails cost clearly less
+/// than N calls of [`extract`]. `options.timeout` bounds the whole call.
+pub fn extract_many(input: Input<'_>, specs: &[Spec], options: &Options) -> Vec<Result<Image, Error>> {
+    extract::extract_many(input, specs, options)
+}
+
 /// The decoded frame SPEC §2 selects for `offset_ms`, unconverted: what
 /// `ffmpeg -i FILE -ss T -frames:v 1 -f rawvideo` gives, bit for bit.
 pub fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {

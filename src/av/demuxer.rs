@@ -275,6 +275,21 @@ impl<'a> Demuxer<'a> {
         })
     }
 
+    /// The timestamp of the last keyframe at or before `timestamp` in the container's index,
+    /// if it has one: where a seek to `timestamp` would land.
+    pub fn keyframe_before(&self, stream: &StreamInfo, timestamp: i64) -> Option<i64> {
+        // SAFETY: the stream is valid; the entry pointer is read at once, before any other
+        // call on the context could invalidate it.
+        unsafe {
+            let entry = ffi::avformat_index_get_entry_from_timestamp(
+                self.stream(stream.index),
+                timestamp,
+                ffi::AVSEEK_FLAG_BACKWARD,
+            );
+            entry.as_ref().map(|e| e.timestamp)
+        }
+    }
+
     /// A decoder for `stream`, with `threads` threads (0: as many as FFmpeg likes).
     pub fn decoder(&self, stream: &StreamInfo, threads: u32, max_pixels: u64) -> Result<Decoder, Error> {
         Decoder::open(self.stream(stream.index), threads, max_pixels)

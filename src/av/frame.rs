@@ -39,6 +39,14 @@ impl Frame {
         unsafe { self.ptr.as_ref() }
     }
 
+    /// A second reference to the same picture (no pixel copy).
+    pub fn try_clone(&self) -> Result<Frame, Error> {
+        // SAFETY: ptr is a valid frame; av_frame_clone returns NULL or a new reference.
+        NonNull::new(unsafe { ffi::av_frame_clone(self.ptr.as_ptr()) })
+            .map(|ptr| Frame { ptr })
+            .ok_or_else(|| Error::new(Status::Internal, "out of memory for a frame reference"))
+    }
+
     /// Releases the picture, keeping the allocation.
     pub fn unref(&mut self) {
         // SAFETY: ptr is valid; unref leaves a blank frame.

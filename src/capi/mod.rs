@@ -7,6 +7,7 @@
 
 #![allow(non_camel_case_types)]
 
+mod batch;
 mod boundary;
 mod jobs;
 mod options;

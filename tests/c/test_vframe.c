@@ -611,6 +611,39 @@ static void test_free_with_jobs_pending(void) {
     CHECK(atomic_load(&e.calls) == jobs, "%d of %d done calls before free returned", atomic_load(&e.calls), jobs);
 }
 
+/* vframe_extract_many: per-spec results equal single calls; a bad spec fails alone. */
+static void test_extract_many(void) {
+    const char *specs[] = {"vframe/png/offset/7.01", "vframe/jpg/offset/2/w/160", "vframe/nope", "vframe/png/offset/99"};
+    enum { N = sizeof specs / sizeof specs[0] };
+    vframe_image images[N];
+    vframe_status statuses[N];
+    char err[256] = "";
+    vframe_status st =
+        vframe_extract_many(fixture("bframes_gop250.mp4"), specs, N, NULL, images, statuses, err, sizeof err);
+    CHECK_STATUS(st, VFRAME_STATUS_INVALID_SPEC, err);
+    CHECK(strstr(err, "nope") != NULL, "the message names the bad spec part: %s", err);
+    for (size_t i = 0; i < N; i++) {
+        if (i == 2) {
+            CHECK_STATUS(statuses[i], VFRAME_STATUS_INVALID_SPEC, err);
+            CHECK(is_empty(&images[i]), "a failed spec leaves its image empty");
+            continue;
+        }
+        CHECK_STATUS(statuses[i], VFRAME_STATUS_OK, specs[i]);
+        vframe_image single;
+        char serr[256];
+        CHECK_STATUS(vframe_extract(fixture("bframes_gop250.mp4"), specs[i], &single, serr, sizeof serr),
+                     VFRAME_STATUS_OK, serr);
+        CHECK(single.len == images[i].len && memcmp(single.data, images[i].data, single.len) == 0,
+              "%s: batch and single images differ", specs[i]);
+        vframe_image_free(&single);
+        vframe_image_free(&images[i]);
+    }
+    CHECK_STATUS(vframe_extract_many(fixture("bframes_gop250.mp4"), NULL, 1, NULL, images, statuses, err, sizeof err),
+                 VFRAME_STATUS_INVALID_ARGUMENT, err);
+    CHECK_STATUS(vframe_extract_many(fixture("bframes_gop250.mp4"), NULL, 0, NULL, NULL, NULL, err, sizeof err),
+                 VFRAME_STATUS_OK, err);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s FIXTURES_DIR [MEDIA_DIR]\n", argv[0]);
@@ -636,6 +669,7 @@ int main(int argc, char **argv) {
         {"cancel", test_cancel},
         {"callbacks use the pool", test_callbacks_use_the_pool},
         {"free with jobs pending", test_free_with_jobs_pending},
+        {"extract many", test_extract_many},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         int before = failures;
