@@ -111,6 +111,8 @@ pub struct Probe {
     pub video_start: Option<f64>,
     /// Container duration in seconds, if known.
     pub duration: Option<f64>,
+    /// The demuxer's name (`mpegts`, `mov,mp4,m4a,3gp,3g2,mj2`, ...).
+    pub format_name: String,
     /// Every `stream.*` key of the video stream (`width`, `pix_fmt`, `color_space`, ...).
     pub stream: HashMap<String, String>,
     /// The display matrix (nine int32, row-major as FFmpeg stores it), if the stream has one.
@@ -154,6 +156,7 @@ impl Probe {
                 "FORMAT" => match key {
                     "start_time" => probe.file_start = value.parse().unwrap_or(0.0),
                     "duration" => probe.duration = value.parse().ok(),
+                    "format_name" => probe.format_name = value.to_string(),
                     _ => {}
                 },
                 "STREAM" => {
@@ -187,8 +190,17 @@ impl Probe {
     }
 
     /// The ffmpeg CLI's `-ss` for `offset` seconds on the video stream's own timeline
-    /// (SPEC §2): the CLI counts from the file's start, vframe from the video stream's.
+    /// (SPEC §2), when ffmpeg outputs the video alone (as every ground truth here does).
+    ///
+    /// The CLI counts from the file's start time, the minimum over all streams, while vframe
+    /// counts from the video stream's. But for demuxers flagged `AVFMT_TS_DISCONT` (MPEG-TS,
+    /// MPEG-PS, Ogg, ...) the CLI moves its start to the earliest stream it actually uses
+    /// ("Correcting start time by ..." in its verbose log), which is then the video.
     pub fn cli_offset(&self, offset: f64) -> f64 {
+        const TS_DISCONT: &[&str] = &["mpegts", "mpegtsraw", "mpeg", "ogg", "m4v", "live_flv", "dhav", "ty", "hls"];
+        if TS_DISCONT.contains(&self.format_name.as_str()) {
+            return offset;
+        }
         offset + self.video_start.unwrap_or(self.file_start) - self.file_start
     }
 
@@ -287,7 +299,7 @@ pub fn ffmpeg_shots(path: &Path, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
     // Input 0 as coded; input 1 (the same file) rotated by ffmpeg, only if a shot wants it.
     args.extend(["-noautorotate".into(), "-i".into(), path.into()]);
     if shots.iter().any(|s| s.autorotate) {
-        args.extend(["-autorotate".into(), "-i".into(), path.into()]);
+        args.extend(["-autorotate".into(), "1".into(), "-i".into(), path.into()]);
     }
     for (shot, out) in shots.iter().zip(&outputs) {
         let from = match shot.at {
@@ -302,7 +314,12 @@ pub fn ffmpeg_shots(path: &Path, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
             At::Last { .. } => args.extend(["-fps_mode".into(), "passthrough".into()]),
         }
         if !shot.filter.is_empty() {
-            args.extend(["-vf".into(), shot.filter.clone().into()]);
+            // ffmpeg trims for -ss after the -vf chain, and keeps feeding an output's chain
+            // after its last frame: without this first trim (the same start, so the same
+            // frames) and select the filter would run on every frame of the file.
+            let first_only = if matches!(shot.at, At::Offset(_)) { "select=eq(n\\,0)," } else { "" };
+            let chain = format!("trim=start={},{first_only}{}", seconds_arg(from), shot.filter);
+            args.extend(["-vf".into(), chain.into()]);
         }
         args.extend(["-f".into(), "rawvideo".into(), "-pix_fmt".into(), shot.pix_fmt.clone().into()]);
         args.push("-y".into());
