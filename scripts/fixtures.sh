@@ -52,6 +52,10 @@ make_one rgb_x264rgb.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264rgb -p
 # Other codecs and containers.
 make_one vp9.webm -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 30 -b:v 300k
 make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -q:v 4
+# Elementary streams with B-frames: no container, no index; the H.264 one has no
+# timestamps at all (frame n is at n / frame rate).
+make_one bframes_annexb.h264 -i "$dir/bframes_gop250.mp4" -c copy -bsf:v h264_mp4toannexb -f h264
+make_one mpeg2_bframes.m2v -f lavfi -i "$(src 320x240 25)" -t 4 -c:v mpeg2video -g 12 -bf 2 -q:v 4 -f mpeg2video
 # Not video: audio only.
 make_one audio_only.m4a -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 2 -c:a aac
 # Tiny (64x48, 10 frames, a few KB) in many containers and codecs: cheap inputs for the

@@ -24,6 +24,9 @@ struct Located {
     frame: Frame,
     stream: StreamInfo,
     sample_aspect_ratio: av::Rational,
+    /// The frame's time from the stream's start, in time-base ticks, as frame selection
+    /// counted it (frames without timestamps get the previous one's plus a frame).
+    ticks: Option<i64>,
 }
 
 fn open<'a>(input: &Input<'a>, interrupt: &Arc<Interrupt>) -> Result<(Demuxer<'a>, bool), Error> {
@@ -97,6 +100,8 @@ struct Pass<'a, 'o> {
     skipped: bool,
     /// The stream's first timestamp, once known.
     start: Option<i64>,
+    /// The timestamp selection gave the frame the last `run` returned.
+    frame_pts: Option<i64>,
 }
 
 /// What a pass ended with.
@@ -124,7 +129,7 @@ impl<'a, 'o> Pass<'a, 'o> {
             ));
         }
         let decoder = demuxer.decoder(&stream, options.threads, options.max_input_pixels)?;
-        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: None })
+        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: None, frame_pts: None })
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
@@ -135,6 +140,8 @@ impl<'a, 'o> Pass<'a, 'o> {
         let mut frame = Frame::new()?;
         let mut last: Option<Frame> = None;
         let mut result: Option<Outcome> = None;
+        // The timestamps selection used for the found frame and for `last`.
+        let (mut found_pts, mut last_pts): (Option<i64>, Option<i64>) = (None, None);
         let mut first = true;
         let mut prev_pts: Option<i64> = None;
         let step = frame_step(&self.stream);
@@ -163,9 +170,11 @@ impl<'a, 'o> Pass<'a, 'o> {
             std::mem::swap(&mut taken, f);
             if timeline.reached(pts, begin) {
                 result = Some(Outcome::Found(taken));
+                found_pts = Some(pts);
                 return Ok(Flow::Stop);
             }
             last = Some(taken);
+            last_pts = Some(pts);
             Ok(Flow::Continue)
         };
         let mut packets: u64 = 0;
@@ -186,14 +195,23 @@ impl<'a, 'o> Pass<'a, 'o> {
                 break;
             }
         }
-        Ok(result.unwrap_or(Outcome::Ended(last)))
+        let outcome = result.unwrap_or(Outcome::Ended(last));
+        self.frame_pts = match outcome {
+            Outcome::Found(_) => found_pts,
+            Outcome::Ended(Some(_)) => last_pts,
+            // No new frame: the one returned before stays the current one.
+            _ => self.frame_pts,
+        };
+        Ok(outcome)
     }
 }
 
 impl Pass<'_, '_> {
+    /// The frame the last `run` returned, with what presenting it needs.
     fn located(&self, frame: Frame) -> Located {
         let sample_aspect_ratio = self.demuxer.sample_aspect_ratio(&self.stream, &frame);
-        Located { frame, stream: self.stream.clone(), sample_aspect_ratio }
+        let ticks = self.frame_pts.zip(self.start).map(|(pts, start)| pts.saturating_sub(start));
+        Located { frame, stream: self.stream.clone(), sample_aspect_ratio, ticks }
     }
 
     /// The frame for `offset_ms` by decoding on from where the pass stands, just after
@@ -445,13 +463,11 @@ pub(crate) fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) 
     let located = locate(&input, offset_ms, options)?;
     let frame = &located.frame;
     let tb = located.stream.time_base;
-    let pts = frame.pts().unwrap_or(0);
-    let start = located.stream.start_time.unwrap_or(0);
     Ok(DecodedFrame {
         width: frame.width(),
         height: frame.height(),
         pixel_format: frame.pixel_format_name(),
         data: frame.packed_bytes()?,
-        time: (pts - start) as f64 * tb.as_f64(),
+        time: located.ticks.unwrap_or(0) as f64 * tb.as_f64(),
     })
 }

@@ -182,6 +182,44 @@ fn full_range_444() {
     check_fixture("yuv444p_fullrange.mp4", &[0, 1000, 1010, 2500, 2950, 10_000]);
 }
 
+/// Elementary streams carry no timestamps (H.264) or only the parser's (MPEG-2): frame n
+/// is shown at n / fps from the first frame. The ffmpeg CLI gives such frames times from
+/// its own clock, which adds whole microseconds per frame and drifts (at 30 fps its frame
+/// 30 is at 0.99999 s, so its `-ss 1` gives frame 31); vframe counts exactly, so the ground
+/// truth here is ffmpeg's frame number `ceil(offset * fps)`.
+fn check_elementary_stream(name: &str, fps: u64, offsets_ms: &[u64]) {
+    let path = common::fixture(name);
+    let options = Options::default();
+    let first = vframe::decode_frame(Input::Path(&path), 0, &options).unwrap();
+    let all = common::ffmpeg_all_frames(&path, &first.pixel_format, first.data.len());
+    let mut failures = Vec::new();
+    for &ms in offsets_ms {
+        let want = ((ms * fps).div_ceil(1000) as usize).min(all.len() - 1);
+        let ours = vframe::decode_frame(Input::Path(&path), ms, &options).unwrap_or_else(|e| panic!("{name} at {ms} ms: {e}"));
+        for n in [want.wrapping_sub(1), want + 1] {
+            if let Some(other) = all.get(n) {
+                assert_ne!(other, &all[want], "{name}: frames {n} and {want} are identical");
+            }
+        }
+        let expected_time = want as f64 / fps as f64;
+        if ours.data != all[want] || (ours.time - expected_time).abs() > 0.0005 {
+            let got = all.iter().position(|f| *f == ours.data);
+            failures.push(format!("{name} at {ms} ms: got frame {got:?} at t={:.4}, want frame {want} at {expected_time:.4}", ours.time));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn h264_elementary_stream_without_timestamps() {
+    check_elementary_stream("bframes_annexb.h264", 30, &[0, 1000, 3500, 4567, 9950, 60_000]);
+}
+
+#[test]
+fn mpeg2_elementary_stream() {
+    check_elementary_stream("mpeg2_bframes.m2v", 25, &[0, 1000, 2010, 3990, 10_000]);
+}
+
 #[test]
 fn thumbnails_show_the_exact_frame() {
     check_thumbnails("bframes_gop250.mp4", &[7000, 7010, 60_000]);
