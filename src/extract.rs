@@ -319,9 +319,16 @@ fn locate_with<'a, 'o>(
     let mut seeked = false;
     if let (Some(begin), true, true) = (start, offset_ms > 0, pass.seekable) {
         let target = begin.saturating_add(timeline.offset_ticks);
+        // Past the end the answer is the last frame: seek to the end rather than beyond it,
+        // where some demuxers (MPEG-TS) find no packet at all. Seeking earlier than needed
+        // costs time, never correctness, so a wrong duration does no harm.
+        let seek_base = match pass.stream.duration {
+            Some(duration) if duration > 0 => target.min(begin.saturating_add(duration)),
+            _ => target,
+        };
         let mut backoff_ms: i64 = 0;
         for _ in 0..MAX_SEEK_RETRIES {
-            let seek_to = target.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
+            let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
             if seek_to <= begin {
                 break;
             }
@@ -331,9 +338,9 @@ fn locate_with<'a, 'o>(
             }
             pass.decoder.flush();
             match pass.run(&timeline, &mut start, Some(target))? {
-                Outcome::Late => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
-                // A seek that produced nothing at all says little: decode from the start.
-                Outcome::Ended(None) => break,
+                // Landed after the target, or so near the end that no frame came out:
+                // seek further back.
+                Outcome::Late | Outcome::Ended(None) => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
                 done => {
                     outcome = Some(done);
                     break;
