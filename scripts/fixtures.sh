@@ -23,6 +23,9 @@ make_one bframes_gop250.mp4 -f lavfi -i "$(src 320x240 30)" -t 10 "${x264[@]}" -
 make_one gop25_25fps.mp4 -f lavfi -i "$(src 320x240 25)" -t 6 "${x264[@]}" -g 25 -bf 0
 # MPEG-TS whose timestamps start at 600 s, GOP 60 with B-frames.
 make_one start600.ts -f lavfi -i "$(src 320x240 30)" -t 8 "${x264[@]}" -preset fast -g 60 -bf 2 -output_ts_offset 600 -f mpegts
+# One GOP for a whole minute (no B-frames, so every frame is decoded): reaching its end
+# takes long enough to test time limits and cancellation.
+make_one long_single_gop.ts -f lavfi -i "$(src 640x360 25)" -t 60 "${x264[@]}" -g 100000 -keyint_min 100000 -sc_threshold 0 -bf 0 -f mpegts
 # Variable frame rate: frame n shown at n*n/600 s-ish, in Matroska (1 ms time base).
 make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
 # Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.

@@ -31,7 +31,7 @@ struct Located {
 
 fn open<'a>(input: &Input<'a>, interrupt: &Arc<Interrupt>) -> Result<(Demuxer<'a>, bool), Error> {
     let source = match *input {
-        Input::Path(path) => Source::open_path(path)?,
+        Input::Path(path) => Source::open_path(path, interrupt)?,
         Input::Memory(bytes) => Source::Memory(std::io::Cursor::new(bytes)),
     };
     let seekable = source.is_seekable();

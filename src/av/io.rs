@@ -7,15 +7,17 @@ use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use ffmpeg_sys_next as ffi;
 
+use super::Interrupt;
 use crate::error::{Error, Status};
 
 /// What FFmpeg reads from.
 pub(crate) enum Source<'a> {
-    /// A file, and whether it is seekable (not a FIFO).
-    File(File, bool),
+    /// A file; for a pipe (FIFO), the call's interrupt, which its reads wait on.
+    File(File, Option<Arc<Interrupt>>),
     Memory(Cursor<&'a [u8]>),
 }
 
@@ -25,7 +27,7 @@ impl Source<'_> {
     /// The open itself never blocks (`O_NONBLOCK`: a FIFO without a writer would otherwise
     /// hang before any time limit applies); directories, character devices and sockets are
     /// refused. Regular files, block devices and FIFOs are read normally afterwards.
-    pub fn open_path(path: &std::path::Path) -> Result<Source<'static>, Error> {
+    pub fn open_path(path: &std::path::Path, interrupt: &Arc<Interrupt>) -> Result<Source<'static>, Error> {
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         use std::os::unix::io::AsRawFd;
         let shown = path.display();
@@ -61,20 +63,22 @@ impl Source<'_> {
             let e = std::io::Error::last_os_error();
             return Err(Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")));
         }
-        Ok(Source::File(file, kind.is_file() || kind.is_block_device()))
+        let pipe = !(kind.is_file() || kind.is_block_device());
+        Ok(Source::File(file, pipe.then(|| Arc::clone(interrupt))))
     }
 
     /// Whether the input can be read again from the start and seeked (not a pipe).
     pub fn is_seekable(&self) -> bool {
         match self {
-            Source::File(_, seekable) => *seekable,
+            Source::File(_, pipe) => pipe.is_none(),
             Source::Memory(_) => true,
         }
     }
 
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Source::File(f, _) => f.read(buf),
+            Source::File(f, Some(interrupt)) => read_pipe(f, buf, interrupt),
+            Source::File(f, None) => f.read(buf),
             Source::Memory(c) => c.read(buf),
         }
     }
@@ -103,6 +107,29 @@ impl Source<'_> {
         };
         self.seek(SeekFrom::Start(0))?;
         Ok(head)
+    }
+}
+
+/// Reads a pipe without blocking past the call's time limit or cancellation: waits for data
+/// (or the writer's end) in short polls, checking the interrupt between them.
+fn read_pipe(file: &mut File, buf: &mut [u8], interrupt: &Interrupt) -> std::io::Result<usize> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        if interrupt.should_stop() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let mut fd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the descriptor `file` owns.
+        let ready = unsafe { libc::poll(&mut fd, 1, 100) };
+        if ready > 0 {
+            return file.read(buf);
+        }
+        if ready < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
     }
 }
 

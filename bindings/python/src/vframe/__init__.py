@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from . import _native
 from ._call import build_spec
-from ._extract import extract
+from ._extract import extract, extract_many
 from ._pool import Pool, extract_aio, extract_async
 from .errors import (
     CancelledError,
@@ -37,6 +37,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "extract_many",
     "CancelledError",
     "CannotOpenError",
     "DecodeError",
