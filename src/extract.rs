@@ -115,7 +115,7 @@ enum Outcome {
 }
 
 impl<'a, 'o> Pass<'a, 'o> {
-    fn new(input: &Input<'a>, options: &'o Options, interrupt: &Arc<Interrupt>) -> Result<Self, Error> {
+    fn new(input: &Input<'a>, options: &'o Options, interrupt: &Arc<Interrupt>, offset_ms: u64) -> Result<Self, Error> {
         let (mut demuxer, seekable) = open(input, interrupt)?;
         let stream = demuxer.video_stream(options.max_input_pixels)?;
         let pixels = u64::from(stream.width) * u64::from(stream.height);
@@ -128,7 +128,11 @@ impl<'a, 'o> Pass<'a, 'o> {
                 ),
             ));
         }
-        let decoder = demuxer.decoder(&stream, options.threads, options.max_input_pixels)?;
+        let threads = match options.threads {
+            0 => auto_threads(&demuxer, &stream, offset_ms),
+            n => n,
+        };
+        let decoder = demuxer.decoder(&stream, threads, options.max_input_pixels)?;
         Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: None, frame_pts: None })
     }
 
@@ -250,6 +254,19 @@ impl Pass<'_, '_> {
     }
 }
 
+/// Decoder threads when the caller leaves it to vframe: one when the index shows the target
+/// a few frames from its keyframe (starting FFmpeg's threads and their buffers costs about
+/// as much as decoding a handful of frames), else as many as FFmpeg likes.
+fn auto_threads(demuxer: &Demuxer<'_>, stream: &StreamInfo, offset_ms: u64) -> u32 {
+    const FEW_FRAMES: i64 = 6;
+    let Some(start) = stream.start_time else { return 0 };
+    let target = start.saturating_add(Timeline::new(stream, offset_ms).offset_ticks);
+    match demuxer.keyframe_before(stream, target) {
+        Some(keyframe) if target.saturating_sub(keyframe) <= FEW_FRAMES.saturating_mul(frame_step(stream)) => 1,
+        _ => 0,
+    }
+}
+
 /// The duration of one frame in time-base units, for frames without timestamps.
 fn frame_step(stream: &StreamInfo) -> i64 {
     let (rate, tb) = (stream.frame_rate, stream.time_base);
@@ -309,7 +326,7 @@ fn locate_with<'a, 'o>(
     interrupt: &Arc<Interrupt>,
     allow_skip: bool,
 ) -> Result<Option<(Located, Pass<'a, 'o>)>, Error> {
-    let mut pass = Pass::new(input, options, interrupt)?;
+    let mut pass = Pass::new(input, options, interrupt, offset_ms)?;
     let timeline = Timeline::new(&pass.stream, offset_ms);
     let mut start = pass.stream.start_time;
     let skip_before = if allow_skip { skip_target(&pass.stream, start, &timeline) } else { None };
@@ -353,7 +370,7 @@ fn locate_with<'a, 'o>(
         None => {
             // From the start, on a fresh demuxer: robust where seeking is not.
             if seeked {
-                pass = Pass::new(input, options, interrupt)?;
+                pass = Pass::new(input, options, interrupt, offset_ms)?;
                 pass.skip_before = skip_before;
             }
             pass.run(&timeline, &mut start, None)?
