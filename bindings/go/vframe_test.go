@@ -347,3 +347,20 @@ func waitForNoJobsInFlight(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestExtractManyEqualsSingleCalls(t *testing.T) {
+	specs := []string{"vframe/png/offset/7.01", "vframe/jpg/offset/2/w/160", "vframe/bad", "vframe/png/offset/60"}
+	images, errs, err := vframe.ExtractMany(fixture("bframes_gop250.mp4"), specs)
+	if !errors.Is(err, vframe.ErrInvalidSpec) {
+		t.Fatalf("first error %v, want an invalid spec", err)
+	}
+	for i, spec := range specs {
+		single, serr := vframe.Extract(fixture("bframes_gop250.mp4"), spec)
+		if (serr == nil) != (errs[i] == nil) {
+			t.Fatalf("%s: batch error %v, single error %v", spec, errs[i], serr)
+		}
+		if !bytes.Equal(single, images[i]) {
+			t.Errorf("%s: batch and single images differ", spec)
+		}
+	}
+}
