@@ -484,11 +484,29 @@ def perf_profile(calls=4):
     return {"file": PROFILE_CLIP, "calls": calls, "dso": report("dso"), "sym": report("dso,sym")}
 
 
-# BATCH: when `vframe_extract_many` (N offsets of one file in one call) exists, add here a
-# `batch(tools)` step that, for one file and N offsets spread over it, times one `many`
-# request to the Rust worker (see bench/src/main.rs) against N `extract` requests, and put
-# its result under results["batch"]; `write_report` then prints it (see the BATCH marker
-# there). Until then the results carry "batch": null.
+BATCH_OFFSETS = 10
+
+
+def batch(tools, reps):
+    """The batch API: N thumbnails of one file in one `extract_many` call against N
+    `extract` calls (the worker checks both give the same images), on the long-GOP file at
+    N offsets spread over it, and on the short-GOP 720p file."""
+    rows = []
+    for name in (PROFILE_CLIP, "h264_720p_gop30.mp4"):
+        info = next((i for i in INFOS if i.clip.name == name), None)
+        if info is None:
+            continue
+        duration = float(info.clip.seconds)
+        offsets = [round(duration * (k + 0.5) / (BATCH_OFFSETS + 1), 3) for k in range(BATCH_OFFSETS)]
+        specs = ",".join(f"vframe/jpg/offset/{o}/w/{info.out_w}/h/{info.out_h}" for o in offsets)
+        many, singles = [], []
+        for _ in range(reps):
+            m, s = tools.rust.ask("many", info.path, specs)
+            many.append(float(m))
+            singles.append(float(s))
+        rows.append({"file": name, "offsets": offsets, "many_ms": median(many) * 1e3,
+                     "singles_ms": median(singles) * 1e3, "ratio": median(singles) / median(many)})
+    return rows
 
 
 # ------------------------------------------------------------------------------- machine
@@ -623,6 +641,8 @@ def main():
     results["phases"] = phases(tools, max(5, args.reps // 2)) if any(i.clip.name == PROFILE_CLIP for i in targets) else None
     results["worker_rss_kb"] = {"vframe": int(tools.rust.ask("rss")[0]),
                                 "pyav": int(tools.py.ask("rss")[0]) if tools.py else None}
+    log("batch: extract_many vs one extract per offset")
+    results["batch"] = batch(tools, max(3, args.reps // 2))
     log("profile: perf over the vframe worker on the long-GOP file")
     results["perf"] = perf_profile() if any(i.clip.name == PROFILE_CLIP for i in targets) else None
     tools.close()
@@ -819,8 +839,17 @@ def write_report(results):
     elif pf:
         w(f"(No perf profile: {pf['error']}.)")
         w("")
-    # BATCH: print results["batch"] here once the batch step exists ("N offsets of one file in
-    # one call vs N single calls").
+    if results.get("batch"):
+        w("## Batch: N thumbnails of one file in one call")
+        w("")
+        w(f"`vframe::extract_many` (C: `vframe_extract_many`) for {BATCH_OFFSETS} offsets spread over the file, against "
+          f"{BATCH_OFFSETS} `vframe::extract` calls for the same specs (same images, checked); medians.")
+        w("")
+        w("| file | extract_many ms | N × extract ms | N single calls cost |")
+        w("|---|---:|---:|---:|")
+        for row in results["batch"]:
+            w(f"| `{row['file']}` | {row['many_ms']:.0f} | {row['singles_ms']:.0f} | {row['ratio']:.2f}× the batch |")
+        w("")
     w("## How it was measured")
     w("")
     w(f"""- **Corpus**: made by `bench/bench.py` with the ffmpeg CLI from `testsrc2` (every frame differs, so a

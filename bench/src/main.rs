@@ -21,9 +21,9 @@
 //! - `rss`: replies `ok\tRSS_KB\tPEAK_KB`.
 //! - `quit`.
 //!
-//! BATCH (to add when `vframe_extract_many` exists): a `many\tPATH\tSPEC1,SPEC2,...` request
-//! that extracts N offsets of one file in one call, timed against N `extract` requests;
-//! `bench.py` has the matching placeholder (search for "BATCH").
+//! - `many\tPATH\tSPEC1,SPEC2,...`: one `vframe::extract_many` call for N specs of one file
+//!   (the batch API), then N `vframe::extract` calls for the same specs; replies
+//!   `ok\tMANY_SECONDS\tSINGLES_SECONDS` after checking that both give the same images.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -109,6 +109,23 @@ fn handle(fields: &[&str]) -> Result<String, String> {
             let seconds = start.elapsed().as_secs_f64();
             let rss: Vec<String> = rss.iter().map(u64::to_string).collect();
             Ok(format!("{seconds:.6}\t{}", rss.join(",")))
+        }
+        ["many", path, specs] => {
+            let specs = specs
+                .split(',')
+                .map(|s| s.parse::<Spec>().map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (input, options) = (Input::Path(Path::new(path)), Options::default());
+            let start = Instant::now();
+            let many = vframe::extract_many(input, &specs, &options);
+            let many_seconds = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let singles: Vec<_> = specs.iter().map(|spec| vframe::extract(input, spec, &options)).collect();
+            let singles_seconds = start.elapsed().as_secs_f64();
+            if many != singles {
+                return Err("extract_many and extract calls gave different results".into());
+            }
+            Ok(format!("{many_seconds:.6}\t{singles_seconds:.6}"))
         }
         ["rss"] => Ok(format!("{}\t{}", status_kb("VmRSS"), status_kb("VmHWM"))),
         _ => Err(format!("unknown request: {}", fields.join(" "))),
