@@ -48,6 +48,10 @@ rotated rotate270.mp4 270
 make_one wide_4000x1000.mp4 -f lavfi -i "$(src 4000x1000 25)" -t 0.2 "${x264[@]}"
 # High bit depth and other chroma layouts.
 make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
+# HDR-tagged 10-bit (PQ/HDR10 and HLG): testsrc2 is not HDR content, but the tags are what
+# decide the conversion.
+make_one hdr10_pq.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -g 30
+make_one hlg.mp4 -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc -g 30
 make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
 # Gray (FFV1, full range) and RGB (libx264rgb, decoded as planar gbrp).
 make_one gray_ffv1.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v ffv1 -pix_fmt gray -g 30

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::av::{self, Decoder, Demuxer, Flow, Frame, Interrupt, Packet, Scaler, Source, StreamInfo};
+use crate::av::{self, Decoder, Demuxer, Flow, Frame, Interrupt, Packet, Scaler, Source, StreamInfo, ToneMapper};
 use crate::encode::encode;
 use crate::error::{Error, Status};
 use crate::geometry::{self, Orientation};
@@ -421,7 +421,14 @@ fn present(located: &Located, spec: &Spec, scaler: &mut Scaler) -> Result<Image,
         spec.width,
         spec.height,
     )?;
-    let rgb = scaler.to_rgb(&located.frame, plan.scaled_width, plan.scaled_height)?;
+    // HDR is tone-mapped to SDR first; where FFmpeg lacks the filters (no zimg) the
+    // BT.2020 matrix alone still gives the right hues, only flatter.
+    let sdr = if located.frame.colour().is_hdr() {
+        ToneMapper::new(&located.frame).and_then(|mut mapper| mapper.run(&located.frame)).ok()
+    } else {
+        None
+    };
+    let rgb = scaler.to_rgb(sdr.as_ref().unwrap_or(&located.frame), plan.scaled_width, plan.scaled_height)?;
     let (pixels, width, height) = rgb.oriented(plan.orientation);
     let data = encode(&pixels, width, height, spec.format)?;
     Ok(Image { data, width, height, format: spec.format })

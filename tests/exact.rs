@@ -254,3 +254,36 @@ fn decoded_time_is_on_the_streams_own_timeline() {
     let from_memory = vframe::decode_frame(Input::Memory(&memory), 5000, &Options::default()).unwrap();
     assert_eq!(from_memory.data, frame.data, "memory input gives another frame");
 }
+
+/// HDR (PQ and HLG) is tone-mapped to SDR with the zscale/tonemap chain ffmpeg users run
+/// (`common::HDR_TO_SDR`); where FFmpeg lacks zimg, the BT.2020 matrix alone is used.
+/// The control: the two renderings differ by more than the threshold.
+#[test]
+fn hdr_is_tone_mapped_to_sdr() {
+    for name in ["hdr10_pq.mkv", "hlg.mp4"] {
+        let path = common::fixture(name);
+        let probe = Probe::new(&path);
+        assert!(common::is_hdr(&probe), "{name} is not tagged HDR");
+        let (w, h) = (probe.width(), probe.height());
+        let plain = format!(
+            "scale={w}:{h}:flags={}:in_color_matrix=bt2020:in_range=tv,format=rgb24",
+            common::SCALE_FLAGS
+        );
+        let shots = [common::rgb_filter(&probe, w, h), plain].map(|filter| Shot {
+            at: At::Offset(probe.cli_offset(0.5)),
+            pix_fmt: "rgb24".into(),
+            filter,
+            autorotate: false,
+        });
+        let [mapped, plain] = common::ffmpeg_shots(&path, &shots).try_into().unwrap();
+        let (mapped, plain) = (mapped.unwrap(), plain.unwrap());
+        let image = vframe::extract_path(&path, "vframe/png/offset/0.5").unwrap();
+        let (_, _, ours) = common::png_rgb(&image.data);
+        let want = if common::has_tone_mapping() { &mapped } else { &plain };
+        let db = common::psnr(&ours, want);
+        assert!(db >= SAME_PICTURE_DB, "{name}: PSNR {db:.1} dB against ffmpeg, want >= {SAME_PICTURE_DB}");
+        let between = common::psnr(&mapped, &plain);
+        eprintln!("{name}: {db:.1} dB against ffmpeg, tone-mapped vs plain BT.2020 {between:.1} dB");
+        assert!(between < 40.0, "{name}: tone mapping changes little ({between:.1} dB), the check proves nothing");
+    }
+}

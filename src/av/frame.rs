@@ -22,6 +22,16 @@ pub(crate) struct Colour {
     pub full_range: bool,
 }
 
+impl Colour {
+    /// Whether the transfer is a high-dynamic-range one: PQ (SMPTE ST 2084, HDR10) or HLG
+    /// (ARIB STD-B67).
+    pub fn is_hdr(self) -> bool {
+        const PQ: i32 = ffi::AVColorTransferCharacteristic::AVCOL_TRC_SMPTE2084 as i32;
+        const HLG: i32 = ffi::AVColorTransferCharacteristic::AVCOL_TRC_ARIB_STD_B67 as i32;
+        matches!(self.transfer, PQ | HLG)
+    }
+}
+
 impl Frame {
     pub fn new() -> Result<Frame, Error> {
         // SAFETY: av_frame_alloc returns NULL or a fresh, blank frame.
@@ -51,11 +61,6 @@ impl Frame {
     pub fn unref(&mut self) {
         // SAFETY: ptr is valid; unref leaves a blank frame.
         unsafe { ffi::av_frame_unref(self.ptr.as_ptr()) }
-    }
-
-    /// Whether this frame holds a picture.
-    pub fn is_empty(&self) -> bool {
-        self.raw().buf[0].is_null()
     }
 
     /// The presentation time the decoder settled on (best effort), in stream time base.

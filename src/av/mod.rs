@@ -1,4 +1,5 @@
-//! Safe, owning wrappers over the raw FFmpeg API (libavformat, libavcodec, libswscale).
+//! Safe, owning wrappers over the raw FFmpeg API (libavformat, libavcodec, libswscale,
+//! libavfilter).
 //!
 //! This module and `crate::capi` are the only places with `unsafe` code. Each FFmpeg object
 //! has one RAII type here; raw pointers never leave this module. Every FFmpeg return code
@@ -12,6 +13,7 @@ mod interrupt;
 mod io;
 mod packet;
 mod scaler;
+mod tonemap;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Once;
@@ -22,11 +24,12 @@ use crate::error::{Error, Status};
 
 pub(crate) use decoder::{Decoder, Flow};
 pub(crate) use demuxer::{Demuxer, StreamInfo};
-pub(crate) use frame::{Colour, Frame};
+pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
 pub(crate) use io::Source;
 pub(crate) use packet::Packet;
 pub(crate) use scaler::Scaler;
+pub(crate) use tonemap::ToneMapper;
 
 /// The AVERROR text for `code`.
 pub(crate) fn error_text(code: c_int) -> String {

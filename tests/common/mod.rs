@@ -405,9 +405,34 @@ pub fn colour_range(probe: &Probe) -> &'static str {
     }
 }
 
-/// ffmpeg's scale filter doing what vframe's scaler does: scale to `width` x `height` and
-/// convert to RGB24 with the stream's matrix and range.
+/// The tone mapping vframe applies to HDR (PQ, HLG) pictures (`src/av/tonemap.rs`), as an
+/// ffmpeg filter chain ending in 8-bit BT.709 RGB.
+pub const HDR_TO_SDR: &str =
+    "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709,format=gbrp";
+
+/// Whether the stream is HDR: a PQ (`smpte2084`) or HLG (`arib-std-b67`) transfer.
+pub fn is_hdr(probe: &Probe) -> bool {
+    matches!(probe.get("color_transfer"), "smpte2084" | "arib-std-b67")
+}
+
+/// Whether this FFmpeg has the filters tone mapping needs (zimg's zscale, tonemap).
+pub fn has_tone_mapping() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        let out = Command::new("ffmpeg").args(["-hide_banner", "-filters"]).output().expect("ffmpeg runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let has = |name: &str| text.lines().any(|l| l.split_whitespace().nth(1) == Some(name));
+        has("zscale") && has("tonemap")
+    })
+}
+
+/// ffmpeg's filters doing what vframe does to a frame: tone mapping for HDR (where FFmpeg
+/// can), then scaling to `width` x `height` and converting to RGB24 with the stream's
+/// matrix and range.
 pub fn rgb_filter(probe: &Probe, width: u32, height: u32) -> String {
+    if is_hdr(probe) && has_tone_mapping() {
+        return format!("{HDR_TO_SDR},scale={width}:{height}:flags={SCALE_FLAGS},format=rgb24");
+    }
     format!(
         "scale={width}:{height}:flags={SCALE_FLAGS}:in_color_matrix={}:in_range={},format=rgb24",
         colour_matrix(probe),
