@@ -112,6 +112,10 @@ enum Outcome {
     Late,
     /// The input ended before the target: its last frame, if any.
     Ended(Option<Frame>),
+    /// After a seek, the decoder left out frames whose packets were read (FFmpeg's H.264
+    /// decoder, single-threaded, drops the last frames after a seek to a non-IDR keyframe):
+    /// the answer may be one of them, so only a pass from the start can be trusted.
+    Lost,
 }
 
 impl<'a, 'o> Pass<'a, 'o> {
@@ -137,8 +141,9 @@ impl<'a, 'o> Pass<'a, 'o> {
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
-    /// timestamp if known (else the first frame's is used); `check_late` makes a first
-    /// frame past the target end the pass with `Late`.
+    /// timestamp if known (else the first frame's is used); `check_late` (a pass after a
+    /// seek, to this target) makes a first frame past the target end the pass with `Late`,
+    /// and a frame left out by the decoder end it with `Lost`.
     fn run(&mut self, timeline: &Timeline, start: &mut Option<i64>, check_late: Option<i64>) -> Result<Outcome, Error> {
         let mut packet = Packet::new()?;
         let mut frame = Frame::new()?;
@@ -182,6 +187,9 @@ impl<'a, 'o> Pass<'a, 'o> {
             Ok(Flow::Continue)
         };
         let mut packets: u64 = 0;
+        // Packet times a seek pass checks the decoder's output against: the earliest at or
+        // after the target, and the latest (frames skipped on purpose left aside).
+        let (mut first_due, mut last_due): (Option<i64>, Option<i64>) = (None, None);
         loop {
             interrupt.poll()?;
             if !self.demuxer.read(&self.stream, &mut packet)? {
@@ -195,11 +203,25 @@ impl<'a, 'o> Pass<'a, 'o> {
             let skip = self.skip_before.is_some_and(|t| packet.pts().is_some_and(|p| p < t));
             self.decoder.skip_non_reference(skip);
             self.skipped |= skip;
+            if let (Some(target), Some(pts), false, false) = (check_late, packet.pts(), skip, packet.is_discarded()) {
+                last_due = last_due.max(Some(pts));
+                if pts >= target {
+                    first_due = Some(first_due.map_or(pts, |d: i64| d.min(pts)));
+                }
+            }
             if self.decoder.decode(Some(&packet), &mut frame, &mut sink)? == Flow::Stop {
                 break;
             }
         }
         let outcome = result.unwrap_or(Outcome::Ended(last));
+        let lost = match outcome {
+            Outcome::Found(_) => first_due.zip(found_pts).is_some_and(|(due, pts)| due < pts),
+            Outcome::Ended(Some(_)) => last_due.zip(last_pts).is_some_and(|(due, pts)| due > pts),
+            _ => false,
+        };
+        if lost {
+            return Ok(Outcome::Lost);
+        }
         self.frame_pts = match outcome {
             Outcome::Found(_) => found_pts,
             Outcome::Ended(Some(_)) => last_pts,
@@ -249,7 +271,7 @@ impl Pass<'_, '_> {
             Outcome::Ended(Some(f)) => Ok(Some(self.located(f))),
             // Nothing after `previous`: it is the last frame.
             Outcome::Ended(None) => Ok(Some(self.located(previous.try_clone()?))),
-            Outcome::Late => Ok(None),
+            Outcome::Late | Outcome::Lost => Ok(None),
         }
     }
 }
@@ -358,6 +380,8 @@ fn locate_with<'a, 'o>(
                 // Landed after the target, or so near the end that no frame came out:
                 // seek further back.
                 Outcome::Late | Outcome::Ended(None) => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
+                // The decoder cannot be trusted after this seek: decode from the start.
+                Outcome::Lost => break,
                 done => {
                     outcome = Some(done);
                     break;
@@ -381,11 +405,14 @@ fn locate_with<'a, 'o>(
     }
     let frame = match outcome {
         Outcome::Found(f) | Outcome::Ended(Some(f)) => f,
-        Outcome::Late | Outcome::Ended(None) => {
+        Outcome::Late | Outcome::Ended(None) | Outcome::Lost => {
             let why = pass.decoder.last_error().map(|e| format!(": {e}")).unwrap_or_default();
             return Err(Error::new(
                 Status::DecodeError,
-                format!("no frame of the {} video stream could be decoded{why}", pass.stream.codec_name),
+                format!(
+                    "no frame of the {} video stream (in {}) could be decoded{why}",
+                    pass.stream.codec_name, pass.stream.format_name
+                ),
             ));
         }
     };

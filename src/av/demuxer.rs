@@ -56,7 +56,6 @@ pub(crate) struct StreamInfo {
     pub duration: Option<i64>,
     /// Average frame rate, or the container's base rate when the average is unknown.
     pub frame_rate: Rational,
-    pub sample_aspect_ratio: Rational,
     pub display_matrix: Option<[i32; 9]>,
     /// The legacy `rotate` metadata tag, in clockwise degrees.
     pub rotate_tag: Option<i32>,
@@ -251,7 +250,6 @@ impl<'a> Demuxer<'a> {
                 start_time: ts((*st).start_time),
                 duration: ts((*st).duration),
                 frame_rate: rate,
-                sample_aspect_ratio: Rational::from_av((*st).sample_aspect_ratio),
                 display_matrix: compat::stream_display_matrix(st),
                 rotate_tag,
                 width: par.width.max(0) as u32,

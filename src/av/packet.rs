@@ -33,6 +33,13 @@ impl Packet {
         super::ts(unsafe { (*self.ptr.as_ptr()).pts })
     }
 
+    /// Whether the demuxer marked the packet as one to decode but never show (the part
+    /// of a GOP before an edit list's start).
+    pub fn is_discarded(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.ptr.as_ptr()).flags & ffi::AV_PKT_FLAG_DISCARD as i32 != 0 }
+    }
+
     /// Drops the payload, keeping the allocation for the next read.
     pub fn unref(&mut self) {
         // SAFETY: ptr is valid; unref leaves a blank packet.
