@@ -26,6 +26,9 @@ make_one start600.ts -f lavfi -i "$(src 320x240 30)" -t 8 "${x264[@]}" -preset f
 # One GOP for a whole minute (no B-frames, so every frame is decoded): reaching its end
 # takes long enough to test time limits and cancellation.
 make_one long_single_gop.ts -f lavfi -i "$(src 640x360 25)" -t 60 "${x264[@]}" -g 100000 -keyint_min 100000 -sc_threshold 0 -bf 0 -f mpegts
+# MPEG-TS whose audio starts 0.5 s before the video (the ffmpeg CLI then counts -ss from
+# the video when it outputs the video alone).
+make_one audio_first.ts -f lavfi -i "sine=frequency=440:sample_rate=48000" -itsoffset 0.5 -f lavfi -i "$(src 320x240 25)" -map 1:v -map 0:a -t 4 "${x264[@]}" -g 50 -bf 2 -c:a aac -f mpegts
 # Variable frame rate: frame n shown at n*n/600 s-ish, in Matroska (1 ms time base).
 make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
 # Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.

@@ -149,6 +149,12 @@ fn mpeg_ts_starting_at_600_s() {
 }
 
 #[test]
+fn mpeg_ts_with_audio_first() {
+    // Time 0 is the video's first frame, 0.5 s after the file's start.
+    check_fixture("audio_first.ts", &[0, 2000, 2010, 1300, 3950, 100_000]);
+}
+
+#[test]
 fn variable_frame_rate_matroska() {
     // Frame n is at n*n*4 ms: frame 50 at exactly 10 s, frame 51 at 10.404 s, the last
     // (179) at 128.164 s.
