@@ -455,7 +455,7 @@ fn present(located: &Located, spec: &Spec, scaler: &mut Scaler) -> Result<Image,
     } else {
         None
     };
-    let rgb = scaler.to_rgb(sdr.as_ref().unwrap_or(&located.frame), plan.scaled_width, plan.scaled_height)?;
+    let rgb = scaler.convert_to_rgb(sdr.as_ref().unwrap_or(&located.frame), plan.scaled_width, plan.scaled_height)?;
     let (pixels, width, height) = rgb.oriented(plan.orientation);
     let data = encode(&pixels, width, height, spec.format)?;
     Ok(Image { data, width, height, format: spec.format })

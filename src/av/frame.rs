@@ -124,7 +124,7 @@ impl Frame {
                 self.ptr.as_ptr(),
                 ffi::AVFrameSideDataType::AV_FRAME_DATA_DISPLAYMATRIX,
             );
-            super::compat::read_matrix(sd.as_ref().map(|sd| (sd.data as *const u8, sd.size as usize)))
+            super::compat::read_matrix(sd.as_ref().map(|sd| (sd.data as *const u8, sd.size)))
         }
     }
 

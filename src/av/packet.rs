@@ -37,7 +37,7 @@ impl Packet {
     /// of a GOP before an edit list's start).
     pub fn is_discarded(&self) -> bool {
         // SAFETY: as above.
-        unsafe { (*self.ptr.as_ptr()).flags & ffi::AV_PKT_FLAG_DISCARD as i32 != 0 }
+        unsafe { (*self.ptr.as_ptr()).flags & ffi::AV_PKT_FLAG_DISCARD != 0 }
     }
 
     /// Drops the payload, keeping the allocation for the next read.

@@ -50,7 +50,7 @@ impl Scaler {
     }
 
     /// Converts `frame` to packed RGB24 of `width` x `height`.
-    pub fn to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
+    pub fn convert_to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
         let src_format = frame
             .pixel_format()
             .ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
