@@ -9,6 +9,8 @@
 //! on the first read), and a TCP listener on 127.0.0.1 that counts connections. A control
 //! test shows the canary does fire when the ffmpeg CLI follows the same playlists.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::ErrorKind;
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,29 +29,14 @@ use vframe::{Error, Image, Input, Options, Spec, Status};
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// The folder of `scripts/fixtures.sh`'s fixtures, generated on first use.
-fn fixture_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = root.join("target/fixtures");
-        let status = Command::new(root.join("scripts/fixtures.sh"))
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("scripts/fixtures.sh runs (it needs the ffmpeg CLI)");
-        assert!(status.success(), "scripts/fixtures.sh failed: {status}");
-        dir
-    })
-}
 
 fn fixture(name: &str) -> PathBuf {
-    fixture_dir().join(name)
+    common::fixtures_dir().join(name)
 }
 
 /// Every tiny (64x48, 10 frame) fixture: one per container and codec.
 fn tiny_fixtures() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(fixture_dir())
+    let mut files: Vec<PathBuf> = fs::read_dir(common::fixtures_dir())
         .expect("the fixture folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("tiny_")))

@@ -4,30 +4,17 @@
 //!
 //! Uses the tiny (64x48, 10 frame) fixtures so the whole test takes seconds.
 
+mod common;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vframe::{Input, Options, Spec, Status};
 
-fn fixture_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = root.join("target/fixtures");
-        let status = Command::new(root.join("scripts/fixtures.sh"))
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("scripts/fixtures.sh runs (it needs the ffmpeg CLI)");
-        assert!(status.success(), "scripts/fixtures.sh failed: {status}");
-        dir
-    })
-}
 
 /// Resident memory of this process in KiB, from /proc/self/status.
 fn rss_kib() -> u64 {
@@ -96,7 +83,7 @@ fn check(case: &Case, got: &Expect) {
 /// damaged, garbage, playlist, empty and missing inputs, a frame limit and a cancelled call.
 fn cases() -> Vec<Case> {
     let specs = ["vframe/jpg/offset/0.5", "vframe/png/offset/0/w/32", "vframe/jpg/offset/9/rotate/90", "vframe/png/offset/0.3/h/20/rotate/auto"];
-    let mut tiny: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
+    let mut tiny: Vec<PathBuf> = std::fs::read_dir(common::fixtures_dir())
         .expect("the fixture folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("tiny_")))
@@ -134,9 +121,9 @@ fn cases() -> Vec<Case> {
     cases.push(case("garbage".into(), Source::Bytes(garbage), specs[0], quick.clone(), Expect::Fails(Status::CannotOpen)));
     cases.push(case("HLS playlist".into(), Source::Bytes(playlist), specs[0], quick.clone(), Expect::Fails(Status::UnsupportedInput)));
     cases.push(case("empty".into(), Source::Bytes(Vec::new()), specs[0], quick.clone(), Expect::Fails(Status::CannotOpen)));
-    let missing = fixture_dir().join("no such file.mp4");
+    let missing = common::fixtures_dir().join("no such file.mp4");
     cases.push(case("missing file".into(), Source::File(missing), specs[0], quick, Expect::Fails(Status::CannotOpen)));
-    let h264 = fixture_dir().join("tiny_h264.mp4");
+    let h264 = common::fixtures_dir().join("tiny_h264.mp4");
     let limited = Options { max_decoded_frames: 2, ..Options::default() };
     cases.push(case("frame limit".into(), Source::File(h264.clone()), "vframe/jpg/offset/0.9", limited, Expect::Fails(Status::LimitExceeded)));
     let cancelled = Options { cancel: Some(Arc::new(AtomicBool::new(true))), ..Options::default() };
