@@ -1,6 +1,6 @@
 /*
  * vframe: the frame of a video at a given moment, as a JPEG or PNG thumbnail.
- * https://github.com/vframe/vframe - MIT licensed.
+ * MIT licensed.
  *
  * Every call is thread-safe. Images returned by the library are released with
  * vframe_image_free(); failure messages are written into the caller's err_buf by the
