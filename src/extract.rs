@@ -322,12 +322,14 @@ fn locate_fresh<'a, 'o>(
     }
 }
 
-/// Whether to skip non-reference frames before `target`: only well before the end.
+/// Whether to skip non-reference frames before `target`: only before the last frames. Past
+/// the end the answer is the last frame, which may be one nothing refers to; and where the
+/// container's duration is wrong, a pass that ends having skipped is redone without.
 fn skip_target(stream: &StreamInfo, start: Option<i64>, timeline: &Timeline) -> Option<i64> {
     match (start, stream.duration) {
         (Some(begin), Some(duration))
             if i128::from(duration) - i128::from(timeline.offset_ticks)
-                > i128::from(timeline.ticks(SKIP_END_MARGIN_MS)) =>
+                > i128::from(SKIP_END_MARGIN_FRAMES * frame_step(stream)) =>
         {
             Some(begin.saturating_add(timeline.offset_ticks))
         }
@@ -335,9 +337,8 @@ fn skip_target(stream: &StreamInfo, start: Option<i64>, timeline: &Timeline) -> 
     }
 }
 
-/// Skipping non-reference frames is only safe well before the end: past the end the answer
-/// is the last frame, which may be one nothing refers to.
-const SKIP_END_MARGIN_MS: i128 = 1000;
+/// How many frames before the stated end skipping stops.
+const SKIP_END_MARGIN_FRAMES: i64 = 2;
 
 /// One attempt at `locate`; `None` when it ran to the end having skipped frames, so that
 /// the last frame may have been skipped.
