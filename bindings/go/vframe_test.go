@@ -168,7 +168,7 @@ func TestFailuresAreTypedErrorsWithTheirOwnMessage(t *testing.T) {
 			return (&vframe.Options{MaxInputPixels: 64*48 - 1}).ExtractContext(ctx, fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.5")
 		}, vframe.ErrLimitExceeded, ""},
 		{"too many frames", func() ([]byte, error) {
-			return (&vframe.Options{MaxDecodedFrames: 20, Threads: 1}).ExtractContext(ctx, fixture("bframes_gop250.mp4"), "vframe/jpg/offset/9")
+			return (&vframe.Options{MaxDecodedFrames: 20, Threads: 1}).ExtractContext(ctx, fixture("bframes_gop250.mp4"), "vframe/jpg/offset/8")
 		}, vframe.ErrLimitExceeded, ""},
 		{"negative threads", func() ([]byte, error) {
 			return (&vframe.Options{Threads: -1}).ExtractContext(ctx, fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.5")

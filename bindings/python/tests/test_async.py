@@ -86,7 +86,7 @@ def test_failures_arrive_through_the_future(fixtures: Path, tmp_path: Path) -> N
     with pytest.raises(vframe.NoVideoStreamError):
         audio.result(timeout=60)
 
-    limited = vframe.extract_async(fixtures / "bframes_gop250.mp4", "vframe/jpg/offset/9.9", max_decoded_frames=5)
+    limited = vframe.extract_async(fixtures / "bframes_gop250.mp4", "vframe/jpg/offset/8", max_decoded_frames=5)
     assert type(limited.exception(timeout=60)) is vframe.LimitExceededError
 
 

@@ -93,8 +93,8 @@ def test_audio_only_input_has_no_video_stream(fixtures: Path) -> None:
 
 
 def test_limits_raise_their_own_classes(fixtures: Path) -> None:
-    video = fixtures / "bframes_gop250.mp4"  # 320x240, one keyframe: offset 9.9 needs ~300 frames
-    error = _raised(vframe.extract, video, "vframe/jpg/offset/9.9", max_decoded_frames=10)
+    video = fixtures / "bframes_gop250.mp4"  # 320x240, keyframes at 0 and 8.33 s: offset 8 needs ~240 frames
+    error = _raised(vframe.extract, video, "vframe/jpg/offset/8", max_decoded_frames=10)
     assert type(error) is vframe.LimitExceededError and "10" in str(error)
     error = _raised(vframe.extract, video, "vframe/jpg/offset/1", max_input_pixels=320 * 240 - 1)
     assert type(error) is vframe.LimitExceededError and "320x240" in str(error)
