@@ -60,6 +60,11 @@ impl Timeline {
         timeline
     }
 
+    /// The timestamp the offset names on a stream starting at `start`.
+    fn target(&self, start: i64) -> i64 {
+        start.saturating_add(self.offset_ticks)
+    }
+
     /// Whether a frame at `pts` is at or after the offset from `start`.
     fn reached(&self, pts: i64, start: i64) -> bool {
         i128::from(pts) - i128::from(start) >= i128::from(self.offset_ticks)
@@ -137,14 +142,15 @@ impl<'a, 'o> Pass<'a, 'o> {
             n => n,
         };
         let decoder = demuxer.decoder(&stream, threads, options.max_input_pixels)?;
-        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: None, frame_pts: None })
+        let stream_start = stream.start_time;
+        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: stream_start, frame_pts: None })
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
     /// timestamp if known (else the first frame's is used); `check_late` (a pass after a
     /// seek, to this target) makes a first frame past the target end the pass with `Late`,
     /// and a frame left out by the decoder end it with `Lost`.
-    fn run(&mut self, timeline: &Timeline, start: &mut Option<i64>, check_late: Option<i64>) -> Result<Outcome, Error> {
+    fn run(&mut self, timeline: &Timeline, check_late: Option<i64>) -> Result<Outcome, Error> {
         let mut packet = Packet::new()?;
         let mut frame = Frame::new()?;
         let mut last: Option<Frame> = None;
@@ -155,7 +161,7 @@ impl<'a, 'o> Pass<'a, 'o> {
         let mut prev_pts: Option<i64> = None;
         let step = frame_step(&self.stream);
         let (max_frames, interrupt) = (self.options.max_decoded_frames, Arc::clone(&self.interrupt));
-        let decoded = &mut self.decoded;
+        let (decoded, start) = (&mut self.decoded, &mut self.start);
         let mut sink = |f: &mut Frame| -> Result<Flow, Error> {
             *decoded += 1;
             if *decoded > max_frames {
@@ -245,11 +251,11 @@ impl Pass<'_, '_> {
     /// cheaper than a seek. `None` when a seek would be no worse (the container's index has
     /// a keyframe after `previous` and before the target) or the pass cannot tell.
     fn locate_next(&mut self, offset_ms: u64, previous: &Frame) -> Result<Option<Located>, Error> {
-        let (Some(mut start), Some(previous_pts)) = (self.start, previous.pts()) else {
+        let (Some(start), Some(previous_pts)) = (self.start, previous.pts()) else {
             return Ok(None);
         };
         let timeline = Timeline::new(&self.stream, offset_ms);
-        let target = start.saturating_add(timeline.offset_ticks);
+        let target = timeline.target(start);
         if previous_pts >= target {
             return Ok(Some(self.located(previous.try_clone()?)));
         }
@@ -261,11 +267,7 @@ impl Pass<'_, '_> {
         }
         self.skip_before = skip_target(&self.stream, Some(start), &timeline);
         self.skipped = false;
-        let mut known = Some(start);
-        let outcome = self.run(&timeline, &mut known, None)?;
-        start = known.unwrap_or(start);
-        self.start = Some(start);
-        match outcome {
+        match self.run(&timeline, None)? {
             Outcome::Found(f) => Ok(Some(self.located(f))),
             Outcome::Ended(_) if self.skipped => Ok(None),
             Outcome::Ended(Some(f)) => Ok(Some(self.located(f))),
@@ -282,7 +284,7 @@ impl Pass<'_, '_> {
 fn auto_threads(demuxer: &Demuxer<'_>, stream: &StreamInfo, offset_ms: u64) -> u32 {
     const FEW_FRAMES: i64 = 6;
     let Some(start) = stream.start_time else { return 0 };
-    let target = start.saturating_add(Timeline::new(stream, offset_ms).offset_ticks);
+    let target = Timeline::new(stream, offset_ms).target(start);
     match demuxer.keyframe_before(stream, target) {
         Some(keyframe) if target.saturating_sub(keyframe) <= FEW_FRAMES.saturating_mul(frame_step(stream)) => 1,
         _ => 0,
@@ -331,7 +333,7 @@ fn skip_target(stream: &StreamInfo, start: Option<i64>, timeline: &Timeline) -> 
             if i128::from(duration) - i128::from(timeline.offset_ticks)
                 > i128::from(SKIP_END_MARGIN_FRAMES * frame_step(stream)) =>
         {
-            Some(begin.saturating_add(timeline.offset_ticks))
+            Some(timeline.target(begin))
         }
         _ => None,
     }
@@ -351,14 +353,13 @@ fn locate_with<'a, 'o>(
 ) -> Result<Option<(Located, Pass<'a, 'o>)>, Error> {
     let mut pass = Pass::new(input, options, interrupt, offset_ms)?;
     let timeline = Timeline::new(&pass.stream, offset_ms);
-    let mut start = pass.stream.start_time;
-    let skip_before = if allow_skip { skip_target(&pass.stream, start, &timeline) } else { None };
+    let skip_before = if allow_skip { skip_target(&pass.stream, pass.start, &timeline) } else { None };
     pass.skip_before = skip_before;
 
     let mut outcome = None;
     let mut seeked = false;
-    if let (Some(begin), true, true) = (start, offset_ms > 0, pass.seekable) {
-        let target = begin.saturating_add(timeline.offset_ticks);
+    if let (Some(begin), true, true) = (pass.start, offset_ms > 0, pass.seekable) {
+        let target = timeline.target(begin);
         // Past the end the answer is the last frame: seek to the end rather than beyond it,
         // where some demuxers (MPEG-TS) find no packet at all. Seeking earlier than needed
         // costs time, never correctness, so a wrong duration does no harm.
@@ -377,7 +378,7 @@ fn locate_with<'a, 'o>(
                 break;
             }
             pass.decoder.flush();
-            match pass.run(&timeline, &mut start, Some(target))? {
+            match pass.run(&timeline, Some(target))? {
                 // Landed after the target, or so near the end that no frame came out:
                 // seek further back.
                 Outcome::Late | Outcome::Ended(None) => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
@@ -395,10 +396,13 @@ fn locate_with<'a, 'o>(
         None => {
             // From the start, on a fresh demuxer: robust where seeking is not.
             if seeked {
+                // The start a seek pass learnt from its frames stays the timeline's origin.
+                let start = pass.start;
                 pass = Pass::new(input, options, interrupt, offset_ms)?;
+                pass.start = start;
                 pass.skip_before = skip_before;
             }
-            pass.run(&timeline, &mut start, None)?
+            pass.run(&timeline, None)?
         }
     };
     if matches!(outcome, Outcome::Ended(_)) && pass.skipped {
@@ -417,7 +421,6 @@ fn locate_with<'a, 'o>(
             ));
         }
     };
-    pass.start = start;
     let located = pass.located(frame);
     Ok(Some((located, pass)))
 }
