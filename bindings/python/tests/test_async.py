@@ -217,11 +217,14 @@ def test_cancelling_the_awaiting_task_cancels_the_job(
 
 def test_python_exits_cleanly_with_jobs_in_flight(fixtures: Path) -> None:
     script = (
-        "import sys, vframe\n"
+        "import sys, threading, vframe\n"
         "video = open(sys.argv[1], 'rb').read()\n"
         "futures = [vframe.extract_async(video, format='jpg', offset=t % 10) for t in range(40)]\n"
-        "futures[0].add_done_callback(lambda f: print('first done', flush=True))\n"
+        "called = threading.Event()\n"
+        "futures[0].add_done_callback(lambda f: (print('first done', flush=True), called.set()))\n"
         "futures[0].result(timeout=60)\n"
+        # result() may return before the callback (run on a pool thread) has printed.
+        "assert called.wait(60)\n"
         "print('exiting', flush=True)\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
