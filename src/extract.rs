@@ -143,7 +143,19 @@ impl<'a, 'o> Pass<'a, 'o> {
         };
         let decoder = demuxer.decoder(&stream, threads, options.max_input_pixels)?;
         let stream_start = stream.start_time;
-        Ok(Pass { demuxer, decoder, stream, options, interrupt: Arc::clone(interrupt), decoded: 0, seekable, skip_before: None, skipped: false, start: stream_start, frame_pts: None })
+        Ok(Pass {
+            demuxer,
+            decoder,
+            stream,
+            options,
+            interrupt: Arc::clone(interrupt),
+            decoded: 0,
+            seekable,
+            skip_before: None,
+            skipped: false,
+            start: stream_start,
+            frame_pts: None,
+        })
     }
 
     /// Decodes forward from the demuxer's position. `start` is the stream's first
@@ -204,7 +216,10 @@ impl<'a, 'o> Pass<'a, 'o> {
             }
             packets += 1;
             if packets > max_frames.saturating_mul(4) {
-                return Err(Error::new(Status::LimitExceeded, "read too many packets without a frame (the decode limit)"));
+                return Err(Error::new(
+                    Status::LimitExceeded,
+                    "read too many packets without a frame (the decode limit)",
+                ));
             }
             let skip = self.skip_before.is_some_and(|t| packet.pts().is_some_and(|p| p < t));
             self.decoder.skip_non_reference(skip);
@@ -504,7 +519,11 @@ pub(crate) fn extract_many(input: Input<'_>, specs: &[Spec], options: &Options) 
         if let Err(e) = &result {
             let whole_input = matches!(
                 e.status(),
-                Status::Timeout | Status::Cancelled | Status::CannotOpen | Status::UnsupportedInput | Status::NoVideoStream
+                Status::Timeout
+                    | Status::Cancelled
+                    | Status::CannotOpen
+                    | Status::UnsupportedInput
+                    | Status::NoVideoStream
             );
             if whole_input {
                 for &j in &order[n..] {

@@ -134,13 +134,8 @@ fn parse_offset(value: &str) -> Result<u64, Error> {
         return Err(bad());
     }
     let int_part = int_part.trim_start_matches('0');
-    let out_of_range = || {
-        invalid(format!(
-            "offset {} is out of range (0 to {} seconds)",
-            quoted(value),
-            MAX_OFFSET_MS / 1000
-        ))
-    };
+    let out_of_range =
+        || invalid(format!("offset {} is out of range (0 to {} seconds)", quoted(value), MAX_OFFSET_MS / 1000));
     if int_part.len() > 11 {
         return Err(out_of_range());
     }
@@ -213,10 +208,7 @@ impl FromStr for Spec {
                 return Err(invalid(format!("empty segment ({at})")));
             }
             if !matches!(key, "offset" | "w" | "h" | "rotate") {
-                return Err(invalid(format!(
-                    "unknown key {} (expected offset, w, h or rotate)",
-                    quoted(key)
-                )));
+                return Err(invalid(format!("unknown key {} (expected offset, w, h or rotate)", quoted(key))));
             }
             if seen.contains(&key) {
                 return Err(invalid(format!("key '{key}' is given more than once")));
@@ -233,8 +225,7 @@ impl FromStr for Spec {
                 _ => spec.rotate = parse_rotate(value)?,
             }
         }
-        spec.offset_ms =
-            offset.ok_or_else(|| invalid("offset is missing (it is required)".into()))?;
+        spec.offset_ms = offset.ok_or_else(|| invalid("offset is missing (it is required)".into()))?;
         Ok(spec)
     }
 }

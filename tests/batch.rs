@@ -58,7 +58,10 @@ fn short_gops_seek_between_offsets() {
 
 #[test]
 fn transport_stream_and_vfr() {
-    assert_same_as_single_calls("start600.ts", &["vframe/png/offset/1", "vframe/png/offset/1.5", "vframe/png/offset/6.9"]);
+    assert_same_as_single_calls(
+        "start600.ts",
+        &["vframe/png/offset/1", "vframe/png/offset/1.5", "vframe/png/offset/6.9"],
+    );
     assert_same_as_single_calls("vfr.mkv", &["vframe/png/offset/0.3", "vframe/png/offset/2", "vframe/png/offset/4.4"]);
 }
 

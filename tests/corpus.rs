@@ -43,8 +43,10 @@ struct Offset {
 /// which are keyframes, from its packets: no decoding needed.
 fn frame_times(path: &Path, probe: &Probe) -> Vec<(f64, bool)> {
     let tb = probe.get("time_base");
-    let (num, den) = tb.split_once('/').map_or((1.0, 1.0), |(n, d)| (n.parse().unwrap_or(1.0), d.parse().unwrap_or(1.0)));
-    let text = common::ffprobe(path, &["-select_streams", "v:0", "-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0"]);
+    let (num, den) =
+        tb.split_once('/').map_or((1.0, 1.0), |(n, d)| (n.parse().unwrap_or(1.0), d.parse().unwrap_or(1.0)));
+    let text =
+        common::ffprobe(path, &["-select_streams", "v:0", "-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0"]);
     let start = probe.video_start.unwrap_or(0.0);
     let mut times: Vec<(f64, bool)> = text
         .lines()
@@ -98,9 +100,14 @@ fn offsets(times: &[(f64, bool)], duration: Option<f64>) -> Vec<Offset> {
 fn expected_size(probe: &Probe, transposed: bool) -> (u32, u32) {
     let (num, den) = probe.sar();
     let square = (f64::from(num) / f64::from(den) - 1.0).abs() < 0.01;
-    let width = if square { probe.width() } else { ((u64::from(probe.width()) * u64::from(num) * 2 + u64::from(den)) / (2 * u64::from(den))) as u32 };
+    let width = if square {
+        probe.width()
+    } else {
+        ((u64::from(probe.width()) * u64::from(num) * 2 + u64::from(den)) / (2 * u64::from(den))) as u32
+    };
     let (mut w, mut h) = if transposed { (probe.height(), width) } else { (width, probe.height()) };
-    let round = |a: u32, b: u32, c: u32| ((2 * u64::from(a) * u64::from(b) + u64::from(c)) / (2 * u64::from(c))).max(1) as u32;
+    let round =
+        |a: u32, b: u32, c: u32| ((2 * u64::from(a) * u64::from(b) + u64::from(c)) / (2 * u64::from(c))).max(1) as u32;
     if w > MAX_WIDTH || h > MAX_HEIGHT {
         if u64::from(w) * u64::from(MAX_HEIGHT) >= u64::from(h) * u64::from(MAX_WIDTH) {
             (w, h) = (MAX_WIDTH, round(h, MAX_WIDTH, w));
@@ -314,12 +321,23 @@ fn check_refused(path: &Path, name: &str, rows: &mut Vec<Row>) {
     let describe = |e: &vframe::Error| format!("{:?}: {}", e.status(), e);
     let (pass, note) = match (raw, png) {
         (Err(a), Err(b)) => {
-            let clear = |e: &vframe::Error| !matches!(e.status(), Status::Ok | Status::Internal) && !e.message().trim().is_empty();
+            let clear = |e: &vframe::Error| {
+                !matches!(e.status(), Status::Ok | Status::Internal) && !e.message().trim().is_empty()
+            };
             (clear(&a) && clear(&b), describe(&b))
         }
         (Ok(_), _) | (_, Ok(_)) => (false, "accepted a corrupt input".into()),
     };
-    rows.push(Row { file: name.into(), offset: "1.000".into(), raw: "-".into(), rgb: "-".into(), size: "-".into(), ms, pass, note });
+    rows.push(Row {
+        file: name.into(),
+        offset: "1.000".into(),
+        raw: "-".into(),
+        rgb: "-".into(),
+        size: "-".into(),
+        ms,
+        pass,
+        note,
+    });
 }
 
 #[test]
@@ -347,10 +365,17 @@ fn every_video_of_the_collection_gives_ffmpegs_frame() {
         }
     }
 
-    let mut report = String::from("| file | offset s | raw planes | RGB PSNR | size | ms | result | note |\n|---|---|---|---|---|---|---|---|\n");
+    let mut report = String::from(
+        "| file | offset s | raw planes | RGB PSNR | size | ms | result | note |\n|---|---|---|---|---|---|---|---|\n",
+    );
     for r in &rows {
         let result = if r.pass { "pass" } else { "FAIL" };
-        writeln!(report, "| {} | {} | {} | {} | {} | {} | {result} | {} |", r.file, r.offset, r.raw, r.rgb, r.size, r.ms, r.note).unwrap();
+        writeln!(
+            report,
+            "| {} | {} | {} | {} | {} | {} | {result} | {} |",
+            r.file, r.offset, r.raw, r.rgb, r.size, r.ms, r.note
+        )
+        .unwrap();
     }
     let failed = rows.iter().filter(|r| !r.pass).count();
     writeln!(report, "\n{} checks, {failed} failed, {:.0} s", rows.len(), started.elapsed().as_secs_f64()).unwrap();

@@ -36,8 +36,7 @@ fn check_fixture(name: &str, offsets_ms: &[u64]) {
     let ours: Vec<vframe::DecodedFrame> = offsets_ms
         .iter()
         .map(|&ms| {
-            vframe::decode_frame(Input::Path(&path), ms, &options)
-                .unwrap_or_else(|e| panic!("{name} at {ms} ms: {e}"))
+            vframe::decode_frame(Input::Path(&path), ms, &options).unwrap_or_else(|e| panic!("{name} at {ms} ms: {e}"))
         })
         .collect();
     let pix_fmt = ours[0].pixel_format.clone();
@@ -101,7 +100,12 @@ fn check_thumbnails(name: &str, offsets_ms: &[u64]) {
     let rgb_bytes = (width * height * 3) as usize;
     let shots: Vec<Shot> = offsets_ms
         .iter()
-        .map(|&ms| Shot { at: At::Offset(probe.cli_offset(ms as f64 / 1000.0)), pix_fmt: "rgb24".into(), filter: filter.clone(), autorotate: false })
+        .map(|&ms| Shot {
+            at: At::Offset(probe.cli_offset(ms as f64 / 1000.0)),
+            pix_fmt: "rgb24".into(),
+            filter: filter.clone(),
+            autorotate: false,
+        })
         .chain(std::iter::once(Shot {
             at: At::Last { from: 0.0, frame_bytes: rgb_bytes },
             pix_fmt: "rgb24".into(),
@@ -201,7 +205,8 @@ fn check_elementary_stream(name: &str, fps: u64, offsets_ms: &[u64]) {
     let mut failures = Vec::new();
     for &ms in offsets_ms {
         let want = ((ms * fps).div_ceil(1000) as usize).min(all.len() - 1);
-        let ours = vframe::decode_frame(Input::Path(&path), ms, &options).unwrap_or_else(|e| panic!("{name} at {ms} ms: {e}"));
+        let ours =
+            vframe::decode_frame(Input::Path(&path), ms, &options).unwrap_or_else(|e| panic!("{name} at {ms} ms: {e}"));
         for n in [want.wrapping_sub(1), want + 1] {
             if let Some(other) = all.get(n) {
                 assert_ne!(other, &all[want], "{name}: frames {n} and {want} are identical");
@@ -210,7 +215,10 @@ fn check_elementary_stream(name: &str, fps: u64, offsets_ms: &[u64]) {
         let expected_time = want as f64 / fps as f64;
         if ours.data != all[want] || (ours.time - expected_time).abs() > 0.0005 {
             let got = all.iter().position(|f| *f == ours.data);
-            failures.push(format!("{name} at {ms} ms: got frame {got:?} at t={:.4}, want frame {want} at {expected_time:.4}", ours.time));
+            failures.push(format!(
+                "{name} at {ms} ms: got frame {got:?} at t={:.4}, want frame {want} at {expected_time:.4}",
+                ours.time
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -271,10 +279,8 @@ fn hdr_is_tone_mapped_to_sdr() {
         let probe = Probe::new(&path);
         assert!(common::is_hdr(&probe), "{name} is not tagged HDR");
         let (w, h) = (probe.width(), probe.height());
-        let plain = format!(
-            "scale={w}:{h}:flags={}:in_color_matrix=bt2020:in_range=tv,format=rgb24",
-            common::SCALE_FLAGS
-        );
+        let plain =
+            format!("scale={w}:{h}:flags={}:in_color_matrix=bt2020:in_range=tv,format=rgb24", common::SCALE_FLAGS);
         let shots = [common::rgb_filter(&probe, w, h), plain].map(|filter| Shot {
             at: At::Offset(probe.cli_offset(0.5)),
             pix_fmt: "rgb24".into(),

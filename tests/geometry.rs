@@ -56,10 +56,8 @@ impl Default for Reference<'_> {
 /// The frame at `offset` seconds as the ffmpeg CLI renders it: packed RGB24.
 fn ffmpeg_pixels(path: &Path, offset: &str, r: &Reference) -> Vec<u8> {
     let (w, h) = r.scale;
-    let mut filters = format!(
-        "scale={w}:{h}:flags={SCALE_FLAGS}:in_color_matrix={}:in_range={},format=rgb24",
-        r.matrix, r.range
-    );
+    let mut filters =
+        format!("scale={w}:{h}:flags={SCALE_FLAGS}:in_color_matrix={}:in_range={},format=rgb24", r.matrix, r.range);
     if !r.then.is_empty() {
         filters = format!("{filters},{}", r.then);
     }
@@ -162,10 +160,10 @@ fn sizes_over_3840x2160_are_scaled_down_keeping_the_aspect() {
     let wide = fixture("wide_4000x1000.mp4");
     for (spec, size) in [
         ("", (3840, 960)),
-        ("/h/2160", (3840, 960)),      // 8640x2160 asked for
-        ("/rotate/90", (540, 2160)),   // 1000x4000 after rotation
+        ("/h/2160", (3840, 960)),            // 8640x2160 asked for
+        ("/rotate/90", (540, 2160)),         // 1000x4000 after rotation
         ("/w/3840/rotate/270", (540, 2160)), // 3840x15360 asked for
-        ("/w/3000", (3000, 750)),      // within the limits: as asked
+        ("/w/3000", (3000, 750)),            // within the limits: as asked
     ] {
         let image = thumbnail(&wide, &format!("vframe/jpg/offset/0{spec}"));
         assert_eq!((image.width, image.height), size, "{spec}");
@@ -219,13 +217,17 @@ fn width_and_height_describe_the_rotated_image() {
     }
     // Stretched after rotation: ffmpeg scales to 50x100 and then turns it.
     let ours = our_pixels(&video, "vframe/png/offset/1/rotate/90/w/100/h/50", 100, 50);
-    let reference = ffmpeg_pixels(&video, "1", &Reference { scale: (50, 100), then: "transpose=clock", ..Default::default() });
+    let reference =
+        ffmpeg_pixels(&video, "1", &Reference { scale: (50, 100), then: "transpose=clock", ..Default::default() });
     assert_same("rotate/90/w/100/h/50", &ours, &reference);
     // Aspect correction comes before rotation: 480x360 at SAR 4:3 displays 640x360, then turns.
     let anamorphic = fixture("anamorphic_sar4x3.mp4");
     let ours = our_pixels(&anamorphic, "vframe/png/offset/1/rotate/90", 360, 640);
-    let reference =
-        ffmpeg_pixels(&anamorphic, "1", &Reference { scale: (640, 360), then: "transpose=clock", ..Default::default() });
+    let reference = ffmpeg_pixels(
+        &anamorphic,
+        "1",
+        &Reference { scale: (640, 360), then: "transpose=clock", ..Default::default() },
+    );
     assert_same("anamorphic rotate/90", &ours, &reference);
     assert_eq!(thumbnail(&anamorphic, "vframe/jpg/offset/1/rotate/270/h/320").width, 180);
 }
@@ -404,9 +406,9 @@ fn jpeg_segments(data: &[u8]) -> Vec<(u8, &[u8])> {
 /// The quantisation tables of a DQT payload, in natural (row-major) order, by table id.
 fn quant_tables(payload: &[u8]) -> Vec<(u8, [u16; 64])> {
     const ZIGZAG: [usize; 64] = [
-        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
-        14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39,
-        46, 53, 60, 61, 54, 47, 55, 62, 63,
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
+        21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60,
+        61, 54, 47, 55, 62, 63,
     ];
     let mut tables = Vec::new();
     let mut rest = payload;
@@ -431,22 +433,24 @@ fn ijg_table(base: &[u16; 64], quality: u32) -> [u16; 64] {
 #[test]
 fn jpeg_is_baseline_420_quality_85() {
     const ANNEX_K_LUMA: [u16; 64] = [
-        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22,
-        29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87,
-        103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29,
+        51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121,
+        120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
     ];
     const ANNEX_K_CHROMA: [u16; 64] = [
-        17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99,
-        99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-        99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+        17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99,
+        99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+        99, 99, 99, 99, 99, 99, 99, 99,
     ];
     let video = fixture("gop25_25fps.mp4");
     let image = thumbnail(&video, "vframe/jpg/offset/1/w/200");
     assert_eq!((image.format, image.width, image.height), (Format::Jpeg, 200, 150));
     let segments = jpeg_segments(&image.data);
     let markers: Vec<u8> = segments.iter().map(|s| s.0).collect();
-    assert!(!markers.iter().any(|m| (0xC1..=0xCF).contains(m) && ![0xC4, 0xC8, 0xCC].contains(m)),
-        "only baseline frames (SOF0), got markers {markers:02X?}");
+    assert!(
+        !markers.iter().any(|m| (0xC1..=0xCF).contains(m) && ![0xC4, 0xC8, 0xCC].contains(m)),
+        "only baseline frames (SOF0), got markers {markers:02X?}"
+    );
     let sof = segments.iter().find(|s| s.0 == 0xC0).expect("a baseline SOF0 frame").1;
     assert_eq!(sof[0], 8, "8-bit samples");
     assert_eq!(u16::from_be_bytes([sof[1], sof[2]]), 150, "height");

@@ -29,7 +29,6 @@ use vframe::{Error, Image, Input, Options, Spec, Status};
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-
 fn fixture(name: &str) -> PathBuf {
     common::fixtures_dir().join(name)
 }
@@ -227,7 +226,8 @@ impl Canary {
         let rounds = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = {
-            let (fifo, touched, rounds, stop) = (fifo.clone(), Arc::clone(&touched), Arc::clone(&rounds), Arc::clone(&stop));
+            let (fifo, touched, rounds, stop) =
+                (fifo.clone(), Arc::clone(&touched), Arc::clone(&rounds), Arc::clone(&stop));
             std::thread::spawn(move || {
                 let note = |what: String| touched.lock().unwrap().push(what);
                 while !stop.load(Ordering::Relaxed) {
@@ -313,7 +313,9 @@ const INDIRECTIONS: &[Indirection] = &[
         demuxer: "hls",
         what: "an HLS media playlist",
         extension: "m3u8",
-        text: |t| format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\n{t}\n#EXT-X-ENDLIST\n"),
+        text: |t| {
+            format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\n{t}\n#EXT-X-ENDLIST\n")
+        },
     },
     Indirection {
         demuxer: "hls",
@@ -325,7 +327,9 @@ const INDIRECTIONS: &[Indirection] = &[
         demuxer: "hls",
         what: "an HLS playlist with an AES key URI",
         extension: "m3u8",
-        text: |t| format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-KEY:METHOD=AES-128,URI=\"{t}\"\n#EXTINF:10.0,\n{t}\n#EXT-X-ENDLIST\n"),
+        text: |t| {
+            format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-KEY:METHOD=AES-128,URI=\"{t}\"\n#EXTINF:10.0,\n{t}\n#EXT-X-ENDLIST\n")
+        },
     },
     Indirection {
         demuxer: "concat",
@@ -518,7 +522,8 @@ fn image_sequences_are_refused() {
 
     for pattern in ["img%03d.png", "img%d.png", "img*.png", "img00?.png"] {
         let path = canary.dir.join(pattern);
-        let error = failure(vframe::extract(Input::Path(&path), &spec("vframe/jpg/offset/0"), &Options::default()), pattern);
+        let error =
+            failure(vframe::extract(Input::Path(&path), &spec("vframe/jpg/offset/0"), &Options::default()), pattern);
         assert_eq!(error.status(), Status::CannotOpen, "{pattern}: {error}");
         assert!(error.message().contains(pattern), "{pattern}: the message names the path: {error}");
     }
@@ -545,7 +550,10 @@ fn protocol_urls_given_as_paths_are_plain_file_names() {
         format!("cache:{v}"),
     ];
     for url in &urls {
-        let error = failure(vframe::extract(Input::Path(Path::new(url)), &spec("vframe/jpg/offset/0"), &Options::default()), url);
+        let error = failure(
+            vframe::extract(Input::Path(Path::new(url)), &spec("vframe/jpg/offset/0"), &Options::default()),
+            url,
+        );
         assert_eq!(error.status(), Status::CannotOpen, "{url}: {error}");
     }
     canary.assert_untouched("protocol URLs as paths");
@@ -573,7 +581,12 @@ fn a_video_named_like_a_playlist_is_still_a_video() {
 
 /// Runs `f` on another thread and waits at most `limit` for it. On overrun, `release` is
 /// called (to unblock it) and the test fails, so a hang is reported instead of hanging.
-fn within<T: Send + 'static>(limit: Duration, what: &str, release: impl FnOnce(), f: impl FnOnce() -> T + Send + 'static) -> T {
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    release: impl FnOnce(),
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     let worker = std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -678,11 +691,13 @@ impl Corpus {
 #[test]
 fn empty_and_random_inputs_are_refused() {
     let mut rng = Rng(0x5eed_0001);
-    let empty = failure(vframe::extract(Input::Memory(&[]), &spec("vframe/jpg/offset/0"), &Options::default()), "empty input");
+    let empty =
+        failure(vframe::extract(Input::Memory(&[]), &spec("vframe/jpg/offset/0"), &Options::default()), "empty input");
     assert_eq!(empty.status(), Status::CannotOpen, "{empty}");
     let dir = TempDir::new("empty");
     let path = dir.write("empty.mp4", b"");
-    let empty = failure(vframe::extract(Input::Path(&path), &spec("vframe/jpg/offset/0"), &Options::default()), "empty file");
+    let empty =
+        failure(vframe::extract(Input::Path(&path), &spec("vframe/jpg/offset/0"), &Options::default()), "empty file");
     assert_eq!(empty.status(), Status::CannotOpen, "{empty}");
 
     let mut corpus = Corpus::new(4);
@@ -787,7 +802,9 @@ fn corrupt_files_of_the_media_collection_fail_cleanly() {
         .expect("the media folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("corrupt_") || n.starts_with("truncated_"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("corrupt_") || n.starts_with("truncated_"))
         })
         .collect();
     files.sort();
@@ -816,27 +833,30 @@ fn y4m(width: u64, height: u64, body: usize) -> Vec<u8> {
 #[test]
 fn huge_claimed_dimensions_hit_the_pixel_limit() {
     for (w, h) in [(65535, 65535), (16385, 16384), (1 << 20, 1 << 20), (1 << 31, 1 << 31)] {
-        let result = vframe::extract(Input::Memory(&y4m(w, h, 1000)), &spec("vframe/jpg/offset/0"), &Options::default());
+        let result =
+            vframe::extract(Input::Memory(&y4m(w, h, 1000)), &spec("vframe/jpg/offset/0"), &Options::default());
         let status = assert_clean(&result, &format!("a {w}x{h} y4m header"));
-        assert!(
-            matches!(status, Status::LimitExceeded | Status::CannotOpen),
-            "a {w}x{h} y4m header: {result:?}"
-        );
+        assert!(matches!(status, Status::LimitExceeded | Status::CannotOpen), "a {w}x{h} y4m header: {result:?}");
     }
     // Extreme shapes within the limit, with too little data: a clean error.
     for (w, h) in [(100_000, 3), (3, 100_000), (1, 1)] {
-        let result = vframe::extract(Input::Memory(&y4m(w, h, 1000)), &spec("vframe/jpg/offset/0"), &Options::default());
+        let result =
+            vframe::extract(Input::Memory(&y4m(w, h, 1000)), &spec("vframe/jpg/offset/0"), &Options::default());
         assert_clean(&result, &format!("a {w}x{h} y4m header"));
     }
     // Within the default limit but far bigger than the data: a clean error, not a huge read.
-    let result = vframe::extract(Input::Memory(&y4m(16384, 16384, 1000)), &spec("vframe/jpg/offset/0"), &Options::default());
+    let result =
+        vframe::extract(Input::Memory(&y4m(16384, 16384, 1000)), &spec("vframe/jpg/offset/0"), &Options::default());
     assert_ne!(assert_clean(&result, "a 16384x16384 y4m header with 1000 bytes"), Status::Ok);
 
     // The limit is exact: a 64x48 video passes at 3072 pixels and not at 3071.
     let video = read(&fixture("tiny_h264.mp4"));
     let limit = |max_input_pixels| Options { max_input_pixels, ..Options::default() };
     vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/0"), &limit(64 * 48)).expect("at the limit");
-    let error = failure(vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/0"), &limit(64 * 48 - 1)), "over the limit");
+    let error = failure(
+        vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/0"), &limit(64 * 48 - 1)),
+        "over the limit",
+    );
     assert_eq!(error.status(), Status::LimitExceeded, "{error}");
     assert!(error.message().contains("64x48"), "the message gives the size: {error}");
 }
@@ -889,13 +909,15 @@ fn a_small_time_limit_stops_a_long_decode_promptly() {
     let timeout = Duration::from_millis(100);
     let options = Options { timeout: Some(timeout), ..Options::default() };
     let started = Instant::now();
-    let error = failure(vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/59"), &options), "a minute of video decoded in 100 ms");
+    let error = failure(
+        vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/59"), &options),
+        "a minute of video decoded in 100 ms",
+    );
     let took = started.elapsed();
     assert_eq!(error.status(), Status::Timeout, "{error}");
     assert!(took < timeout + PROMPT, "stopped after {took:?}");
     assert!(took >= timeout, "stopped after {took:?}, before the limit");
     assert!(error.message().contains("0.100"), "the message gives the limit: {error}");
-
 }
 
 #[test]
@@ -903,11 +925,17 @@ fn the_frame_limit_stops_a_long_decode() {
     let options = Options { max_decoded_frames: 20, ..Options::default() };
     // Keyframes at 0 and 8.33 s: frame 240 needs the 240 frames before it (at least the
     // reference frames among them, far more than 20).
-    let error = failure(vframe::extract(Input::Path(&fixture("bframes_gop250.mp4")), &spec("vframe/jpg/offset/8"), &options), "240 frames decoded under a limit of 20");
+    let error = failure(
+        vframe::extract(Input::Path(&fixture("bframes_gop250.mp4")), &spec("vframe/jpg/offset/8"), &options),
+        "240 frames decoded under a limit of 20",
+    );
     assert_eq!(error.status(), Status::LimitExceeded, "{error}");
     assert!(error.message().contains("20"), "the message gives the limit: {error}");
     let video = long_ts(10);
-    let error = failure(vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/79"), &options), "80 s decoded under a limit of 20 frames");
+    let error = failure(
+        vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/79"), &options),
+        "80 s decoded under a limit of 20 frames",
+    );
     assert_eq!(error.status(), Status::LimitExceeded, "{error}");
     // Under the limit the same call works.
     let options = Options { max_decoded_frames: 400, ..Options::default() };
@@ -928,7 +956,10 @@ fn cancel_stops_a_call_from_another_thread() {
             Instant::now()
         }
     });
-    let error = failure(vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/59"), &options), "a minute of video decoded in 100 ms");
+    let error = failure(
+        vframe::extract(Input::Memory(&video), &spec("vframe/jpg/offset/59"), &options),
+        "a minute of video decoded in 100 ms",
+    );
     let stopped = Instant::now();
     let cancelled = canceller.join().unwrap();
     assert_eq!(error.status(), Status::Cancelled, "{error}");
@@ -936,7 +967,10 @@ fn cancel_stops_a_call_from_another_thread() {
 
     // A flag already set stops the call before it decodes anything.
     let started = Instant::now();
-    let error = failure(vframe::extract(Input::Path(&fixture("tiny_h264.mp4")), &spec("vframe/jpg/offset/0"), &options), "a call cancelled before it starts");
+    let error = failure(
+        vframe::extract(Input::Path(&fixture("tiny_h264.mp4")), &spec("vframe/jpg/offset/0"), &options),
+        "a call cancelled before it starts",
+    );
     assert_eq!(error.status(), Status::Cancelled, "{error}");
     assert!(started.elapsed() < PROMPT);
 }
@@ -955,8 +989,8 @@ fn extreme_specs_work_on_a_tiny_video() {
         ("vframe/jpg/offset/0/w/3840", (2880, 2160)),
         ("vframe/png/offset/0/h/1/rotate/90", (1, 1)),
     ] {
-        let image = vframe::extract(Input::Path(&video), &spec(s), &Options::default())
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        let image =
+            vframe::extract(Input::Path(&video), &spec(s), &Options::default()).unwrap_or_else(|e| panic!("{s}: {e}"));
         assert_eq!((image.width, image.height), size, "{s}");
     }
 }
@@ -972,7 +1006,16 @@ fn extreme_options_end_cleanly() {
         ("u32::MAX threads", Options { threads: u32::MAX, ..Options::default() }, None),
         ("1000 threads", Options { threads: 1000, ..Options::default() }, None),
         ("no time limit", Options { timeout: None, ..Options::default() }, Some(Status::Ok)),
-        ("very high limits", Options { timeout: Some(Duration::from_secs(1 << 40)), max_decoded_frames: u64::MAX, max_input_pixels: u64::MAX, ..Options::default() }, Some(Status::Ok)),
+        (
+            "very high limits",
+            Options {
+                timeout: Some(Duration::from_secs(1 << 40)),
+                max_decoded_frames: u64::MAX,
+                max_input_pixels: u64::MAX,
+                ..Options::default()
+            },
+            Some(Status::Ok),
+        ),
     ];
     for (what, options, want) in cases {
         let result = within(Duration::from_secs(60), what, || {}, {

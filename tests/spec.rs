@@ -84,10 +84,7 @@ fn keys_in_any_order() {
 #[test]
 fn strings_built_by_qiniu_sdks() {
     // Python: qiniu.build_op('vframe', 'jpg', offset=7, w=480, h=360)
-    assert_eq!(
-        parse("vframe/jpg/offset/7/w/480/h/360"),
-        spec(Format::Jpeg, 7000, Some(480), Some(360), None)
-    );
+    assert_eq!(parse("vframe/jpg/offset/7/w/480/h/360"), spec(Format::Jpeg, 7000, Some(480), Some(360), None));
     // Python with a float offset: str(7.0) and str(0.1 + 0.2).
     assert_eq!(parse("vframe/jpg/offset/7.0").offset_ms, 7000);
     assert_eq!(parse("vframe/jpg/offset/0.30000000000000004").offset_ms, 300);
@@ -240,8 +237,8 @@ fn each_key_at_most_once() {
 #[test]
 fn offsets_that_are_not_plain_decimal_seconds() {
     for bad in [
-        "-1", "-0", "+7", "7.", ".5", "7..5", "7.5.1", "1e3", "1E3", "7e-3", "NaN", "nan", "inf",
-        "-inf", "Infinity", "0x10", "7s", "7,5", "7 ", " 7", "1_000", "٣", "7\n",
+        "-1", "-0", "+7", "7.", ".5", "7..5", "7.5.1", "1e3", "1E3", "7e-3", "NaN", "nan", "inf", "-inf", "Infinity",
+        "0x10", "7s", "7,5", "7 ", " 7", "1_000", "٣", "7\n",
     ] {
         rejects(&format!("vframe/jpg/offset/{bad}"), &[&format!("offset '{}'", one_line(bad))]);
     }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use vframe::{Input, Options, Spec, Status};
 
-
 /// Resident memory of this process in KiB, from /proc/self/status.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -82,7 +81,12 @@ fn check(case: &Case, got: &Expect) {
 /// The mix: every tiny fixture from a file and from memory with varied specs, plus truncated,
 /// damaged, garbage, playlist, empty and missing inputs, a frame limit and a cancelled call.
 fn cases() -> Vec<Case> {
-    let specs = ["vframe/jpg/offset/0.5", "vframe/png/offset/0/w/32", "vframe/jpg/offset/9/rotate/90", "vframe/png/offset/0.3/h/20/rotate/auto"];
+    let specs = [
+        "vframe/jpg/offset/0.5",
+        "vframe/png/offset/0/w/32",
+        "vframe/jpg/offset/9/rotate/90",
+        "vframe/png/offset/0.3/h/20/rotate/auto",
+    ];
     let mut tiny: Vec<PathBuf> = std::fs::read_dir(common::fixtures_dir())
         .expect("the fixture folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -118,14 +122,38 @@ fn cases() -> Vec<Case> {
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n/etc/passwd\n#EXT-X-ENDLIST\n".to_vec();
     let quick = Options::default();
-    cases.push(case("garbage".into(), Source::Bytes(garbage), specs[0], quick.clone(), Expect::Fails(Status::CannotOpen)));
-    cases.push(case("HLS playlist".into(), Source::Bytes(playlist), specs[0], quick.clone(), Expect::Fails(Status::UnsupportedInput)));
-    cases.push(case("empty".into(), Source::Bytes(Vec::new()), specs[0], quick.clone(), Expect::Fails(Status::CannotOpen)));
+    cases.push(case(
+        "garbage".into(),
+        Source::Bytes(garbage),
+        specs[0],
+        quick.clone(),
+        Expect::Fails(Status::CannotOpen),
+    ));
+    cases.push(case(
+        "HLS playlist".into(),
+        Source::Bytes(playlist),
+        specs[0],
+        quick.clone(),
+        Expect::Fails(Status::UnsupportedInput),
+    ));
+    cases.push(case(
+        "empty".into(),
+        Source::Bytes(Vec::new()),
+        specs[0],
+        quick.clone(),
+        Expect::Fails(Status::CannotOpen),
+    ));
     let missing = common::fixtures_dir().join("no such file.mp4");
     cases.push(case("missing file".into(), Source::File(missing), specs[0], quick, Expect::Fails(Status::CannotOpen)));
     let h264 = common::fixtures_dir().join("tiny_h264.mp4");
     let limited = Options { max_decoded_frames: 2, ..Options::default() };
-    cases.push(case("frame limit".into(), Source::File(h264.clone()), "vframe/jpg/offset/0.9", limited, Expect::Fails(Status::LimitExceeded)));
+    cases.push(case(
+        "frame limit".into(),
+        Source::File(h264.clone()),
+        "vframe/jpg/offset/0.9",
+        limited,
+        Expect::Fails(Status::LimitExceeded),
+    ));
     let cancelled = Options { cancel: Some(Arc::new(AtomicBool::new(true))), ..Options::default() };
     cases.push(case("cancelled".into(), Source::File(h264), specs[0], cancelled, Expect::Fails(Status::Cancelled)));
     cases

@@ -72,9 +72,8 @@ fn handle(fields: &[&str]) -> Result<String, String> {
             reset_peak();
             let cpu = cpu_seconds();
             let start = Instant::now();
-            let image = spec
-                .parse::<Spec>()
-                .and_then(|spec| vframe::extract(Input::Path(Path::new(path)), &spec, &options));
+            let image =
+                spec.parse::<Spec>().and_then(|spec| vframe::extract(Input::Path(Path::new(path)), &spec, &options));
             let seconds = start.elapsed().as_secs_f64();
             let cpu = cpu_seconds() - cpu;
             let peak = status_kb("VmHWM");

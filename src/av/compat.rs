@@ -47,11 +47,8 @@ pub(super) unsafe fn stream_display_matrix(stream: *const ffi::AVStream) -> Opti
     let mut size: usize = 0;
     // SAFETY: the returned pointer, if any, is valid for `size` bytes while the stream lives.
     unsafe {
-        let data = ffi::av_stream_get_side_data(
-            stream,
-            ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
-            &mut size,
-        );
+        let data =
+            ffi::av_stream_get_side_data(stream, ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX, &mut size);
         read_matrix((!data.is_null()).then_some((data as *const u8, size)))
     }
 }

@@ -117,18 +117,13 @@ impl<'a> Demuxer<'a> {
         let io = Avio::new(source)?;
         let mut format: *const ffi::AVInputFormat = ptr::null();
         // SAFETY: io is a valid read context; probing only reads (and rewinds) it.
-        let ret = unsafe {
-            ffi::av_probe_input_buffer2(io.as_ptr(), &mut format, ptr::null(), ptr::null_mut(), 0, 0)
-        };
+        let ret = unsafe { ffi::av_probe_input_buffer2(io.as_ptr(), &mut format, ptr::null(), ptr::null_mut(), 0, 0) };
         if let Some(e) = interrupt.error() {
             return Err(e);
         }
         if ret < 0 || format.is_null() {
             let why = if ret == ffi::AVERROR_EOF { "the input is empty".to_string() } else { super::error_text(ret) };
-            return Err(Error::new(
-                Status::CannotOpen,
-                format!("not a recognised media file ({why})"),
-            ));
+            return Err(Error::new(Status::CannotOpen, format!("not a recognised media file ({why})")));
         }
         // SAFETY: format points to a static AVInputFormat.
         let name = c_str(unsafe { (*format).name });
@@ -220,9 +215,8 @@ impl<'a> Demuxer<'a> {
         }
         check(ret, Status::CannotOpen, "reading stream parameters")?;
         // SAFETY: raw is an open context; no decoder is requested.
-        let index = unsafe {
-            ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0)
-        };
+        let index =
+            unsafe { ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0) };
         if index < 0 {
             return Err(Error::new(Status::NoVideoStream, "the input has no video stream"));
         }
@@ -319,9 +313,7 @@ impl<'a> Demuxer<'a> {
     /// time base) at a keyframe, as far as the container's index allows.
     pub fn seek(&mut self, stream: &StreamInfo, timestamp: i64) -> Result<(), Error> {
         // SAFETY: context is open; the index is a valid stream.
-        let ret = unsafe {
-            ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD)
-        };
+        let ret = unsafe { ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD) };
         if let Some(e) = self.interrupt.error() {
             return Err(e);
         }

@@ -120,10 +120,8 @@ impl Frame {
         // SAFETY: the side data, if present, belongs to this frame and is at least as
         // large as its `size` says; we check it holds nine int32 before reading.
         unsafe {
-            let sd = ffi::av_frame_get_side_data(
-                self.ptr.as_ptr(),
-                ffi::AVFrameSideDataType::AV_FRAME_DATA_DISPLAYMATRIX,
-            );
+            let sd =
+                ffi::av_frame_get_side_data(self.ptr.as_ptr(), ffi::AVFrameSideDataType::AV_FRAME_DATA_DISPLAYMATRIX);
             super::compat::read_matrix(sd.as_ref().map(|sd| (sd.data as *const u8, sd.size)))
         }
     }
@@ -132,9 +130,7 @@ impl Frame {
     /// `ffmpeg -f rawvideo -pix_fmt <same>` writes for the frame.
     pub fn packed_bytes(&self) -> Result<Vec<u8>, Error> {
         let raw = self.raw();
-        let format = self
-            .pixel_format()
-            .ok_or_else(|| Error::new(Status::Internal, "frame without a pixel format"))?;
+        let format = self.pixel_format().ok_or_else(|| Error::new(Status::Internal, "frame without a pixel format"))?;
         // SAFETY: plain size computation on validated arguments.
         let size = unsafe { ffi::av_image_get_buffer_size(format, raw.width, raw.height, 1) };
         let size = super::check(size, Status::Internal, "image size")? as usize;

@@ -48,15 +48,10 @@ impl Interrupt {
     pub fn error(&self) -> Option<Error> {
         match self.fired.load(Ordering::Relaxed) {
             0 => None,
-            x if x == Status::Cancelled as u32 => {
-                Some(Error::new(Status::Cancelled, "cancelled by the caller"))
-            }
+            x if x == Status::Cancelled as u32 => Some(Error::new(Status::Cancelled, "cancelled by the caller")),
             _ => Some(Error::new(
                 Status::Timeout,
-                format!(
-                    "time limit of {:.3} s exceeded",
-                    self.timeout.unwrap_or_default().as_secs_f64()
-                ),
+                format!("time limit of {:.3} s exceeded", self.timeout.unwrap_or_default().as_secs_f64()),
             )),
         }
     }

@@ -51,9 +51,8 @@ impl Scaler {
 
     /// Converts `frame` to packed RGB24 of `width` x `height`.
     pub fn convert_to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
-        let src_format = frame
-            .pixel_format()
-            .ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
+        let src_format =
+            frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
         let (src_w, src_h) = (frame.width() as i32, frame.height() as i32);
         let colour = frame.colour();
         // SAFETY: all arguments are validated sizes and formats; getCachedContext frees

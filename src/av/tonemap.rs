@@ -40,7 +40,8 @@ impl ToneMapper {
         if !available() {
             return Err(Error::new(Status::Internal, "this FFmpeg has no zscale/tonemap filters"));
         }
-        let format = frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "frame without a pixel format"))?;
+        let format =
+            frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "frame without a pixel format"))?;
         let sar = frame.sample_aspect_ratio();
         let (sar_num, sar_den) = if sar.is_valid() { (sar.num, sar.den) } else { (1, 1) };
         let description = format!(
@@ -61,16 +62,28 @@ impl ToneMapper {
         // SAFETY: the graph is valid; the description is a closed chain (buffer to
         // buffersink), so no open pads are returned, and we free whatever is.
         let ret = unsafe {
-            let ret = ffi::avfilter_graph_parse_ptr(graph.0.as_ptr(), description.as_ptr(), &mut inputs, &mut outputs, ptr::null_mut());
+            let ret = ffi::avfilter_graph_parse_ptr(
+                graph.0.as_ptr(),
+                description.as_ptr(),
+                &mut inputs,
+                &mut outputs,
+                ptr::null_mut(),
+            );
             ffi::avfilter_inout_free(&mut inputs);
             ffi::avfilter_inout_free(&mut outputs);
             ret
         };
         check(ret, Status::Internal, "building the tone-mapping filters")?;
         // SAFETY: the graph is valid and parsed.
-        check(unsafe { ffi::avfilter_graph_config(graph.0.as_ptr(), ptr::null_mut()) }, Status::Internal, "configuring the tone-mapping filters")?;
-        let source = graph.find(c"buffer").ok_or_else(|| Error::new(Status::Internal, "filter graph without a source"))?;
-        let sink = graph.find(c"buffersink").ok_or_else(|| Error::new(Status::Internal, "filter graph without a sink"))?;
+        check(
+            unsafe { ffi::avfilter_graph_config(graph.0.as_ptr(), ptr::null_mut()) },
+            Status::Internal,
+            "configuring the tone-mapping filters",
+        )?;
+        let source =
+            graph.find(c"buffer").ok_or_else(|| Error::new(Status::Internal, "filter graph without a source"))?;
+        let sink =
+            graph.find(c"buffersink").ok_or_else(|| Error::new(Status::Internal, "filter graph without a sink"))?;
         let graph = graph.into_inner();
         Ok(ToneMapper { graph, source, sink })
     }
@@ -81,15 +94,27 @@ impl ToneMapper {
         // reference, leaving `frame` untouched. A NULL frame then marks the end.
         unsafe {
             check(
-                ffi::av_buffersrc_add_frame_flags(self.source.as_ptr(), frame.as_ptr(), ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32),
+                ffi::av_buffersrc_add_frame_flags(
+                    self.source.as_ptr(),
+                    frame.as_ptr(),
+                    ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
+                ),
                 Status::Internal,
                 "tone mapping",
             )?;
-            check(ffi::av_buffersrc_add_frame_flags(self.source.as_ptr(), ptr::null_mut(), 0), Status::Internal, "tone mapping")?;
+            check(
+                ffi::av_buffersrc_add_frame_flags(self.source.as_ptr(), ptr::null_mut(), 0),
+                Status::Internal,
+                "tone mapping",
+            )?;
         }
         let out = Frame::new()?;
         // SAFETY: sink is this graph's buffersink; `out` is a blank frame it fills.
-        check(unsafe { ffi::av_buffersink_get_frame(self.sink.as_ptr(), out.as_ptr()) }, Status::Internal, "tone mapping")?;
+        check(
+            unsafe { ffi::av_buffersink_get_frame(self.sink.as_ptr(), out.as_ptr()) },
+            Status::Internal,
+            "tone mapping",
+        )?;
         Ok(out)
     }
 }

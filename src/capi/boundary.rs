@@ -78,9 +78,10 @@ pub(super) fn path_arg(ptr: *const c_char, name: &str) -> Result<PathBuf, Error>
         PathBuf::from(OsStr::from_bytes(bytes))
     };
     #[cfg(not(unix))]
-    let path = PathBuf::from(OsStr::new(std::str::from_utf8(bytes).map_err(|_| {
-        Error::new(Status::InvalidArgument, format!("{name} is not valid UTF-8"))
-    })?));
+    let path = PathBuf::from(OsStr::new(
+        std::str::from_utf8(bytes)
+            .map_err(|_| Error::new(Status::InvalidArgument, format!("{name} is not valid UTF-8")))?,
+    ));
     Ok(path)
 }
 

@@ -178,7 +178,13 @@ struct Job {
 }
 
 impl Job {
-    fn new(input: JobInput, spec: Spec, options: Options, done: vframe_done_fn, user: *mut c_void) -> Result<Job, Error> {
+    fn new(
+        input: JobInput,
+        spec: Spec,
+        options: Options,
+        done: vframe_done_fn,
+        user: *mut c_void,
+    ) -> Result<Job, Error> {
         let done = done.ok_or_else(|| Error::new(Status::InvalidArgument, "done is NULL"))?;
         Ok(Job { input, spec, options, done, user: UserData(user) })
     }

@@ -81,12 +81,7 @@ impl Pool {
             n => n,
         };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                unfinished: HashMap::new(),
-                last_id: 0,
-                closing: false,
-            }),
+            state: Mutex::new(State { queue: VecDeque::new(), unfinished: HashMap::new(), last_id: 0, closing: false }),
             job_queued: Condvar::new(),
             all_finished: Condvar::new(),
         });

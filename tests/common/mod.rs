@@ -40,16 +40,12 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The shared media collection: `$VFRAME_MEDIA`, else `../shared/media` beside the
 /// repository. `None`, with a note on stderr, when it is absent: tests that need it skip.
 pub fn media_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VFRAME_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/media"));
+    let dir =
+        std::env::var_os("VFRAME_MEDIA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/media"));
     if dir.join("MANIFEST.tsv").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipped: no media collection at {} (set VFRAME_MEDIA to a folder with MANIFEST.tsv)",
-            dir.display()
-        );
+        eprintln!("skipped: no media collection at {} (set VFRAME_MEDIA to a folder with MANIFEST.tsv)", dir.display());
         None
     }
 }
@@ -74,12 +70,7 @@ pub fn ffmpeg(args: &[&std::ffi::OsStr]) -> Vec<u8> {
         .stdin(Stdio::null())
         .output()
         .expect("the ffmpeg CLI runs");
-    assert!(
-        out.status.success(),
-        "ffmpeg {:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffmpeg {:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -92,12 +83,7 @@ pub fn ffprobe(path: &Path, args: &[&str]) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "ffprobe {} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -238,11 +224,7 @@ pub fn png_rgb(data: &[u8]) -> (u32, u32, Vec<u8>) {
     let mut reader = decoder.read_info().expect("a valid PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("a PNG of sane size")];
     let info = reader.next_frame(&mut pixels).expect("a decodable PNG");
-    assert_eq!(
-        (info.color_type, info.bit_depth),
-        (png::ColorType::Rgb, png::BitDepth::Eight),
-        "PNG is not 8-bit RGB"
-    );
+    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight), "PNG is not 8-bit RGB");
     pixels.truncate(info.buffer_size());
     (info.width, info.height, pixels)
 }
@@ -292,9 +274,8 @@ pub struct Shot {
 /// per shot, one decoding pass per autorotate setting used); `None` where ffmpeg wrote
 /// nothing (an offset past the end).
 pub fn ffmpeg_shots(path: &Path, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
-    let outputs: Vec<TempPath> = (0..shots.len())
-        .map(|i| TempPath::new(&format!("shot-{}-{i}.raw", unique_id())))
-        .collect();
+    let outputs: Vec<TempPath> =
+        (0..shots.len()).map(|i| TempPath::new(&format!("shot-{}-{i}.raw", unique_id()))).collect();
     let mut args: Vec<std::ffi::OsString> = Vec::new();
     // Input 0 as coded; input 1 (the same file) rotated by ffmpeg, only if a shot wants it.
     args.extend(["-noautorotate".into(), "-i".into(), path.into()]);
