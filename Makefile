@@ -6,6 +6,8 @@ PREFIX  ?= /usr/local
 RELEASE := target/release
 LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
+VERSION   := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
@@ -16,8 +18,11 @@ all: build
 deps:
 	./scripts/deps.sh
 
+# The library's SONAME is libvframe.so.$(SOVERSION) (build.rs): programs linked against
+# target/release find it there through this link.
 build:
 	$(CARGO) build --release --locked
+	ln -sfn libvframe.so $(RELEASE)/libvframe.so.$(SOVERSION)
 
 # Regenerates the committed C header from src/capi (never edit it by hand).
 header:
@@ -69,21 +74,25 @@ test-python: build
 	./scripts/fixtures.sh >/dev/null
 	VFRAME_LIBRARY=$(abspath $(LIB)) $(PY_VENV)/bin/python -m pytest -q bindings/python/tests
 
-# `make install PREFIX=/opt/vframe DESTDIR=...`: the shared and static library, the header
-# and a pkg-config file (then `cc app.c $$(pkg-config --cflags --libs vframe)`).
-VERSION    := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# `make install PREFIX=/opt/vframe DESTDIR=...`: the shared library (libvframe.so.$(VERSION),
+# with the libvframe.so.$(SOVERSION) and libvframe.so links), the static library, the header
+# and a pkg-config file (then `cc app.c $$(pkg-config --cflags --libs vframe)`). Run ldconfig
+# after installing into a system prefix.
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 install: build
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
-	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libvframe.so
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libvframe.so.$(VERSION)
+	ln -sfn libvframe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvframe.so.$(SOVERSION)
+	ln -sfn libvframe.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvframe.so
 	install -m 644 $(RELEASE)/libvframe.a $(DESTDIR)$(LIBDIR)/libvframe.a
 	install -m 644 include/vframe.h $(DESTDIR)$(INCLUDEDIR)/vframe.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' vframe.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vframe.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libvframe.so $(DESTDIR)$(LIBDIR)/libvframe.a \
+	rm -f $(DESTDIR)$(LIBDIR)/libvframe.so $(DESTDIR)$(LIBDIR)/libvframe.so.$(SOVERSION) \
+	    $(DESTDIR)$(LIBDIR)/libvframe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvframe.a \
 	    $(DESTDIR)$(INCLUDEDIR)/vframe.h $(DESTDIR)$(LIBDIR)/pkgconfig/vframe.pc
 
 clean:

@@ -1,8 +1,13 @@
 //! Turns the FFmpeg version that ffmpeg-sys-next detected (its `links = "ffmpeg"` metadata)
 //! into cfg flags, so version differences can be written as `#[cfg(ffmpeg_6_1)]` in
-//! `src/av/compat.rs` and nowhere else.
+//! `src/av/compat.rs` and nowhere else; and gives the shared library its SONAME.
 
 fn main() {
+    // Without this, cargo reruns the script, and so rebuilds the crate, whenever any file of
+    // the package changes (a README, a Python or Go file). Its inputs are this file, the
+    // package version and ffmpeg-sys-next's metadata, whose changes cargo tracks by itself.
+    println!("cargo:rerun-if-changed=build.rs");
+
     // The FFmpeg releases whose API changes vframe cares about.
     for flag in ["ffmpeg_6_0", "ffmpeg_6_1", "ffmpeg_7_0", "ffmpeg_7_1", "ffmpeg_8_0"] {
         println!("cargo::rustc-check-cfg=cfg({flag})");
@@ -10,5 +15,14 @@ fn main() {
         if std::env::var(&var).is_ok_and(|v| v == "true") {
             println!("cargo:rustc-cfg={flag}");
         }
+    }
+
+    // ELF SONAME libvframe.so.<major>: programs linked with -lvframe record it and load that
+    // file at run time; `make install` installs libvframe.so.<version> with the .so.<major>
+    // and .so links. The major number changes when the C ABI breaks.
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if matches!(os.as_str(), "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly") {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libvframe.so.{major}");
     }
 }
