@@ -64,15 +64,26 @@ GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 test-go: build
 	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
-# Python binding: a venv (target/py-venv) with pytest, the Qiniu SDK and the package itself
-# from PyPI/pip, then its tests against the library just built.
+# Python binding, as users install it: pip builds the wheel (bindings/python/setup.py runs
+# cargo, a no-op after `build`, and puts libvframe.so in the package), auditwheel lists what it
+# links, the wheel goes into a venv (target/py-venv) with pytest and the Qiniu SDK, and the
+# tests run against the installed package from outside the source tree, with no VFRAME_LIBRARY.
 PY_VENV := target/py-venv
+PY_DIST := target/py-dist
+PIP     := $(PY_VENV)/bin/python -m pip --quiet --disable-pip-version-check
 test-python: build
 	python3 -c 'import ensurepip, venv' 2>/dev/null || ./scripts/deps.sh python3-venv
 	[ -x $(PY_VENV)/bin/python ] || python3 -m venv $(PY_VENV)
-	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check './bindings/python[test]'
+	rm -rf $(PY_DIST)
+	$(PIP) wheel --no-deps --wheel-dir $(PY_DIST) ./bindings/python
+	$(PIP) install auditwheel
+	$(PY_VENV)/bin/auditwheel show $(PY_DIST)/vframe-*.whl >$(PY_DIST)/auditwheel.txt
+	grep -q 'libavcodec\.so' $(PY_DIST)/auditwheel.txt
+	$(PIP) install --force-reinstall --no-deps $(PY_DIST)/vframe-*.whl
+	$(PIP) install "$$(ls $(PY_DIST)/vframe-*.whl)[test]"
 	./scripts/fixtures.sh >/dev/null
-	VFRAME_LIBRARY=$(abspath $(LIB)) $(PY_VENV)/bin/python -m pytest -q bindings/python/tests
+	cd $(PY_DIST) && env -u VFRAME_LIBRARY VFRAME_TEST_INSTALLED=1 \
+	    $(abspath $(PY_VENV))/bin/python -m pytest -q -p no:cacheprovider $(abspath bindings/python/tests)
 
 # `make install PREFIX=/opt/vframe DESTDIR=...`: the shared library (libvframe.so.$(VERSION),
 # with the libvframe.so.$(SOVERSION) and libvframe.so links), the static library, the header

@@ -7,9 +7,9 @@ Python bindings (ctypes) for the vframe library, which implements Qiniu's
     jpeg = vframe.extract("movie.mp4", "vframe/jpg/offset/7.5/w/480")
     png = vframe.extract(video_bytes, format="png", offset=3, rotate="auto")
 
-The native library (``libvframe.so``) is not part of this package: it is loaded from
-``$VFRAME_LIBRARY``, next to the package, a source checkout's ``target/release``, or the
-system library path.
+The native library (``libvframe.so``) is built by ``pip install`` and installed inside the
+package; it is loaded from ``$VFRAME_LIBRARY`` (an override), else next to the package, else a
+source checkout's ``target/release``, else the system library path.
 """
 
 from __future__ import annotations

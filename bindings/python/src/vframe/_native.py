@@ -7,7 +7,7 @@ a failed status into an exception. Nothing else in the package declares a C type
 The library is loaded on first use, from the first of:
 
 1. the file named by the environment variable ``VFRAME_LIBRARY``;
-2. ``libvframe.so`` (``.dylib``, ``vframe.dll``) next to this package;
+2. ``libvframe.so`` (``.dylib``, ``vframe.dll``) next to this package, where the wheel puts it;
 3. ``target/release/`` of the source checkout this package sits in;
 4. the system's library path (``ctypes.util.find_library("vframe")``).
 """
@@ -195,8 +195,8 @@ def _load() -> _Loaded:
     if name is not None:
         return _Loaded(ctypes.CDLL(name), name)
     raise OSError(
-        "cannot find the vframe library (libvframe); build it with `cargo build --release` and set "
-        "VFRAME_LIBRARY to its path. Looked in: " + "; ".join(tried)
+        "cannot find the vframe library (libvframe); install the package with pip (which builds it into "
+        "the package), or set VFRAME_LIBRARY to its path. Looked in: " + "; ".join(tried)
     )
 
 
