@@ -59,10 +59,14 @@ fuzz:
 test-c: build
 	$(MAKE) -C tests/c
 
-# Go binding: vet, then the tests under the race detector (cgo against target/release).
+# Go binding: vet, then the tests under the race detector, against this checkout (-tags
+# vframe_checkout); then the default build as a user gets it: `make install` into a temporary
+# prefix and a fresh module outside the repository that `go get`s the package and builds it
+# through pkg-config (scripts/go-install-test.sh).
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 test-go: build
-	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd bindings/go && $(GO) vet -tags vframe_checkout ./... && $(GO) test -tags vframe_checkout -race -count=1 ./...
+	GO=$(GO) ./scripts/go-install-test.sh
 
 # Python binding, as users install it: pip builds the wheel (bindings/python/setup.py runs
 # cargo, a no-op after `build`, and puts libvframe.so in the package), auditwheel lists what it

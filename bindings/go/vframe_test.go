@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	vframe "github.com/vframe/vframe/bindings/go"
+	"vframe"
 )
 
 var fixtures string
