@@ -11,7 +11,7 @@ SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
-.PHONY: test-hostile fuzz
+.PHONY: test-hostile fuzz test-doc
 
 all: build
 
@@ -37,10 +37,15 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
-	$(MAKE) test-rust test-header test-c test-go test-python test-hostile
+	$(MAKE) test-rust test-doc test-header test-c test-go test-python test-hostile
 
 test-rust:
 	$(CARGO) test --release --locked
+
+# The API documentation builds without a warning (broken links included). --release reuses
+# the release build's FFmpeg bindings instead of generating them again for the dev profile.
+test-doc:
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --release --no-deps --locked
 
 test-header:
 	./scripts/check-header.sh

@@ -2,6 +2,17 @@
 //!
 //! Owns parsing and printing of [`Spec`]. Pure, safe Rust; calls nothing else in the crate
 //! but the error type.
+//!
+//! ```
+//! use vframe::{Format, Rotate, Spec};
+//!
+//! let spec: Spec = "vframe/jpg/offset/7.5/w/480/rotate/auto".parse()?;
+//! assert_eq!(spec, Spec { width: Some(480), rotate: Some(Rotate::Auto), ..Spec::new(Format::Jpeg, 7_500) });
+//! // Printing gives the canonical string, which parses back to the same spec.
+//! assert_eq!(spec.to_string(), "vframe/jpg/offset/7.5/w/480/rotate/auto");
+//! assert_eq!("?vframe/jpeg/offset/07.50/rotate/0".parse::<Spec>()?.to_string(), "vframe/jpg/offset/7.5");
+//! # Ok::<(), vframe::Error>(())
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +27,16 @@ pub const MAX_HEIGHT: u32 = 2160;
 /// video, small enough that no timestamp arithmetic can overflow.
 pub const MAX_OFFSET_MS: u64 = 10_000_000_000;
 
-/// Output image format.
+/// Output image format: `jpg` (or `jpeg`) and `png` in a spec.
+///
+/// ```
+/// use vframe::{Format, Spec};
+///
+/// let spec: Spec = "vframe/jpeg/offset/1".parse()?;
+/// assert_eq!(spec.format, Format::Jpeg);
+/// assert_eq!((spec.format.as_str(), spec.format.mime_type()), ("jpg", "image/jpeg"));
+/// # Ok::<(), vframe::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Baseline JPEG, 4:2:0, quality 85.
@@ -43,7 +63,16 @@ impl Format {
     }
 }
 
-/// The `rotate` parameter.
+/// The `rotate` parameter (`rotate/0`, accepted, is no rotation: `Spec::rotate` is `None`).
+///
+/// ```
+/// use vframe::{Rotate, Spec};
+///
+/// assert_eq!("vframe/png/offset/1/rotate/270".parse::<Spec>()?.rotate, Some(Rotate::Cw270));
+/// assert_eq!("vframe/png/offset/1/rotate/auto".parse::<Spec>()?.rotate, Some(Rotate::Auto));
+/// assert_eq!("vframe/png/offset/1/rotate/0".parse::<Spec>()?.rotate, None);
+/// # Ok::<(), vframe::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rotate {
     /// Clockwise by 90 degrees.
@@ -67,7 +96,20 @@ impl Rotate {
     }
 }
 
-/// A parsed vframe operation.
+/// A parsed vframe operation: `"...".parse::<Spec>()` (an [`Error`] of status
+/// [`Status::InvalidSpec`] that quotes the bad part when malformed), or built in code.
+/// `to_string()` gives the canonical spec string.
+///
+/// ```
+/// use vframe::{Format, Spec, Status};
+///
+/// let spec = Spec { height: Some(360), ..Spec::new(Format::Png, 61_500) };
+/// assert_eq!(spec.to_string(), "vframe/png/offset/61.5/h/360");
+///
+/// let err = "vframe/jpg/offset/7/w/0".parse::<Spec>().unwrap_err();
+/// assert_eq!(err.status(), Status::InvalidSpec);
+/// assert_eq!(err.to_string(), "invalid spec: w '0' is out of range (1 to 3840)");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
     /// Output format.
@@ -83,7 +125,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// A spec with only the required parts.
+    /// A spec with only the required parts: `format` at `offset_ms`, display size, as coded.
     pub fn new(format: Format, offset_ms: u64) -> Spec {
         Spec { format, offset_ms, width: None, height: None, rotate: None }
     }
