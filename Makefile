@@ -11,7 +11,7 @@ SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
-.PHONY: test-hostile fuzz test-doc
+.PHONY: test-hostile fuzz test-doc test-ffmpeg7
 
 all: build
 
@@ -46,6 +46,12 @@ test-rust:
 # the release build's FFmpeg bindings instead of generating them again for the dev profile.
 test-doc:
 	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --release --no-deps --locked
+
+# The Rust tests against FFmpeg 7.1, in a Debian 13 chroot that scripts/ffmpeg7.sh makes with
+# debootstrap on first use (needs root; ~6 min the first time, ~2 GB in target/ffmpeg7; then
+# ~5 min a run, mostly the corpus). Not part of `make test`.
+test-ffmpeg7:
+	./scripts/ffmpeg7.sh
 
 test-header:
 	./scripts/check-header.sh

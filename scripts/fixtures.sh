@@ -40,7 +40,8 @@ make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4
 # for portrait video, rotate90.mp4 its inverse. FFmpeg 6.0+ sets this with -display_rotation;
 # 5.1 only converts a 'rotate' tag, and with this sign (its mov muxer ignores the tag
 # when encoding).
-if ffmpeg -hide_banner -h full 2>/dev/null | grep -q -- '-display_rotation'; then
+# (The help is read whole: `| grep -q` would end ffmpeg with SIGPIPE, false under pipefail.)
+if [[ $(ffmpeg -hide_banner -h full 2>/dev/null) == *-display_rotation* ]]; then
     rotated() { make_one "$1" -display_rotation "$2" -i "$dir/gop25_25fps.mp4" -c copy; }
 else
     rotated() { make_one "$1" -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate="$2"; }
@@ -52,9 +53,11 @@ make_one wide_4000x1000.mp4 -f lavfi -i "$(src 4000x1000 25)" -t 0.2 "${x264[@]}
 # High bit depth and other chroma layouts.
 make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
 # HDR-tagged 10-bit (PQ/HDR10 and HLG): testsrc2 is not HDR content, but the tags are what
-# decide the conversion.
-make_one hdr10_pq.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -g 30
-make_one hlg.mp4 -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc -g 30
+# decide the conversion. The frames carry the tags too (setparams): ffmpeg 7.x gives the
+# encoder the frames' primaries and transfer, over -color_primaries/-color_trc.
+hdr() { echo "setparams=color_primaries=bt2020:color_trc=$1:colorspace=bt2020nc"; }
+make_one hdr10_pq.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -vf "$(hdr smpte2084)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -g 30
+make_one hlg.mp4 -f lavfi -i "$(src 320x240 30)" -t 1 -vf "$(hdr arib-std-b67)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc -g 30
 make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
 # Gray (FFV1, full range) and RGB (libx264rgb, decoded as planar gbrp).
 make_one gray_ffv1.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v ffv1 -pix_fmt gray -g 30

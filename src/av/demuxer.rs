@@ -232,8 +232,7 @@ impl<'a> Demuxer<'a> {
         // SAFETY: st and its codecpar are valid while the context is open.
         let info = unsafe {
             let par = &*(*st).codecpar;
-            let avg = Rational::from_av((*st).avg_frame_rate);
-            let rate = if avg.is_valid() { avg } else { Rational::from_av((*st).r_frame_rate) };
+            let rate = Rational::from_av(compat::frame_rate(raw, st));
             let codec = ffi::avcodec_get_name(par.codec_id);
             let key = CString::new("rotate").unwrap();
             let tag = ffi::av_dict_get((*st).metadata, key.as_ptr(), ptr::null(), 0);

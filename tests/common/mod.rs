@@ -278,9 +278,11 @@ pub fn ffmpeg_shots(path: &Path, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
         (0..shots.len()).map(|i| TempPath::new(&format!("shot-{}-{i}.raw", unique_id()))).collect();
     let mut args: Vec<std::ffi::OsString> = Vec::new();
     // Input 0 as coded; input 1 (the same file) rotated by ffmpeg, only if a shot wants it.
+    // Autorotate is ffmpeg's default: spelling it out differs between versions (5.1's
+    // `-autorotate` takes a value, 7.x's is a flag that takes none).
     args.extend(["-noautorotate".into(), "-i".into(), path.into()]);
     if shots.iter().any(|s| s.autorotate) {
-        args.extend(["-autorotate".into(), "1".into(), "-i".into(), path.into()]);
+        args.extend(["-i".into(), path.into()]);
     }
     for (shot, out) in shots.iter().zip(&outputs) {
         let from = match shot.at {
