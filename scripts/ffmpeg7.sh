@@ -14,8 +14,9 @@
 #
 # After the command it sums up the test counts and checks that build.rs saw FFmpeg 7.1 (the
 # cfg flags ffmpeg_7_0 and ffmpeg_7_1 set, ffmpeg_8_0 not). The command's output is also in
-# target/ffmpeg7/test.log. Needs root (debootstrap, chroot, mount) and about 1.5 GB
-# in $VFRAME_FFMPEG7_ROOT (default target/ffmpeg7/root); $DEBIAN_MIRROR overrides the mirror.
+# target/ffmpeg7/test.log. Needs root (debootstrap, chroot, mount; it reruns itself with sudo)
+# and about 2 GB in $VFRAME_FFMPEG7_ROOT (default target/ffmpeg7/root); $DEBIAN_MIRROR
+# overrides the mirror.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -32,7 +33,7 @@ if [ -z "${VFRAME_FFMPEG7_INSIDE:-}" ]; then
     # The host's toolchain (the one rustup picks for this checkout).
     sysroot=${VFRAME_RUST_SYSROOT:-$(rustc --print sysroot)}
     if [ "$(id -u)" -ne 0 ]; then
-        exec sudo VFRAME_RUST_SYSROOT="$sysroot" VFRAME_FFMPEG7_ROOT="$root" VFRAME_MEDIA="${VFRAME_MEDIA:-}" \
+        exec sudo env VFRAME_RUST_SYSROOT="$sysroot" VFRAME_FFMPEG7_ROOT="$root" VFRAME_MEDIA="${VFRAME_MEDIA:-}" \
             DEBIAN_MIRROR="${DEBIAN_MIRROR:-}" CI="${CI:-}" "$0" "$@"
     fi
     ./scripts/deps.sh debootstrap

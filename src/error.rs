@@ -7,19 +7,6 @@ use std::ffi::CStr;
 use std::fmt;
 
 /// The outcome class of a call. `Ok` is 0; every other value is one failure class.
-///
-/// ```
-/// use vframe::Status;
-///
-/// let err = vframe::extract_path("missing.mp4", "vframe/jpg/offset/1").unwrap_err();
-/// match err.status() {
-///     Status::InvalidSpec | Status::InvalidArgument => panic!("a bug in the caller: {err}"),
-///     Status::Timeout | Status::Cancelled => println!("try again later"),
-///     status => println!("the video cannot be thumbnailed ({}): {err}", status.as_str()),
-/// }
-/// assert_eq!(err.status(), Status::CannotOpen);
-/// assert_eq!((Status::CannotOpen as u32, Status::from_code(3)), (3, Some(Status::CannotOpen)));
-/// ```
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -110,10 +97,19 @@ mod tests {
     }
 }
 
-/// A failed call: its class and a readable, one-line message (also its `Display`).
+/// A failed call: its class ([`Status`]) and a readable, one-line message (also its `Display`).
 ///
 /// ```
 /// use vframe::{Spec, Status};
+///
+/// let err = vframe::extract_path("missing.mp4", "vframe/jpg/offset/1").unwrap_err();
+/// match err.status() {
+///     Status::InvalidSpec | Status::InvalidArgument => panic!("a bug in the caller: {err}"),
+///     Status::Timeout | Status::Cancelled => println!("try again later"),
+///     status => println!("the video cannot be thumbnailed ({}): {err}", status.as_str()),
+/// }
+/// assert_eq!(err.status(), Status::CannotOpen);
+/// assert_eq!((Status::CannotOpen as u32, Status::from_code(3)), (3, Some(Status::CannotOpen)));
 ///
 /// let err = "vframe/jpg/offset/abc".parse::<Spec>().unwrap_err();
 /// assert_eq!(err.status(), Status::InvalidSpec);
