@@ -113,11 +113,16 @@ def test_options_that_do_not_bite_leave_the_image_unchanged(fixtures: Path) -> N
     assert vframe.extract(video.read_bytes(), spec, threads=2, timeout=30) == plain
 
 
-def test_the_library_is_the_one_named_by_vframe_library() -> None:
-    wanted = os.environ.get("VFRAME_LIBRARY")
-    if not wanted:
-        pytest.skip("VFRAME_LIBRARY is not set (make test-python sets it)")
-    assert vframe.library_path() == wanted
+def test_vframe_library_overrides_the_library_found_otherwise(tmp_path: Path, fixtures: Path) -> None:
+    override = tmp_path / "override" / "libvframe.so"
+    override.parent.mkdir()
+    shutil.copyfile(vframe.library_path(), override)
+    video = fixtures / "gop25_25fps.mp4"
+    code = f"import vframe; vframe.extract({str(video)!r}, 'vframe/jpg/offset/1'); print(vframe.library_path())"
+    env = dict(os.environ, VFRAME_LIBRARY=str(override))
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(override)
 
 
 def test_package_library_and_crate_versions_agree() -> None:
