@@ -35,6 +35,8 @@ make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
 # Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
 make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
+# NTSC DVD widescreen: 720x480 with SAR 32:27, exactly 16:9 (display width 853.3), 1 s.
+make_one ntsc_wide_sar32x27.mp4 -f lavfi -i "$(src 720x480 30)" -t 1 -vf setsar=32/27 "${x264[@]}" -g 30
 # Display matrices, by stream copy. rotateN.mp4 holds a matrix of N degrees
 # counter-clockwise (ffprobe: rotation=N, modulo 360): rotate270.mp4 is what phones write
 # for portrait video, rotate90.mp4 its inverse. FFmpeg 6.0+ sets this with -display_rotation;
