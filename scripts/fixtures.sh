@@ -70,6 +70,18 @@ make_one bframes_annexb.h264 -i "$dir/bframes_gop250.mp4" -c copy -bsf:v h264_mp
 make_one mpeg2_bframes.m2v -f lavfi -i "$(src 320x240 25)" -t 4 -c:v mpeg2video -g 12 -bf 2 -q:v 4 -f mpeg2video
 # Not video: audio only.
 make_one audio_only.m4a -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 2 -c:a aac
+# Cover art: a still picture attached to audio (and beside a real video), in the containers
+# that carry one. None of it is video.
+make_one cover.jpg -f lavfi -i "testsrc2=size=200x200" -frames:v 1
+make_one cover.png -f lavfi -i "testsrc2=size=200x200" -frames:v 1
+sine=(-f lavfi -i "sine=frequency=440:sample_rate=48000:duration=2")
+make_one cover_art.m4a "${sine[@]}" -i "$dir/cover.jpg" -map 0 -map 1 -c:a aac -c:v copy -disposition:v attached_pic
+make_one cover_art.mp3 "${sine[@]}" -i "$dir/cover.jpg" -map 0 -map 1 -c:a libmp3lame -c:v copy -id3v2_version 3
+make_one cover_art.flac "${sine[@]}" -i "$dir/cover.png" -map 0 -map 1 -c:a flac -c:v copy -disposition:v attached_pic
+make_one cover_art.mka "${sine[@]}" -attach "$dir/cover.jpg" -metadata:s:t mimetype=image/jpeg -c:a libvorbis
+make_one video_and_cover.mp4 -f lavfi -i "$(src 320x240 25)" -i "$dir/cover.jpg" -map 1 -map 0 -t 2 \
+    -c:v:1 libx264 -preset ultrafast -pix_fmt yuv420p -c:v:0 copy -disposition:v:0 attached_pic
+make_one still.gif -f lavfi -i "testsrc2=size=64x48" -frames:v 1
 # Tiny (64x48, 10 frames, a few KB) in many containers and codecs: cheap inputs for the
 # hostile-input corpus (truncation, bit flips), the stress test and fuzzing seeds.
 tiny=(-f lavfi -i "$(src 64x48 10)" -t 1)

@@ -45,6 +45,19 @@ const ALLOWED_FORMATS: &[&str] = &[
     "yuv4mpegpipe",
 ];
 
+/// Audio-only containers. They can hold no video, only cover art (an attached picture),
+/// which is not video either (SPEC §5): such a file is refused as having no video stream
+/// straight from the probe, without opening these demuxers at all.
+const AUDIO_FORMATS: &[&str] = &[
+    "mp3", "flac", "wav", "w64", "aiff", "aac", "ac3", "eac3", "dts", "truehd", "mlp", "amr", "amrnb", "amrwb", "ape",
+    "wv", "tta", "caf", "au", "mpc", "mpc8", "tak", "dsf", "shn", "s337m", "spdif", "loas", "latm",
+];
+
+/// Whether a demuxer reads still images (FFmpeg's `image2` and its `*_pipe` variants).
+fn is_image_format(name: &str) -> bool {
+    name == "image2" || name == "image2pipe" || name.ends_with("_pipe")
+}
+
 /// The facts about the chosen video stream that frame selection and geometry need.
 #[derive(Clone, Debug)]
 pub(crate) struct StreamInfo {
@@ -127,6 +140,19 @@ impl<'a> Demuxer<'a> {
         }
         // SAFETY: format points to a static AVInputFormat.
         let name = c_str(unsafe { (*format).name });
+        if AUDIO_FORMATS.contains(&name.as_str()) {
+            return Err(Error::new(
+                Status::NoVideoStream,
+                format!("the input is {name} audio, which holds no video (cover art, if any, is not video)"),
+            ));
+        }
+        if is_image_format(&name) {
+            let kind = name.strip_suffix("_pipe").unwrap_or(&name);
+            return Err(Error::new(
+                Status::UnsupportedInput,
+                format!("the input is a still image ({kind}), not a video (images and image sequences are refused)"),
+            ));
+        }
         if !ALLOWED_FORMATS.contains(&name.as_str()) {
             return Err(unsupported(&name));
         }
@@ -182,13 +208,16 @@ impl<'a> Demuxer<'a> {
     /// so the demuxer does not even hand out their packets.
     pub fn video_stream(&mut self, max_pixels: u64) -> Result<StreamInfo, Error> {
         let raw = self.raw();
-        // Audio and data streams are never needed: discard them before probing so that
-        // avformat_find_stream_info does not decode them.
+        // Audio and data streams and attached pictures (cover art) are never needed:
+        // discard them before probing so that avformat_find_stream_info does not decode them.
+        let mut cover_art = false;
         // SAFETY: streams[0..nb_streams] are valid streams of this context.
         unsafe {
             for i in 0..(*raw).nb_streams as usize {
                 let st = *(*raw).streams.add(i);
-                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO {
+                let attached = (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC != 0;
+                cover_art |= attached;
+                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO || attached {
                     (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
                 }
             }
@@ -214,12 +243,10 @@ impl<'a> Demuxer<'a> {
             return Err(e);
         }
         check(ret, Status::CannotOpen, "reading stream parameters")?;
-        // SAFETY: raw is an open context; no decoder is requested.
-        let index =
-            unsafe { ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0) };
-        if index < 0 {
-            return Err(Error::new(Status::NoVideoStream, "the input has no video stream"));
-        }
+        let index = self.best_video_stream().ok_or_else(|| {
+            let why = if cover_art { " (its only picture is attached cover art, which is not video)" } else { "" };
+            Error::new(Status::NoVideoStream, format!("the input has no video stream{why}"))
+        })?;
         // SAFETY: streams are valid; index < nb_streams per av_find_best_stream.
         unsafe {
             for i in 0..(*raw).nb_streams as i32 {
@@ -256,6 +283,30 @@ impl<'a> Demuxer<'a> {
             return Err(Error::new(Status::CannotOpen, "the video stream has no valid time base"));
         }
         Ok(info)
+    }
+
+    /// FFmpeg's best video stream, attached pictures left out (they are still images in an
+    /// audio file or beside the video, not video).
+    fn best_video_stream(&self) -> Option<i32> {
+        let raw = self.raw();
+        // SAFETY: streams[0..nb_streams] are valid streams of this open context.
+        let candidates: Vec<i32> = unsafe {
+            (0..(*raw).nb_streams as i32)
+                .filter(|&i| {
+                    let st = *(*raw).streams.add(i as usize);
+                    (*(*st).codecpar).codec_type == ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
+                        && (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC == 0
+                })
+                .collect()
+        };
+        // SAFETY: raw is an open context; no decoder is requested.
+        let best =
+            unsafe { ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0) };
+        if candidates.contains(&best) {
+            Some(best)
+        } else {
+            candidates.first().copied()
+        }
     }
 
     /// The sample aspect ratio FFmpeg settles on for `frame` of `stream` (container first,
