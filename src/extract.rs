@@ -212,6 +212,7 @@ impl<'a, 'o> Pass<'a, 'o> {
             interrupt.poll()?;
             if !self.demuxer.read(&self.stream, &mut packet)? {
                 self.decoder.decode(None, &mut frame, &mut sink)?;
+                self.decoder.limit_error()?;
                 break;
             }
             packets += 1;
@@ -230,7 +231,10 @@ impl<'a, 'o> Pass<'a, 'o> {
                     first_due = Some(first_due.map_or(pts, |d: i64| d.min(pts)));
                 }
             }
-            if self.decoder.decode(Some(&packet), &mut frame, &mut sink)? == Flow::Stop {
+            let flow = self.decoder.decode(Some(&packet), &mut frame, &mut sink)?;
+            // A picture refused for its size may have been the answer: never a fallback.
+            self.decoder.limit_error()?;
+            if flow == Flow::Stop {
                 break;
             }
         }

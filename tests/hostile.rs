@@ -877,11 +877,29 @@ fn the_pixel_limit_holds_when_the_picture_grows_mid_stream() {
     assert!(made.success(), "ffmpeg made a 320x240 H.264 frame");
     let mut stream = read(&fixture("tiny_h264.h264"));
     stream.extend(read(&big));
-    let options = Options { max_input_pixels: 64 * 48, ..Options::default() };
-    match vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/30"), &options) {
-        Ok(image) => assert_eq!((image.width, image.height), (64, 48), "a picture over the pixel limit was decoded"),
-        Err(e) => assert_eq!(e.status(), Status::LimitExceeded, "{e}"),
+    // The limit trips, and says so: never an earlier, smaller frame (a fallback) and never a
+    // decode error. The same with one decoder thread, with automatic threads, from a path.
+    let path = dir.join("grow.h264");
+    fs::write(&path, &stream).unwrap();
+    for threads in [0, 1] {
+        let options = Options { max_input_pixels: 64 * 48, threads, ..Options::default() };
+        for (what, result) in [
+            ("memory", vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/30"), &options)),
+            ("path", vframe::extract(Input::Path(&path), &spec("vframe/png/offset/30"), &options)),
+        ] {
+            let error = failure(result, format!("{what}, {threads} threads: the grown picture"));
+            assert_eq!(error.status(), Status::LimitExceeded, "{what}, {threads} threads: {error}");
+            assert!(error.message().contains("320x240"), "the message gives the size: {error}");
+        }
+        // The frames before the growth are still there for offsets that reach no further.
+        let image = vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/0"), &options)
+            .unwrap_or_else(|e| panic!("the first, small frame: {e}"));
+        assert_eq!((image.width, image.height), (64, 48));
     }
+    // Within the limit the grown picture is the answer.
+    let options = Options { max_input_pixels: 320 * 240, ..Options::default() };
+    let image = vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/30"), &options).unwrap();
+    assert_eq!((image.width, image.height), (320, 240));
 }
 
 // ---------------------------------------------------------------------------------------
