@@ -33,6 +33,12 @@ make_one audio_first.ts -f lavfi -i "sine=frequency=440:sample_rate=48000" -itso
 make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
 # Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
+# A Matroska cut with -c copy at 1.3 s (the keyframe before it is at 0 s), with
+# -avoid_negative_ts disabled: the 32 frames before the cut are kept without timestamps.
+if [ ! -s "$dir/cut_untimed_head.mkv" ]; then
+    make_one .cut_source.mkv -f lavfi -i "$(src 320x240 25)" -t 4 "${x264[@]}" -g 50 -bf 2
+    make_one cut_untimed_head.mkv -ss 1.3 -i "$dir/.cut_source.mkv" -c copy -avoid_negative_ts disabled
+fi
 # Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
 make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
 # NTSC DVD widescreen: 720x480 with SAR 32:27, exactly 16:9 (display width 853.3), 1 s.

@@ -107,7 +107,19 @@ struct Pass<'a, 'o> {
     start: Option<i64>,
     /// The timestamp selection gave the frame the last `run` returned.
     frame_pts: Option<i64>,
+    /// The time selection gave the last frame decoded: a frame without a timestamp is
+    /// placed one frame after it. `None` at the start and after a seek.
+    placed: Option<i64>,
+    /// How far into the stream (ticks from its start) frames without timestamps at its
+    /// head may reach; targets up to there are found by decoding from the start, never by
+    /// seeking, which would skip them. `None`: the stream's timeline cannot be trusted at
+    /// all (no timestamps in the first packets), so never seek.
+    untimed_span: Option<i64>,
 }
+
+/// Frames beyond the untimed packets at a stream's head that their placement may still
+/// reach (decoder reordering), for `Pass::untimed_span`.
+const UNTIMED_MARGIN_FRAMES: i64 = 16;
 
 /// What a pass ended with.
 enum Outcome {
@@ -143,6 +155,15 @@ impl<'a, 'o> Pass<'a, 'o> {
         };
         let decoder = demuxer.decoder(&stream, threads, options.max_input_pixels)?;
         let stream_start = stream.start_time;
+        // Only a stream with a start time is ever seeked; find whether its head has frames
+        // without timestamps (read ahead, then decoded normally).
+        let untimed_span = match stream_start {
+            Some(_) => demuxer.leading_untimed(&stream)?.map(|untimed| match untimed {
+                0 => 0,
+                n => (n as i64).saturating_add(UNTIMED_MARGIN_FRAMES).saturating_mul(frame_step(&stream)),
+            }),
+            None => None,
+        };
         Ok(Pass {
             demuxer,
             decoder,
@@ -155,6 +176,8 @@ impl<'a, 'o> Pass<'a, 'o> {
             skipped: false,
             start: stream_start,
             frame_pts: None,
+            placed: None,
+            untimed_span,
         })
     }
 
@@ -170,10 +193,9 @@ impl<'a, 'o> Pass<'a, 'o> {
         // The timestamps selection used for the found frame and for `last`.
         let (mut found_pts, mut last_pts): (Option<i64>, Option<i64>) = (None, None);
         let mut first = true;
-        let mut prev_pts: Option<i64> = None;
         let step = frame_step(&self.stream);
         let (max_frames, interrupt) = (self.options.max_decoded_frames, Arc::clone(&self.interrupt));
-        let (decoded, start) = (&mut self.decoded, &mut self.start);
+        let (decoded, start, prev_pts) = (&mut self.decoded, &mut self.start, &mut self.placed);
         let mut sink = |f: &mut Frame| -> Result<Flow, Error> {
             *decoded += 1;
             if *decoded > max_frames {
@@ -182,9 +204,10 @@ impl<'a, 'o> Pass<'a, 'o> {
                     format!("decoded {max_frames} frames without reaching the offset (the decode limit)"),
                 ));
             }
-            // Frames without any timestamp follow the previous one by a frame duration.
+            // Frames without any timestamp follow the previous one by a frame duration (the
+            // first at the stream's start), as the ffmpeg CLI places them.
             let pts = f.pts().or(prev_pts.map(|p| p + step)).unwrap_or(start.unwrap_or(0));
-            prev_pts = Some(pts);
+            *prev_pts = Some(pts);
             let begin = *start.get_or_insert(pts);
             if first {
                 first = false;
@@ -377,7 +400,9 @@ fn locate_with<'a, 'o>(
 
     let mut outcome = None;
     let mut seeked = false;
-    if let (Some(begin), true, true) = (pass.start, offset_ms > 0, pass.seekable) {
+    // Targets among untimed frames at the stream's head are reached from the start.
+    let beyond_untimed = pass.untimed_span.is_some_and(|span| timeline.offset_ticks > span);
+    if let (Some(begin), true, true) = (pass.start, beyond_untimed, pass.seekable) {
         let target = timeline.target(begin);
         // Past the end the answer is the last frame: seek to the end rather than beyond it,
         // where some demuxers (MPEG-TS) find no packet at all. Seeking earlier than needed
@@ -397,6 +422,7 @@ fn locate_with<'a, 'o>(
                 break;
             }
             pass.decoder.flush();
+            pass.placed = None;
             match pass.run(&timeline, Some(target))? {
                 // Landed after the target, or so near the end that no frame came out:
                 // seek further back.

@@ -67,7 +67,11 @@ unsafe extern "C" fn guarded_get_format(
 }
 
 /// `AVCodecContext.get_buffer2`: called for every picture buffer the decoder allocates.
-unsafe extern "C" fn guarded_get_buffer(ctx: *mut ffi::AVCodecContext, frame: *mut ffi::AVFrame, flags: c_int) -> c_int {
+unsafe extern "C" fn guarded_get_buffer(
+    ctx: *mut ffi::AVCodecContext,
+    frame: *mut ffi::AVFrame,
+    flags: c_int,
+) -> c_int {
     // SAFETY: as in guarded_get_format; frame is the frame FFmpeg asks a buffer for.
     unsafe {
         let guard = &*((*ctx).opaque as *const PixelGuard);

@@ -1,6 +1,7 @@
 //! `AVFormatContext` for input: probing against an allow-list of real media containers,
 //! the video stream's facts, packet reading and seeking.
 
+use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
@@ -84,7 +85,13 @@ pub(crate) struct Demuxer<'a> {
     ctx: NonNull<ffi::AVFormatContext>,
     _io: Avio<'a>,
     interrupt: Arc<Interrupt>,
+    /// Packets read ahead (by `leading_untimed`) and handed out again by `read`.
+    queued: VecDeque<Packet>,
 }
+
+/// The most packets, and bytes, `leading_untimed` reads ahead looking for a timestamp.
+const MAX_LOOKAHEAD_PACKETS: u64 = 1024;
+const MAX_LOOKAHEAD_BYTES: usize = 32 << 20;
 
 /// `AVFormatContext.io_open`: refuses every nested open, so no demuxer can reach another
 /// file or URL whatever the input says.
@@ -192,7 +199,7 @@ impl<'a> Demuxer<'a> {
             }));
         }
         let ctx = NonNull::new(raw).expect("avformat_open_input succeeded");
-        Ok(Demuxer { ctx, _io: io, interrupt })
+        Ok(Demuxer { ctx, _io: io, interrupt, queued: VecDeque::new() })
     }
 
     fn raw(&self) -> *mut ffi::AVFormatContext {
@@ -341,6 +348,37 @@ impl<'a> Demuxer<'a> {
     /// Reads the next packet of `stream` into `pkt`. `Ok(false)` at the end of the input;
     /// read errors in the middle of a file (damage, truncation) also end it, as in ffmpeg.
     pub fn read(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
+        if let Some(mut queued) = self.queued.pop_front() {
+            std::mem::swap(pkt, &mut queued);
+            return Ok(true);
+        }
+        self.read_next(stream, pkt)
+    }
+
+    /// How many of the stream's first packets have no presentation timestamp (frames cut
+    /// in front of a keyframe with `-avoid_negative_ts disabled`, for one): `Some(0)` when
+    /// the first has one, `None` when none of the first 1024 packets (or 32 MiB) has one or
+    /// the input ends first. The packets read are handed out again by `read`.
+    pub fn leading_untimed(&mut self, stream: &StreamInfo) -> Result<Option<u64>, Error> {
+        let (mut untimed, mut bytes) = (0u64, 0usize);
+        while untimed < MAX_LOOKAHEAD_PACKETS && bytes < MAX_LOOKAHEAD_BYTES {
+            let mut pkt = Packet::new()?;
+            if !self.read_next(stream, &mut pkt)? {
+                return Ok(None);
+            }
+            let timed = pkt.pts().is_some();
+            bytes += pkt.size();
+            self.queued.push_back(pkt);
+            if timed {
+                return Ok(Some(untimed));
+            }
+            untimed += 1;
+        }
+        Ok(None)
+    }
+
+    /// `read` straight from the container.
+    fn read_next(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
         loop {
             pkt.unref();
             // SAFETY: context and packet are valid; the packet is blank.
@@ -363,6 +401,7 @@ impl<'a> Demuxer<'a> {
     /// Seeks so that the next packets start at or before `timestamp` (in the stream's
     /// time base) at a keyframe, as far as the container's index allows.
     pub fn seek(&mut self, stream: &StreamInfo, timestamp: i64) -> Result<(), Error> {
+        self.queued.clear();
         // SAFETY: context is open; the index is a valid stream.
         let ret = unsafe { ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD) };
         if let Some(e) = self.interrupt.error() {
