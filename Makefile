@@ -9,7 +9,7 @@ CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
-.PHONY: test-hostile fuzz
+.PHONY: test-hostile fuzz lint-rust
 
 all: build
 
@@ -32,10 +32,22 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
+	@rm -f target/media-skips.log
 	$(MAKE) test-rust test-header test-c test-go test-python test-hostile
+	@if [ -s target/media-skips.log ]; then \
+	    echo "== SKIPPED for want of ../shared/media (set VFRAME_MEDIA; under CI=true these fail):"; \
+	    sort -u target/media-skips.log; \
+	fi
 
-test-rust:
+# Style gates first (rustfmt, clippy with warnings as errors), then every Rust test.
+test-rust: lint-rust
 	$(CARGO) test --release --locked
+
+lint-rust:
+	$(CARGO) fmt --check
+	cd bench && $(CARGO) fmt --check
+	cd fuzz && $(CARGO) fmt --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
 test-header:
 	./scripts/check-header.sh

@@ -45,19 +45,6 @@ fn tiny_fixtures() -> Vec<PathBuf> {
     files
 }
 
-/// The shared media folder, or `None` (with a note) when it is absent.
-fn media_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VFRAME_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent (set VFRAME_MEDIA to the media folder)", dir.display());
-        None
-    }
-}
-
 fn spec(s: &str) -> Spec {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
@@ -451,7 +438,7 @@ fn session_descriptions_are_refused() {
 /// segment), as it is and copied beside a FIFO standing in for its segment.
 #[test]
 fn the_shared_hls_playlist_is_refused_without_reading_its_segment() {
-    let Some(media) = media_dir() else { return };
+    let Some(media) = common::media_dir() else { return };
     let playlist = media.join("hls/sd-hls.m3u8");
     if !playlist.is_file() {
         eprintln!("skipped: {} is absent", playlist.display());
@@ -797,7 +784,7 @@ fn damaged_videos_fail_cleanly() {
 /// The corrupt and truncated files of the shared media collection.
 #[test]
 fn corrupt_files_of_the_media_collection_fail_cleanly() {
-    let Some(media) = media_dir() else { return };
+    let Some(media) = common::media_dir() else { return };
     let mut files: Vec<PathBuf> = fs::read_dir(&media)
         .expect("the media folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
