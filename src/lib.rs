@@ -4,7 +4,9 @@
 //! (`vframe/<Format>/offset/<Second>[/w/<W>][/h/<H>][/rotate/<Degree>]`) over the system's
 //! FFmpeg: the exact frame (not the nearest keyframe), the right way up, the right shape.
 //!
-//! Layers: [`spec`] parses the operation string; `extract` finds and presents the frame;
+//! Layers, in the order data flows: [`spec`] parses the operation string; `source` opens and
+//! probes the input; `select` finds the exact frame for each target; `present` tone-maps,
+//! scales, orients and encodes it; `extract` strings them together for one-shot calls.
 //! `geometry`, `image` and `encode` are pure Rust; `av` wraps FFmpeg (unsafe lives there
 //! and in `capi`, the C ABI, only).
 //!
@@ -26,6 +28,9 @@ mod error;
 mod extract;
 mod geometry;
 mod image;
+mod present;
+mod select;
+mod source;
 pub mod spec;
 
 pub use error::{Error, Status};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ffmpeg_sys_next as ffi;
 
-use super::io::{Avio, Source};
+use super::io::{Avio, Reader};
 use super::{check, compat, interrupt, ts, Decoder, Interrupt, Packet, Rational};
 use crate::error::{Error, Status};
 
@@ -125,7 +125,7 @@ fn c_str(ptr: *const c_char) -> String {
 
 impl<'a> Demuxer<'a> {
     /// Opens `source`, refusing any container that is not on the allow-list.
-    pub fn open(mut source: Source<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+    pub fn open(mut source: Reader<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
         super::init();
         // M3U playlists are recognised here, not by FFmpeg's probe, which misses them after a
         // byte order mark, without HLS tags and (FFmpeg 7.1 on) without an .m3u8 file name,
