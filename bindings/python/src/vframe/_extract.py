@@ -7,8 +7,8 @@ import os
 from typing import Sequence
 
 from . import _native
-from .errors import VframeError, error_for_status
 from ._call import CSource, Number, Source, c_options, c_string, resolve_spec
+from .errors import VframeError, error_for_status
 
 
 def extract(
