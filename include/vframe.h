@@ -244,6 +244,10 @@ const char *vframe_version(void);
  * spec (in the order given), whose message goes to `err_buf`. `opts` (NULL: defaults)
  * bounds the whole call.
  *
+ * In order: bad `opts` or `input_path` fail every spec with their status; a malformed spec
+ * fails alone (`VFRAME_STATUS_INVALID_SPEC`); an input that cannot be opened fails every
+ * other spec.
+ *
  * # Safety
  * `input_path` is a NUL-terminated string; `specs` points to `count` NUL-terminated
  * strings; `images` and `statuses` point to `count` writable elements; `opts` is NULL or

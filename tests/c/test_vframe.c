@@ -728,6 +728,26 @@ static void test_extract_many(void) {
         vframe_image_free(&single);
         vframe_image_free(&images[i]);
     }
+    /* Bad arguments fail every spec; an input that cannot be opened fails every spec but the
+       malformed one, which fails alone as ever. */
+    vframe_options too_many = vframe_options_default();
+    too_many.threads = 100000;
+    struct {
+        const char *path;
+        const vframe_options *opts;
+        vframe_status want;
+    } whole[] = {{"", NULL, VFRAME_STATUS_INVALID_ARGUMENT},
+                 {fixture("bframes_gop250.mp4"), &too_many, VFRAME_STATUS_INVALID_ARGUMENT},
+                 {"/nonexistent/vframe.mp4", NULL, VFRAME_STATUS_CANNOT_OPEN}};
+    for (size_t w = 0; w < sizeof whole / sizeof whole[0]; w++) {
+        CHECK_STATUS(vframe_extract_many(whole[w].path, specs, N, whole[w].opts, images, statuses, err, sizeof err),
+                     whole[w].want, err);
+        for (size_t i = 0; i < N; i++) {
+            int malformed_alone = i == 2 && whole[w].want == VFRAME_STATUS_CANNOT_OPEN;
+            CHECK_STATUS(statuses[i], malformed_alone ? VFRAME_STATUS_INVALID_SPEC : whole[w].want, specs[i]);
+            CHECK(is_empty(&images[i]), "a failed spec leaves its image empty");
+        }
+    }
     CHECK_STATUS(vframe_extract_many(fixture("bframes_gop250.mp4"), NULL, 1, NULL, images, statuses, err, sizeof err),
                  VFRAME_STATUS_INVALID_ARGUMENT, err);
     CHECK_STATUS(vframe_extract_many(fixture("bframes_gop250.mp4"), NULL, 0, NULL, NULL, NULL, err, sizeof err),
