@@ -67,13 +67,14 @@ test-c: build
 	$(MAKE) -C tests/c
 
 # Go binding: gofmt (any file it would change fails the run), vet, then the tests under the
-# race detector (cgo against target/release).
+# race detector (cgo against target/release). `go test` without a package list shows the
+# tests' own output, such as which tests skipped for want of the shared media folder.
 GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
 GOFMT ?= $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 test-go: build
 	@unformatted=$$(cd bindings/go && $(GOFMT) -l .) && [ -z "$$unformatted" ] || \
 	    { echo "gofmt: run 'gofmt -w' on bindings/go: $$unformatted" >&2; exit 1; }
-	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1
 
 # Python binding: a venv (target/py-venv) with pytest, the Qiniu SDK, the pinned linters and
 # the package itself from PyPI/pip; then the lint gates (ruff check, ruff format --check,
