@@ -36,10 +36,14 @@ def fixtures() -> Path:
 
 @pytest.fixture(scope="session")
 def media() -> Path:
-    """The shared real-world videos described by MANIFEST.tsv; skips when absent."""
+    """The shared real-world videos described by MANIFEST.tsv. When the folder is absent the
+    test skips (``pytest -rs`` prints why), except under ``CI=true``, where it fails."""
     directory = Path(os.environ.get("VFRAME_MEDIA", REPO.parent / "shared" / "media"))
     if not (directory / "MANIFEST.tsv").is_file():
-        pytest.skip(f"shared media folder absent ({directory}; set VFRAME_MEDIA to use another)")
+        absent = f"shared media folder absent ({directory}; set VFRAME_MEDIA to use another)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the {absent}", pytrace=False)
+        pytest.skip(absent)
     return directory
 
 

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 from . import _native
 from ._call import CSource, Number, Source, c_count, c_options, c_string, resolve_spec
-from .errors import CancelledError, Status, VframeError, error_for_status
+from .errors import CancelledError, InvalidSpecError, Status, VframeError, error_for_status
 
 # Job key -> its future, from just before submission until its callback has run.
 _pending: dict[int, _JobFuture] = {}
@@ -121,8 +121,8 @@ class Pool:
         *,
         format: str | None = None,
         offset: Number | None = None,
-        w: Number | None = None,
-        h: Number | None = None,
+        w: int | str | None = None,
+        h: int | str | None = None,
         rotate: None | int | str = None,
         timeout: float | None = None,
         threads: int | None = None,
@@ -135,11 +135,18 @@ class Pool:
         misuse (a wrong type, a closed pool) raises at once. Bytes given as the source are
         copied by the library: the caller may change them once this returns.
         """
-        spec_bytes = c_string(resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec")
         c_source = CSource(source)
         options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
-        lib = _native.library()
         future = _JobFuture(self)
+        try:
+            spec_bytes = c_string(
+                resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec"
+            )
+        except InvalidSpecError as e:  # keywords the spec cannot hold: a bad spec, so through the future
+            future.set_running_or_notify_cancel()
+            future.set_exception(e)
+            return future
+        lib = _native.library()
         key = next(_keys)
         _pending[key] = future
         job_id = ctypes.c_uint64(0)
@@ -296,8 +303,8 @@ def extract_async(
     *,
     format: str | None = None,
     offset: Number | None = None,
-    w: Number | None = None,
-    h: Number | None = None,
+    w: int | str | None = None,
+    h: int | str | None = None,
     rotate: None | int | str = None,
     timeout: float | None = None,
     threads: int | None = None,
@@ -329,8 +336,8 @@ async def extract_aio(
     *,
     format: str | None = None,
     offset: Number | None = None,
-    w: Number | None = None,
-    h: Number | None = None,
+    w: int | str | None = None,
+    h: int | str | None = None,
     rotate: None | int | str = None,
     timeout: float | None = None,
     threads: int | None = None,
