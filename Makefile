@@ -66,20 +66,30 @@ fuzz:
 test-c: build
 	$(MAKE) -C tests/c
 
-# Go binding: vet, then the tests under the race detector (cgo against target/release).
-GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+# Go binding: gofmt (any file it would change fails the run), vet, then the tests under the
+# race detector (cgo against target/release). `go test` without a package list shows the
+# tests' own output, such as which tests skipped for want of the shared media folder.
+GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
+GOFMT ?= $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 test-go: build
-	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	@unformatted=$$(cd bindings/go && $(GOFMT) -l .) && [ -z "$$unformatted" ] || \
+	    { echo "gofmt: run 'gofmt -w' on bindings/go: $$unformatted" >&2; exit 1; }
+	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1
 
-# Python binding: a venv (target/py-venv) with pytest, the Qiniu SDK and the package itself
-# from PyPI/pip, then its tests against the library just built.
+# Python binding: a venv (target/py-venv) with pytest, the Qiniu SDK, the pinned linters and
+# the package itself from PyPI/pip; then the lint gates (ruff check, ruff format --check,
+# mypy --strict, configured in bindings/python/pyproject.toml) and the tests against the
+# library just built (-rs: every skip prints its reason). The linters' caches go in target/.
 PY_VENV := target/py-venv
 test-python: build
 	python3 -c 'import ensurepip, venv' 2>/dev/null || ./scripts/deps.sh python3-venv
 	[ -x $(PY_VENV)/bin/python ] || python3 -m venv $(PY_VENV)
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check './bindings/python[test]'
+	cd bindings/python && py=$(abspath $(PY_VENV))/bin/python && export RUFF_CACHE_DIR=$(abspath target/ruff-cache) \
+	    MYPY_CACHE_DIR=$(abspath target/mypy-cache) && $$py -m ruff check . && $$py -m ruff format --check . && \
+	    $$py -m mypy --strict
 	./scripts/fixtures.sh >/dev/null
-	VFRAME_LIBRARY=$(abspath $(LIB)) $(PY_VENV)/bin/python -m pytest -q bindings/python/tests
+	VFRAME_LIBRARY=$(abspath $(LIB)) $(PY_VENV)/bin/python -m pytest -q -rs bindings/python/tests
 
 # `make install PREFIX=/opt/vframe DESTDIR=...`: the shared and static library, the header
 # and a pkg-config file (then `cc app.c $$(pkg-config --cflags --libs vframe)`).
