@@ -3,6 +3,9 @@
 //! `src/av/compat.rs` and nowhere else.
 
 fn main() {
+    // Only this file's own changes (and the FFmpeg detection's, which cargo tracks through
+    // the ffmpeg-sys-next dependency) call for a rerun, not every file of the package.
+    println!("cargo:rerun-if-changed=build.rs");
     // The FFmpeg releases whose API changes vframe cares about.
     for flag in ["ffmpeg_6_0", "ffmpeg_6_1", "ffmpeg_7_0", "ffmpeg_7_1", "ffmpeg_8_0"] {
         println!("cargo::rustc-check-cfg=cfg({flag})");
