@@ -11,7 +11,7 @@ SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
-.PHONY: test-hostile fuzz test-doc test-ffmpeg7
+.PHONY: test-hostile fuzz lint-rust test-doc test-ffmpeg7
 
 all: build
 
@@ -37,10 +37,22 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
+	@rm -f target/media-skips.log
 	$(MAKE) test-rust test-doc test-header test-c test-go test-python test-hostile
+	@if [ -s target/media-skips.log ]; then \
+	    echo "== SKIPPED for want of ../shared/media (set VFRAME_MEDIA; under CI=true these fail):"; \
+	    sort -u target/media-skips.log; \
+	fi
 
-test-rust:
+# Style gates first (rustfmt, clippy with warnings as errors), then every Rust test.
+test-rust: lint-rust
 	$(CARGO) test --release --locked
+
+lint-rust:
+	$(CARGO) fmt --check
+	cd bench && $(CARGO) fmt --check
+	cd fuzz && $(CARGO) fmt --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
 # The API documentation builds without a warning (broken links included). --release reuses
 # the release build's FFmpeg bindings instead of generating them again for the dev profile.
@@ -70,19 +82,27 @@ fuzz:
 test-c: build
 	$(MAKE) -C tests/c
 
-# Go binding: vet, then the tests under the race detector, against this checkout (-tags
-# vframe_checkout); then the default build as a user gets it: `make install` into a temporary
-# prefix and a fresh module outside the repository that `go get`s the package and builds it
-# through pkg-config (scripts/go-install-test.sh).
-GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+# Go binding: gofmt (any file it would change fails the run), vet, then the tests under the
+# race detector, against this checkout (-tags vframe_checkout; `go test` without a package list
+# shows the tests' own output, such as which tests skipped for want of the shared media
+# folder); then the default build as a user gets it: `make install` into a temporary prefix and
+# a fresh module outside the repository that `go get`s the package and builds it through
+# pkg-config (scripts/go-install-test.sh).
+GO    ?= $(shell command -v go || echo /usr/local/go/bin/go)
+GOFMT ?= $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 test-go: build
-	cd bindings/go && $(GO) vet -tags vframe_checkout ./... && $(GO) test -tags vframe_checkout -race -count=1 ./...
+	@unformatted=$$(cd bindings/go && $(GOFMT) -l .) && [ -z "$$unformatted" ] || \
+	    { echo "gofmt: run 'gofmt -w' on bindings/go: $$unformatted" >&2; exit 1; }
+	cd bindings/go && $(GO) vet -tags vframe_checkout ./... && $(GO) test -tags vframe_checkout -race -count=1
 	GO=$(GO) ./scripts/go-install-test.sh
 
 # Python binding, as users install it: pip builds the wheel (bindings/python/setup.py runs
 # cargo, a no-op after `build`, and puts libvframe.so in the package), auditwheel lists what it
-# links, the wheel goes into a venv (target/py-venv) with pytest and the Qiniu SDK, and the
-# tests run against the installed package from outside the source tree, with no VFRAME_LIBRARY.
+# links, the wheel goes into a venv (target/py-venv) with its `test` extra (pytest, the Qiniu
+# SDK, the pinned linters); then the lint gates (ruff check, ruff format --check, mypy --strict,
+# configured in bindings/python/pyproject.toml; their caches in target/) and the tests against
+# the installed package, from outside the source tree, with no VFRAME_LIBRARY (-rs: every skip
+# prints its reason).
 PY_VENV := target/py-venv
 PY_DIST := target/py-dist
 PIP     := $(PY_VENV)/bin/python -m pip --quiet --disable-pip-version-check
@@ -96,9 +116,12 @@ test-python: build
 	grep -q 'libavcodec\.so' $(PY_DIST)/auditwheel.txt
 	$(PIP) install --force-reinstall --no-deps $(PY_DIST)/vframe-*.whl
 	$(PIP) install "$$(ls $(PY_DIST)/vframe-*.whl)[test]"
+	cd bindings/python && py=$(abspath $(PY_VENV))/bin/python && export RUFF_CACHE_DIR=$(abspath target/ruff-cache) \
+	    MYPY_CACHE_DIR=$(abspath target/mypy-cache) && $$py -m ruff check . && $$py -m ruff format --check . && \
+	    $$py -m mypy --strict
 	./scripts/fixtures.sh >/dev/null
 	cd $(PY_DIST) && env -u VFRAME_LIBRARY VFRAME_TEST_INSTALLED=1 \
-	    $(abspath $(PY_VENV))/bin/python -m pytest -q -p no:cacheprovider $(abspath bindings/python/tests)
+	    $(abspath $(PY_VENV))/bin/python -m pytest -q -rs -p no:cacheprovider $(abspath bindings/python/tests)
 
 # `make install PREFIX=/opt/vframe DESTDIR=...`: the shared library (libvframe.so.$(VERSION),
 # with the libvframe.so.$(SOVERSION) and libvframe.so links), the static library, the header

@@ -3,9 +3,8 @@
 //! `src/av/compat.rs` and nowhere else; and gives the shared library its SONAME.
 
 fn main() {
-    // Without this, cargo reruns the script, and so rebuilds the crate, whenever any file of
-    // the package changes (a README, a Python or Go file). Its inputs are this file, the
-    // package version and ffmpeg-sys-next's metadata, whose changes cargo tracks by itself.
+    // Only this file's own changes (and the FFmpeg detection's, which cargo tracks through
+    // the ffmpeg-sys-next dependency) call for a rerun, not every file of the package.
     println!("cargo:rerun-if-changed=build.rs");
 
     // The FFmpeg releases whose API changes vframe cares about.

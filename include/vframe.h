@@ -83,6 +83,13 @@ typedef uint32_t vframe_status;
 /**
  * A pool of worker threads that run submitted extractions. Create it with
  * `vframe_pool_new`, release it with `vframe_pool_free`.
+ *
+ * A pool belongs to the process that created it. A child made by `fork()` inherits none
+ * of its threads: there `vframe_submit`, `vframe_submit_memory` and `vframe_cancel` return
+ * `VFRAME_STATUS_INVALID_ARGUMENT` (submit with a message saying so), `vframe_pool_wait`
+ * returns at once, and `vframe_pool_free` releases the pool without waiting for anything
+ * and without calling any `done` (the jobs belong to the parent, which runs them). Create
+ * a new pool in the child.
  */
 typedef struct vframe_pool vframe_pool;
 
@@ -237,6 +244,10 @@ const char *vframe_version(void);
  * spec (in the order given), whose message goes to `err_buf`. `opts` (NULL: defaults)
  * bounds the whole call.
  *
+ * In order: bad `opts` or `input_path` fail every spec with their status; a malformed spec
+ * fails alone (`VFRAME_STATUS_INVALID_SPEC`); an input that cannot be opened fails every
+ * other spec.
+ *
  * # Safety
  * `input_path` is a NUL-terminated string; `specs` points to `count` NUL-terminated
  * strings; `images` and `statuses` point to `count` writable elements; `opts` is NULL or
@@ -268,6 +279,8 @@ struct vframe_pool *vframe_pool_new(uint32_t threads);
  * never called. Otherwise it returns `VFRAME_STATUS_OK`, stores the job's id in `*job_id`
  * (if not NULL; before the job can start), and `done` is called exactly once later, on a
  * pool thread, with `user` — also when the job fails, is cancelled, or the pool is freed.
+ * In a child made by `fork()` from the pool's creator it returns
+ * `VFRAME_STATUS_INVALID_ARGUMENT` (see `vframe_pool`).
  *
  * # Safety
  * `pool` must come from `vframe_pool_new` and not be freed; `input_path` and `spec` must
@@ -306,8 +319,9 @@ vframe_status vframe_submit_memory(struct vframe_pool *pool,
 /**
  * Asks job `job_id` to stop: it finishes promptly and `done` gets
  * `VFRAME_STATUS_CANCELLED` (or the job's real result if it finished first). Cancelling a
- * finished job is harmless and returns `VFRAME_STATUS_OK`; an id this pool never gave out
- * returns `VFRAME_STATUS_INVALID_ARGUMENT`. Safe from any thread, including `done`.
+ * finished job is harmless and returns `VFRAME_STATUS_OK`; an id this pool never gave out,
+ * or a call in a child made by `fork()`, returns `VFRAME_STATUS_INVALID_ARGUMENT`. Safe
+ * from any thread, including `done`.
  *
  * # Safety
  * `pool` must be NULL or come from `vframe_pool_new` and not be freed.
@@ -316,7 +330,8 @@ vframe_status vframe_cancel(struct vframe_pool *pool, uint64_t job_id);
 
 /**
  * Blocks until every job submitted so far has called its `done`. Called from a `done`
- * callback it returns at once (that job cannot finish while it waits). NULL is a no-op.
+ * callback it returns at once (that job cannot finish while it waits), and so it does in a
+ * child made by `fork()` (the jobs run in the parent). NULL is a no-op.
  *
  * # Safety
  * `pool` must be NULL or come from `vframe_pool_new` and not be freed.
@@ -328,7 +343,8 @@ void vframe_pool_wait(struct vframe_pool *pool);
  * `VFRAME_STATUS_CANCELLED`), stops the threads and releases the pool. NULL is a no-op.
  * Call it from outside the pool's callbacks: from a callback it cannot wait for itself.
  * While it runs, a `done` callback's own `vframe_submit` is refused with
- * `VFRAME_STATUS_CANCELLED`.
+ * `VFRAME_STATUS_CANCELLED`. In a child made by `fork()` it only releases the pool: no
+ * waiting, no `done` (what the parent's threads hold stays allocated in the child).
  *
  * # Safety
  * `pool` must be NULL or come from `vframe_pool_new`, and not be used after this call.

@@ -33,8 +33,16 @@ make_one audio_first.ts -f lavfi -i "sine=frequency=440:sample_rate=48000" -itso
 make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
 # Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
+# A Matroska cut with -c copy at 1.3 s (the keyframe before it is at 0 s), with
+# -avoid_negative_ts disabled: the 32 frames before the cut are kept without timestamps.
+if [ ! -s "$dir/cut_untimed_head.mkv" ]; then
+    make_one .cut_source.mkv -f lavfi -i "$(src 320x240 25)" -t 4 "${x264[@]}" -g 50 -bf 2
+    make_one cut_untimed_head.mkv -ss 1.3 -i "$dir/.cut_source.mkv" -c copy -avoid_negative_ts disabled
+fi
 # Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
 make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
+# NTSC DVD widescreen: 720x480 with SAR 32:27, exactly 16:9 (display width 853.3), 1 s.
+make_one ntsc_wide_sar32x27.mp4 -f lavfi -i "$(src 720x480 30)" -t 1 -vf setsar=32/27 "${x264[@]}" -g 30
 # Display matrices, by stream copy. rotateN.mp4 holds a matrix of N degrees
 # counter-clockwise (ffprobe: rotation=N, modulo 360): rotate270.mp4 is what phones write
 # for portrait video, rotate90.mp4 its inverse. FFmpeg 6.0+ sets this with -display_rotation;
@@ -71,6 +79,18 @@ make_one bframes_annexb.h264 -i "$dir/bframes_gop250.mp4" -c copy -bsf:v h264_mp
 make_one mpeg2_bframes.m2v -f lavfi -i "$(src 320x240 25)" -t 4 -c:v mpeg2video -g 12 -bf 2 -q:v 4 -f mpeg2video
 # Not video: audio only.
 make_one audio_only.m4a -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 2 -c:a aac
+# Cover art: a still picture attached to audio (and beside a real video), in the containers
+# that carry one. None of it is video.
+make_one cover.jpg -f lavfi -i "testsrc2=size=200x200" -frames:v 1
+make_one cover.png -f lavfi -i "testsrc2=size=200x200" -frames:v 1
+sine=(-f lavfi -i "sine=frequency=440:sample_rate=48000:duration=2")
+make_one cover_art.m4a "${sine[@]}" -i "$dir/cover.jpg" -map 0 -map 1 -c:a aac -c:v copy -disposition:v attached_pic
+make_one cover_art.mp3 "${sine[@]}" -i "$dir/cover.jpg" -map 0 -map 1 -c:a libmp3lame -c:v copy -id3v2_version 3
+make_one cover_art.flac "${sine[@]}" -i "$dir/cover.png" -map 0 -map 1 -c:a flac -c:v copy -disposition:v attached_pic
+make_one cover_art.mka "${sine[@]}" -attach "$dir/cover.jpg" -metadata:s:t mimetype=image/jpeg -c:a libvorbis
+make_one video_and_cover.mp4 -f lavfi -i "$(src 320x240 25)" -i "$dir/cover.jpg" -map 1 -map 0 -t 2 \
+    -c:v:1 libx264 -preset ultrafast -pix_fmt yuv420p -c:v:0 copy -disposition:v:0 attached_pic
+make_one still.gif -f lavfi -i "testsrc2=size=64x48" -frames:v 1
 # Tiny (64x48, 10 frames, a few KB) in many containers and codecs: cheap inputs for the
 # hostile-input corpus (truncation, bit flips), the stress test and fuzzing seeds.
 tiny=(-f lavfi -i "$(src 64x48 10)" -t 1)

@@ -25,7 +25,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Layers: [`spec`] parses the operation string; `extract` finds and presents the frame;
+//! Layers, in the order data flows: [`spec`] parses the operation string; `source` opens and
+//! probes the input; `select` finds the exact frame for each target; `present` tone-maps,
+//! scales, orients and encodes it; `extract` strings them together for one-shot calls.
 //! `geometry`, `image` and `encode` are pure Rust; `av` wraps FFmpeg (unsafe lives there
 //! and in `capi`, the C ABI, only).
 //!
@@ -44,6 +46,9 @@ mod error;
 mod extract;
 mod geometry;
 mod image;
+mod present;
+mod select;
+mod source;
 pub mod spec;
 
 pub use error::{Error, Status};

@@ -245,3 +245,227 @@ fn version_and_help() {
     assert!(help.starts_with("usage: vframe INPUT SPEC -o OUTPUT"), "{help}");
     assert!(help.contains("vframe/<jpg|png>/offset/<seconds>"), "{help}");
 }
+
+// ---- Where the image goes: nothing the user owns is ever replaced by mistake ----
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
+}
+
+fn mknod(path: &Path, kind: &str, major: u32, minor: u32) -> bool {
+    Command::new("mknod")
+        .arg(path)
+        .args([kind, &major.to_string(), &minor.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).unwrap().file_type()
+}
+
+#[test]
+fn a_fifo_is_written_in_place_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let scratch = Scratch::new("fifo");
+    let fifo = scratch.path("thumbs.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // The reader never blocks for good: if the FIFO were replaced, it would wait forever on
+    // the unlinked one; instead it polls, and gives up after a deadline.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(fifo).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let (mut got, mut buf) = (Vec::new(), [0u8; 65536]);
+            while std::time::Instant::now() < deadline {
+                match file.read(&mut buf) {
+                    Ok(0) if !got.is_empty() => break,
+                    Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                    _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+            got
+        })
+    };
+    let video = fixture("gop25_25fps.mp4");
+    let out = run(&video, "vframe/jpg/offset/1/w/64", &fifo);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = reader.join().unwrap();
+    assert_eq!(received, vframe::extract_path(&video, "vframe/jpg/offset/1/w/64").unwrap().data);
+    assert!(file_type(&fifo).is_fifo(), "the FIFO is still a FIFO");
+    assert_eq!(scratch.files(), ["thumbs.fifo"]);
+}
+
+#[test]
+fn character_devices_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let video = fixture("gop25_25fps.mp4");
+    // A device node of our own first, so that a regression fails here before it could
+    // replace the machine's /dev/null (as root it could).
+    if is_root() {
+        let scratch = Scratch::new("chardev");
+        let null = scratch.path("null");
+        assert!(mknod(&null, "c", 1, 3));
+        let out = run(&video, "vframe/jpg/offset/1", &null);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(file_type(&null).is_char_device(), "the device node is still a device node");
+        assert_eq!(scratch.files(), ["null"]);
+        // Block devices are refused, never opened.
+        let block = scratch.path("loop");
+        assert!(mknod(&block, "b", 7, 200));
+        assert_fails(&run(&video, "vframe/jpg/offset/1", &block), &["cannot write", "block device"]);
+        assert!(file_type(&block).is_block_device());
+    } else {
+        eprintln!("skipped: the device-node half of this test needs root (mknod)");
+    }
+    let out = run(&video, "vframe/jpg/offset/1", Path::new("/dev/null"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(file_type(Path::new("/dev/null")).is_char_device());
+}
+
+#[test]
+fn dev_stdout_writes_to_the_inherited_descriptor() {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = Scratch::new("devstdout");
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vframe/png/offset/1/w/32";
+    let expected = vframe::extract_path(&video, spec).unwrap().data;
+    // To a pipe.
+    let out = run(&video, spec, Path::new("/dev/stdout"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, expected);
+    // To a file opened for appending (`>> log`): appended, and the file is the same file.
+    for name in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+        let log = scratch.path("log.bin");
+        std::fs::write(&log, b"earlier output\n").unwrap();
+        let inode = std::fs::metadata(&log).unwrap().ino();
+        let appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let status = Command::new(VFRAME)
+            .args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), name.as_ref()])
+            .stdout(appending)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        let mut want = b"earlier output\n".to_vec();
+        want.extend_from_slice(&expected);
+        assert!(std::fs::read(&log).unwrap() == want, "{name}: the image is appended, nothing lost");
+        assert_eq!(std::fs::metadata(&log).unwrap().ino(), inode, "{name}: the same file, not a new one");
+    }
+    // A descriptor other than 1 and 2, given as /dev/fd/N by a shell.
+    let log = scratch.path("fd3.bin");
+    std::fs::write(&log, b"kept\n").unwrap();
+    let script = format!("exec 3>>'{}'; exec \"$0\" \"$1\" \"$2\" -o /dev/fd/3", log.display());
+    let status = Command::new("sh").args(["-c", &script, VFRAME]).arg(&video).arg(spec).status().unwrap();
+    assert!(status.success());
+    let mut want = b"kept\n".to_vec();
+    want.extend_from_slice(&expected);
+    assert!(std::fs::read(&log).unwrap() == want, "/dev/fd/3 appends to the descriptor's file");
+}
+
+#[test]
+fn a_symlink_is_followed_and_its_target_replaced() {
+    let scratch = Scratch::new("symlink");
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vframe/jpg/offset/1/w/48";
+    let expected = vframe::extract_path(&video, spec).unwrap().data;
+    std::fs::create_dir(scratch.path("real")).unwrap();
+    std::fs::write(scratch.path("real/thumb.jpg"), b"old").unwrap();
+    std::os::unix::fs::symlink("real/thumb.jpg", scratch.path("latest.jpg")).unwrap();
+    std::os::unix::fs::symlink(scratch.path("latest.jpg"), scratch.path("chain.jpg")).unwrap();
+    for link in ["latest.jpg", "chain.jpg"] {
+        let out = run(&video, spec, &scratch.path(link));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(file_type(&scratch.path(link)).is_symlink(), "{link} is still a link");
+        assert!(std::fs::read(scratch.path("real/thumb.jpg")).unwrap() == expected, "{link}: target replaced");
+    }
+    // A link to a file that does not exist yet: the file is created where it points.
+    std::os::unix::fs::symlink("real/new.jpg", scratch.path("dangling.jpg")).unwrap();
+    let out = run(&video, spec, &scratch.path("dangling.jpg"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(scratch.path("real/new.jpg")).unwrap() == expected);
+    assert_eq!(scratch.files(), ["chain.jpg", "dangling.jpg", "latest.jpg", "real"]);
+    // A loop of links is an error, not a hang.
+    std::os::unix::fs::symlink("loop-b", scratch.path("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", scratch.path("loop-b")).unwrap();
+    assert_fails(&run(&video, spec, &scratch.path("loop-a")), &["cannot write", "symbolic links"]);
+}
+
+#[test]
+fn links_planted_at_temporary_names_are_never_written_through() {
+    let scratch = Scratch::new("planted");
+    let victim = scratch.path("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    // Every name the temporary file could have had with a predictable scheme (process ids
+    // near ours), and the obvious fixed ones, point at the victim.
+    let base = std::process::id();
+    for pid in base.saturating_sub(50)..base + 400 {
+        let _ = std::os::unix::fs::symlink(&victim, scratch.path(&format!(".thumb.jpg.vframe-{pid}.tmp")));
+    }
+    for name in [".thumb.jpg.tmp", "thumb.jpg.tmp", ".thumb.jpg.vframe-tmp"] {
+        std::os::unix::fs::symlink(&victim, scratch.path(name)).unwrap();
+    }
+    let out = run(&fixture("gop25_25fps.mp4"), "vframe/jpg/offset/1", &scratch.path("thumb.jpg"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(file_type(&scratch.path("thumb.jpg")).is_file());
+    assert!(std::fs::read(scratch.path("thumb.jpg")).unwrap().starts_with(b"\xFF\xD8"));
+}
+
+#[test]
+fn new_files_get_the_usual_mode_and_replaced_files_keep_theirs() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("modes");
+    let video = fixture("gop25_25fps.mp4");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for (umask, want) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let output = scratch.path(&format!("new-{umask}.jpg"));
+        let status = Command::new("sh")
+            .args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\""), VFRAME])
+            .args([video.as_os_str(), "vframe/jpg/offset/1".as_ref(), "-o".as_ref(), output.as_os_str()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(mode(&output), want, "umask {umask}");
+    }
+    let kept = scratch.path("kept.jpg");
+    std::fs::write(&kept, b"old").unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o604)).unwrap();
+    assert!(run(&video, "vframe/jpg/offset/1", &kept).status.success());
+    assert_eq!(mode(&kept), 0o604);
+    assert!(std::fs::read(&kept).unwrap().starts_with(b"\xFF\xD8"));
+}
+
+#[test]
+fn the_output_may_not_be_the_input() {
+    let scratch = Scratch::new("same");
+    let video = scratch.path("movie.mp4");
+    std::fs::copy(fixture("gop25_25fps.mp4"), &video).unwrap();
+    let original = std::fs::read(&video).unwrap();
+    std::fs::hard_link(&video, scratch.path("hardlink.mp4")).unwrap();
+    std::os::unix::fs::symlink("movie.mp4", scratch.path("link.mp4")).unwrap();
+    let spellings = [
+        video.clone(),
+        scratch.0.join(".").join("movie.mp4"),
+        scratch.0.join("..").join(scratch.0.file_name().unwrap()).join("movie.mp4"),
+        scratch.path("hardlink.mp4"),
+        scratch.path("link.mp4"),
+    ];
+    for output in &spellings {
+        assert_fails(&run(&video, "vframe/jpg/offset/1", output), &["is the input file itself"]);
+        assert!(std::fs::read(&video).unwrap() == original, "{}: the video is intact", output.display());
+    }
+    // Through standard output appended to the input.
+    let appending = std::fs::OpenOptions::new().append(true).open(&video).unwrap();
+    let out = Command::new(VFRAME)
+        .args([video.as_os_str(), "vframe/jpg/offset/1".as_ref(), "-o".as_ref(), "-".as_ref()])
+        .stdout(appending)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is the input file itself"));
+    assert!(std::fs::read(&video).unwrap() == original, "the video is intact");
+}

@@ -3,6 +3,11 @@ package vframe
 // #include "vframe.h"
 import "C"
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Status is the class of a failure: the C library's vframe_status, with the same values.
 // A Status is also an error, so that errors.Is(err, vframe.ErrInvalidSpec) works.
 type Status uint32
@@ -55,11 +60,24 @@ type Error struct {
 	Message string
 }
 
+// Error is "vframe: " and the library's message, which reads on its own ("invalid spec:
+// offset 'x' is not a number...", "cannot open 'a.mp4': No such file...", "the input has no
+// video stream"), as Python's str(error) and C's err_buf give it; the class is in Status.
+// Without a message, the class's description.
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return "vframe: " + e.Status.String()
 	}
-	return "vframe: " + e.Status.String() + ": " + e.Message
+	return "vframe: " + e.Message
+}
+
+// cString is s as a C string for C.free, or an ErrInvalidArgument *Error when s holds a
+// NUL byte: C would take it for the end of the string and silently drop the rest.
+func cString(s, what string) (*C.char, error) {
+	if at := strings.IndexByte(s, 0); at >= 0 {
+		return nil, &Error{StatusInvalidArgument, fmt.Sprintf("%s contains a NUL byte (at byte %d)", what, at)}
+	}
+	return C.CString(s), nil
 }
 
 // Is reports whether target is this error's Status.

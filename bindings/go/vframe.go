@@ -127,9 +127,15 @@ func (o *Options) ExtractContext(ctx context.Context, path, spec string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	cpath := C.CString(path)
+	cpath, err := cString(path, "the path")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cpath))
-	cspec := C.CString(spec)
+	cspec, err := cString(spec, "the spec")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cspec))
 
 	if ctx.Done() == nil { // never cancelled: a plain blocking call
@@ -149,7 +155,10 @@ func (o *Options) ExtractBytesContext(ctx context.Context, data []byte, spec str
 	if err != nil {
 		return nil, err
 	}
-	cspec := C.CString(spec)
+	cspec, err := cString(spec, "the spec")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cspec))
 	// C only reads the bytes during the call (the pool copies them), so Go memory is fine.
 	var cdata *C.uint8_t

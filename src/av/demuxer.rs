@@ -1,13 +1,14 @@
 //! `AVFormatContext` for input: probing against an allow-list of real media containers,
 //! the video stream's facts, packet reading and seeking.
 
+use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
 use ffmpeg_sys_next as ffi;
 
-use super::io::{Avio, Source};
+use super::io::{Avio, Reader};
 use super::{check, compat, interrupt, ts, Decoder, Interrupt, Packet, Rational};
 use crate::error::{Error, Status};
 
@@ -45,6 +46,19 @@ const ALLOWED_FORMATS: &[&str] = &[
     "yuv4mpegpipe",
 ];
 
+/// Audio-only containers. They can hold no video, only cover art (an attached picture),
+/// which is not video either (SPEC §5): such a file is refused as having no video stream
+/// straight from the probe, without opening these demuxers at all.
+const AUDIO_FORMATS: &[&str] = &[
+    "mp3", "flac", "wav", "w64", "aiff", "aac", "ac3", "eac3", "dts", "truehd", "mlp", "amr", "amrnb", "amrwb", "ape",
+    "wv", "tta", "caf", "au", "mpc", "mpc8", "tak", "dsf", "shn", "s337m", "spdif", "loas", "latm",
+];
+
+/// Whether a demuxer reads still images (FFmpeg's `image2` and its `*_pipe` variants).
+fn is_image_format(name: &str) -> bool {
+    name == "image2" || name == "image2pipe" || name.ends_with("_pipe")
+}
+
 /// The facts about the chosen video stream that frame selection and geometry need.
 #[derive(Clone, Debug)]
 pub(crate) struct StreamInfo {
@@ -71,7 +85,13 @@ pub(crate) struct Demuxer<'a> {
     ctx: NonNull<ffi::AVFormatContext>,
     _io: Avio<'a>,
     interrupt: Arc<Interrupt>,
+    /// Packets read ahead (by `leading_untimed`) and handed out again by `read`.
+    queued: VecDeque<Packet>,
 }
+
+/// The most packets, and bytes, `leading_untimed` reads ahead looking for a timestamp.
+const MAX_LOOKAHEAD_PACKETS: u64 = 1024;
+const MAX_LOOKAHEAD_BYTES: usize = 32 << 20;
 
 /// `AVFormatContext.io_open`: refuses every nested open, so no demuxer can reach another
 /// file or URL whatever the input says.
@@ -105,7 +125,7 @@ fn c_str(ptr: *const c_char) -> String {
 
 impl<'a> Demuxer<'a> {
     /// Opens `source`, refusing any container that is not on the allow-list.
-    pub fn open(mut source: Source<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+    pub fn open(mut source: Reader<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
         super::init();
         // M3U playlists are recognised here, not by FFmpeg's probe, which misses them after a
         // byte order mark, without HLS tags and (FFmpeg 7.1 on) without an .m3u8 file name,
@@ -127,6 +147,19 @@ impl<'a> Demuxer<'a> {
         }
         // SAFETY: format points to a static AVInputFormat.
         let name = c_str(unsafe { (*format).name });
+        if AUDIO_FORMATS.contains(&name.as_str()) {
+            return Err(Error::new(
+                Status::NoVideoStream,
+                format!("the input is {name} audio, which holds no video (cover art, if any, is not video)"),
+            ));
+        }
+        if is_image_format(&name) {
+            let kind = name.strip_suffix("_pipe").unwrap_or(&name);
+            return Err(Error::new(
+                Status::UnsupportedInput,
+                format!("the input is a still image ({kind}), not a video (images and image sequences are refused)"),
+            ));
+        }
         if !ALLOWED_FORMATS.contains(&name.as_str()) {
             return Err(unsupported(&name));
         }
@@ -166,7 +199,7 @@ impl<'a> Demuxer<'a> {
             }));
         }
         let ctx = NonNull::new(raw).expect("avformat_open_input succeeded");
-        Ok(Demuxer { ctx, _io: io, interrupt })
+        Ok(Demuxer { ctx, _io: io, interrupt, queued: VecDeque::new() })
     }
 
     fn raw(&self) -> *mut ffi::AVFormatContext {
@@ -182,13 +215,16 @@ impl<'a> Demuxer<'a> {
     /// so the demuxer does not even hand out their packets.
     pub fn video_stream(&mut self, max_pixels: u64) -> Result<StreamInfo, Error> {
         let raw = self.raw();
-        // Audio and data streams are never needed: discard them before probing so that
-        // avformat_find_stream_info does not decode them.
+        // Audio and data streams and attached pictures (cover art) are never needed:
+        // discard them before probing so that avformat_find_stream_info does not decode them.
+        let mut cover_art = false;
         // SAFETY: streams[0..nb_streams] are valid streams of this context.
         unsafe {
             for i in 0..(*raw).nb_streams as usize {
                 let st = *(*raw).streams.add(i);
-                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO {
+                let attached = (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC != 0;
+                cover_art |= attached;
+                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO || attached {
                     (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
                 }
             }
@@ -214,12 +250,10 @@ impl<'a> Demuxer<'a> {
             return Err(e);
         }
         check(ret, Status::CannotOpen, "reading stream parameters")?;
-        // SAFETY: raw is an open context; no decoder is requested.
-        let index =
-            unsafe { ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0) };
-        if index < 0 {
-            return Err(Error::new(Status::NoVideoStream, "the input has no video stream"));
-        }
+        let index = self.best_video_stream().ok_or_else(|| {
+            let why = if cover_art { " (its only picture is attached cover art, which is not video)" } else { "" };
+            Error::new(Status::NoVideoStream, format!("the input has no video stream{why}"))
+        })?;
         // SAFETY: streams are valid; index < nb_streams per av_find_best_stream.
         unsafe {
             for i in 0..(*raw).nb_streams as i32 {
@@ -257,6 +291,30 @@ impl<'a> Demuxer<'a> {
         Ok(info)
     }
 
+    /// FFmpeg's best video stream, attached pictures left out (they are still images in an
+    /// audio file or beside the video, not video).
+    fn best_video_stream(&self) -> Option<i32> {
+        let raw = self.raw();
+        // SAFETY: streams[0..nb_streams] are valid streams of this open context.
+        let candidates: Vec<i32> = unsafe {
+            (0..(*raw).nb_streams as i32)
+                .filter(|&i| {
+                    let st = *(*raw).streams.add(i as usize);
+                    (*(*st).codecpar).codec_type == ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
+                        && (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC == 0
+                })
+                .collect()
+        };
+        // SAFETY: raw is an open context; no decoder is requested.
+        let best =
+            unsafe { ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0) };
+        if candidates.contains(&best) {
+            Some(best)
+        } else {
+            candidates.first().copied()
+        }
+    }
+
     /// The sample aspect ratio FFmpeg settles on for `frame` of `stream` (container first,
     /// then codec), as `av_guess_sample_aspect_ratio` decides it.
     pub fn sample_aspect_ratio(&self, stream: &StreamInfo, frame: &super::Frame) -> Rational {
@@ -289,6 +347,37 @@ impl<'a> Demuxer<'a> {
     /// Reads the next packet of `stream` into `pkt`. `Ok(false)` at the end of the input;
     /// read errors in the middle of a file (damage, truncation) also end it, as in ffmpeg.
     pub fn read(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
+        if let Some(mut queued) = self.queued.pop_front() {
+            std::mem::swap(pkt, &mut queued);
+            return Ok(true);
+        }
+        self.read_next(stream, pkt)
+    }
+
+    /// How many of the stream's first packets have no presentation timestamp (frames cut
+    /// in front of a keyframe with `-avoid_negative_ts disabled`, for one): `Some(0)` when
+    /// the first has one, `None` when none of the first 1024 packets (or 32 MiB) has one or
+    /// the input ends first. The packets read are handed out again by `read`.
+    pub fn leading_untimed(&mut self, stream: &StreamInfo) -> Result<Option<u64>, Error> {
+        let (mut untimed, mut bytes) = (0u64, 0usize);
+        while untimed < MAX_LOOKAHEAD_PACKETS && bytes < MAX_LOOKAHEAD_BYTES {
+            let mut pkt = Packet::new()?;
+            if !self.read_next(stream, &mut pkt)? {
+                return Ok(None);
+            }
+            let timed = pkt.pts().is_some();
+            bytes += pkt.size();
+            self.queued.push_back(pkt);
+            if timed {
+                return Ok(Some(untimed));
+            }
+            untimed += 1;
+        }
+        Ok(None)
+    }
+
+    /// `read` straight from the container.
+    fn read_next(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
         loop {
             pkt.unref();
             // SAFETY: context and packet are valid; the packet is blank.
@@ -311,6 +400,7 @@ impl<'a> Demuxer<'a> {
     /// Seeks so that the next packets start at or before `timestamp` (in the stream's
     /// time base) at a keyframe, as far as the container's index allows.
     pub fn seek(&mut self, stream: &StreamInfo, timestamp: i64) -> Result<(), Error> {
+        self.queued.clear();
         // SAFETY: context is open; the index is a valid stream.
         let ret = unsafe { ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD) };
         if let Some(e) = self.interrupt.error() {

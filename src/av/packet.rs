@@ -27,6 +27,12 @@ impl Packet {
         unsafe { (*self.ptr.as_ptr()).stream_index }
     }
 
+    /// The payload's size in bytes.
+    pub fn size(&self) -> usize {
+        // SAFETY: ptr is a valid packet for the life of self.
+        unsafe { (*self.ptr.as_ptr()).size }.max(0) as usize
+    }
+
     /// Presentation timestamp, if the container gave one.
     pub fn pts(&self) -> Option<i64> {
         // SAFETY: as above.

@@ -16,6 +16,13 @@ use crate::{Input, Options, Spec};
 
 /// A pool of worker threads that run submitted extractions. Create it with
 /// `vframe_pool_new`, release it with `vframe_pool_free`.
+///
+/// A pool belongs to the process that created it. A child made by `fork()` inherits none
+/// of its threads: there `vframe_submit`, `vframe_submit_memory` and `vframe_cancel` return
+/// `VFRAME_STATUS_INVALID_ARGUMENT` (submit with a message saying so), `vframe_pool_wait`
+/// returns at once, and `vframe_pool_free` releases the pool without waiting for anything
+/// and without calling any `done` (the jobs belong to the parent, which runs them). Create
+/// a new pool in the child.
 pub struct vframe_pool {
     pool: Pool,
 }
@@ -52,6 +59,8 @@ pub extern "C" fn vframe_pool_new(threads: u32) -> *mut vframe_pool {
 /// never called. Otherwise it returns `VFRAME_STATUS_OK`, stores the job's id in `*job_id`
 /// (if not NULL; before the job can start), and `done` is called exactly once later, on a
 /// pool thread, with `user` — also when the job fails, is cancelled, or the pool is freed.
+/// In a child made by `fork()` from the pool's creator it returns
+/// `VFRAME_STATUS_INVALID_ARGUMENT` (see `vframe_pool`).
 ///
 /// # Safety
 /// `pool` must come from `vframe_pool_new` and not be freed; `input_path` and `spec` must
@@ -110,8 +119,9 @@ pub unsafe extern "C" fn vframe_submit_memory(
 
 /// Asks job `job_id` to stop: it finishes promptly and `done` gets
 /// `VFRAME_STATUS_CANCELLED` (or the job's real result if it finished first). Cancelling a
-/// finished job is harmless and returns `VFRAME_STATUS_OK`; an id this pool never gave out
-/// returns `VFRAME_STATUS_INVALID_ARGUMENT`. Safe from any thread, including `done`.
+/// finished job is harmless and returns `VFRAME_STATUS_OK`; an id this pool never gave out,
+/// or a call in a child made by `fork()`, returns `VFRAME_STATUS_INVALID_ARGUMENT`. Safe
+/// from any thread, including `done`.
 ///
 /// # Safety
 /// `pool` must be NULL or come from `vframe_pool_new` and not be freed.
@@ -121,7 +131,8 @@ pub unsafe extern "C" fn vframe_cancel(pool: *mut vframe_pool, job_id: u64) -> S
 }
 
 /// Blocks until every job submitted so far has called its `done`. Called from a `done`
-/// callback it returns at once (that job cannot finish while it waits). NULL is a no-op.
+/// callback it returns at once (that job cannot finish while it waits), and so it does in a
+/// child made by `fork()` (the jobs run in the parent). NULL is a no-op.
 ///
 /// # Safety
 /// `pool` must be NULL or come from `vframe_pool_new` and not be freed.
@@ -139,7 +150,8 @@ pub unsafe extern "C" fn vframe_pool_wait(pool: *mut vframe_pool) {
 /// `VFRAME_STATUS_CANCELLED`), stops the threads and releases the pool. NULL is a no-op.
 /// Call it from outside the pool's callbacks: from a callback it cannot wait for itself.
 /// While it runs, a `done` callback's own `vframe_submit` is refused with
-/// `VFRAME_STATUS_CANCELLED`.
+/// `VFRAME_STATUS_CANCELLED`. In a child made by `fork()` it only releases the pool: no
+/// waiting, no `done` (what the parent's threads hold stays allocated in the child).
 ///
 /// # Safety
 /// `pool` must be NULL or come from `vframe_pool_new`, and not be used after this call.

@@ -1,6 +1,12 @@
 //! The worker pool behind the asynchronous C calls: a fixed set of threads over one FIFO
 //! queue, a cancel flag per job, and a shutdown that finishes (or cancels) every job it
-//! accepted before it returns. Safe Rust; it knows nothing of C or of what a job does.
+//! accepted before it returns. It knows nothing of C or of what a job does.
+//!
+//! A pool belongs to the process that created it: a child made by `fork()` gets a copy of
+//! the pool's memory but none of its threads (and possibly a lock held by one of them).
+//! There every method fails or returns at once, and dropping the pool neither joins nor
+//! detaches threads of another process. Nothing here panics, so that freeing a pool never
+//! prints a panic message.
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
@@ -24,6 +30,8 @@ const WORKER_STACK_BYTES: usize = 8 << 20;
 pub(super) struct Pool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// The process that started the workers (`std::process::id()`).
+    owner: u32,
 }
 
 struct Shared {
@@ -50,9 +58,10 @@ struct Job {
 }
 
 thread_local! {
-    /// On a worker thread, the address of its pool's `Shared` (0 elsewhere): lets `wait`
-    /// and `drop` notice that they are called from one of the pool's own jobs.
-    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+    /// On a worker thread, the address of its pool's `Shared` and the worker's index in
+    /// `Pool::workers` ((0, 0) elsewhere): lets `wait` and `drop` notice that they are
+    /// called from one of the pool's own jobs.
+    static WORKER_OF: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 impl Shared {
@@ -62,8 +71,11 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn on_worker_thread(self: &Arc<Self>) -> bool {
-        WORKER_OF.with(|w| w.get() == Arc::as_ptr(self) as usize)
+    /// The index of the calling thread among this pool's workers, if it is one of them.
+    fn worker_index(self: &Arc<Self>) -> Option<usize> {
+        // try_with: no panic even while the thread's locals are being destroyed.
+        let (pool, index) = WORKER_OF.try_with(Cell::get).unwrap_or((0, 0));
+        (pool == Arc::as_ptr(self) as usize).then_some(index)
     }
 }
 
@@ -87,13 +99,13 @@ impl Pool {
         });
         // Built up in `pool` so that a failed spawn drops it, which joins the workers
         // already started.
-        let mut pool = Pool { shared, workers: Vec::with_capacity(threads) };
+        let mut pool = Pool { shared, workers: Vec::with_capacity(threads), owner: std::process::id() };
         for i in 0..threads {
             let shared = Arc::clone(&pool.shared);
             let worker = thread::Builder::new()
                 .name(format!("vframe-worker-{i}"))
                 .stack_size(WORKER_STACK_BYTES)
-                .spawn(move || work(&shared))
+                .spawn(move || work(&shared, i))
                 .map_err(|e| Error::new(Status::Internal, format!("cannot start a worker thread: {e}")))?;
             pool.workers.push(worker);
         }
@@ -103,6 +115,7 @@ impl Pool {
     /// Queues `task` and returns its job id, which is also stored in `id_out` before any
     /// worker can start the job (so the job's own callback may read it).
     pub fn submit(&self, task: Task, id_out: Option<&mut u64>) -> Result<u64, Error> {
+        self.check_process()?;
         let mut state = self.shared.lock();
         if state.closing {
             return Err(Error::new(Status::Cancelled, "the pool is being freed and takes no new jobs"));
@@ -123,6 +136,7 @@ impl Pool {
     /// Raises job `id`'s cancel flag if it has not finished. Errs if no job ever had
     /// that id; a job that already finished is not an error (its result stands).
     pub fn cancel(&self, id: u64) -> Result<(), Error> {
+        self.check_process()?;
         let state = self.shared.lock();
         if id == 0 || id > state.last_id {
             return Err(Error::new(Status::InvalidArgument, format!("no job {id} was submitted to this pool")));
@@ -134,9 +148,10 @@ impl Pool {
     }
 
     /// Blocks until every job accepted so far has finished. From one of the pool's own
-    /// jobs it returns at once: that job cannot finish while it waits.
+    /// jobs it returns at once: that job cannot finish while it waits. In a child made by
+    /// `fork()` it returns at once too: the jobs run in the parent.
     pub fn wait(&self) {
-        if self.shared.on_worker_thread() {
+        if self.shared.worker_index().is_some() || !self.in_owner_process() {
             return;
         }
         let mut state = self.shared.lock();
@@ -144,12 +159,40 @@ impl Pool {
             state = self.shared.all_finished.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
+
+    fn in_owner_process(&self) -> bool {
+        std::process::id() == self.owner
+    }
+
+    /// Fails in a child made by `fork()`, where the pool's workers do not exist.
+    fn check_process(&self) -> Result<(), Error> {
+        if self.in_owner_process() {
+            return Ok(());
+        }
+        Err(Error::new(
+            Status::InvalidArgument,
+            format!(
+                "the pool was created by process {}, and this process ({}) is a child made by fork(): a pool's \
+                 threads do not survive fork(), so create a new pool in this process",
+                self.owner,
+                std::process::id()
+            ),
+        ))
+    }
 }
 
 impl Drop for Pool {
     /// Cancels every unfinished job, lets the workers run what is queued (each task sees
     /// its flag raised and reports the cancellation) and joins them.
+    ///
+    /// In a child made by `fork()` it only lets go of the handles: the workers do not exist
+    /// there (their `pthread_t`s may even name new threads), the lock may be held by one of
+    /// them, and their jobs belong to the parent. What they hold stays allocated.
     fn drop(&mut self) {
+        if !self.in_owner_process() {
+            self.workers.drain(..).for_each(forget_thread);
+            return;
+        }
         let mut state = self.shared.lock();
         state.closing = true;
         for flag in state.unfinished.values() {
@@ -157,21 +200,52 @@ impl Drop for Pool {
         }
         drop(state);
         self.shared.job_queued.notify_all();
-        let me = thread::current().id();
-        for worker in self.workers.drain(..) {
-            // Freed from one of its own jobs: that worker cannot be joined from itself; it
-            // drains the queue with the others and exits on its own (it holds `shared`).
-            if worker.thread().id() != me {
-                // A worker never panics (tasks run under catch_unwind), so join only waits.
-                let _ = worker.join();
+        let me = self.shared.worker_index();
+        for (i, worker) in self.workers.drain(..).enumerate() {
+            if Some(i) == me {
+                // Freed from one of its own jobs: that worker cannot be joined from itself;
+                // it drains the queue with the others and exits on its own (it holds
+                // `shared`). Dropping the handle detaches it.
+                drop(worker);
+            } else {
+                join(worker);
             }
         }
     }
 }
 
+/// Waits for a worker thread to end. `JoinHandle::join` would panic (printing a message)
+/// on a thread that ended without returning, e.g. one a `done` callback ended with
+/// `pthread_exit`; `pthread_join` only waits.
+#[cfg(unix)]
+fn join(worker: JoinHandle<()>) {
+    use std::os::unix::thread::JoinHandleExt;
+    let thread = worker.into_pthread_t();
+    // SAFETY: `thread` is a worker this pool started in this process, not the calling
+    // thread, and nobody else joins or detaches it (its JoinHandle was consumed).
+    unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+}
+
+#[cfg(not(unix))]
+fn join(worker: JoinHandle<()>) {
+    let _ = worker.join();
+}
+
+/// Lets go of a worker's handle without joining or detaching the thread: for a handle
+/// inherited through `fork()`, whose thread does not exist in this process.
+fn forget_thread(worker: JoinHandle<()>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::thread::JoinHandleExt;
+        let _ = worker.into_pthread_t(); // consumes the handle; glibc is never asked about it
+    }
+    #[cfg(not(unix))]
+    std::mem::forget(worker); // no fork() there; never reached
+}
+
 /// A worker's life: run queued jobs until the pool closes and the queue is empty.
-fn work(shared: &Arc<Shared>) {
-    WORKER_OF.with(|w| w.set(Arc::as_ptr(shared) as usize));
+fn work(shared: &Arc<Shared>, index: usize) {
+    WORKER_OF.with(|w| w.set((Arc::as_ptr(shared) as usize, index)));
     loop {
         let job = {
             let mut state = shared.lock();
@@ -269,6 +343,55 @@ mod tests {
         pool.submit(Box::new(move |_| tx.send(()).unwrap()), None).unwrap();
         pool.wait();
         assert!(rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_pool_dropped_by_its_own_job_lets_the_other_workers_finish() {
+        let pool = Pool::new(2).unwrap();
+        let (pool_tx, pool_rx) = mpsc::channel::<Pool>();
+        let (done_tx, done_rx) = mpsc::channel();
+        pool.submit(
+            Box::new(move |_| {
+                drop(pool_rx.recv().unwrap()); // joins the other worker, not this one
+                done_tx.send(()).unwrap();
+            }),
+            None,
+        )
+        .unwrap();
+        pool_tx.send(pool).unwrap();
+        done_rx.recv_timeout(Duration::from_secs(30)).expect("the drop returned");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn in_a_forked_child_the_pool_refuses_work_and_drops_without_waiting() {
+        let pool = Pool::new(1).unwrap();
+        // The only worker holds a job across the fork: in the child it never finishes.
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let id = pool.submit(Box::new(move |_| release_rx.recv().unwrap()), None).unwrap();
+        // SAFETY: the child only calls the pool's methods and _exit (no locks other threads
+        // may hold: no printing, no panicking).
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork failed");
+        if child == 0 {
+            // SAFETY: alarm has no preconditions; a call that hangs kills the child (SIGALRM).
+            unsafe { libc::alarm(30) };
+            let refused = pool
+                .submit(Box::new(|_| ()), None)
+                .is_err_and(|e| e.status() == Status::InvalidArgument && e.message().contains("fork()"));
+            let cancel_refused = pool.cancel(id).is_err_and(|e| e.status() == Status::InvalidArgument);
+            pool.wait();
+            drop(pool);
+            // SAFETY: ends the child at once, without running the parent's exit handlers.
+            unsafe { libc::_exit(if refused && cancel_refused { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked; `status` is a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+        release_tx.send(()).unwrap();
+        pool.wait();
+        assert!(pool.cancel(id).is_ok(), "the parent's pool is untouched");
     }
 
     #[test]

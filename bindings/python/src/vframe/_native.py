@@ -123,7 +123,16 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
     (
         "vframe_extract_many",
         c_status,
-        [c_char_p, POINTER(c_char_p), c_size_t, POINTER(Options), POINTER(Image), POINTER(c_status), c_char_p, c_size_t],
+        [
+            c_char_p,
+            POINTER(c_char_p),
+            c_size_t,
+            POINTER(Options),
+            POINTER(Image),
+            POINTER(c_status),
+            c_char_p,
+            c_size_t,
+        ],
         None,  # per-spec statuses: extract_many raises or returns them itself
     ),
     ("vframe_pool_new", c_void_p, [c_uint32], None),

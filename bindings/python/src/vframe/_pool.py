@@ -4,6 +4,11 @@ reported through a ``concurrent.futures.Future`` (or awaited from asyncio).
 One C callback, ``_on_done``, serves every job of every pool: it lives as long as the
 module, so it is alive whenever the library calls it. Each job's ``user`` pointer is a key
 into ``_pending``, which holds the job's future until the callback resolves it.
+
+A pool's threads do not survive ``os.fork()``: in the child, ``_after_fork_in_child`` closes
+every pool made before the fork (the library would refuse them anyway), fails the futures
+of jobs still unfinished then (they run in the parent), and lets ``extract_async`` start a
+new default pool on first use.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import atexit
 import contextlib
 import ctypes
 import itertools
+import os
 import threading
 from concurrent.futures import Future
 from typing import Any, Iterator
 
 from . import _native
 from ._call import CSource, Number, Source, c_count, c_options, c_string, resolve_spec
-from .errors import Status, VframeError, error_for_status
+from .errors import CancelledError, InvalidSpecError, Status, VframeError, error_for_status
 
 # Job key -> its future, from just before submission until its callback has run.
 _pending: dict[int, _JobFuture] = {}
@@ -65,6 +71,15 @@ class _JobFuture(Future):  # type: ignore[type-arg]
         self._pool = pool
         self._job_id = 0  # 0 until submitted
 
+    def _fail_after_fork(self) -> None:
+        """In a child of ``os.fork()``: this job runs in the parent, and its result stays there."""
+        # A pool thread of the parent may have been resolving this future at the fork, and
+        # left its lock held; no other thread exists here.
+        self._condition = threading.Condition()
+        if self.set_running_or_notify_cancel():  # False: cancelled already
+            message = f"the job runs in process {self._pool._pid}, and this process is a child made by os.fork(): "
+            self.set_exception(CancelledError(message + "its result does not reach the child"))
+
     def cancel(self) -> bool:
         if not super().cancel():
             return False
@@ -92,6 +107,8 @@ class Pool:
         self._state = threading.Condition()
         self._calls = 0
         self._ptr: int | None = lib.vframe_pool_new(c_count(threads, "threads", 2**32 - 1))
+        self._pid = os.getpid()
+        self._closed_by_fork = False
         if not self._ptr:
             status = Status.INVALID_ARGUMENT if threads else Status.INTERNAL
             raise error_for_status(status, f"the library could not start a pool of {threads} threads")
@@ -104,8 +121,8 @@ class Pool:
         *,
         format: str | None = None,
         offset: Number | None = None,
-        w: Number | None = None,
-        h: Number | None = None,
+        w: int | str | None = None,
+        h: int | str | None = None,
         rotate: None | int | str = None,
         timeout: float | None = None,
         threads: int | None = None,
@@ -118,11 +135,18 @@ class Pool:
         misuse (a wrong type, a closed pool) raises at once. Bytes given as the source are
         copied by the library: the caller may change them once this returns.
         """
-        spec_bytes = c_string(resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec")
         c_source = CSource(source)
         options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
-        lib = _native.library()
         future = _JobFuture(self)
+        try:
+            spec_bytes = c_string(
+                resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec"
+            )
+        except InvalidSpecError as e:  # keywords the spec cannot hold: a bad spec, so through the future
+            future.set_running_or_notify_cancel()
+            future.set_exception(e)
+            return future
+        lib = _native.library()
         key = next(_keys)
         _pending[key] = future
         job_id = ctypes.c_uint64(0)
@@ -161,6 +185,11 @@ class Pool:
     def _using(self, what: str) -> Iterator[int]:
         """The pool's pointer, kept valid (not freed by close()) until the block ends."""
         with self._state:
+            if self._closed_by_fork:
+                raise ValueError(
+                    f"{what} on a vframe.Pool made in process {self._pid} before os.fork(): its threads do not "
+                    "exist in this child process, so the pool is closed here; make a new vframe.Pool"
+                )
             if self._ptr is None:
                 raise ValueError(f"{what} on a closed vframe.Pool")
             self._calls += 1
@@ -201,6 +230,16 @@ class Pool:
         if ptr is not None:
             _native.library().vframe_pool_free(ptr)
 
+    def _close_after_fork(self) -> None:
+        """In a child of ``os.fork()``: the pool's threads are the parent's; close it here."""
+        # A thread of the parent may have held the lock at the fork; none is left to release it.
+        self._state = threading.Condition()
+        self._calls = 0
+        ptr, self._ptr = self._ptr, None
+        self._closed_by_fork = True
+        if ptr is not None:
+            _native.library().vframe_pool_free(ptr)  # in a child: releases it, waits for nothing
+
     def _refuse_in_callback(self, what: str) -> None:
         if getattr(_in_callback, "pool", None) is self:
             raise RuntimeError(f"vframe.Pool.{what}() from a future's done-callback would wait for itself")
@@ -231,6 +270,24 @@ def _close_open_pools() -> None:
 atexit.register(_close_open_pools)
 
 
+def _after_fork_in_child() -> None:
+    global _default_pool, _default_pool_lock
+    _default_pool_lock = threading.Lock()  # may have been held by a thread of the parent
+    _default_pool = None  # extract_async starts a new one on first use
+    pools = list(_open_pools)
+    _open_pools.clear()
+    for pool in pools:
+        pool._close_after_fork()
+    futures = list(_pending.values())
+    _pending.clear()
+    for future in futures:
+        future._fail_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def default_pool() -> Pool:
     """The pool ``extract_async`` uses: one thread per CPU, started on first use."""
     global _default_pool
@@ -246,8 +303,8 @@ def extract_async(
     *,
     format: str | None = None,
     offset: Number | None = None,
-    w: Number | None = None,
-    h: Number | None = None,
+    w: int | str | None = None,
+    h: int | str | None = None,
     rotate: None | int | str = None,
     timeout: float | None = None,
     threads: int | None = None,
@@ -279,8 +336,8 @@ async def extract_aio(
     *,
     format: str | None = None,
     offset: Number | None = None,
-    w: Number | None = None,
-    h: Number | None = None,
+    w: int | str | None = None,
+    h: int | str | None = None,
     rotate: None | int | str = None,
     timeout: float | None = None,
     threads: int | None = None,

@@ -1,24 +1,28 @@
 //! The `vframe` command: `vframe INPUT SPEC -o OUTPUT` (`-o -` writes to stdout).
 //!
-//! Exit 0 on success. On failure: one line on stderr, exit 1 (2 for usage errors), and no
-//! output file (the image is written to a temporary file and renamed into place). The
-//! spec is checked before the input is opened.
+//! Exit 0 on success. On failure: one line on stderr, exit 1 (2 for usage errors), and the
+//! output untouched. The spec is checked before the input is opened; how each kind of
+//! output (file, link, FIFO, device, `/dev/stdout`) is written is in `output`.
 
 use std::ffi::OsString;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod output;
+
+use output::Output;
 
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
   INPUT   a video file
   SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
-  OUTPUT  the image file to write, or - for standard output
+  OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
+          standard output; a FIFO, character device or /dev/stdout is written in place
 options:
   -o, --output OUTPUT  where to write the image (required)
   -h, --help           this help
   -V, --version        the version
   --                   ends the options (for an INPUT that starts with '-')
-exit status: 0 written, 1 failed (one line on stderr, no output file), 2 usage error";
+exit status: 0 written, 1 failed (one line on stderr, the output untouched), 2 usage error";
 
 /// A usage error: the problem and the synopsis on stderr, exit 2.
 fn usage_error(message: &str) -> ExitCode {
@@ -32,23 +36,6 @@ fn failure(message: &str) -> ExitCode {
     let line: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     eprintln!("vframe: {line}");
     ExitCode::FAILURE
-}
-
-/// Writes `data` to `path` atomically: a temporary file beside it, renamed into place, so a
-/// failed write leaves neither a partial image nor a temporary file behind.
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(path.file_name().unwrap_or_default());
-    tmp_name.push(format!(".vframe-{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// The command line: `INPUT SPEC -o OUTPUT`, or a request for help or the version.
@@ -120,18 +107,20 @@ fn main() -> ExitCode {
         Some(Err(e)) => return failure(e.message()),
         None => return failure("invalid spec: it is not valid UTF-8"),
     };
+    let output = match Output::resolve(&output) {
+        Ok(target) => target,
+        Err(why) => return failure(&format!("cannot write {}: {why}", output.display())),
+    };
+    // Before any work: the output must not be the video itself.
+    if let Err(why) = output.check_not_input(&input) {
+        return failure(&why);
+    }
     let image = match vframe::extract(vframe::Input::Path(&input), &spec, &vframe::Options::default()) {
         Ok(image) => image,
         Err(e) => return failure(&format!("{}: {} ({})", input.display(), e.message(), e.status().as_str())),
     };
-    let written = if output.as_os_str() == "-" {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(&image.data).and_then(|()| stdout.flush())
-    } else {
-        write_atomically(&output, &image.data)
-    };
-    match written {
+    match output.write(&image.data) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => failure(&format!("cannot write {}: {e}", output.display())),
+        Err(e) => failure(&format!("cannot write {}: {e}", output.shown().display())),
     }
 }
