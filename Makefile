@@ -60,7 +60,7 @@ test-doc:
 	RUSTDOCFLAGS='-D warnings' $(CARGO) doc --release --no-deps --locked
 
 # The Rust tests against FFmpeg 7.1, in a Debian 13 chroot that scripts/ffmpeg7.sh makes with
-# debootstrap on first use (needs root; ~2 min and ~2 GB in target/ffmpeg7), then 6-13 min a
+# debootstrap on first use (needs root; ~2 min and ~2 GB in target/ffmpeg7), then 6-19 min a
 # run on 2 shared cores, mostly the corpus. Not part of `make test`.
 test-ffmpeg7:
 	./scripts/ffmpeg7.sh
