@@ -206,7 +206,8 @@ impl Config {
         if credentials.is_empty() {
             return Err("no credentials: set VFRAME_ACCESS_KEY and VFRAME_SECRET_KEY (or keys in --config)".into());
         }
-        let mut domains = file.domains;
+        let mut domains: BTreeMap<String, String> =
+            file.domains.into_iter().map(|(host, bucket)| (host.to_ascii_lowercase(), bucket)).collect();
         for entry in &args.domain {
             let (host, bucket) = entry.split_once('=').ok_or_else(|| format!("--domain {entry}: expected HOST=BUCKET"))?;
             domains.insert(host.to_ascii_lowercase(), bucket.to_owned());
