@@ -60,6 +60,7 @@ pub struct App {
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>, drain: Duration) {
     let limit = app.config.limits.max_connections;
     let connections = Arc::new(Semaphore::new(limit));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -78,19 +79,20 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let app = app.clone();
+        let service = service_fn(move |request| handle(app.clone(), peer, request));
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(app.clone(), peer, request));
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
             let _ = connection.await;
             drop(permit);
         });
     }
-    // Every permit back means every connection is closed.
-    let _ = tokio::time::timeout(drain, connections.acquire_many(limit as u32)).await;
+    // Idle connections close now; requests in flight get up to `drain` to finish.
+    let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
 }
 
 /// A request id: 12 random bytes, URL-safe base64.
