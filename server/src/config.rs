@@ -15,7 +15,11 @@ use crate::qiniu::key;
 
 /// The command line.
 #[derive(Parser, Debug, Default)]
-#[command(name = "vframe-server", version, about = "Qiniu-compatible thumbnail service (vframe, pfop, persistentOps uploads)")]
+#[command(
+    name = "vframe-server",
+    version,
+    about = "Qiniu-compatible thumbnail service (vframe, pfop, persistentOps uploads)"
+)]
 pub struct Args {
     /// A TOML file with more settings (key pairs, limits, notify); flags override it.
     #[arg(long, value_name = "FILE")]
@@ -209,7 +213,8 @@ impl Config {
         let mut domains: BTreeMap<String, String> =
             file.domains.into_iter().map(|(host, bucket)| (host.to_ascii_lowercase(), bucket)).collect();
         for entry in &args.domain {
-            let (host, bucket) = entry.split_once('=').ok_or_else(|| format!("--domain {entry}: expected HOST=BUCKET"))?;
+            let (host, bucket) =
+                entry.split_once('=').ok_or_else(|| format!("--domain {entry}: expected HOST=BUCKET"))?;
             domains.insert(host.to_ascii_lowercase(), bucket.to_owned());
         }
         let private: BTreeSet<String> = file.private.into_iter().chain(args.private).collect();
@@ -286,7 +291,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "workers = 3\n[[keys]]\naccess_key = \"a\"\nsecret_key = \"s\"\n[notify]\nattempts = 2\n[domains]\n\"Img.Local\" = \"pics\"\n").unwrap();
-        let mut a = args(&["--data", "/d", "--domain", "v.local:8080=videos", "--default-bucket", "dflt", "--config", file.to_str().unwrap()]);
+        let mut a = args(&[
+            "--data",
+            "/d",
+            "--domain",
+            "v.local:8080=videos",
+            "--default-bucket",
+            "dflt",
+            "--config",
+            file.to_str().unwrap(),
+        ]);
         a.access_key = None;
         a.secret_key = None;
         let c = Config::from_args(a).unwrap();

@@ -58,7 +58,9 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("vframe");
         let requests = Family::<RouteLabels, Counter>::default();
-        let request_seconds = Family::<RouteOnly, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let request_seconds = Family::<RouteOnly, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let jobs_submitted = Counter::default();
         let jobs_finished = Family::<Outcome, Counter>::default();
         let job_seconds = latency_histogram();
@@ -77,7 +79,11 @@ impl Metrics {
         registry.register("job_queue_depth", "Persistent jobs waiting for a worker", queue_depth.clone());
         registry.register("sync_queue_depth", "Sync requests waiting for a worker", sync_queue_depth.clone());
         registry.register("sync_queue_peak", "The most sync requests that waited at once", sync_queue_peak.clone());
-        registry.register("sync_rejected", "Sync requests refused with 503 (queue full or waited too long)", sync_rejected.clone());
+        registry.register(
+            "sync_rejected",
+            "Sync requests refused with 503 (queue full or waited too long)",
+            sync_rejected.clone(),
+        );
         registry.register("notify", "Notification attempts by outcome (delivered, retry, gave_up)", notify.clone());
         Metrics {
             registry,

@@ -54,7 +54,9 @@ pub fn check_url(url: &str, allow: &[String]) -> Result<(), String> {
 
 fn host_matches(entry: &str, host: &str) -> bool {
     match entry.strip_prefix("*.") {
-        Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+        Some(suffix) => {
+            host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.')
+        }
         None => entry.trim_start_matches('[').trim_end_matches(']') == host,
     }
 }
@@ -74,11 +76,8 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(store: Arc<Store>, settings: NotifySettings, metrics: Arc<Metrics>, wake: Arc<Notify>) -> Notifier {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let https =
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(https);
         Notifier {
             store,
@@ -101,7 +100,8 @@ impl Notifier {
             match due {
                 Ok(Ok((due, next))) => {
                     for notification in due {
-                        let fresh = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(notification.id.clone());
+                        let fresh =
+                            self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(notification.id.clone());
                         if fresh {
                             let me = self.clone();
                             tokio::spawn(async move { me.attempt(notification).await });
@@ -134,7 +134,9 @@ impl Notifier {
         };
         match &result {
             Ok(()) => tracing::info!(job = %id, url = %notification.url, attempts, "notified"),
-            Err(e) => tracing::warn!(job = %id, url = %notification.url, attempts, error = %e, outcome, "notify failed"),
+            Err(e) => {
+                tracing::warn!(job = %id, url = %notification.url, attempts, error = %e, outcome, "notify failed")
+            }
         }
         self.metrics.notify.get_or_create(&Metrics::outcome(outcome)).inc();
         let retry_at = (outcome == "retry").then(|| now_ms() + self.backoff(attempts).as_millis() as i64);
@@ -165,7 +167,8 @@ impl Notifier {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
+            let response =
+                self.client.request(request).await.map_err(|e| format!("{e}: {:?}", std::error::Error::source(&e)))?;
             let status = response.status();
             // Read (and drop) a bounded answer so the connection can be reused.
             let _ = Limited::new(response.into_body(), 64 * 1024).collect().await;
@@ -187,7 +190,17 @@ mod tests {
     fn urls() {
         assert!(check_url("http://127.0.0.1:8/n", &[]).is_ok());
         assert!(check_url("https://hooks.example.com/n?a=1", &[]).is_ok());
-        for bad in ["file:///etc/passwd", "ftp://h/x", "gopher://h", "http:///x", "//h/x", "http://u:p@h/x", "javascript:alert(1)", "", "h/x"] {
+        for bad in [
+            "file:///etc/passwd",
+            "ftp://h/x",
+            "gopher://h",
+            "http:///x",
+            "//h/x",
+            "http://u:p@h/x",
+            "javascript:alert(1)",
+            "",
+            "h/x",
+        ] {
             assert!(check_url(bad, &[]).is_err(), "{bad}");
         }
         let allow = vec!["127.0.0.1".to_owned(), "*.example.com".to_owned(), "::1".to_owned()];

@@ -153,7 +153,16 @@ class Server:
         self.log = self.data.parent / f"server-{time.monotonic_ns()}.log"
         log = open(self.log, "w")
         self.proc = subprocess.Popen(
-            [str(SERVER), "--listen", "127.0.0.1:0", "--data", str(self.data), "--config", str(self.config), *self.args],
+            [
+                str(SERVER),
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                str(self.data),
+                "--config",
+                str(self.config),
+                *self.args,
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -206,13 +215,31 @@ class Server:
         return total
 
 
-def make_server(tmp: Path, *, queue: int = 50, sync_queue: int = 32, sync_wait_ms: int = 30000,
-                max_upload: int = 64 * 1024 * 1024, workers: int | None = None, extra: list[str] | None = None) -> Server:
+def make_server(
+    tmp: Path,
+    *,
+    queue: int = 50,
+    sync_queue: int = 32,
+    sync_wait_ms: int = 30000,
+    max_upload: int = 64 * 1024 * 1024,
+    workers: int | None = None,
+    extra: list[str] | None = None,
+) -> Server:
     data = tmp / "data"
     config = tmp / "server.toml"
-    config.write_text(CONFIG.format(queue=queue, sync_queue=sync_queue, sync_wait_ms=sync_wait_ms, max_upload=max_upload))
-    args = ["--private", PRIVATE, "--domain", f"localhost={PRIVATE}", "--default-bucket", BUCKET,
-            "--notify-allow", "127.0.0.1"]
+    config.write_text(
+        CONFIG.format(queue=queue, sync_queue=sync_queue, sync_wait_ms=sync_wait_ms, max_upload=max_upload)
+    )
+    args = [
+        "--private",
+        PRIVATE,
+        "--domain",
+        f"localhost={PRIVATE}",
+        "--default-bucket",
+        BUCKET,
+        "--notify-allow",
+        "127.0.0.1",
+    ]
     if workers is not None:
         args += ["--workers", str(workers)]
     return Server(data=data, args=args + (extra or []), config=config)

@@ -33,7 +33,8 @@ pub async fn get(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<
     let op = url.fop.as_deref().map(|f| Op::parse(f).map_err(ApiError::bad_request)).transpose()?;
     let store = app.store.clone();
     let (b, k) = (bucket.clone(), url.key.clone());
-    let object = blocking(move || store.get(&b, &k)).await?.ok_or_else(|| ApiError::new(404, "no such file or directory"))?;
+    let object =
+        blocking(move || store.get(&b, &k)).await?.ok_or_else(|| ApiError::new(404, "no such file or directory"))?;
     let Some(op) = op else {
         return serve_object(request.method() == Method::HEAD, object).await;
     };
@@ -57,7 +58,8 @@ async fn serve_object(head: bool, object: crate::store::Object) -> Result<Respon
     let mut response = if head {
         Response::new(full(Bytes::new()))
     } else {
-        let file = tokio::fs::File::open(&object.path).await.map_err(|_| ApiError::new(404, "no such file or directory"))?;
+        let file =
+            tokio::fs::File::open(&object.path).await.map_err(|_| ApiError::new(404, "no such file or directory"))?;
         let stream = tokio_stream(file).map_ok(Frame::data);
         Response::new(BodyExt::boxed(StreamBody::new(stream)))
     };
@@ -79,7 +81,9 @@ async fn serve_object(head: bool, object: crate::store::Object) -> Result<Respon
 }
 
 /// A file as a stream of 256 KiB chunks.
-fn tokio_stream(file: tokio::fs::File) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync {
+fn tokio_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync {
     futures_util::stream::try_unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;
         let mut buffer = vec![0u8; 256 * 1024];

@@ -121,7 +121,11 @@ async fn handle(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) -> 
     Ok(response)
 }
 
-async fn route(app: &Arc<App>, request: Request<Incoming>, reqid: &str) -> (&'static str, Result<Response<Body>, ApiError>) {
+async fn route(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    reqid: &str,
+) -> (&'static str, Result<Response<Body>, ApiError>) {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let is = |m: &Method| method == *m;
@@ -130,7 +134,9 @@ async fn route(app: &Arc<App>, request: Request<Incoming>, reqid: &str) -> (&'st
         "/metrics" if is(&Method::GET) => ("metrics", Ok(process::metrics(app))),
         "/v4/query" if is(&Method::GET) => ("query", Ok(process::region_query(&request))),
         "/pfop" | "/pfop/" if is(&Method::POST) => ("pfop", process::pfop(app, request, reqid).await),
-        "/status/get/prefop" if is(&Method::GET) || is(&Method::POST) => ("prefop", process::prefop(app, request).await),
+        "/status/get/prefop" if is(&Method::GET) || is(&Method::POST) => {
+            ("prefop", process::prefop(app, request).await)
+        }
         "/" if is(&Method::POST) => ("form_upload", upload::form(app, request, reqid).await),
         _ if path.starts_with("/mkblk/") && is(&Method::POST) => ("mkblk", upload::mkblk(app, request).await),
         _ if path.starts_with("/bput/") && is(&Method::POST) => ("bput", upload::bput(app, request).await),
@@ -192,6 +198,8 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
 }
 
 /// Runs blocking store work off the async threads.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("internal error: {e}")))?
 }

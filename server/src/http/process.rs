@@ -22,7 +22,13 @@ pub struct PlannedJob {
 }
 
 /// Checks fops and the notify URL (400 when nothing valid or the URL is not allowed).
-pub fn plan_job(app: &App, fops: &str, notify_url: Option<String>, pipeline: Option<String>, job_type: i64) -> Result<PlannedJob, ApiError> {
+pub fn plan_job(
+    app: &App,
+    fops: &str,
+    notify_url: Option<String>,
+    pipeline: Option<String>,
+    job_type: i64,
+) -> Result<PlannedJob, ApiError> {
     let parsed = fop::parse_fops(fops)?;
     if let Some(url) = &notify_url {
         crate::notify::check_url(url, &app.config.notify.allow).map_err(ApiError::bad_request)?;
@@ -125,10 +131,9 @@ pub async fn prefop(app: &Arc<App>, request: Request<Incoming>) -> Result<Respon
 pub fn metrics(app: &App) -> Response<Body> {
     app.metrics.queue_depth.set(app.store.waiting_jobs() as i64);
     let mut response = Response::new(super::full(app.metrics.encode()));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 

@@ -117,23 +117,38 @@ fn header_token(app: &App, request: &Request<Incoming>) -> Result<UploadToken, A
 fn plan_persistent(app: &App, token: &UploadToken) -> Result<Option<PlannedJob>, ApiError> {
     let policy = &token.policy;
     let Some(ops) = &policy.persistent_ops else { return Ok(None) };
-    let plan = plan_job(app, ops, policy.persistent_notify_url.clone(), policy.persistent_pipeline.clone(), policy.persistent_type)?;
+    let plan = plan_job(
+        app,
+        ops,
+        policy.persistent_notify_url.clone(),
+        policy.persistent_pipeline.clone(),
+        policy.persistent_type,
+    )?;
     app.store.check_queue()?;
     Ok(Some(plan))
+}
+
+/// An upload's bytes, durable in the spool, and what came with them.
+struct Received {
+    spooled: PathBuf,
+    size: u64,
+    hash: String,
+    /// The key the request named (form field, mkfile segment, v2 path), if any.
+    key: Option<String>,
+    finish: Finish,
+    /// The file part's own Content-Type (form uploads).
+    default_mime: Option<String>,
 }
 
 /// Stores a spooled upload and its job; returns Qiniu's answer.
 async fn finish_upload(
     app: &Arc<App>,
     token: &UploadToken,
-    spooled: PathBuf,
-    size: u64,
-    hash: String,
-    requested_key: Option<&str>,
-    finish: Finish,
-    default_mime: Option<String>,
+    received: Received,
     reqid: &str,
 ) -> Result<Value, ApiError> {
+    let Received { spooled, size, hash, key: requested_key, finish, default_mime } = received;
+    let requested_key = requested_key.as_deref();
     let policy = &token.policy;
     let cleanup = |e: ApiError| {
         let _ = std::fs::remove_file(&spooled);
@@ -194,11 +209,31 @@ pub async fn form(app: &Arc<App>, request: Request<Incoming>, reqid: &str) -> Re
     }
     let hash = std::mem::take(&mut spool.etag).finish();
     let size = spool.size;
-    let answer = finish_upload(app, &token, spool.keep(), size, hash, form.finish.key.clone().as_deref(), form.finish, form.file_mime, reqid).await?;
+    let answer = finish_upload(
+        app,
+        &token,
+        Received {
+            spooled: spool.keep(),
+            size,
+            hash,
+            key: form.finish.key.clone(),
+            finish: form.finish,
+            default_mime: form.file_mime,
+        },
+        reqid,
+    )
+    .await?;
     Ok(json(StatusCode::OK, &answer))
 }
 
-fn block_answer(app: &App, request_host: Option<String>, ctx: &Id, size: u64, crc32: u32, checksum: String) -> Response<Body> {
+fn block_answer(
+    app: &App,
+    request_host: Option<String>,
+    ctx: &Id,
+    size: u64,
+    crc32: u32,
+    checksum: String,
+) -> Response<Body> {
     let expiry = app.config.limits.upload_expiry.as_secs() as i64;
     json(
         StatusCode::OK,
@@ -267,7 +302,9 @@ pub async fn mkfile(app: &Arc<App>, request: Request<Incoming>, reqid: &str) -> 
     })
     .await?;
     let key = finish.key.clone();
-    let answer = finish_upload(app, &token, spooled, fsize, hash, key.as_deref(), finish, None, reqid).await?;
+    let answer =
+        finish_upload(app, &token, Received { spooled, size: fsize, hash, key, finish, default_mime: None }, reqid)
+            .await?;
     Ok(json(StatusCode::OK, &answer))
 }
 
@@ -340,11 +377,18 @@ pub async fn v2(app: &Arc<App>, request: Request<Incoming>, reqid: &str) -> Resu
                     return Err(ApiError::new(413, "upload too large"));
                 }
                 let mut hasher = etag::Etag::new();
-                let spooled = concatenate(&store, &sources, |chunk| hasher.update(chunk)).map_err(crate::store::internal)?;
+                let spooled =
+                    concatenate(&store, &sources, |chunk| hasher.update(chunk)).map_err(crate::store::internal)?;
                 Ok((spooled, size, hasher.finish()))
             })
             .await?;
-            let answer = finish_upload(app, &token, spooled, size, hash, upload.key.as_deref(), finish, None, reqid).await?;
+            let answer = finish_upload(
+                app,
+                &token,
+                Received { spooled, size, hash, key: upload.key.clone(), finish, default_mime: None },
+                reqid,
+            )
+            .await?;
             let store = app.store.clone();
             blocking(move || store.delete_upload(&id)).await?;
             Ok(json(StatusCode::OK, &answer))

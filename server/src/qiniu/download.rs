@@ -37,10 +37,8 @@ pub fn parse_target(target: &str) -> Result<ObjectUrl, ApiError> {
         None => (target, None),
     };
     let raw_key = path.strip_prefix('/').ok_or_else(|| ApiError::bad_request("bad request target"))?;
-    let key = percent_decode_str(raw_key)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad_request("key is not UTF-8"))?
-        .into_owned();
+    let key =
+        percent_decode_str(raw_key).decode_utf8().map_err(|_| ApiError::bad_request("key is not UTF-8"))?.into_owned();
     let mut url = ObjectUrl { key, fop: None, deadline: None, signed: None };
     let Some(query) = query else { return Ok(url) };
     let query_start = target.len() - query.len();
@@ -66,7 +64,10 @@ pub fn parse_target(target: &str) -> Result<ObjectUrl, ApiError> {
 
 /// Checks a private URL's token (see the module doc) at `now` (Unix seconds).
 pub fn verify(credentials: &Credentials, host: &str, url: &ObjectUrl, now: i64) -> Result<(), ApiError> {
-    let (before, token) = url.signed.as_ref().ok_or_else(|| ApiError::unauthorized("this bucket is private: a signed URL is required"))?;
+    let (before, token) = url
+        .signed
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized("this bucket is private: a signed URL is required"))?;
     let (access_key, signature) = split_token(token).ok_or_else(ApiError::bad_token)?;
     let decoded = percent_decode_str(before).decode_utf8().ok();
     let mut candidates = vec![before.as_str()];

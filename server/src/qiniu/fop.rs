@@ -80,7 +80,8 @@ pub fn parse_fop(cmd: &str) -> Result<Fop, String> {
 
 /// Decodes a saveas entry: URL-safe base64 of `bucket:key` (or of `bucket`).
 pub fn parse_entry(entry: &str) -> Result<SaveAs, String> {
-    let text = base64::decode_str(entry, 4 * key::MAX_KEY_LEN).ok_or_else(|| format!("saveas entry {} is not URL-safe base64 of text", quote(entry)))?;
+    let text = base64::decode_str(entry, 4 * key::MAX_KEY_LEN)
+        .ok_or_else(|| format!("saveas entry {} is not URL-safe base64 of text", quote(entry)))?;
     let (bucket, key) = match text.split_once(':') {
         Some((b, k)) => (b, Some(k)),
         None => (text.as_str(), None),
@@ -92,9 +93,12 @@ pub fn parse_entry(entry: &str) -> Result<SaveAs, String> {
     Ok(SaveAs { bucket: bucket.to_owned(), key: key.map(str::to_owned) })
 }
 
+/// A `fops` item: its command as given, and what it parsed to (or why it did not).
+pub type FopItem = (String, Result<Fop, String>);
+
 /// Splits and checks a `fops` string. Each item's outcome stays with its command; the
 /// whole request fails (400) when it is empty, too long, has too many items or no valid one.
-pub fn parse_fops(text: &str) -> Result<Vec<(String, Result<Fop, String>)>, ApiError> {
+pub fn parse_fops(text: &str) -> Result<Vec<FopItem>, ApiError> {
     if text.len() > MAX_FOPS_LEN {
         return Err(ApiError::bad_request(format!("fops longer than {MAX_FOPS_LEN} bytes")));
     }
@@ -105,14 +109,14 @@ pub fn parse_fops(text: &str) -> Result<Vec<(String, Result<Fop, String>)>, ApiE
     if cmds.len() > MAX_FOPS {
         return Err(ApiError::bad_request(format!("more than {MAX_FOPS} fops in one job")));
     }
-    let items: Vec<(String, Result<Fop, String>)> = cmds.iter().map(|c| (c.to_string(), parse_fop(c))).collect();
+    let items: Vec<FopItem> = cmds.iter().map(|c| (c.to_string(), parse_fop(c))).collect();
     if let Some(error) = items.iter().map(|(_, r)| r).all(Result::is_err).then(|| first_error(&items)) {
         return Err(ApiError::bad_request(format!("no valid fop: {error}")));
     }
     Ok(items)
 }
 
-fn first_error(items: &[(String, Result<Fop, String>)]) -> String {
+fn first_error(items: &[FopItem]) -> String {
     items.iter().find_map(|(_, r)| r.as_ref().err().cloned()).unwrap_or_default()
 }
 
@@ -131,7 +135,8 @@ mod tests {
 
     #[test]
     fn items_keep_their_own_outcome() {
-        let fops = format!("vframe/jpg/offset/7/w/480|saveas/{};avthumb/mp4;vframe/gif/offset/1", entry("b:thumbs/a.jpg"));
+        let fops =
+            format!("vframe/jpg/offset/7/w/480|saveas/{};avthumb/mp4;vframe/gif/offset/1", entry("b:thumbs/a.jpg"));
         let items = parse_fops(&fops).unwrap();
         assert_eq!(items.len(), 3);
         let first = items[0].1.as_ref().unwrap();
@@ -161,6 +166,9 @@ mod tests {
         assert!(parse_entry(&entry("b:../x")).is_err());
         assert!(parse_entry(&entry("b/c:k")).is_err());
         assert!(parse_entry("!!").is_err());
-        assert_eq!(default_output_key("vframe/jpg/offset/1", "Fh"), format!("{}/Fh", base64::encode(Sha1::digest(b"vframe/jpg/offset/1"))));
+        assert_eq!(
+            default_output_key("vframe/jpg/offset/1", "Fh"),
+            format!("{}/Fh", base64::encode(Sha1::digest(b"vframe/jpg/offset/1")))
+        );
     }
 }

@@ -57,7 +57,9 @@ pub fn parse_pfop(body: &[u8]) -> Result<PfopForm, ApiError> {
                     _ => return Err(ApiError::bad_request("type must be 0 or 1")),
                 }
             }
-            "workflowTemplateID" => return Err(ApiError::bad_request("workflow templates are not supported by this server")),
+            "workflowTemplateID" => {
+                return Err(ApiError::bad_request("workflow templates are not supported by this server"))
+            }
             _ => {}
         }
     }
@@ -132,8 +134,8 @@ where
             continue;
         }
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        let value =
-            String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::bad_request(format!("field {} is not UTF-8", quote(&name))))?;
+        let value = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::bad_request(format!("field {} is not UTF-8", quote(&name))))?;
         match name.as_str() {
             "token" => {
                 if have_token || value.len() > MAX_TOKEN_LEN {
@@ -176,7 +178,8 @@ fn multipart_error(e: multer::Error) -> ApiError {
 
 /// The boundary of a `multipart/form-data` Content-Type.
 pub fn multipart_boundary(content_type: &str) -> Result<String, ApiError> {
-    multer::parse_boundary(content_type).map_err(|_| ApiError::bad_request("expected multipart/form-data with a boundary"))
+    multer::parse_boundary(content_type)
+        .map_err(|_| ApiError::bad_request("expected multipart/form-data with a boundary"))
 }
 
 #[cfg(test)]
@@ -185,7 +188,10 @@ mod tests {
 
     #[test]
     fn pfop_forms() {
-        let f = parse_pfop(b"bucket=b&key=a.mp4&fops=vframe%2Fjpg%2Foffset%2F1%3Bx&notifyURL=http%3A%2F%2Fh%2Fn&force=1&type=1").unwrap();
+        let f = parse_pfop(
+            b"bucket=b&key=a.mp4&fops=vframe%2Fjpg%2Foffset%2F1%3Bx&notifyURL=http%3A%2F%2Fh%2Fn&force=1&type=1",
+        )
+        .unwrap();
         assert_eq!(f.fops, "vframe/jpg/offset/1;x");
         assert_eq!(f.notify_url.as_deref(), Some("http://h/n"));
         assert!(f.force);
@@ -220,17 +226,27 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let mut sink = Count(0);
         let mut checks = 0;
-        let form = rt.block_on(read_form_upload(stream, "XX", max, |_, _| {
-            checks += 1;
-            Ok(())
-        }, &mut sink))?;
+        let form = rt.block_on(read_form_upload(
+            stream,
+            "XX",
+            max,
+            |_, _| {
+                checks += 1;
+                Ok(())
+            },
+            &mut sink,
+        ))?;
         Ok((form, sink.0, checks))
     }
 
     #[test]
     fn form_uploads() {
-        let (form, bytes, checks) = read(&[("token", "t"), ("key", "k.mp4"), ("crc32", "12"), ("x:a", "1"), ("file", "hello")], 100).unwrap();
-        assert_eq!((form.token.as_str(), form.finish.key.as_deref(), form.crc32, bytes, form.size), ("t", Some("k.mp4"), Some(12), 5, 5));
+        let (form, bytes, checks) =
+            read(&[("token", "t"), ("key", "k.mp4"), ("crc32", "12"), ("x:a", "1"), ("file", "hello")], 100).unwrap();
+        assert_eq!(
+            (form.token.as_str(), form.finish.key.as_deref(), form.crc32, bytes, form.size),
+            ("t", Some("k.mp4"), Some(12), 5, 5)
+        );
         assert_eq!(form.file_mime.as_deref(), Some("video/mp4"));
         assert_eq!(checks, 2); // at the token, and again once the key was known
         assert_eq!(read(&[("token", "t"), ("file", "hello")], 4).unwrap_err().status, 413);

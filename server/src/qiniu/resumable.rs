@@ -175,12 +175,14 @@ pub fn parse_v2_path(path: &str) -> Result<V2Path, ApiError> {
     let key = match parts[2] {
         "~" => None,
         encoded => {
-            let k = base64::decode_str(encoded, 4 * key::MAX_KEY_LEN).ok_or_else(|| ApiError::bad_request("key is not URL-safe base64"))?;
+            let k = base64::decode_str(encoded, 4 * key::MAX_KEY_LEN)
+                .ok_or_else(|| ApiError::bad_request("key is not URL-safe base64"))?;
             key::check_key(&k)?;
             Some(k)
         }
     };
-    let upload_id = parts.get(4).map(|id| Id::parse(id).ok_or_else(|| ApiError::new(612, "no such upload"))).transpose()?;
+    let upload_id =
+        parts.get(4).map(|id| Id::parse(id).ok_or_else(|| ApiError::new(612, "no such upload"))).transpose()?;
     let part = parts
         .get(5)
         .map(|n| {
@@ -255,7 +257,13 @@ mod tests {
         assert_eq!(parse_bput(&format!("/bput/{CTX}/7")).unwrap(), (Id::parse(CTX).unwrap(), 7));
         assert!(parse_bput("/bput/../../etc/7").is_err());
         assert!(parse_bput(&format!("/bput/{}/7", CTX.to_uppercase())).is_err());
-        let path = format!("/mkfile/10/mimeType/{}/key/{}/fname/{}/x:a/{}", base64::encode("video/mp4"), base64::encode("a/b.mp4"), base64::encode("b.mp4"), base64::encode("1"));
+        let path = format!(
+            "/mkfile/10/mimeType/{}/key/{}/fname/{}/x:a/{}",
+            base64::encode("video/mp4"),
+            base64::encode("a/b.mp4"),
+            base64::encode("b.mp4"),
+            base64::encode("1")
+        );
         let (size, finish) = parse_mkfile(&path).unwrap();
         assert_eq!(size, 10);
         assert_eq!(finish.key.as_deref(), Some("a/b.mp4"));
@@ -279,9 +287,19 @@ mod tests {
     fn v2_paths_and_bodies() {
         let key = base64::encode("a.mp4");
         let p = parse_v2_path(&format!("/buckets/b/objects/{key}/uploads/{CTX}/3")).unwrap();
-        assert_eq!(p, V2Path { bucket: "b".into(), key: Some("a.mp4".into()), upload_id: Id::parse(CTX), part: Some(3) });
+        assert_eq!(
+            p,
+            V2Path { bucket: "b".into(), key: Some("a.mp4".into()), upload_id: Id::parse(CTX), part: Some(3) }
+        );
         assert_eq!(parse_v2_path("/buckets/b/objects/~/uploads").unwrap().key, None);
-        for bad in ["/buckets/b/objects/~/upload", "/buckets/../objects/~/uploads", "/buckets/b/objects/~/uploads/x", &format!("/buckets/b/objects/~/uploads/{CTX}/0"), &format!("/buckets/b/objects/~/uploads/{CTX}/10001"), &format!("/buckets/b/objects/{}/uploads", base64::encode("/etc/passwd"))] {
+        for bad in [
+            "/buckets/b/objects/~/upload",
+            "/buckets/../objects/~/uploads",
+            "/buckets/b/objects/~/uploads/x",
+            &format!("/buckets/b/objects/~/uploads/{CTX}/0"),
+            &format!("/buckets/b/objects/~/uploads/{CTX}/10001"),
+            &format!("/buckets/b/objects/{}/uploads", base64::encode("/etc/passwd")),
+        ] {
             assert!(parse_v2_path(bad).is_err(), "{bad}");
         }
         let body = br#"{"parts":[{"etag":"e1","partNumber":1},{"etag":"e2","partNumber":2}],"fname":"a.mp4","mimeType":null,"customVars":null,"metadata":{"x-qn-meta-A":"1"}}"#;

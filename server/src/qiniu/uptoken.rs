@@ -80,7 +80,8 @@ pub fn verify(credentials: &Credentials, token: &str, now: i64) -> Result<Upload
     let (signed, encoded) = token.rsplit_once(':').ok_or_else(ApiError::bad_token)?;
     let (access_key, signature) = split_token(signed).ok_or_else(ApiError::bad_token)?;
     credentials.verify(access_key, encoded.as_bytes(), signature)?;
-    let json = base64::decode(encoded, MAX_TOKEN_LEN).ok_or_else(|| ApiError::bad_request("invalid put policy encoding"))?;
+    let json =
+        base64::decode(encoded, MAX_TOKEN_LEN).ok_or_else(|| ApiError::bad_request("invalid put policy encoding"))?;
     let policy = parse_policy(&json)?;
     if policy.deadline < now {
         return Err(ApiError::expired());

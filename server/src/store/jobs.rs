@@ -113,7 +113,10 @@ impl Store {
     pub fn recover_jobs(&self) -> Result<usize, ApiError> {
         let conn = self.conn();
         let requeued = conn
-            .execute("UPDATE jobs SET state = ?1, code = ?2 WHERE state = ?3", params![WAITING, wire::CODE_WAITING, PROCESSING])
+            .execute(
+                "UPDATE jobs SET state = ?1, code = ?2 WHERE state = ?3",
+                params![WAITING, wire::CODE_WAITING, PROCESSING],
+            )
             .map_err(internal)?;
         let waiting: i64 =
             conn.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1", [WAITING], |r| r.get(0)).map_err(internal)?;
@@ -177,7 +180,11 @@ impl Store {
 
     /// Up to `limit` notifications due at `now_ms`, oldest first, and the earliest time a
     /// later one is due (to sleep until).
-    pub fn due_notifications(&self, now_ms: i64, limit: usize) -> Result<(Vec<DueNotification>, Option<i64>), ApiError> {
+    pub fn due_notifications(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<(Vec<DueNotification>, Option<i64>), ApiError> {
         let conn = self.conn();
         let mut statement = conn
             .prepare(

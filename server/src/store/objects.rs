@@ -145,11 +145,16 @@ impl Store {
             let _ = fs::remove_file(spooled);
             return Err(internal(e));
         }
-        let result = self.commit_object(&name, &object, |existing| match (existing, overwrite) {
-            (None, _) | (Some(_), Overwrite::Allowed) => Ok(true),
-            (Some((hash, _)), Overwrite::Never) if *hash == object.hash => Ok(false),
-            (Some(_), Overwrite::Never) => Err(ApiError::new(614, "file exists")),
-        }, job);
+        let result = self.commit_object(
+            &name,
+            &object,
+            |existing| match (existing, overwrite) {
+                (None, _) | (Some(_), Overwrite::Allowed) => Ok(true),
+                (Some((hash, _)), Overwrite::Never) if *hash == object.hash => Ok(false),
+                (Some(_), Overwrite::Never) => Err(ApiError::new(614, "file exists")),
+            },
+            job,
+        );
         match result {
             Ok(Some(replaced)) => {
                 if let Some(old) = replaced {
@@ -179,7 +184,13 @@ impl Store {
 
     /// Writes a fop's output under `bucket:key` (file first, then the row), following the
     /// output rules again under the database lock. Returns the state that was applied.
-    pub fn put_output(&self, object: NewObject, data: &[u8], job_id: &str, force: bool) -> Result<OutputState, ApiError> {
+    pub fn put_output(
+        &self,
+        object: NewObject,
+        data: &[u8],
+        job_id: &str,
+        force: bool,
+    ) -> Result<OutputState, ApiError> {
         let spooled = super::write_spool(self, data).map_err(internal)?;
         let name = random_id().to_string();
         let dest = self.object_path(&name);
@@ -188,16 +199,21 @@ impl Store {
             return Err(internal(e));
         }
         let mut decided = OutputState::Write;
-        let result = self.commit_object(&name, &object, |existing| {
-            decided = match existing {
-                None => OutputState::Write,
-                Some((hash, origin)) => output_rule(origin, hash, job_id, force),
-            };
-            Ok(decided == OutputState::Write)
-        }, None);
+        let result = self.commit_object(
+            &name,
+            &object,
+            |existing| {
+                decided = match existing {
+                    None => OutputState::Write,
+                    Some((hash, origin)) => output_rule(origin, hash, job_id, force),
+                };
+                Ok(decided == OutputState::Write)
+            },
+            None,
+        );
         match result {
             Ok(Some(Some(ref old))) => {
-                let _ = fs::remove_file(self.object_path(&old));
+                let _ = fs::remove_file(self.object_path(old));
             }
             Ok(Some(None)) => {}
             Ok(None) | Err(_) => {

@@ -48,7 +48,10 @@ impl Store {
     /// returns the block's new size.
     pub fn append_block(&self, ctx: &Id, offset: u64, data: &[u8], block_size_limit: u64) -> Result<u64, ApiError> {
         let path = self.block_path(ctx);
-        let mut file = File::options().append(true).open(&path).map_err(|_| ApiError::new(701, "no such block: ctx expired or invalid"))?;
+        let mut file = File::options()
+            .append(true)
+            .open(&path)
+            .map_err(|_| ApiError::new(701, "no such block: ctx expired or invalid"))?;
         let size = file.metadata().map_err(internal)?.len();
         if size != offset {
             return Err(ApiError::new(701, format!("bput offset {offset} but the block holds {size} bytes")));
@@ -66,7 +69,8 @@ impl Store {
         let mut paths = Vec::with_capacity(ctxs.len());
         for (i, ctx) in ctxs.iter().enumerate() {
             let path = self.block_path(ctx);
-            let size = fs::metadata(&path).map_err(|_| ApiError::new(701, "no such block: ctx expired or invalid"))?.len();
+            let size =
+                fs::metadata(&path).map_err(|_| ApiError::new(701, "no such block: ctx expired or invalid"))?.len();
             if i + 1 < ctxs.len() && size != block_size {
                 return Err(ApiError::bad_request(format!("block {} holds {size} bytes, not {block_size}", i + 1)));
             }
@@ -123,7 +127,12 @@ impl Store {
         let parts = statement
             .query_map([id.as_str()], |r| {
                 let number: u32 = r.get(0)?;
-                Ok(Part { number, etag: r.get(1)?, size: r.get::<_, i64>(2)? as u64, path: dir.join(number.to_string()) })
+                Ok(Part {
+                    number,
+                    etag: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    path: dir.join(number.to_string()),
+                })
             })
             .map_err(internal)?
             .collect::<Result<Vec<_>, _>>()
