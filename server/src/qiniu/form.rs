@@ -167,6 +167,32 @@ where
     Ok(form)
 }
 
+/// [`read_form_upload`] over a whole body in memory, on a private single-thread runtime,
+/// counting the file's bytes instead of storing them: for the fuzz targets and tests.
+/// Returns the fields and the number of file bytes the sink received.
+pub fn read_form_upload_in_memory(body: &[u8], boundary: &str, max_file: u64) -> Result<(FormUpload, u64), ApiError> {
+    struct Count(u64);
+    impl FileSink for Count {
+        async fn write(&mut self, data: Bytes) -> Result<(), ApiError> {
+            self.0 += data.len() as u64;
+            Ok(())
+        }
+    }
+    // Arbitrary chunking: the parser must not depend on where the body was split.
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body.chunks(4093).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().build().map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut sink = Count(0);
+    let form = runtime.block_on(read_form_upload(
+        futures_util::stream::iter(chunks),
+        boundary,
+        max_file,
+        |_, _| Ok(()),
+        &mut sink,
+    ))?;
+    Ok((form, sink.0))
+}
+
 fn multipart_error(e: multer::Error) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
