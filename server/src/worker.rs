@@ -311,6 +311,10 @@ fn run_job(shared: &Shared, job: JobRow) {
         if items[index].is_finished() {
             continue;
         }
+        if shared.lock().shutdown {
+            // The job stays "processing" and resumes from this item at the next start.
+            return;
+        }
         let cmd = items[index].cmd.clone();
         items[index] = run_item(shared, &job, &cmd, source.as_ref());
         tracing::info!(cmd = %cmd, code = items[index].code, error = %items[index].error, "item done");
