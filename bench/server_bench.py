@@ -4,7 +4,7 @@ vframe-server (`GET /<key>?vframe/jpg/offset/T/w/640`), against the same request
 bench/ffmpeg_service.py (one ffmpeg CLI process per request), side by side in one run: the two
 services alternate in rounds, each round the same requests from the same client threads.
 
-Uses the corpus bench.py generated (bench/work/corpus). Writes bench/work/server.json and puts
+Uses bench.py's corpus (bench/work/corpus, made when missing). Writes bench/work/server.json and puts
 its table at the end of BENCHMARKS.md (replacing an earlier one). `--report-only` rewrites the
 table from bench/work/server.json.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import CORPUS, CORPUS_DIR, REPORT, WORK  # noqa: E402
+from bench import CORPUS, CORPUS_DIR, REPORT, WORK, make_corpus  # noqa: E402
 
 SERVER = ROOT / "target/release/vframe-server"
 RESULTS = WORK / "server.json"
@@ -96,6 +96,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(rounds: int, per_file: int) -> dict[str, object]:
+    make_corpus()  # bench.py's corpus: made once, kept in bench/work/corpus
     clips = {c.name: c for c in CORPUS}
     files = [f for f in FILES if (CORPUS_DIR / f).exists()]
     if not files:
