@@ -11,7 +11,7 @@ SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
-.PHONY: test-hostile fuzz lint-rust test-doc test-ffmpeg7
+.PHONY: test-hostile fuzz lint-rust test-doc test-ffmpeg7 server serve test-server
 
 all: build
 
@@ -38,7 +38,7 @@ bench: deps build
 
 test: deps build
 	@rm -f target/media-skips.log
-	$(MAKE) test-rust test-doc test-header test-c test-go test-python test-hostile
+	$(MAKE) test-rust test-doc test-header test-c test-go test-python test-hostile test-server
 	@if [ -s target/media-skips.log ]; then \
 	    echo "== SKIPPED for want of ../shared/media (set VFRAME_MEDIA; under CI=true these fail):"; \
 	    sort -u target/media-skips.log; \
@@ -122,6 +122,35 @@ test-python: build
 	./scripts/fixtures.sh >/dev/null
 	cd $(PY_DIST) && env -u VFRAME_LIBRARY VFRAME_TEST_INSTALLED=1 \
 	    $(abspath $(PY_VENV))/bin/python -m pytest -q -rs -p no:cacheprovider $(abspath bindings/python/tests)
+
+# vframe-server (server/): Qiniu's HTTP protocol over the engine. `make serve` starts it on
+# SERVE_LISTEN (127.0.0.1:8080) with its data in SERVE_DATA (target/serve-data), using
+# VFRAME_ACCESS_KEY/VFRAME_SECRET_KEY, or printed demo credentials when they are unset.
+SERVER       := $(RELEASE)/vframe-server
+SERVER_VENV  := target/server-venv
+SERVE_LISTEN ?= 127.0.0.1:8080
+SERVE_DATA   ?= target/serve-data
+server:
+	$(CARGO) build --release --locked -p vframe-server
+
+serve: deps server
+	SERVE_LISTEN='$(SERVE_LISTEN)' SERVE_DATA='$(SERVE_DATA)' ./scripts/serve.sh
+
+# The server's checks (~2 min): rustfmt and clippy on the crate, its unit tests (signatures,
+# tokens, etag checked against vectors the real qiniu SDK computes now), ruff and mypy on the
+# Python side, then pytest driving the real server binary with the qiniu SDK (server/tests).
+test-server: build server
+	python3 -c 'import ensurepip, venv' 2>/dev/null || ./scripts/deps.sh python3-venv
+	[ -x $(SERVER_VENV)/bin/python ] || python3 -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r server/tests/requirements.txt
+	$(CARGO) fmt -p vframe-server --check
+	$(CARGO) clippy --release --locked -p vframe-server --all-targets -- -D warnings
+	$(SERVER_VENV)/bin/python server/tests/vectors.py > target/qiniu-vectors.json
+	VFRAME_QINIU_VECTORS=$(abspath target/qiniu-vectors.json) $(CARGO) test --release --locked -p vframe-server
+	cd server/tests && ../../$(SERVER_VENV)/bin/ruff check --config ruff.toml . && \
+	    ../../$(SERVER_VENV)/bin/ruff format --config ruff.toml --check . && \
+	    ../../$(SERVER_VENV)/bin/mypy --config-file mypy.ini .
+	$(SERVER_VENV)/bin/python -m pytest -q -p no:cacheprovider server/tests
 
 # `make install PREFIX=/opt/vframe DESTDIR=...`: the shared library (libvframe.so.$(VERSION),
 # with the libvframe.so.$(SOVERSION) and libvframe.so links), the static library, the header

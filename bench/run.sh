@@ -22,6 +22,7 @@ fi
 # The library and CLI, then the worker: its own package, built into the same target/ with
 # the crate's own lock file, so cargo reuses the vframe build instead of compiling it twice.
 cargo build --release --locked --quiet
+cargo build --release --locked --quiet -p vframe-server
 cp Cargo.lock bench/Cargo.lock
 cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir target
 
@@ -47,4 +48,11 @@ say "set-up done in $((SECONDS - t0)) s"
 args=("$@")
 [ -n "${REPS:-}" ] && args+=(--reps "$REPS")
 "$venv/bin/python" bench/bench.py "${args[@]}"
+# The service section (~2 min): vframe-server vs an ffmpeg-per-request service, appended to
+# BENCHMARKS.md.
+if [[ " ${args[*]} " == *" --report-only "* ]]; then
+    "$venv/bin/python" bench/server_bench.py --report-only
+else
+    "$venv/bin/python" bench/server_bench.py
+fi
 say "all done in $((SECONDS - t0)) s"
