@@ -889,6 +889,45 @@ fn the_pixel_limit_holds_when_the_picture_grows_mid_stream() {
     assert_eq!((image.width, image.height), (320, 240));
 }
 
+/// The same for AV1, whose decoder (libdav1d) allocates its pictures itself and never asks
+/// FFmpeg's `get_buffer2` for them: a 64x48 stream followed by a 320x240 one (a new sequence
+/// header) must trip the limit, not return the grown picture as if it were within it.
+#[test]
+fn the_pixel_limit_holds_when_an_av1_picture_grows_mid_stream() {
+    let dir = TempDir::new("grow-av1");
+    let mut stream = Vec::new();
+    for (size, frames) in [("64x48", "10"), ("320x240", "2")] {
+        let part = dir.join(&format!("{size}.obu"));
+        let made = Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .arg("-i")
+            .arg(format!("testsrc2=size={size}:rate=10"))
+            .args(["-frames:v", frames, "-c:v", "libaom-av1", "-cpu-used", "8", "-f", "obu"])
+            .arg(&part)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(made.success(), "ffmpeg made a {size} AV1 stream");
+        stream.extend(read(&part));
+    }
+    let path = dir.join("grow.obu");
+    fs::write(&path, &stream).unwrap();
+    for threads in [0, 1] {
+        let options = Options { max_input_pixels: 64 * 48, threads, ..Options::default() };
+        for offset in ["1.05", "5"] {
+            let result = vframe::extract(Input::Path(&path), &spec(&format!("vframe/png/offset/{offset}")), &options);
+            let error = failure(result, format!("{threads} threads, offset {offset}: the grown picture"));
+            assert_eq!(error.status(), Status::LimitExceeded, "{threads} threads, offset {offset}: {error}");
+            assert!(error.message().contains("320x240"), "the message gives the size: {error}");
+        }
+        let image = vframe::extract(Input::Path(&path), &spec("vframe/png/offset/0.3"), &options)
+            .unwrap_or_else(|e| panic!("a small frame before the growth: {e}"));
+        assert_eq!((image.width, image.height), (64, 48));
+    }
+    let options = Options { max_input_pixels: 320 * 240, ..Options::default() };
+    let image = vframe::extract(Input::Path(&path), &spec("vframe/png/offset/1.05"), &options).unwrap();
+    assert_eq!((image.width, image.height), (320, 240));
+}
+
 // ---------------------------------------------------------------------------------------
 // Work limits: time, frames, cancel
 

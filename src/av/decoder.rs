@@ -26,7 +26,9 @@ const FFMPEG_CEILING: u64 = 16384 * 16384;
 const ALIGNMENT_SLACK: u64 = 64;
 
 /// The caller's pixel limit, checked by the decoder's `get_format` and `get_buffer2`
-/// callbacks on every picture the decoder sets up, and the first size that broke it.
+/// callbacks on every picture the decoder sets up, and on every frame it releases (some
+/// decoders, libdav1d among them, allocate their pictures themselves), and the first size
+/// that broke it.
 ///
 /// FFmpeg's `max_pixels` alone would refuse such a picture too, but silently: the decode
 /// error looks like damage and an earlier frame would be returned. The guard makes the
@@ -40,7 +42,11 @@ struct PixelGuard {
 impl PixelGuard {
     /// Whether a `width` x `height` picture is over the limit (and remembers the first).
     fn refuses(&self, width: c_int, height: c_int) -> bool {
-        let (w, h) = (width.max(0) as u64, height.max(0) as u64);
+        self.refuses_size(width.max(0) as u64, height.max(0) as u64)
+    }
+
+    /// The same for a size known to be non-negative.
+    fn refuses_size(&self, w: u64, h: u64) -> bool {
         if w.saturating_mul(h) <= self.max_pixels {
             return false;
         }
@@ -209,6 +215,13 @@ impl Decoder {
                     break;
                 }
                 received = true;
+                // Decoders that allocate their own pictures (libdav1d for AV1) never call
+                // get_buffer2: every frame that comes out is judged too, and one over the
+                // limit is refused, never handed on as the answer.
+                if self.guard.refuses_size(u64::from(frame.width()), u64::from(frame.height())) {
+                    frame.unref();
+                    return self.limit_error().map(|()| Flow::Stop);
+                }
                 if sink(frame)? == Flow::Stop {
                     return Ok(Flow::Stop);
                 }

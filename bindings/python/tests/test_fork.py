@@ -100,3 +100,59 @@ def test_a_forked_child_gets_working_pools_and_clear_errors(fixtures: Path, tmp_
     ], run.stderr
     assert run.returncode == 0, run.stderr
     assert run.stderr == "", "nothing on stderr: no panic message, no traceback"
+
+
+# A fork while a pool thread is inside the done callback, between taking the image and
+# resolving the future: the callback lets go of the GIL in its ctypes calls, so the fork
+# can happen there. A test hook on ctypes.string_at holds the callback at that point.
+_FORK_IN_CALLBACK_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, os, sys, threading
+    import vframe
+
+    video = sys.argv[1]
+    SPEC = "vframe/jpg/offset/1"
+    expected = vframe.extract(video, SPEC)
+    in_callback, forked = threading.Event(), threading.Event()
+    string_at = ctypes.string_at
+
+    def held_string_at(*args):
+        if not in_callback.is_set():
+            in_callback.set()
+            forked.wait(60)
+        return string_at(*args)
+
+    ctypes.string_at = held_string_at
+    future = vframe.extract_async(video, SPEC)
+    assert in_callback.wait(60), "the callback ran"
+    pid = os.fork()
+    if pid == 0:
+        try:
+            outcome = type(future.exception(timeout=20)).__name__
+        except TimeoutError:
+            outcome = "never resolved"
+        print("child: job being reported at the fork:", outcome, flush=True)
+        os._exit(0)
+    forked.set()
+    os.waitpid(pid, 0)
+    print("parent: job being reported at the fork:", future.result(timeout=60) == expected, flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_during_a_done_callback_fails_that_future_in_the_child(fixtures: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    run = subprocess.run(
+        [sys.executable, "-c", _FORK_IN_CALLBACK_SCRIPT, str(fixtures / "gop25_25fps.mp4")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.stdout.splitlines() == [
+        "child: job being reported at the fork: CancelledError",
+        "parent: job being reported at the fork: True",
+    ], run.stderr
+    assert run.returncode == 0, run.stderr

@@ -38,7 +38,11 @@ _in_callback = threading.local()
 def _on_done(status: int, image: Any, err: bytes | None, user: int | None) -> None:
     # Called by the library on one of its threads (ctypes takes the GIL). Nothing may
     # escape: ctypes would only print it, and the image must be freed whatever happens.
-    future = _pending.pop(user or 0, None)
+    # The future leaves _pending only once it is resolved: this thread lets go of the GIL
+    # (in the ctypes calls, between bytecodes), and a child forked meanwhile must still
+    # find the future there to fail it, or its result() would wait forever.
+    key = user or 0
+    future = _pending.get(key)
     _in_callback.pool = future._pool if future is not None else None
     try:
         try:
@@ -56,6 +60,7 @@ def _on_done(status: int, image: Any, err: bytes | None, user: int | None) -> No
         if future is not None and not future.done():
             future.set_exception(e)
     finally:
+        _pending.pop(key, None)
         _in_callback.pool = None
 
 
@@ -76,7 +81,10 @@ class _JobFuture(Future):  # type: ignore[type-arg]
         # A pool thread of the parent may have been resolving this future at the fork, and
         # left its lock held; no other thread exists here.
         self._condition = threading.Condition()
-        if self.set_running_or_notify_cancel():  # False: cancelled already
+        # RUNNING: the parent's callback was resolving it at the fork. PENDING: not run yet.
+        # CANCELLED: notify the waiters, as the callback would have. Resolved ones stay so.
+        state = self._state
+        if state == "RUNNING" or (state in ("PENDING", "CANCELLED") and self.set_running_or_notify_cancel()):
             message = f"the job runs in process {self._pool._pid}, and this process is a child made by os.fork(): "
             self.set_exception(CancelledError(message + "its result does not reach the child"))
 
