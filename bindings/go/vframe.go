@@ -113,12 +113,16 @@ func ExtractBytes(data []byte, spec string) ([]byte, error) {
 }
 
 // ExtractContext is Extract that gives up when ctx is done: it then returns ctx.Err()
-// at once and the extraction, cancelled, stops in the background.
+// at once and the extraction, cancelled, stops in the background. It runs on a pool shared
+// by the package, which takes 5 jobs per CPU at once; a call beyond that waits for room
+// (while ctx allows) before it submits anything.
 func ExtractContext(ctx context.Context, path, spec string) ([]byte, error) {
 	return (*Options)(nil).ExtractContext(ctx, path, spec)
 }
 
 // ExtractBytesContext is ExtractBytes that gives up when ctx is done (see ExtractContext).
+// The library keeps a copy of data for the job (one per call, made once the call has room
+// in the pool, released when the extraction ends); data itself is not kept.
 func ExtractBytesContext(ctx context.Context, data []byte, spec string) ([]byte, error) {
 	return (*Options)(nil).ExtractBytesContext(ctx, data, spec)
 }
