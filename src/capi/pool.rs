@@ -578,21 +578,24 @@ mod tests {
     #[test]
     fn a_place_is_given_back_before_the_report_runs() {
         let pool = Pool::new(1, 1).unwrap();
-        let (queued, release_queued) = held();
         let handle = pool.handle().clone();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
         let (result_tx, result_rx) = mpsc::channel();
-        // The running job's report submits while the queue is full but for its own place.
+        // The first job's work waits until the pool is full; its report then submits twice.
         let report_submits: Task = Box::new(move |_| {
+            go_rx.recv().unwrap();
             Box::new(move || {
-                let (job, _) = held();
-                let from_report = handle.submit(job, Wait::No, None).map(|_| ());
-                let (job, _) = held();
-                let another = handle.submit(job, Wait::Forever, None).map_err(|e| e.status());
+                let from_report = handle.submit(task(|_| ()), Wait::No, None).map(|_| ());
+                let another = handle.submit(task(|_| ()), Wait::Forever, None).map_err(|e| e.status());
                 result_tx.send((from_report, another)).unwrap();
             })
         });
         pool.handle().submit(report_submits, Wait::No, None).unwrap();
+        let (queued, release_queued) = held();
         pool.handle().submit(queued, Wait::No, None).unwrap();
+        let (job, _) = held();
+        assert_eq!(pool.handle().submit(job, Wait::No, None).unwrap_err().status(), Status::Busy, "full");
+        go_tx.send(()).unwrap();
         let (from_report, another) = result_rx.recv_timeout(Duration::from_secs(30)).unwrap();
         assert!(from_report.is_ok(), "the finished job's place was free: {from_report:?}");
         assert_eq!(another, Err(Status::Busy), "from a report a submit never waits");
