@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: installs what the benchmark needs, builds the in-process worker, and runs
 # bench/bench.py (which writes BENCHMARKS.md and bench/chart.png). Idempotent: a second run
-# reuses the corpus, the venv and the builds. Options go to bench.py (`--reps N`,
+# reuses the corpus, the venv and the builds. Options go to bench.py (`--reps N`, `--only async`,
 # `--only FILE,...`, `--report-only`); `make bench REPS=N` sets the repetitions.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -75,6 +75,11 @@ enum vframe_status
    * A bug: an internal invariant failed or a panic was caught at the C boundary.
    */
   VFRAME_STATUS_INTERNAL = 11,
+  /**
+   * A worker pool's queue is full: a submit that may not wait was refused at once, or
+   * the queue stayed full for as long as the submit could wait. Try again later.
+   */
+  VFRAME_STATUS_BUSY = 12,
 };
 #ifndef __cplusplus
 typedef uint32_t vframe_status;
@@ -82,14 +87,20 @@ typedef uint32_t vframe_status;
 
 /**
  * A pool of worker threads that run submitted extractions. Create it with
- * `vframe_pool_new`, release it with `vframe_pool_free`.
+ * `vframe_pool_new` or `vframe_pool_new_with`, release it with `vframe_pool_free`.
+ *
+ * A pool holds at most `threads + max_queued` jobs that have not finished their
+ * extraction: with every worker busy, `max_queued` jobs wait in its queue. A job takes its
+ * place when submitted and gives it back when its extraction ends (after a borrowed input
+ * is released, before `done` is called). A submit that finds the pool full returns
+ * `VFRAME_STATUS_BUSY` at once, or waits for a place as `vframe_job.wait_ms` allows.
  *
  * A pool belongs to the process that created it. A child made by `fork()` inherits none
- * of its threads: there `vframe_submit`, `vframe_submit_memory` and `vframe_cancel` return
+ * of its threads: there every submit and `vframe_cancel` return
  * `VFRAME_STATUS_INVALID_ARGUMENT` (submit with a message saying so), `vframe_pool_wait`
- * returns at once, and `vframe_pool_free` releases the pool without waiting for anything
- * and without calling any `done` (the jobs belong to the parent, which runs them). Create
- * a new pool in the child.
+ * and `vframe_pool_close` return at once, and `vframe_pool_free` releases the pool without
+ * waiting for anything and without calling any `done` or `release` (the jobs belong to the
+ * parent, which runs them). Create a new pool in the child.
  */
 typedef struct vframe_pool vframe_pool;
 
@@ -141,17 +152,92 @@ typedef struct vframe_options {
 } vframe_options;
 
 /**
+ * Called once, on a pool thread, with `vframe_job.release_user` when the library no longer
+ * reads a borrowed input (see `vframe_job.release`).
+ */
+typedef void (*vframe_release_fn)(void *release_user);
+
+/**
  * Called once per submitted job, on a pool thread, when the job is done.
  *
  * `status` is the outcome. `*image` holds the thumbnail on success (empty on failure) and
  * belongs to the callee, who releases it with `vframe_image_free` (copy the struct to keep
  * it past the call). `err` is the failure message, "" on success, valid only during the
- * call. `user` is the pointer given to `vframe_submit`.
+ * call. `user` is the pointer given to the submit.
  */
 typedef void (*vframe_done_fn)(vframe_status status,
                                struct vframe_image *image,
                                const char *err,
                                void *user);
+
+/**
+ * One extraction to submit with `vframe_submit_job`. Zero it, then set `size` and what you
+ * need, e.g. `vframe_job job = {.size = sizeof(vframe_job), .input_path = "a.mp4", .spec =
+ * "vframe/jpg/offset/7", .done = on_done, .user = ctx, .wait_ms = 1000};`.
+ *
+ * The input is `input_path`, or else the `len` bytes at `data` (a whole video file):
+ * - `release` NULL: the bytes are copied during the submit; the caller may reuse them as
+ *   soon as it returns.
+ * - `release` set: the bytes are borrowed, not copied. They must stay unchanged and
+ *   readable until the library calls `release(release_user)`, exactly once, on a pool
+ *   thread, when the job's extraction has ended (finished, failed or cancelled, also when
+ *   the pool is freed), before it calls the job's `done`. When the submit is refused (any
+ *   status but `VFRAME_STATUS_OK`), `release` is not called: the bytes stay the caller's.
+ *   Many jobs may borrow the same buffer.
+ */
+typedef struct vframe_job {
+  /**
+   * `sizeof(vframe_job)` as the caller's header declares it. The library reads that many
+   * bytes: a library newer than the header takes the fields the caller's header did not
+   * have as zero; one older than the header refuses the job if a field it does not know
+   * is non-zero.
+   */
+  size_t size;
+  /**
+   * The video file to read, or NULL for memory input (`data`, `len`).
+   */
+  const char *input_path;
+  /**
+   * The bytes of a whole video file (NULL only if `len` is 0); NULL when `input_path`
+   * is set.
+   */
+  const uint8_t *data;
+  /**
+   * Number of bytes at `data`.
+   */
+  size_t len;
+  /**
+   * NULL: `data` is copied. Set: `data` is borrowed until `release(release_user)`.
+   */
+  vframe_release_fn release;
+  /**
+   * Given to `release`.
+   */
+  void *release_user;
+  /**
+   * The operation, e.g. `"vframe/jpg/offset/7/w/480"` (copied during the submit).
+   */
+  const char *spec;
+  /**
+   * Per-call limits, or NULL for `vframe_options_default()` (copied during the submit).
+   */
+  const struct vframe_options *opts;
+  /**
+   * Called once when the job is done (not when the submit is refused).
+   */
+  vframe_done_fn done;
+  /**
+   * Given to `done`.
+   */
+  void *user;
+  /**
+   * How long the submit may wait for a place when the pool is full: 0 not at all
+   * (`VFRAME_STATUS_BUSY` at once), a positive number of milliseconds, or any negative
+   * value for as long as it takes. From one of the pool's own `done` or `release`
+   * callbacks it never waits.
+   */
+  int64_t wait_ms;
+} vframe_job;
 
 #ifdef __cplusplus
 extern "C" {
@@ -263,8 +349,9 @@ vframe_status vframe_extract_many(const char *input_path,
                                   size_t err_len);
 
 /**
- * Creates a pool of `threads` worker threads (0: one per CPU; at most 1024). Returns NULL
- * if the threads cannot be started or `threads` is too large.
+ * Creates a pool of `threads` worker threads (0: one per CPU; at most 1024) whose queue
+ * holds 4 jobs per thread (see `vframe_pool`). Returns NULL if the threads cannot be
+ * started or `threads` is too large.
  *
  * Each job decodes on one worker; set `vframe_options.threads` to 1 to keep one core per
  * job when the pool has as many workers as cores.
@@ -272,7 +359,44 @@ vframe_status vframe_extract_many(const char *input_path,
 struct vframe_pool *vframe_pool_new(uint32_t threads);
 
 /**
- * Queues the extraction of `spec` from the file at `input_path` and returns at once.
+ * `vframe_pool_new` with the queue's bound: `max_queued` jobs may wait for a worker when
+ * every worker is busy (0: 4 per thread). A submit finding the pool full gets
+ * `VFRAME_STATUS_BUSY` or waits (see `vframe_job.wait_ms`). Jobs that copy their input
+ * hold at most `threads + max_queued` copies at once.
+ */
+struct vframe_pool *vframe_pool_new_with(uint32_t threads, uint32_t max_queued);
+
+/**
+ * Queues the extraction `*job` describes (see `vframe_job`) and returns, after waiting for
+ * a place in a full pool as `job->wait_ms` allows.
+ *
+ * The job's fields are checked first: on a bad one this returns its status (e.g.
+ * `VFRAME_STATUS_INVALID_SPEC`) with a message in `err_buf`, without waiting. A pool still
+ * full when the wait ends gives `VFRAME_STATUS_BUSY`; a pool closed or freed before or
+ * while the submit waits gives `VFRAME_STATUS_CANCELLED`. On any of these, `done` and
+ * `release` are never called. Otherwise it returns `VFRAME_STATUS_OK`, stores the job's id
+ * in `*job_id` (if not NULL; before the job can start), and calls `release` (if set) and
+ * then `done` exactly once later, on a pool thread — also when the job fails, is
+ * cancelled, or the pool is freed. In a child made by `fork()` from the pool's creator it
+ * returns `VFRAME_STATUS_INVALID_ARGUMENT` (see `vframe_pool`).
+ *
+ * # Safety
+ * `pool` must come from `vframe_pool_new*` and not be freed before the call starts (a
+ * submit already waiting when `vframe_pool_free` runs is woken safely); `job` must point
+ * to `job->size` readable bytes holding a `vframe_job` whose pointers are valid as its
+ * fields say; `done` and `release` must be safe to call from any thread with their user
+ * pointers; `job_id` NULL or writable; `err_buf` NULL or `err_len` writable bytes.
+ */
+vframe_status vframe_submit_job(struct vframe_pool *pool,
+                                const struct vframe_job *job,
+                                uint64_t *job_id,
+                                char *err_buf,
+                                size_t err_len);
+
+/**
+ * Queues the extraction of `spec` from the file at `input_path` and returns at once:
+ * `vframe_submit_job` with a `vframe_job` that never waits (a full pool gives
+ * `VFRAME_STATUS_BUSY`).
  *
  * The spec, the options and the arguments are checked now: on a bad one this returns its
  * status (e.g. `VFRAME_STATUS_INVALID_SPEC`) with a message in `err_buf`, and `done` is
@@ -283,7 +407,7 @@ struct vframe_pool *vframe_pool_new(uint32_t threads);
  * `VFRAME_STATUS_INVALID_ARGUMENT` (see `vframe_pool`).
  *
  * # Safety
- * `pool` must come from `vframe_pool_new` and not be freed; `input_path` and `spec` must
+ * `pool` must come from `vframe_pool_new*` and not be freed; `input_path` and `spec` must
  * be NUL-terminated strings (copied, so they may be freed on return); `opts` NULL or a
  * `vframe_options`; `done` a function safe to call from any thread with `user`; `job_id`
  * NULL or writable; `err_buf` NULL or `err_len` writable bytes.
@@ -300,7 +424,8 @@ vframe_status vframe_submit(struct vframe_pool *pool,
 
 /**
  * `vframe_submit` for the bytes of a whole video file in memory; the bytes are copied, so
- * the caller may release them as soon as this returns.
+ * the caller may release them as soon as this returns. To have many jobs read one buffer
+ * without a copy each, borrow it with `vframe_submit_job` and a `release` callback.
  *
  * # Safety
  * As `vframe_submit`; `data` must point to `len` readable bytes (NULL only if `len` is 0).
@@ -324,7 +449,7 @@ vframe_status vframe_submit_memory(struct vframe_pool *pool,
  * from any thread, including `done`.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new` and not be freed.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
  */
 vframe_status vframe_cancel(struct vframe_pool *pool, uint64_t job_id);
 
@@ -334,20 +459,39 @@ vframe_status vframe_cancel(struct vframe_pool *pool, uint64_t job_id);
  * child made by `fork()` (the jobs run in the parent). NULL is a no-op.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new` and not be freed.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
  */
 void vframe_pool_wait(struct vframe_pool *pool);
 
 /**
- * Cancels every unfinished job, waits until each has called its `done` (queued jobs with
- * `VFRAME_STATUS_CANCELLED`), stops the threads and releases the pool. NULL is a no-op.
- * Call it from outside the pool's callbacks: from a callback it cannot wait for itself.
- * While it runs, a `done` callback's own `vframe_submit` is refused with
- * `VFRAME_STATUS_CANCELLED`. In a child made by `fork()` it only releases the pool: no
- * waiting, no `done` (what the parent's threads hold stays allocated in the child).
+ * Stops the pool taking jobs, without waiting and without freeing it: every unfinished
+ * job is cancelled (each still calls `done`, with `VFRAME_STATUS_CANCELLED` or its result
+ * if it finished first), submits waiting for a place return `VFRAME_STATUS_CANCELLED` at
+ * once, and so does every later submit. The pool stays valid: `vframe_pool_wait` then waits
+ * for the cancelled jobs, and `vframe_pool_free` releases it. Safe from any thread, while
+ * other threads submit. To stop threads that submit with a wait: close, join them, then
+ * free. A second call changes nothing; in a child made by `fork()` it does nothing. NULL
+ * is a no-op.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new`, and not be used after this call.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
+ */
+void vframe_pool_close(struct vframe_pool *pool);
+
+/**
+ * Closes the pool (see `vframe_pool_close`: cancels every unfinished job and wakes submits
+ * waiting for a place, which return `VFRAME_STATUS_CANCELLED`), waits until each job has
+ * called its `done` (queued jobs with `VFRAME_STATUS_CANCELLED`), stops the threads and
+ * releases the pool. NULL is a no-op. Call it from outside the pool's callbacks: from a
+ * callback it cannot wait for itself. While it runs, a `done` callback's own submit is
+ * refused with `VFRAME_STATUS_CANCELLED`. No call may start on the pool once this has begun
+ * (a submit already waiting for a place is fine): when other threads may still submit,
+ * call `vframe_pool_close` first and join them. In a child made by `fork()` it only
+ * releases the pool: no waiting, no `done` (what the parent's threads hold stays allocated
+ * in the child).
+ *
+ * # Safety
+ * `pool` must be NULL or come from `vframe_pool_new*`, and not be used after this call.
  */
 void vframe_pool_free(struct vframe_pool *pool);
 

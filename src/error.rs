@@ -35,11 +35,14 @@ pub enum Status {
     Cancelled = 10,
     /// A bug: an internal invariant failed or a panic was caught at the C boundary.
     Internal = 11,
+    /// A worker pool's queue is full: a submit that may not wait was refused at once, or
+    /// the queue stayed full for as long as the submit could wait. Try again later.
+    Busy = 12,
 }
 
 impl Status {
     /// Every status, in ABI order.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Ok,
         Status::InvalidSpec,
         Status::InvalidArgument,
@@ -52,6 +55,7 @@ impl Status {
         Status::LimitExceeded,
         Status::Cancelled,
         Status::Internal,
+        Status::Busy,
     ];
 
     /// The status with ABI value `code`, if there is one.
@@ -74,6 +78,7 @@ impl Status {
             Status::LimitExceeded => c"limit exceeded",
             Status::Cancelled => c"cancelled",
             Status::Internal => c"internal error",
+            Status::Busy => c"busy",
         }
     }
 

@@ -26,6 +26,7 @@ const (
 	StatusLimitExceeded    Status = C.VFRAME_STATUS_LIMIT_EXCEEDED
 	StatusCancelled        Status = C.VFRAME_STATUS_CANCELLED
 	StatusInternal         Status = C.VFRAME_STATUS_INTERNAL
+	StatusBusy             Status = C.VFRAME_STATUS_BUSY
 )
 
 // Targets for errors.Is: errors.Is(err, vframe.ErrCannotOpen) is true when err is an
@@ -42,6 +43,7 @@ const (
 	ErrLimitExceeded    = StatusLimitExceeded    // a work limit (frames, pixels) was hit
 	ErrCancelled        = StatusCancelled        // cancelled (the Context functions return ctx.Err() instead)
 	ErrInternal         = StatusInternal         // a bug in vframe
+	ErrBusy             = StatusBusy             // a pool's queue was full (the Context functions wait for room instead)
 )
 
 // String is the library's description of the status ("invalid spec", ...).

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,7 +253,7 @@ func readsOnce(t *testing.T, err error) {
 	if verr.Message != "" && err.Error() != "vframe: "+verr.Message {
 		t.Errorf("Error() is %q, want %q", err.Error(), "vframe: "+verr.Message)
 	}
-	for s := vframe.StatusOK; s <= vframe.StatusInternal; s++ {
+	for s := vframe.StatusOK; s <= vframe.StatusBusy; s++ {
 		if strings.Contains(err.Error(), s.String()+": "+s.String()) {
 			t.Errorf("%q names the class %q twice", err.Error(), s.String())
 		}
@@ -265,7 +266,7 @@ func TestErrorTextsReadOnce(t *testing.T) {
 		t.Errorf("Error() is %q, want %q", got, want)
 	}
 	// Without a message, the class's description.
-	for s := vframe.StatusInvalidSpec; s <= vframe.StatusInternal; s++ {
+	for s := vframe.StatusInvalidSpec; s <= vframe.StatusBusy; s++ {
 		if got, want := (&vframe.Error{Status: s}).Error(), "vframe: "+s.String(); got != want {
 			t.Errorf("Error() is %q, want %q", got, want)
 		}
@@ -341,7 +342,7 @@ func TestPlaylistsAreRefused(t *testing.T) {
 
 func TestStatusesMatchTheLibrary(t *testing.T) {
 	seen := map[string]bool{}
-	for s := vframe.StatusOK; s <= vframe.StatusInternal; s++ {
+	for s := vframe.StatusOK; s <= vframe.StatusBusy; s++ {
 		text := s.String()
 		if text == "" || text == "unknown status" || seen[text] {
 			t.Fatalf("status %d: %q", s, text)
@@ -457,6 +458,99 @@ func TestManyGoroutinesAtOnce(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+	waitForNoJobsInFlight(t)
+}
+
+// The shared pool lets in PoolRoom() jobs at once. Here every place is taken by a job
+// reading a named pipe nobody writes (it stays in the library until cancelled): a further
+// call with a context waits in Go, submitting (and copying) nothing, until its context is
+// done (then ctx.Err()) or a place frees up (then its image).
+func TestCallsBeyondThePoolsRoomWaitAndHonourTheirContext(t *testing.T) {
+	waitForNoJobsInFlight(t)
+	room := vframe.PoolRoom()
+	fifo := filepath.Join(t.TempDir(), "stall.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	hold, release := context.WithCancel(context.Background())
+	defer release()
+	var holders sync.WaitGroup
+	for i := 0; i < room; i++ {
+		holders.Add(1)
+		go func() {
+			defer holders.Done()
+			if _, err := vframe.ExtractContext(hold, fifo, "vframe/jpg/offset/1"); err != context.Canceled {
+				t.Errorf("a stalled call: want context.Canceled, got %v", err)
+			}
+		}()
+	}
+	for deadline := time.Now().Add(30 * time.Second); vframe.JobsInFlight() < int64(room); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d stalled jobs submitted", vframe.JobsInFlight(), room)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	video := read(t, fixture("tiny_h264.mp4"))
+	spec := "vframe/png/offset/0.5/w/32"
+
+	// Cancelled while waiting.
+	waiting, stop := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := vframe.ExtractBytesContext(waiting, video, spec)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("returned while the pool is full: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if n := vframe.JobsInFlight(); n != int64(room) {
+		t.Fatalf("%d jobs in the pool while a call waits, want %d: the waiting call submitted", n, room)
+	}
+	stop()
+	select {
+	case err := <-errc:
+		if err != context.Canceled {
+			t.Fatalf("want context.Canceled, got %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call whose context was cancelled kept waiting for room")
+	}
+
+	// A deadline that passes while waiting.
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if _, err := vframe.ExtractContext(short, fixture("tiny_h264.mp4"), spec); err != context.DeadlineExceeded {
+		t.Fatalf("want context.DeadlineExceeded, got %v", err)
+	}
+	if n := vframe.JobsInFlight(); n != int64(room) {
+		t.Fatalf("%d jobs in the pool after the waits gave up, want %d", n, room)
+	}
+
+	// A call that may wait gets the first place to free up.
+	patient, cancelPatient := context.WithCancel(context.Background())
+	defer cancelPatient()
+	type outcome struct {
+		data []byte
+		err  error
+	}
+	got := make(chan outcome, 1)
+	go func() {
+		data, err := vframe.ExtractBytesContext(patient, video, spec)
+		got <- outcome{data, err}
+	}()
+	release() // the stalled jobs are cancelled and give their places back
+	holders.Wait()
+	select {
+	case o := <-got:
+		if o.err != nil {
+			t.Fatalf("the waiting call: %v", o.err)
+		}
+		decode(t, o.data, "png", 32, 24)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the waiting call never got a place")
+	}
 	waitForNoJobsInFlight(t)
 }
 

@@ -3,7 +3,7 @@
 //! Thin: arguments are checked and converted in `boundary`, the work is done by the safe
 //! core, and results are copied into buffers only `vframe_image_free` releases. Every
 //! export runs inside `boundary::call`, so no panic crosses into C. `options` holds the
-//! per-call limits, `jobs` the asynchronous calls over the worker pool of `pool`.
+//! per-call limits, `jobs` the asynchronous calls over the bounded worker pool of `pool`.
 
 #![allow(non_camel_case_types)]
 
@@ -19,8 +19,8 @@ use crate::error::{Error, Status};
 use crate::{Image, Input};
 
 pub use jobs::{
-    vframe_cancel, vframe_done_fn, vframe_pool, vframe_pool_free, vframe_pool_new, vframe_pool_wait, vframe_submit,
-    vframe_submit_memory,
+    vframe_cancel, vframe_done_fn, vframe_job, vframe_pool, vframe_pool_close, vframe_pool_free, vframe_pool_new,
+    vframe_pool_new_with, vframe_pool_wait, vframe_release_fn, vframe_submit, vframe_submit_job, vframe_submit_memory,
 };
 pub use options::{vframe_options, vframe_options_default};
 

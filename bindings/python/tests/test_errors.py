@@ -26,6 +26,7 @@ ERROR_CLASSES = {
     vframe.Status.LIMIT_EXCEEDED: vframe.LimitExceededError,
     vframe.Status.CANCELLED: vframe.CancelledError,
     vframe.Status.INTERNAL: vframe.InternalError,
+    vframe.Status.BUSY: vframe.BusyError,
 }
 
 

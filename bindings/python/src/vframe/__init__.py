@@ -19,6 +19,7 @@ from ._call import build_spec
 from ._extract import extract, extract_many
 from ._pool import Pool, extract_aio, extract_async
 from .errors import (
+    BusyError,
     CancelledError,
     CannotOpenError,
     DecodeError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "extract_many",
+    "BusyError",
     "CancelledError",
     "CannotOpenError",
     "DecodeError",

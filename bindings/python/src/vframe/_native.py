@@ -24,6 +24,7 @@ from ctypes import (
     POINTER,
     Structure,
     c_char_p,
+    c_int64,
     c_size_t,
     c_uint8,
     c_uint32,
@@ -73,6 +74,34 @@ c_status = c_uint32
 
 #: ``vframe_done_fn``: ``void (*)(vframe_status, vframe_image *, const char *err, void *user)``.
 DoneFn = CFUNCTYPE(None, c_status, POINTER(Image), c_char_p, c_void_p)
+
+#: ``vframe_release_fn``: ``void (*)(void *release_user)``.
+ReleaseFn = CFUNCTYPE(None, c_void_p)
+
+
+class Job(Structure):
+    """``vframe_job``: one extraction for ``vframe_submit_job`` (``size`` set by ``__init__``)."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("input_path", c_char_p),
+        ("data", c_void_p),
+        ("len", c_size_t),
+        ("release", ReleaseFn),
+        ("release_user", c_void_p),
+        ("spec", c_char_p),
+        ("opts", POINTER(Options)),
+        ("done", DoneFn),
+        ("user", c_void_p),
+        ("wait_ms", c_int64),
+    ]
+
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(size=ctypes.sizeof(Job), **fields)
+
+
+#: ``vframe_job.wait_ms`` for "as long as it takes".
+WAIT_FOREVER = -1
 
 
 def _raise_on_failure(err_buf_at: int | None) -> Callable[[int, Any, tuple[Any, ...]], int]:
@@ -136,6 +165,13 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
         None,  # per-spec statuses: extract_many raises or returns them itself
     ),
     ("vframe_pool_new", c_void_p, [c_uint32], None),
+    ("vframe_pool_new_with", c_void_p, [c_uint32, c_uint32], None),
+    (
+        "vframe_submit_job",
+        c_status,
+        [c_void_p, POINTER(Job), POINTER(c_uint64), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
     (
         "vframe_submit",
         c_status,
@@ -161,6 +197,7 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
     ),
     ("vframe_cancel", c_status, [c_void_p, c_uint64], _raise_on_failure(err_buf_at=None)),
     ("vframe_pool_wait", None, [c_void_p], None),
+    ("vframe_pool_close", None, [c_void_p], None),
     ("vframe_pool_free", None, [c_void_p], None),
 )
 
