@@ -6,11 +6,28 @@
 //! and the choice of decoder threads. Safe Rust over the `av` wrappers; knows nothing of
 //! which frame is wanted beyond a first target's distance from its keyframe.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::av::{Decoder, Demuxer, Frame, Interrupt, Packet, Rational, Reader, StreamInfo};
+use crate::av::{Bytes, Decoder, Demuxer, Frame, Interrupt, Packet, Rational, Reader, StreamInfo};
 use crate::error::{Error, Status};
 use crate::{Input, Options};
+
+/// Where a source's bytes come from, kept to open the input again.
+#[derive(Clone, Debug)]
+pub(crate) enum Origin<'a> {
+    Path(PathBuf),
+    Memory(Bytes<'a>),
+}
+
+impl<'a> From<Input<'a>> for Origin<'a> {
+    fn from(input: Input<'a>) -> Origin<'a> {
+        match input {
+            Input::Path(path) => Origin::Path(path.to_path_buf()),
+            Input::Memory(bytes) => Origin::Memory(Bytes::Borrowed(bytes)),
+        }
+    }
+}
 
 /// Frames beyond the untimed packets at a stream's head that their placement may still
 /// reach (decoder reordering), for [`Source::untimed_span`].
@@ -22,12 +39,15 @@ const FEW_FRAMES: i64 = 6;
 
 /// An open input and its video stream, ready to seek, read and decode.
 pub(crate) struct Source<'a> {
-    input: Input<'a>,
+    origin: Origin<'a>,
     options: Options,
     interrupt: Arc<Interrupt>,
     /// Field order is drop order: the decoder goes before the demuxer whose stream it
     /// was opened from.
     decoder: Option<Decoder>,
+    /// Whether the decoder has one thread because vframe chose so for a target near its
+    /// keyframe (a later, deeper target gets FFmpeg's threads).
+    decoder_single_by_choice: bool,
     demuxer: Demuxer<'a>,
     stream: StreamInfo,
     /// False for pipes: no seeking, and no second pass from the start.
@@ -42,15 +62,15 @@ pub(crate) struct Source<'a> {
 impl<'a> Source<'a> {
     /// Opens `input` and probes its video stream, under `options`' limits (its time limit
     /// starts now and covers everything done through this source).
-    pub fn open(input: Input<'a>, options: &Options) -> Result<Source<'a>, Error> {
+    pub fn open(origin: Origin<'a>, options: &Options) -> Result<Source<'a>, Error> {
         let interrupt = Arc::new(Interrupt::new(options.timeout, options.cancel.clone()));
-        Source::open_with(input, options.clone(), interrupt)
+        Source::open_with(origin, options.clone(), interrupt)
     }
 
-    fn open_with(input: Input<'a>, options: Options, interrupt: Arc<Interrupt>) -> Result<Source<'a>, Error> {
-        let reader = match input {
-            Input::Path(path) => Reader::open_path(path, &interrupt)?,
-            Input::Memory(bytes) => Reader::Memory(std::io::Cursor::new(bytes)),
+    fn open_with(origin: Origin<'a>, options: Options, interrupt: Arc<Interrupt>) -> Result<Source<'a>, Error> {
+        let reader = match &origin {
+            Origin::Path(path) => Reader::open_path(path, &interrupt)?,
+            Origin::Memory(bytes) => Reader::Memory(std::io::Cursor::new(bytes.clone())),
         };
         let seekable = reader.is_seekable();
         let mut demuxer = Demuxer::open(reader, Arc::clone(&interrupt))?;
@@ -74,14 +94,35 @@ impl<'a> Source<'a> {
             }),
             None => None,
         };
-        Ok(Source { input, options, interrupt, decoder: None, demuxer, stream, seekable, untimed_span })
+        Ok(Source {
+            origin,
+            options,
+            interrupt,
+            decoder: None,
+            decoder_single_by_choice: false,
+            demuxer,
+            stream,
+            seekable,
+            untimed_span,
+        })
     }
 
     /// Opens the input again, from its start, with a new decoder: where seeking cannot be
-    /// trusted, a fresh demuxer is (the time limit runs on).
+    /// trusted, a fresh demuxer is (the time limit runs on). A pipe cannot be read again.
     pub fn reopen(&mut self) -> Result<(), Error> {
-        *self = Source::open_with(self.input, self.options.clone(), Arc::clone(&self.interrupt))?;
+        if !self.seekable {
+            return Err(Error::new(
+                Status::InvalidArgument,
+                "the input is a pipe, which is read once: its frames can only be asked for in time order",
+            ));
+        }
+        *self = Source::open_with(self.origin.clone(), self.options.clone(), Arc::clone(&self.interrupt))?;
         Ok(())
+    }
+
+    /// Starts the time limit again: a new call on this source begins.
+    pub fn restart_clock(&self) {
+        self.interrupt.restart();
     }
 
     pub fn stream(&self) -> &StreamInfo {
@@ -106,19 +147,20 @@ impl<'a> Source<'a> {
         self.interrupt.poll()
     }
 
-    /// Opens the decoder unless it is open. With threads left to vframe it gets one thread
-    /// when the index shows `offset_ms` a few frames from its keyframe (starting FFmpeg's
-    /// threads and their buffers costs about as much as decoding a handful of frames), else
-    /// as many as FFmpeg likes.
+    /// Opens the decoder for a search from a seek or the start towards `offset_ms`, unless
+    /// a suitable one is open. With threads left to vframe it gets one thread when the
+    /// index shows the target a few frames from its keyframe (starting FFmpeg's threads and
+    /// their buffers costs about as much as decoding a handful of frames), else as many as
+    /// FFmpeg likes; a one-thread decoder is replaced when a deeper target comes.
     pub fn prepare_decoder(&mut self, offset_ms: u64) -> Result<(), Error> {
-        if self.decoder.is_some() {
+        let single = self.options.threads == 0 && self.near_keyframe(offset_ms);
+        if self.decoder.is_some() && (single || !self.decoder_single_by_choice) {
             return Ok(());
         }
-        let threads = match self.options.threads {
-            0 if self.near_keyframe(offset_ms) => 1,
-            n => n,
-        };
+        let threads = if single { 1 } else { self.options.threads };
+        self.decoder = None;
         self.decoder = Some(self.demuxer.decoder(&self.stream, threads, self.options.max_input_pixels)?);
+        self.decoder_single_by_choice = single;
         Ok(())
     }
 

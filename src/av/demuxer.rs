@@ -411,6 +411,11 @@ impl<'a> Demuxer<'a> {
     }
 }
 
+// SAFETY: the format context, its AVIO and the reader behind it are used by one thread at a
+// time (we hold them by &mut); FFmpeg keeps no thread affinity for them. The interrupt
+// they point to is shared through an Arc and is Sync.
+unsafe impl Send for Demuxer<'_> {}
+
 impl Drop for Demuxer<'_> {
     fn drop(&mut self) {
         let mut raw = self.ctx.as_ptr();

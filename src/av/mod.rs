@@ -26,7 +26,7 @@ pub(crate) use decoder::{Decoder, Flow};
 pub(crate) use demuxer::{Demuxer, StreamInfo};
 pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
-pub(crate) use io::Reader;
+pub(crate) use io::{Bytes, Reader};
 pub(crate) use packet::Packet;
 pub(crate) use scaler::Scaler;
 pub(crate) use tonemap::ToneMapper;
