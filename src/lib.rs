@@ -35,6 +35,10 @@ mod select;
 mod source;
 pub mod spec;
 
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_common;
+
 pub use error::{Error, Status};
 pub use handle::Source;
 pub use spec::{Format, Rotate, Spec};

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::av::{Bytes, Decoder, Demuxer, Frame, Interrupt, Packet, Rational, Reader, StreamInfo};
+use crate::av::{Bytes, Decoder, Demuxer, Frame, Interrupt, Packet, Probe, Rational, Reader, StreamInfo};
 use crate::error::{Error, Status};
 use crate::{Input, Options};
 
@@ -68,13 +68,20 @@ impl<'a> Source<'a> {
     }
 
     fn open_with(origin: Origin<'a>, options: Options, interrupt: Arc<Interrupt>) -> Result<Source<'a>, Error> {
-        let reader = match &origin {
-            Origin::Path(path) => Reader::open_path(path, &interrupt)?,
-            Origin::Memory(bytes) => Reader::Memory(std::io::Cursor::new(bytes.clone())),
-        };
+        let reader = Source::reader(&origin, &interrupt)?;
         let seekable = reader.is_seekable();
         let mut demuxer = Demuxer::open(reader, Arc::clone(&interrupt))?;
-        let stream = demuxer.video_stream(options.max_input_pixels)?;
+        let stream = match demuxer.video_stream(options.max_input_pixels, Probe::HeadersFirst)? {
+            Some(stream) => stream,
+            // The headers fell short after packets were read: probe a fresh demuxer.
+            None => {
+                drop(demuxer);
+                demuxer = Demuxer::open(Source::reader(&origin, &interrupt)?, Arc::clone(&interrupt))?;
+                demuxer
+                    .video_stream(options.max_input_pixels, Probe::Full)?
+                    .ok_or_else(|| Error::new(Status::Internal, "the full probe asked for another"))?
+            }
+        };
         let pixels = u64::from(stream.width) * u64::from(stream.height);
         if pixels > options.max_input_pixels {
             return Err(Error::new(
@@ -85,6 +92,8 @@ impl<'a> Source<'a> {
                 ),
             ));
         }
+        // Without a probe nothing may have polled the time limit yet: an open is a call too.
+        interrupt.poll()?;
         // Only a stream with a start time is ever seeked; find whether its head has frames
         // without timestamps (read ahead, then decoded normally).
         let untimed_span = match stream.start_time {
@@ -104,6 +113,13 @@ impl<'a> Source<'a> {
             stream,
             seekable,
             untimed_span,
+        })
+    }
+
+    fn reader(origin: &Origin<'a>, interrupt: &Arc<Interrupt>) -> Result<Reader<'a>, Error> {
+        Ok(match origin {
+            Origin::Path(path) => Reader::open_path(path, interrupt)?,
+            Origin::Memory(bytes) => Reader::Memory(std::io::Cursor::new(bytes.clone())),
         })
     }
 
@@ -213,5 +229,90 @@ pub(crate) fn frame_step(stream: &StreamInfo) -> i64 {
         step.clamp(1, i128::from(i32::MAX)) as i64
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use crate::av::{Demuxer, Interrupt, Probe, Reader, StreamInfo};
+    use crate::error::Error;
+    use crate::test_common as common;
+
+    fn probe(path: &Path, probe: Probe) -> Result<Option<StreamInfo>, Error> {
+        let interrupt = Arc::new(Interrupt::new(None, None));
+        let mut demuxer = Demuxer::open(Reader::open_path(path, &interrupt)?, interrupt)?;
+        demuxer.video_stream(crate::DEFAULT_MAX_INPUT_PIXELS, probe)
+    }
+
+    /// Every fixture and every file of the media collection: where the headers are taken
+    /// to suffice, they give exactly the stream facts the full probe gives; and they are
+    /// taken to suffice where this test expects (so that the fast path cannot silently
+    /// vanish). The frames themselves are judged by tests/exact.rs and tests/corpus.rs.
+    #[test]
+    fn the_headers_give_what_the_full_probe_gives() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(common::fixtures_dir())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.is_file() && !path.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        if let Some(media) = common::media_dir() {
+            let manifest = std::fs::read_to_string(media.join("MANIFEST.tsv")).unwrap();
+            files.extend(manifest.lines().skip(1).filter_map(|line| line.split('\t').next()).map(|n| media.join(n)));
+        }
+        files.retain(|path| path.is_file());
+        files.sort();
+        let mut fast = Vec::new();
+        let mut failures = Vec::new();
+        for path in &files {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let (headers, full) = (probe(path, Probe::HeadersFirst), probe(path, Probe::Full));
+            match (headers, full) {
+                (Ok(Some(headers)), Ok(Some(full))) => {
+                    assert!(!full.from_headers, "{name}: the full probe was skipped");
+                    if headers.from_headers {
+                        fast.push(name.clone());
+                    }
+                    if (StreamInfo { from_headers: false, ..headers.clone() }) != full {
+                        failures.push(format!("{name}:\n  headers {headers:?}\n  probe   {full:?}"));
+                    }
+                }
+                (Ok(None), Ok(Some(_))) => {}
+                (Err(a), Err(b)) if a.status() == b.status() => {}
+                (a, b) => failures.push(format!("{name}: headers {a:?}, probe {b:?}")),
+            }
+        }
+        eprintln!("from the headers alone: {}", fast.join(", "));
+        assert!(failures.is_empty(), "the headers and the probe disagree:\n{}", failures.join("\n"));
+        let expected = [
+            "bframes_gop250.mp4",
+            "gop25_25fps.mp4",
+            "editlist.mp4",
+            "vfr.mkv",
+            "cut_untimed_head.mkv",
+            "hdr10_pq.mkv",
+            "vp9.webm",
+            "tiny_hevc.mp4",
+        ];
+        for name in expected {
+            assert!(fast.iter().any(|f| f == name), "{name} was probed although its headers suffice");
+        }
+        // Not MP4 or Matroska; another codec; a fragmented MP4 (no samples in its index);
+        // Matroska without a frame rate; several video streams.
+        let probed = [
+            "start600.ts",
+            "mpeg4.avi",
+            "tiny_h264.h264",
+            "gray_ffv1.mkv",
+            "tiny_mjpeg.mov",
+            "fragmented.mp4",
+            "h264_ac3_ass_subtitles_1080x720.mkv",
+            "vp9_alpha_opus_chrome_mediarecorder_no_duration_vfr.webm",
+        ];
+        for name in probed {
+            assert!(!fast.iter().any(|f| f == name), "{name} should be probed: its headers do not say enough");
+        }
     }
 }

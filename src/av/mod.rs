@@ -23,7 +23,7 @@ use ffmpeg_sys_next as ffi;
 use crate::error::{Error, Status};
 
 pub(crate) use decoder::{Decoder, Flow};
-pub(crate) use demuxer::{Demuxer, StreamInfo};
+pub(crate) use demuxer::{Demuxer, Probe, StreamInfo};
 pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
 pub(crate) use io::{Bytes, Reader};
