@@ -105,6 +105,20 @@ typedef uint32_t vframe_status;
 typedef struct vframe_pool vframe_pool;
 
 /**
+ * A video opened once (`vframe_source_open`, `vframe_source_open_memory`) for any number
+ * of `vframe_source_extract` calls, each of which gives exactly the image a fresh
+ * `vframe_extract_opts` call with the same options gives. Opening and probing the file,
+ * starting the decoder and, for a later offset in the GOP being decoded, decoding up to
+ * it are paid once. Release it with `vframe_source_close`.
+ *
+ * Thread rule: internally locked. Any thread may use a source; calls on one source run
+ * one at a time (a second caller waits), so for parallel work open one source per
+ * thread. Memory kept between calls: the demuxer, the decoder and its reference frames,
+ * and the last frame returned (for a 1080p H.264 video, tens of MB).
+ */
+typedef struct vframe_source vframe_source;
+
+/**
  * An encoded image (JPEG or PNG file bytes) owned by the library: release it with
  * `vframe_image_free`, never with `free`.
  */
@@ -500,6 +514,63 @@ void vframe_pool_free(struct vframe_pool *pool);
  * 16384 x 16384 pixels, automatic decoder threads.
  */
 struct vframe_options vframe_options_default(void);
+
+/**
+ * Opens the video file at `input_path` and probes it. The options (NULL: defaults) apply
+ * to the open and to every extraction from this source, each call getting the whole time
+ * limit.
+ *
+ * On success returns `VFRAME_STATUS_OK` and stores a new source in `*out`; on failure
+ * (the same statuses and messages as `vframe_extract_opts`) `*out` is NULL.
+ *
+ * # Safety
+ * `input_path` is a NUL-terminated string; `opts` is NULL or a `vframe_options`; `out`
+ * points to a writable `vframe_source *`; `err_buf` (if not NULL) has `err_len` bytes.
+ */
+vframe_status vframe_source_open(const char *input_path,
+                                 const struct vframe_options *opts,
+                                 struct vframe_source **out,
+                                 char *err_buf,
+                                 size_t err_len);
+
+/**
+ * `vframe_source_open` on the bytes of a whole video file in memory (`data`, `len`
+ * bytes). The bytes are copied: the caller may release them as soon as this returns.
+ *
+ * # Safety
+ * As `vframe_source_open`; `data` points to `len` readable bytes (NULL only if `len` is 0).
+ */
+vframe_status vframe_source_open_memory(const uint8_t *data,
+                                        size_t len,
+                                        const struct vframe_options *opts,
+                                        struct vframe_source **out,
+                                        char *err_buf,
+                                        size_t err_len);
+
+/**
+ * Extracts the thumbnail `spec` describes from an open source: as `vframe_extract`, with
+ * the options given at open. Offsets may come in any order; in time order, those in one
+ * GOP are reached by decoding on. A failed call leaves the source usable.
+ *
+ * # Safety
+ * `source` comes from `vframe_source_open[_memory]` and is not closed; `spec` is a
+ * NUL-terminated string; `out` points to a writable `vframe_image`; `err_buf` (if not
+ * NULL) has `err_len` bytes.
+ */
+vframe_status vframe_source_extract(struct vframe_source *source,
+                                    const char *spec,
+                                    struct vframe_image *out,
+                                    char *err_buf,
+                                    size_t err_len);
+
+/**
+ * Closes a source and releases everything it holds. NULL is fine. No call may be running
+ * on the source, or start after this.
+ *
+ * # Safety
+ * `source` is NULL or comes from `vframe_source_open[_memory]` and is not closed yet.
+ */
+void vframe_source_close(struct vframe_source *source);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -31,6 +31,9 @@ make_one long_single_gop.ts -f lavfi -i "$(src 640x360 25)" -t 60 "${x264[@]}" -
 make_one audio_first.ts -f lavfi -i "sine=frequency=440:sample_rate=48000" -itsoffset 0.5 -f lavfi -i "$(src 320x240 25)" -map 1:v -map 0:a -t 4 "${x264[@]}" -g 50 -bf 2 -c:a aac -f mpegts
 # Variable frame rate: frame n shown at n*n/600 s-ish, in Matroska (1 ms time base).
 make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
+# Fragmented MP4 with B-frames: its moov lists no samples, so nothing in the headers says
+# the reorder delay, and vframe probes it as it probes non-MP4 inputs.
+make_one fragmented.mp4 -f lavfi -i "$(src 320x240 25)" -t 4 "${x264[@]}" -preset fast -g 50 -bf 3 -movflags frag_keyframe+empty_moov+default_base_moof
 # Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
 # A Matroska cut with -c copy at 1.3 s (the keyframe before it is at 0 s), with

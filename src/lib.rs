@@ -27,7 +27,8 @@
 //!
 //! Layers, in the order data flows: [`spec`] parses the operation string; `source` opens and
 //! probes the input; `select` finds the exact frame for each target; `present` tone-maps,
-//! scales, orients and encodes it; `extract` strings them together for one-shot calls.
+//! scales, orients and encodes it; [`Source`] (in `handle`) strings them together for many
+//! extractions from one input, and `extract` uses it once for the one-shot calls.
 //! `geometry`, `image` and `encode` are pure Rust; `av` wraps FFmpeg (unsafe lives there
 //! and in `capi`, the C ABI, only).
 //!
@@ -45,13 +46,19 @@ mod encode;
 mod error;
 mod extract;
 mod geometry;
+mod handle;
 mod image;
 mod present;
 mod select;
 mod source;
 pub mod spec;
 
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_common;
+
 pub use error::{Error, Status};
+pub use handle::Source;
 pub use spec::{Format, Rotate, Spec};
 
 /// Where the video comes from.
@@ -108,9 +115,11 @@ pub enum Input<'a> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Wall-clock limit for the whole call; `None` for no limit.
+    /// Wall-clock limit for the whole call (each call on a [`Source`], its open included);
+    /// `None` for no limit.
     pub timeout: Option<Duration>,
-    /// The most frames one call may decode (packets are bounded at four times this).
+    /// The most frames decoded to find one frame (packets are bounded at four times this):
+    /// per call, and per thumbnail in a batch or on a [`Source`].
     pub max_decoded_frames: u64,
     /// The largest coded picture (width x height) accepted.
     pub max_input_pixels: u64,

@@ -8,15 +8,17 @@
 //! indexes) is retried further back, and as a last resort the input is decoded from its
 //! start. Between targets the demuxer and decoder stay just after the frame last returned,
 //! so a later target with no keyframe in between is reached by decoding on instead of
-//! seeking. Targets in time order make the most of that; any order is answered exactly.
-//! Only the last frame returned is held, so any number of targets stream through.
+//! seeking; any other target seeks on the same demuxer and decoder (flushed), and only
+//! decoding from the start opens the input again. Targets in time order make the most of
+//! that; any order is answered exactly, with the frames a fresh call gives. Only the last
+//! frame returned is held, so any number of targets stream through.
 //!
 //! Safe Rust over the `av` wrappers, through `source`. Presentation is `present`'s.
 
 use crate::av::{Flow, Frame, Packet, Rational, StreamInfo};
 use crate::error::{Error, Status};
-use crate::source::{frame_step, Source};
-use crate::{Input, Options};
+use crate::source::{frame_step, Origin, Source};
+use crate::Options;
 
 /// The first seek-back step when a seek lands late; it doubles on each retry.
 const FIRST_BACKOFF_MS: i64 = 1000;
@@ -105,7 +107,7 @@ enum Position {
     /// Just after `last`, the frame returned for `offset_ms`.
     After { last: Timed, offset_ms: u64 },
     /// Anywhere else (after a seek, a failure, or decoding on that gave up): the next
-    /// target starts over on a fresh demuxer.
+    /// target seeks, or opens the input again to decode it from the start.
     Elsewhere,
 }
 
@@ -254,9 +256,10 @@ pub(crate) struct Selector<'a> {
 }
 
 impl<'a> Selector<'a> {
-    /// Opens `input` under `options` (see [`Source::open`]).
-    pub fn open(input: Input<'a>, options: &Options) -> Result<Selector<'a>, Error> {
-        Ok(Selector::new(Source::open(input, options)?))
+    /// Opens `input` (an [`crate::Input`] or an owned origin) under `options` (see
+    /// [`Source::open`]).
+    pub fn open(input: impl Into<Origin<'a>>, options: &Options) -> Result<Selector<'a>, Error> {
+        Ok(Selector::new(Source::open(input.into(), options)?))
     }
 
     /// A selector over a freshly opened source.
@@ -264,6 +267,11 @@ impl<'a> Selector<'a> {
         let clock = Clock::new(source.stream());
         let budget = Budget { decoded: 0, max: source.options().max_decoded_frames };
         Selector { source, position: Position::Start, clock, budget, skip_before: None, skipped: false }
+    }
+
+    /// Starts the time limit again: a new call on this selector's input begins.
+    pub fn restart_time_limit(&self) {
+        self.source.restart_clock();
     }
 
     /// The frame SPEC §2 names for `offset_ms`. On an error the selector stays usable:
@@ -300,9 +308,8 @@ impl<'a> Selector<'a> {
             None if self.source.seekable() => return Ok(None),
             _ => {}
         }
-        self.budget.decoded = 0;
+        self.new_search();
         self.skip_before = self.skip_target(Some(start), &timeline);
-        self.skipped = false;
         match self.scan(&timeline, None)? {
             Outcome::Found(timed) => self.settle(timed, offset_ms).map(Some),
             Outcome::Ended(_) if self.skipped => {
@@ -347,10 +354,10 @@ impl<'a> Selector<'a> {
         }
     }
 
-    /// One search for `offset_ms` on a fresh demuxer; `None` when it ran to the end having
-    /// skipped frames, so that the last frame may have been skipped.
+    /// One search for `offset_ms` from a seek, else from the start; `None` when it ran to
+    /// the end having skipped frames, so that the last frame may have been skipped.
     fn attempt(&mut self, offset_ms: u64, allow_skip: bool) -> Result<Option<Timed>, Error> {
-        self.start_over()?;
+        self.new_search();
         let timeline = Timeline::new(self.source.stream(), offset_ms);
         self.source.prepare_decoder(offset_ms)?;
         let skip_before = if allow_skip { self.skip_target(self.clock.start, &timeline) } else { None };
@@ -359,7 +366,8 @@ impl<'a> Selector<'a> {
             Some(outcome) => outcome,
             None => {
                 // From the start, on a fresh demuxer: robust where seeking is not.
-                self.start_over()?;
+                self.rewind()?;
+                self.new_search();
                 self.source.prepare_decoder(offset_ms)?;
                 self.skip_before = skip_before;
                 self.scan(&timeline, None)?
@@ -375,16 +383,20 @@ impl<'a> Selector<'a> {
     }
 
     /// Puts the selector at the start of a fresh demuxer, unless it is there already.
-    fn start_over(&mut self) -> Result<(), Error> {
+    fn rewind(&mut self) -> Result<(), Error> {
         if !matches!(self.position, Position::Start) {
             self.position = Position::Elsewhere;
             self.source.reopen()?;
             self.position = Position::Start;
         }
         self.clock = Clock::new(self.source.stream());
+        Ok(())
+    }
+
+    /// Resets what one search counts: decoded frames, and frames skipped on purpose.
+    fn new_search(&mut self) {
         self.budget.decoded = 0;
         self.skipped = false;
-        Ok(())
     }
 
     /// Seeks to the keyframe before the target and decodes forward from there, seeking

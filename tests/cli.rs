@@ -1,7 +1,9 @@
-//! The `vframe` command as a user runs it: `vframe INPUT SPEC -o OUTPUT`.
+//! The `vframe` command as a user runs it: `vframe INPUT SPEC -o OUTPUT`, several specs into
+//! a folder, and a jobs file.
 //!
 //! Success writes exactly the image the library makes; failure prints one line on stderr,
-//! exits non-zero (2 for usage errors) and leaves no output file and no temporary file.
+//! exits non-zero (2 for usage errors) and leaves no output file and no temporary file; in
+//! the batch forms a failing job fails alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -209,7 +211,10 @@ fn usage_errors_exit_2() {
     assert_usage_error(&vframe(&[]), &["-o OUTPUT is missing"]);
     assert_usage_error(&vframe(&[v, spec]), &["-o OUTPUT is missing"]);
     assert_usage_error(&vframe(&[v, "-o".as_ref(), o]), &["expected INPUT and SPEC, got 1"]);
-    assert_usage_error(&vframe(&[v, spec, spec, "-o".as_ref(), o]), &["got 3"]);
+    assert_usage_error(&vframe(&[v, spec, spec, "-o".as_ref(), "-".as_ref()]), &["must name a folder"]);
+    assert_usage_error(&vframe(&["--jobs".as_ref(), o, v, spec]), &["--jobs takes no INPUT"]);
+    assert_usage_error(&vframe(&["--jobs".as_ref(), o, "-o".as_ref(), o]), &["--jobs takes no INPUT"]);
+    assert_usage_error(&vframe(&["--jobs".as_ref()]), &["--jobs needs a file name"]);
     assert_usage_error(&vframe(&[v, spec, "-o".as_ref()]), &["-o needs a file name"]);
     assert_usage_error(&vframe(&[v, spec, "-o".as_ref(), "".as_ref()]), &["-o needs a file name"]);
     assert_usage_error(&vframe(&[v, spec, "-o".as_ref(), o, "-o".as_ref(), o]), &["more than once"]);
@@ -468,4 +473,164 @@ fn the_output_may_not_be_the_input() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("is the input file itself"));
     assert!(std::fs::read(&video).unwrap() == original, "the video is intact");
+}
+
+// ---- Several images in one process ----
+
+/// The image the library makes for `spec` of `video`.
+fn library_image(video: &Path, spec: &str) -> Vec<u8> {
+    vframe::extract_path(video, spec).unwrap_or_else(|e| panic!("{spec}: {e}")).data
+}
+
+#[test]
+fn several_specs_write_numbered_images_into_a_folder() {
+    let scratch = Scratch::new("many");
+    let video = fixture("bframes_gop250.mp4");
+    let specs = ["vframe/jpg/offset/7/w/160", "vframe/png/offset/2", "vframe/jpg/offset/7.01", "vframe/jpg/offset/60"];
+    let dir = scratch.path("thumbs/new");
+    let mut args: Vec<&std::ffi::OsStr> = vec![video.as_os_str()];
+    args.extend(specs.iter().map(std::ffi::OsStr::new));
+    args.extend(["-o".as_ref(), dir.as_os_str()]);
+    let out = vframe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty() && out.stdout.is_empty(), "silent when stderr is not a terminal");
+    let names = ["bframes_gop250-1.jpg", "bframes_gop250-2.png", "bframes_gop250-3.jpg", "bframes_gop250-4.jpg"];
+    for (spec, name) in specs.iter().zip(names) {
+        let written = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(written == library_image(&video, spec), "{name} holds {spec}'s image");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4, "nothing else in the folder");
+
+    // Ten or more: the numbers are zero-padded to one width, so they sort.
+    let specs: Vec<String> = (0..11).map(|i| format!("vframe/jpg/offset/{i}.5/w/32")).collect();
+    let mut args: Vec<&std::ffi::OsStr> = vec![video.as_os_str()];
+    args.extend(specs.iter().map(std::ffi::OsStr::new));
+    let dir = scratch.path("eleven");
+    args.extend(["-o".as_ref(), dir.as_os_str()]);
+    let out = vframe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files.first().map(String::as_str), Some("bframes_gop250-01.jpg"));
+    assert_eq!(files.last().map(String::as_str), Some("bframes_gop250-11.jpg"));
+    assert_eq!(files.len(), 11);
+}
+
+#[test]
+fn a_failing_spec_fails_alone() {
+    let scratch = Scratch::new("many-fail");
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch.path("out");
+    let out = vframe(&[
+        video.as_os_str(),
+        "vframe/jpg/offset/1".as_ref(),
+        "vframe/gif/offset/2".as_ref(),
+        "vframe/png/offset/3".as_ref(),
+        "-o".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "one line for the failure and a summary: {err}");
+    assert!(lines[0].starts_with("vframe: SPEC 2: invalid spec") && lines[0].contains("'gif'"), "{err}");
+    assert_eq!(lines[1], "vframe: 1 of 3 images failed");
+    assert!(std::fs::read(dir.join("gop25_25fps-1.jpg")).unwrap() == library_image(&video, "vframe/jpg/offset/1"));
+    assert!(std::fs::read(dir.join("gop25_25fps-3.png")).unwrap() == library_image(&video, "vframe/png/offset/3"));
+    assert!(!dir.join("gop25_25fps-2.img").exists());
+    // The same video as input: every image fails, nothing is written over it.
+    let copy = scratch.path("copy.mp4");
+    std::fs::copy(&video, &copy).unwrap();
+    let out = vframe(&[
+        copy.as_os_str(),
+        "vframe/jpg/offset/1".as_ref(),
+        "vframe/jpg/offset/5".as_ref(),
+        "-o".as_ref(),
+        "/dev/null/x".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot make the folder"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_jobs_file_runs_every_job_it_can() {
+    let scratch = Scratch::new("jobs");
+    let (gop, bframes) = (fixture("gop25_25fps.mp4"), fixture("bframes_gop250.mp4"));
+    let input_copy = scratch.path("input.mp4");
+    std::fs::copy(&gop, &input_copy).unwrap();
+    let out = |name: &str| scratch.path(name).display().to_string();
+    let jobs = [
+        "# thumbnails for the catalogue".to_string(),
+        format!("{}\tvframe/jpg/offset/7.01/w/160\t{}", bframes.display(), out("b1.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t{}", gop.display(), out("g1.jpg")),
+        String::new(),
+        format!("{}\tvframe/png/offset/2\t{}", bframes.display(), out("b2.png")),
+        format!("{}\tvframe/jpg/offset/nope\t{}", gop.display(), out("bad-spec.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t{}", scratch.path("missing.mp4").display(), out("missing.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t{}", input_copy.display(), input_copy.display()),
+        "only one field".to_string(),
+        format!("{}\tvframe/png/offset/9.99\t{}\r", bframes.display(), out("b3.png")),
+    ];
+    let file = scratch.path("jobs.txt");
+    std::fs::write(&file, jobs.join("\n")).unwrap();
+    let run = vframe(&["--jobs".as_ref(), file.as_os_str()]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let err = stderr(&run);
+    let shown = file.display().to_string();
+    for (line, needle) in
+        [(6, "offset 'nope'"), (7, "missing.mp4"), (8, "is the input file itself"), (9, "got 1 field")]
+    {
+        assert!(
+            err.lines().any(|l| l.starts_with(&format!("vframe: {shown}:{line}: ")) && l.contains(needle)),
+            "line {line} should fail with {needle:?}: {err}"
+        );
+    }
+    assert!(err.ends_with("vframe: 4 of 8 images failed\n"), "{err}");
+    for (name, video, spec) in [
+        ("b1.jpg", &bframes, "vframe/jpg/offset/7.01/w/160"),
+        ("g1.jpg", &gop, "vframe/jpg/offset/1"),
+        ("b2.png", &bframes, "vframe/png/offset/2"),
+        ("b3.png", &bframes, "vframe/png/offset/9.99"),
+    ] {
+        assert!(std::fs::read(scratch.path(name)).unwrap() == library_image(video, spec), "{name}");
+    }
+    assert!(std::fs::read(&input_copy).unwrap() == std::fs::read(&gop).unwrap(), "the input is untouched");
+    assert!(!scratch.path("bad-spec.jpg").exists() && !scratch.path("missing.jpg").exists());
+
+    // From standard input; all good: exit 0, silent.
+    let line = format!("{}\tvframe/jpg/offset/2/w/64\t{}\n", gop.display(), out("stdin.jpg"));
+    let mut child = Command::new(VFRAME)
+        .args(["--jobs", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success() && done.stderr.is_empty(), "{}", stderr(&done));
+    assert!(std::fs::read(scratch.path("stdin.jpg")).unwrap() == library_image(&gop, "vframe/jpg/offset/2/w/64"));
+    // An unreadable jobs file is one failure.
+    assert_fails(&vframe(&["--jobs".as_ref(), scratch.path("nope.txt").as_os_str()]), &["cannot read the jobs file"]);
+}
+
+#[test]
+fn progress_is_shown_on_a_terminal_only() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let scratch = Scratch::new("progress");
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch.path("out");
+    let command = format!(
+        "{VFRAME} {} vframe/jpg/offset/1 vframe/jpg/offset/2 vframe/jpg/offset/3 -o {}",
+        video.display(),
+        dir.display()
+    );
+    let log = scratch.path("typescript");
+    let out = Command::new("script").args(["-q", "-e", "-c", &command]).arg(&log).output().expect("script runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("vframe: 3/3 images"), "the count on the terminal: {shown:?}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
 }

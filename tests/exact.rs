@@ -166,6 +166,13 @@ fn variable_frame_rate_matroska() {
 }
 
 #[test]
+fn fragmented_mp4() {
+    // Its headers list no samples: the stream is probed (avformat_find_stream_info), as
+    // every input whose headers do not say enough is.
+    check_fixture("fragmented.mp4", &[0, 2000, 2010, 1234, 3950, 99_000]);
+}
+
+#[test]
 fn mp4_edit_list_with_audio_first() {
     check_fixture("editlist.mp4", &[0, 2000, 2010, 1234, 4950, 99_000]);
 }

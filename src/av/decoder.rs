@@ -102,7 +102,14 @@ pub(crate) enum Flow {
 }
 
 impl Decoder {
-    pub(super) fn open(stream: *mut ffi::AVStream, threads: u32, max_pixels: u64) -> Result<Decoder, Error> {
+    /// A decoder for `stream`; `reorder_delay` is the least `has_b_frames` it starts with
+    /// (a measure taken in place of the probe's; 0 keeps the stream parameters' own).
+    pub(super) fn open(
+        stream: *mut ffi::AVStream,
+        threads: u32,
+        max_pixels: u64,
+        reorder_delay: i32,
+    ) -> Result<Decoder, Error> {
         // SAFETY: stream and its codecpar are valid while the demuxer is open; the codec
         // context copies what it needs from them.
         unsafe {
@@ -122,6 +129,7 @@ impl Decoder {
             let raw = ctx.as_ptr();
             check(ffi::avcodec_parameters_to_context(raw, par), Status::DecodeError, "decoder parameters")?;
             (*raw).pkt_timebase = (*stream).time_base;
+            (*raw).has_b_frames = (*raw).has_b_frames.max(reorder_delay);
             (*raw).thread_count = threads.min(1024) as i32;
             // Every picture, not only the size the stream declares first (a later SPS may
             // claim up to 16384x16384): the guard refuses, and reports, any picture over the

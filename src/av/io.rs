@@ -18,7 +18,24 @@ use crate::error::{Error, Status};
 pub(crate) enum Reader<'a> {
     /// A file; for a pipe (FIFO), the call's interrupt, which its reads wait on.
     File(File, Option<Arc<Interrupt>>),
-    Memory(Cursor<&'a [u8]>),
+    Memory(Cursor<Bytes<'a>>),
+}
+
+/// The bytes of a whole file in memory: the caller's, or shared with whoever keeps them
+/// (an input held open past the caller's buffer).
+#[derive(Clone, Debug)]
+pub(crate) enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for Bytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(bytes) => bytes,
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
 }
 
 impl Reader<'_> {
@@ -93,7 +110,7 @@ impl Reader<'_> {
     fn len(&mut self) -> std::io::Result<u64> {
         match self {
             Reader::File(f, _) => f.metadata().map(|m| m.len()),
-            Reader::Memory(c) => Ok(c.get_ref().len() as u64),
+            Reader::Memory(c) => Ok(c.get_ref().as_ref().len() as u64),
         }
     }
 

@@ -23,10 +23,10 @@ use ffmpeg_sys_next as ffi;
 use crate::error::{Error, Status};
 
 pub(crate) use decoder::{Decoder, Flow};
-pub(crate) use demuxer::{Demuxer, StreamInfo};
+pub(crate) use demuxer::{Demuxer, Probe, StreamInfo};
 pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
-pub(crate) use io::Reader;
+pub(crate) use io::{Bytes, Reader};
 pub(crate) use packet::Packet;
 pub(crate) use scaler::Scaler;
 pub(crate) use tonemap::ToneMapper;

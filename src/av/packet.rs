@@ -39,6 +39,12 @@ impl Packet {
         super::ts(unsafe { (*self.ptr.as_ptr()).pts })
     }
 
+    /// Whether the packet holds a keyframe.
+    pub fn is_key(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.ptr.as_ptr()).flags & ffi::AV_PKT_FLAG_KEY != 0 }
+    }
+
     /// Whether the demuxer marked the packet as one to decode but never show (the part
     /// of a GOP before an edit list's start).
     pub fn is_discarded(&self) -> bool {

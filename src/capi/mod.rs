@@ -3,7 +3,8 @@
 //! Thin: arguments are checked and converted in `boundary`, the work is done by the safe
 //! core, and results are copied into buffers only `vframe_image_free` releases. Every
 //! export runs inside `boundary::call`, so no panic crosses into C. `options` holds the
-//! per-call limits, `jobs` the asynchronous calls over the bounded worker pool of `pool`.
+//! per-call limits, `jobs` the asynchronous calls over the bounded worker pool of `pool`, `source`
+//! the handle of a video opened once for many extractions.
 
 #![allow(non_camel_case_types)]
 
@@ -12,6 +13,7 @@ mod boundary;
 mod jobs;
 mod options;
 mod pool;
+mod source;
 
 use std::ffi::c_char;
 
@@ -23,6 +25,9 @@ pub use jobs::{
     vframe_pool_new_with, vframe_pool_wait, vframe_release_fn, vframe_submit, vframe_submit_job, vframe_submit_memory,
 };
 pub use options::{vframe_options, vframe_options_default};
+pub use source::{
+    vframe_source, vframe_source_close, vframe_source_extract, vframe_source_open, vframe_source_open_memory,
+};
 
 /// An encoded image (JPEG or PNG file bytes) owned by the library: release it with
 /// `vframe_image_free`, never with `free`.

@@ -6,6 +6,8 @@ Python bindings (ctypes) for the vframe library, which implements Qiniu's
     import vframe
     jpeg = vframe.extract("movie.mp4", "vframe/jpg/offset/7.5/w/480")
     png = vframe.extract(video_bytes, format="png", offset=3, rotate="auto")
+    with vframe.open("movie.mp4") as video:        # opened once, many thumbnails
+        previews = [video.extract(format="jpg", offset=t, w=160) for t in (10, 20, 30)]
 
 The native library (``libvframe.so``) is built by ``pip install`` and installed inside the
 package; it is loaded from ``$VFRAME_LIBRARY`` (an override), else next to the package, else a
@@ -18,6 +20,7 @@ from . import _native
 from ._call import build_spec
 from ._extract import extract, extract_many
 from ._pool import Pool, extract_aio, extract_async
+from ._source import Source, open
 from .errors import (
     BusyError,
     CancelledError,
@@ -50,6 +53,7 @@ __all__ = [
     "LimitExceededError",
     "NoVideoStreamError",
     "Pool",
+    "Source",
     "Status",
     "UnsupportedInputError",
     "VframeError",
@@ -61,6 +65,7 @@ __all__ = [
     "extract_async",
     "library_path",
     "library_version",
+    "open",
 ]
 
 

@@ -199,6 +199,25 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
     ("vframe_pool_wait", None, [c_void_p], None),
     ("vframe_pool_close", None, [c_void_p], None),
     ("vframe_pool_free", None, [c_void_p], None),
+    (
+        "vframe_source_open",
+        c_status,
+        [c_char_p, POINTER(Options), POINTER(c_void_p), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
+    (
+        "vframe_source_open_memory",
+        c_status,
+        [c_void_p, c_size_t, POINTER(Options), POINTER(c_void_p), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=4),
+    ),
+    (
+        "vframe_source_extract",
+        c_status,
+        [c_void_p, c_char_p, POINTER(Image), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
+    ("vframe_source_close", None, [c_void_p], None),
 )
 
 
