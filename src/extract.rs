@@ -5,11 +5,11 @@
 use crate::error::{Error, Status};
 use crate::present::{self, Presenter};
 use crate::select::Selector;
-use crate::spec::Spec;
+use crate::spec::{Mode, Spec};
 use crate::{DecodedFrame, Image, Input, Options};
 
 pub(crate) fn extract(input: Input<'_>, spec: &Spec, options: &Options) -> Result<Image, Error> {
-    let located = Selector::open(input, options)?.next_at(spec.offset_ms)?;
+    let located = Selector::open(input, options)?.next(spec.offset_ms, spec.mode)?;
     Presenter::new().present(&located, spec)
 }
 
@@ -25,12 +25,14 @@ pub(crate) fn extract_many(input: Input<'_>, specs: &[Spec], options: &Options) 
         Ok(selector) => selector,
         Err(e) => return vec![Err(e); specs.len()],
     };
+    selector.expect_many();
     let mut order: Vec<usize> = (0..specs.len()).collect();
-    order.sort_by_key(|&i| specs[i].offset_ms);
+    order.sort_by_key(|&i| (specs[i].offset_ms, specs[i].mode == crate::spec::Mode::Fast));
     let mut results: Vec<Option<Result<Image, Error>>> = vec![None; specs.len()];
     let mut presenter = Presenter::new();
     for (n, &i) in order.iter().enumerate() {
-        let result = selector.next_at(specs[i].offset_ms).and_then(|located| presenter.present(&located, &specs[i]));
+        let result =
+            selector.next(specs[i].offset_ms, specs[i].mode).and_then(|located| presenter.present(&located, &specs[i]));
         if let Err(e) = &result {
             if concerns_whole_input(e) {
                 for &j in &order[n..] {
@@ -55,7 +57,12 @@ pub(crate) fn concerns_whole_input(e: &Error) -> bool {
     )
 }
 
-pub(crate) fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {
-    let located = Selector::open(input, options)?.next_at(offset_ms)?;
+pub(crate) fn decode_frame(
+    input: Input<'_>,
+    offset_ms: u64,
+    mode: Mode,
+    options: &Options,
+) -> Result<DecodedFrame, Error> {
+    let located = Selector::open(input, options)?.next(offset_ms, mode)?;
     present::decoded_frame(&located)
 }

@@ -118,7 +118,15 @@ impl<'a> Source<'a> {
             0 if self.near_keyframe(offset_ms) => 1,
             n => n,
         };
-        self.decoder = Some(self.demuxer.decoder(&self.stream, threads, self.options.max_input_pixels)?);
+        self.open_decoder(threads)
+    }
+
+    /// Opens the decoder with `threads` threads (0: as many as FFmpeg likes) unless it is
+    /// open.
+    pub fn open_decoder(&mut self, threads: u32) -> Result<(), Error> {
+        if self.decoder.is_none() {
+            self.decoder = Some(self.demuxer.decoder(&self.stream, threads, self.options.max_input_pixels)?);
+        }
         Ok(())
     }
 

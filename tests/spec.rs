@@ -31,7 +31,7 @@ fn one_line(s: &str) -> String {
 }
 
 fn spec(format: Format, offset_ms: u64, w: Option<u32>, h: Option<u32>, rotate: Option<Rotate>) -> Spec {
-    Spec { format, offset_ms, width: w, height: h, rotate }
+    Spec { format, offset_ms, width: w, height: h, rotate, ..Spec::new(format, offset_ms) }
 }
 
 #[test]
