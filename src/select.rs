@@ -595,32 +595,40 @@ impl<'a> Selector<'a> {
             }
         }
         self.reset();
-        if self.source.options().threads == 0 {
-            // One keyframe per target: decoder threads would only add latency.
-            self.source.open_decoder(1)?;
-        } else {
-            self.prepare(offset_ms)?;
-        }
         let seek_base = match self.source.stream().duration {
             Some(duration) if duration > 0 => target.min(start.saturating_add(duration)),
             _ => target,
         };
         let mut backoff_ms: i64 = 0;
         for _ in 0..MAX_SEEK_RETRIES {
-            let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms))).max(start);
-            self.position = Position::Elsewhere;
-            if self.source.seek(seek_to).is_err() {
-                break;
+            let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
+            // At the stream's start a seek may land past its first keyframe (MPEG-TS): read
+            // a fresh demuxer from its start instead.
+            let from_start = seek_to <= start;
+            if from_start {
+                self.start_over()?;
+                self.position = Position::Elsewhere;
+            } else {
+                self.position = Position::Elsewhere;
+                if self.source.seek(seek_to).is_err() {
+                    break;
+                }
+            }
+            if self.source.options().threads == 0 {
+                // One keyframe per target: decoder threads would only add latency.
+                self.source.open_decoder(1)?;
+            } else {
+                self.prepare(offset_ms)?;
             }
             match self.scan_keyframes(target)? {
                 KeyScan::Found { packet, eof_pts } => {
                     return self.decode_keyframe(&packet, offset_ms, start, (index_key, eof_pts))
                 }
                 // Before the first keyframe: the first keyframe.
-                KeyScan::Late(packet) if seek_to <= start => {
+                KeyScan::Late(packet) if from_start => {
                     return self.decode_keyframe(&packet, offset_ms, start, (index_key, None))
                 }
-                _ if seek_to <= start => break,
+                _ if from_start => break,
                 KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
             }
         }
