@@ -588,9 +588,11 @@ impl<'a> Selector<'a> {
         let timeline = Timeline::new(stream, offset_ms);
         let target = timeline.target(start);
         let index_key = self.source.keyframe_before(target);
-        // The index names the keyframe last returned: it is the answer again.
+        // The index names the keyframe last returned: it is the answer again. (Only where
+        // the video's end is known: past an unknown end, only reading on finds the end.)
+        let end_known = stream.duration.or(stream.file_end).is_some();
         if let Position::AtKeyframe { index_key: last_key, .. } = &self.position {
-            if index_key.is_some() && index_key == *last_key {
+            if end_known && index_key.is_some() && index_key == *last_key {
                 return self.repeat_last(offset_ms, false);
             }
         }

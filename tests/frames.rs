@@ -297,3 +297,31 @@ fn decoded_rgb(data: &[u8], extension: &str) -> Vec<u8> {
         "-".as_ref(),
     ])
 }
+
+/// The real media collection: on every video, a sample (4 moments over its length, PNG,
+/// rotation followed) and a fast sample equal single calls, and a storyboard's tiles equal
+/// single thumbnails.
+#[test]
+fn samples_equal_single_calls_on_the_media_collection() {
+    let Some(dir) = common::media_dir() else { return };
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
+    let mut checked = 0;
+    for line in manifest.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let name = fields[0];
+        if name.starts_with("corrupt_") || name.starts_with("hls/") || name.starts_with("truncated_") {
+            continue;
+        }
+        let Some(path) = common::media(name) else { return };
+        let duration: f64 = fields.get(14).and_then(|d| d.parse().ok()).unwrap_or(4.0);
+        let interval = format!("{:.3}", (duration / 4.0).max(0.05));
+        sample_equals_single_calls(&path, &format!("vsample/png/interval/{interval}/s/96x/rotate/auto"));
+        sample_equals_single_calls(&path, &format!("vsample/jpg/interval/{interval}/s/96x/mode/fast"));
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} videos checked");
+    for name in ["h264_high_bframes_960x540_aac.mp4", "rotation_minus90_phone_h264_4k60.mp4", "mpeg2_interlaced_bff_480i_sar32x27_ac3.ts"] {
+        let Some(path) = common::media(name) else { return };
+        storyboard_equals_single_calls(&path, "storyboard/png/interval/0.5/s/64x/columns/4/rows/3/rotate/auto/padding/1");
+    }
+}

@@ -8,15 +8,21 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod frames;
 mod output;
 
 use output::Output;
 
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
   INPUT   a video file
-  SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
+  SPEC    vframe/<jpg|png|webp>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
+            [/q/<1-100>][/mode/<exact|fast>]
+          or vsample/<fmt>[/ss/<s>][/t/<s>][/s/<W>x<H>][/interval/<s>|/frames/<n>]... (many frames)
+          or storyboard/<fmt>[/interval/<s>][/s/<W>x<H>][/columns/<n>][/rows/<n>]... (sprite sheets)
   OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
-          standard output; a FIFO, character device or /dev/stdout is written in place
+          standard output; a FIFO, character device or /dev/stdout is written in place.
+          For vsample and storyboard, a folder (made if missing): numbered images, or the
+          sheets with storyboard.vtt and storyboard.json
 options:
   -o, --output OUTPUT  where to write the image (required)
   -h, --help           this help
@@ -101,6 +107,9 @@ fn main() -> ExitCode {
         Ok(Command::Extract { input, spec, output }) => (input, spec, output),
         Err(message) => return usage_error(&message),
     };
+    if frames::is_frames_op(&spec) {
+        return frames::run(&input, &spec, &output);
+    }
     // The spec first: a typo is reported as such, before any file is opened.
     let spec: vframe::Spec = match spec.to_str().map(str::parse) {
         Some(Ok(spec)) => spec,
