@@ -112,9 +112,9 @@ enum Position {
     /// Just after `last`, the frame returned for `offset_ms`.
     After { last: Timed, offset_ms: u64 },
     /// After the fast mode's answer `last`, decoded alone: the decoder holds nothing to go
-    /// on from. `index_key` is where the container's index put that keyframe; `eof_pts` the
-    /// latest packet time, when the search read to the end of the input.
-    AtKeyframe { last: Timed, index_key: Option<i64>, eof_pts: Option<i64> },
+    /// on from. `eof_pts` is the latest packet time, when the search read to the end of the
+    /// input.
+    AtKeyframe { last: Timed, eof_pts: Option<i64> },
     /// Anywhere else (after a seek, a failure, or decoding on that gave up): the next
     /// target starts over on a fresh demuxer.
     Elsewhere,
@@ -587,15 +587,8 @@ impl<'a> Selector<'a> {
         };
         let timeline = Timeline::new(stream, offset_ms);
         let target = timeline.target(start);
-        let index_key = self.source.keyframe_before(target);
-        // The index names the keyframe last returned: it is the answer again. (Only where
-        // the video's end is known: past an unknown end, only reading on finds the end.)
-        let end_known = stream.duration.or(stream.file_end).is_some();
-        if let Position::AtKeyframe { index_key: last_key, .. } = &self.position {
-            if end_known && index_key.is_some() && index_key == *last_key {
-                return self.repeat_last(offset_ms, false);
-            }
-        }
+        // Each target is looked up afresh, from packet flags: an index may list only some
+        // keyframes (WebM cues), and a repeat decided from it would miss the others.
         self.reset();
         let seek_base = match self.source.stream().duration {
             Some(duration) if duration > 0 => target.min(start.saturating_add(duration)),
@@ -624,11 +617,11 @@ impl<'a> Selector<'a> {
             }
             match self.scan_keyframes(target)? {
                 KeyScan::Found { packet, eof_pts } => {
-                    return self.decode_keyframe(&packet, offset_ms, start, (index_key, eof_pts))
+                    return self.decode_keyframe(&packet, offset_ms, start, eof_pts)
                 }
                 // Before the first keyframe: the first keyframe.
                 KeyScan::Late(packet) if from_start => {
-                    return self.decode_keyframe(&packet, offset_ms, start, (index_key, None))
+                    return self.decode_keyframe(&packet, offset_ms, start, None)
                 }
                 _ if from_start => break,
                 KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
@@ -682,7 +675,7 @@ impl<'a> Selector<'a> {
         packet: &Packet,
         offset_ms: u64,
         start: i64,
-        (index_key, eof_pts): (Option<i64>, Option<i64>),
+        eof_pts: Option<i64>,
     ) -> Result<Located, Error> {
         let decoder = self.source.decoder()?;
         decoder.flush();
@@ -713,7 +706,7 @@ impl<'a> Selector<'a> {
         };
         let pts = frame.pts().or(packet.pts()).unwrap_or(start);
         self.clock.start = Some(start);
-        self.position = Position::AtKeyframe { last: Timed { frame, pts }, index_key, eof_pts };
+        self.position = Position::AtKeyframe { last: Timed { frame, pts }, eof_pts };
         self.repeat_last(offset_ms, false)
     }
 
