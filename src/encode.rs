@@ -13,7 +13,13 @@ pub const JPEG_QUALITY: u8 = crate::spec::DEFAULT_JPEG_QUALITY;
 
 /// Encodes `width` x `height` packed RGB24 pixels; `quality` (1-100) applies to the lossy
 /// formats, `None` giving the format's default.
-pub(crate) fn encode(rgb: &[u8], width: u32, height: u32, format: Format, quality: Option<u8>) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    format: Format,
+    quality: Option<u8>,
+) -> Result<Vec<u8>, Error> {
     let fail = |e: &dyn std::fmt::Display| Error::new(Status::EncodeError, format!("{} encoder: {e}", format.as_str()));
     let quality = quality.or(format.default_quality()).unwrap_or(JPEG_QUALITY).clamp(1, 100);
     let mut out = Vec::with_capacity(rgb.len() / 8);

@@ -17,9 +17,9 @@
 //! Safe Rust over the `av` wrappers, through `source`. Presentation is `present`'s.
 
 use crate::av::{Flow, Frame, Packet, Rational, StreamInfo};
-use crate::spec::Mode;
 use crate::error::{Error, Status};
 use crate::source::{frame_step, Source};
+use crate::spec::Mode;
 use crate::{Input, Options};
 
 /// The first seek-back step when a seek lands late; it doubles on each retry.
@@ -616,13 +616,9 @@ impl<'a> Selector<'a> {
                 self.prepare(offset_ms)?;
             }
             match self.scan_keyframes(target)? {
-                KeyScan::Found { packet, eof_pts } => {
-                    return self.decode_keyframe(&packet, offset_ms, start, eof_pts)
-                }
+                KeyScan::Found { packet, eof_pts } => return self.decode_keyframe(&packet, offset_ms, start, eof_pts),
                 // Before the first keyframe: the first keyframe.
-                KeyScan::Late(packet) if from_start => {
-                    return self.decode_keyframe(&packet, offset_ms, start, None)
-                }
+                KeyScan::Late(packet) if from_start => return self.decode_keyframe(&packet, offset_ms, start, None),
                 _ if from_start => break,
                 KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
             }
@@ -648,7 +644,10 @@ impl<'a> Selector<'a> {
             }
             packets += 1;
             if packets > max_packets {
-                return Err(Error::new(Status::LimitExceeded, "read too many packets without a keyframe (the decode limit)"));
+                return Err(Error::new(
+                    Status::LimitExceeded,
+                    "read too many packets without a keyframe (the decode limit)",
+                ));
             }
             let pts = packet.pts();
             latest = latest.max(pts);

@@ -409,9 +409,8 @@ const URL_SAFE: GeneralPurpose = GeneralPurpose::new(
 
 /// `pattern/<urlsafe base64>`: a UTF-8 name that holds `$(count)` (or `${count}`).
 fn parse_pattern(key: &str, value: &str) -> Result<String, Error> {
-    let bytes = URL_SAFE
-        .decode(value)
-        .map_err(|_| invalid(format!("{key} {} is not URL-safe base64", quoted(value))))?;
+    let bytes =
+        URL_SAFE.decode(value).map_err(|_| invalid(format!("{key} {} is not URL-safe base64", quoted(value))))?;
     let text = String::from_utf8(bytes).map_err(|_| invalid(format!("{key} {} is not UTF-8 text", quoted(value))))?;
     if text.len() > MAX_PATTERN_BYTES {
         return Err(invalid(format!("{key} is {} bytes long, more than {MAX_PATTERN_BYTES}", text.len())));
@@ -622,7 +621,8 @@ impl FromStr for StoryboardSpec {
         let mut keys = SpanKeys::default();
         let (mut columns, mut rows) = (DEFAULT_COLUMNS, DEFAULT_ROWS);
         let (mut margin, mut padding, mut color) = (0, 0, [0, 0, 0]);
-        let allowed: Vec<&str> = SPAN_KEYS.iter().copied().chain(["columns", "rows", "margin", "padding", "color"]).collect();
+        let allowed: Vec<&str> =
+            SPAN_KEYS.iter().copied().chain(["columns", "rows", "margin", "padding", "color"]).collect();
         for_each_pair(parts, &allowed, |key, value| {
             if keys.take(key, value)? {
                 return Ok(());

@@ -327,10 +327,13 @@ impl<'a> Storyboard<'a> {
     /// The size of a sheet of `columns` x `rows` tiles, refused beyond the sheet limits.
     fn grid_size(&self, columns: u32, rows: u32) -> Result<(u32, u32), Error> {
         let side = |n: u32, tile: u32| {
-            u64::from(self.spec.margin) * 2 + u64::from(n) * u64::from(tile) + u64::from(n - 1) * u64::from(self.spec.padding)
+            u64::from(self.spec.margin) * 2
+                + u64::from(n) * u64::from(tile)
+                + u64::from(n - 1) * u64::from(self.spec.padding)
         };
         let (width, height) = (side(columns, self.index.tile_width), side(rows, self.index.tile_height));
-        if width > u64::from(MAX_SHEET_SIDE) || height > u64::from(MAX_SHEET_SIDE) || width * height > MAX_SHEET_PIXELS {
+        if width > u64::from(MAX_SHEET_SIDE) || height > u64::from(MAX_SHEET_SIDE) || width * height > MAX_SHEET_PIXELS
+        {
             return Err(Error::new(
                 Status::LimitExceeded,
                 format!(

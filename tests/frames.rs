@@ -20,8 +20,7 @@ fn options() -> Options {
 fn sample_equals_single_calls(path: &Path, spec: &str) -> Vec<u64> {
     let spec: SampleSpec = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
     let name = path.file_name().unwrap().to_string_lossy();
-    let frames =
-        vframe::sample(Input::Path(path), &spec, &options()).unwrap_or_else(|e| panic!("{name} {spec}: {e}"));
+    let frames = vframe::sample(Input::Path(path), &spec, &options()).unwrap_or_else(|e| panic!("{name} {spec}: {e}"));
     assert!(!frames.is_empty(), "{name} {spec}: no frame");
     for (i, frame) in frames.iter().enumerate() {
         assert_eq!(frame.index, i);
@@ -110,11 +109,7 @@ fn storyboard_equals_single_calls(path: &Path, spec: &str) -> vframe::Storyboard
     let decoded: Vec<(u32, u32, Vec<u8>)> = sheets.iter().map(|s| png_rgb(&s.image.data)).collect();
     let look = spec.look;
     for (i, tile) in index.tiles.iter().enumerate() {
-        let single = Spec {
-            width: Some(index.tile_width),
-            height: Some(index.tile_height),
-            ..look.at(tile.start_ms)
-        };
+        let single = Spec { width: Some(index.tile_width), height: Some(index.tile_height), ..look.at(tile.start_ms) };
         let (w, h, want) = png_rgb(&vframe::extract(Input::Path(path), &single, &options()).unwrap().data);
         assert_eq!((w, h), (index.tile_width, index.tile_height));
         let (sw, _, sheet) = &decoded[tile.sheet];
@@ -147,12 +142,8 @@ fn storyboards_equal_single_calls() {
     assert_eq!((index.tiles[9].x, index.tiles[9].y, index.tiles[9].sheet), (3 + 66, 3, 1));
     assert_eq!((index.tiles[19].start_ms, index.tiles[19].end_ms), (9500, 10_000));
     // The margin has the colour asked for.
-    let (sheets, _) = vframe::storyboard(
-        Input::Path(&fixture("bframes_gop250.mp4")),
-        &spec.parse().unwrap(),
-        &options(),
-    )
-    .unwrap();
+    let (sheets, _) =
+        vframe::storyboard(Input::Path(&fixture("bframes_gop250.mp4")), &spec.parse().unwrap(), &options()).unwrap();
     let (_, _, rgb) = png_rgb(&sheets[0].image.data);
     assert_eq!(&rgb[..3], &[255, 0, 0]);
     // Rotation and the default tile width; a count; fast mode.
@@ -173,7 +164,10 @@ fn storyboard_index_files() {
          00:00:04.000 --> 00:00:06.000\nstoryboard-000002.jpg#xywh=0,0,80,60\n"
     );
     let json = index.json();
-    assert!(json.starts_with("{\"format\":\"jpg\",\"tile_width\":80,\"tile_height\":60,\"columns\":2,\"rows\":1,"), "{json}");
+    assert!(
+        json.starts_with("{\"format\":\"jpg\",\"tile_width\":80,\"tile_height\":60,\"columns\":2,\"rows\":1,"),
+        "{json}"
+    );
     assert!(json.contains("\"sheets\":[{\"name\":\"storyboard-000001.jpg\",\"width\":160,\"height\":60,\"tiles\":2},"));
     assert!(json.contains("{\"sheet\":1,\"x\":0,\"y\":0,\"start\":4.000,\"end\":6.000,\"time\":4.000000}"), "{json}");
     // Sheets too large are refused before any is made.
@@ -190,7 +184,16 @@ fn keyframe_times(path: &Path) -> Vec<f64> {
     let start = probe.video_start.unwrap_or(0.0);
     let text = common::ffprobe(
         path,
-        &["-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries", "frame=pts_time,key_frame", "-of", "csv=p=0"],
+        &[
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+            "-show_entries",
+            "frame=pts_time,key_frame",
+            "-of",
+            "csv=p=0",
+        ],
     );
     let times: Vec<f64> = text
         .lines()
@@ -220,7 +223,11 @@ fn fast_mode_returns_the_keyframe_at_or_before_and_exact_stays_the_default() {
             let ms = (offset * 1000.0) as u64;
             let fast = vframe::decode_keyframe(Input::Path(&path), ms, &options()).unwrap();
             let want = keys.iter().copied().filter(|&k| k <= offset + 1e-6).fold(keys[0], f64::max);
-            assert!((fast.time - want).abs() < 0.002, "{name} at {offset}: fast gave {} s, the keyframe is {want} s", fast.time);
+            assert!(
+                (fast.time - want).abs() < 0.002,
+                "{name} at {offset}: fast gave {} s, the keyframe is {want} s",
+                fast.time
+            );
             // The same picture exact selection decodes at the keyframe's time.
             let exact = vframe::decode_frame(Input::Path(&path), (want * 1000.0).floor() as u64, &options()).unwrap();
             assert!(exact.data == fast.data, "{name} at {offset}: the keyframe's picture differs");
@@ -229,7 +236,8 @@ fn fast_mode_returns_the_keyframe_at_or_before_and_exact_stays_the_default() {
             let default = vframe::extract(Input::Path(&path), &spec, &options()).unwrap();
             let exact_frame = vframe::decode_frame(Input::Path(&path), ms, &options()).unwrap();
             let fast_png =
-                vframe::extract(Input::Path(&path), &Spec { mode: vframe::Mode::Fast, ..spec.clone() }, &options()).unwrap();
+                vframe::extract(Input::Path(&path), &Spec { mode: vframe::Mode::Fast, ..spec.clone() }, &options())
+                    .unwrap();
             if (exact_frame.time - fast.time).abs() > 0.001 {
                 assert!(default != fast_png, "{name} at {offset}: the default must be exact, not the keyframe");
             }
@@ -320,8 +328,15 @@ fn samples_equal_single_calls_on_the_media_collection() {
         checked += 1;
     }
     assert!(checked >= 25, "only {checked} videos checked");
-    for name in ["h264_high_bframes_960x540_aac.mp4", "rotation_minus90_phone_h264_4k60.mp4", "mpeg2_interlaced_bff_480i_sar32x27_ac3.ts"] {
+    for name in [
+        "h264_high_bframes_960x540_aac.mp4",
+        "rotation_minus90_phone_h264_4k60.mp4",
+        "mpeg2_interlaced_bff_480i_sar32x27_ac3.ts",
+    ] {
         let Some(path) = common::media(name) else { return };
-        storyboard_equals_single_calls(&path, "storyboard/png/interval/0.5/s/64x/columns/4/rows/3/rotate/auto/padding/1");
+        storyboard_equals_single_calls(
+            &path,
+            "storyboard/png/interval/0.5/s/64x/columns/4/rows/3/rotate/auto/padding/1",
+        );
     }
 }

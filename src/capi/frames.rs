@@ -213,7 +213,12 @@ fn run_storyboard(
     })
 }
 
-fn sample_into(source: Source, spec: *const c_char, opts: *const vframe_options, out: *mut vframe_frames) -> Result<(), Error> {
+fn sample_into(
+    source: Source,
+    spec: *const c_char,
+    opts: *const vframe_options,
+    out: *mut vframe_frames,
+) -> Result<(), Error> {
     let out = boundary::out_arg(out, "out")?;
     *out = NO_FRAMES;
     let mut frames: Vec<vframe_frame> = Vec::new();

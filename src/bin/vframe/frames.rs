@@ -127,7 +127,8 @@ fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path
     let mut progress = Progress::new("vsample", frames.planned());
     for (done, frame) in frames.enumerate() {
         let frame = frame.map_err(|e| failed(input, e))?;
-        let name = frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
+        let name =
+            frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
         write_file(&file_in(dir, &name)?, input, &frame.image.data)?;
         progress.update(done as u64 + 1);
     }
