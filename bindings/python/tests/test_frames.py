@@ -76,7 +76,12 @@ def test_storyboard_cues_point_at_the_single_thumbnails(fixtures: Path, tmp_path
         assert start == pytest.approx(i * 0.8)
         single = _pixels(vframe.extract(video, f"vframe/png/offset/{start:.3f}/w/64/h/48"))
         assert ImageChops.difference(tile, single).getbbox() is None, f"cue {i} at {cue.start}"
-    assert board.index["sheets"][1] == {"name": "storyboard-000002.png", "width": 4 * 64 + 4 + 3, "height": 4 + 48 * 2 + 1, "tiles": 5}
+    assert board.index["sheets"][1] == {
+        "name": "storyboard-000002.png",
+        "width": 4 * 64 + 4 + 3,
+        "height": 4 + 48 * 2 + 1,
+        "tiles": 5,
+    }
 
 
 def test_webp_decodes_close_to_the_png(fixtures: Path) -> None:

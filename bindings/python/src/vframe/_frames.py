@@ -82,7 +82,10 @@ def _library() -> ctypes.CDLL:
                     func = getattr(lib, name)
                     func.argtypes = argtypes
                     func.restype = _status
-                for name, argtypes in (("vframe_frames_free", [POINTER(_Frames)]), ("vframe_sheets_free", [POINTER(_Sheets)])):
+                for name, argtypes in (
+                    ("vframe_frames_free", [POINTER(_Frames)]),
+                    ("vframe_sheets_free", [POINTER(_Sheets)]),
+                ):
                     func = getattr(lib, name)
                     func.argtypes = argtypes
                     func.restype = None
