@@ -15,8 +15,8 @@ use output::Output;
 
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
   INPUT   a video file
-  SPEC    vframe/<jpg|png|webp>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
-            [/q/<1-100>][/mode/<exact|fast>]
+  SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
+            extensions: the format webp, [/q/<1-100>] (jpg, webp), [/mode/<exact|fast>]
           or vsample/<fmt>[/ss/<s>][/t/<s>][/s/<W>x<H>][/interval/<s>|/frames/<n>]... (many frames)
           or storyboard/<fmt>[/interval/<s>][/s/<W>x<H>][/columns/<n>][/rows/<n>]... (sprite sheets)
   OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
