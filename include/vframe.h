@@ -166,6 +166,96 @@ typedef struct vframe_options {
 } vframe_options;
 
 /**
+ * One frame of a sample.
+ */
+typedef struct vframe_frame {
+  /**
+   * The encoded image (JPEG, PNG or WebP bytes).
+   */
+  struct vframe_image image;
+  /**
+   * The moment sampled, in milliseconds: `vframe/<fmt>/offset/<offset_ms / 1000>/...`
+   * gives this very image.
+   */
+  uint64_t offset_ms;
+  /**
+   * The frame's own presentation time, in seconds from the stream's first frame.
+   */
+  double time;
+  /**
+   * Its number in the sample (0-based; the pattern's `$(count)` is `index + 1`).
+   */
+  uint64_t index;
+  /**
+   * The name the spec's `pattern` gives it (NUL-terminated), or NULL without one.
+   */
+  char *key;
+} vframe_frame;
+
+/**
+ * A whole sample, owned by the library: release it with `vframe_frames_free`.
+ */
+typedef struct vframe_frames {
+  /**
+   * `count` frames in time order; NULL when there are none.
+   */
+  struct vframe_frame *frames;
+  size_t count;
+} vframe_frames;
+
+/**
+ * Called with each frame as it is made, on the calling thread. The frame and its image
+ * are the library's and valid only during the call (copy what you keep). Return 0 to go
+ * on, anything else to stop: the call then returns `VFRAME_STATUS_CANCELLED`.
+ */
+typedef int (*vframe_frame_fn)(const struct vframe_frame *frame, void *user);
+
+/**
+ * One sheet of a storyboard.
+ */
+typedef struct vframe_sheet {
+  /**
+   * The encoded sheet.
+   */
+  struct vframe_image image;
+  /**
+   * Its name, as the WebVTT and JSON index refer to it (NUL-terminated).
+   */
+  char *name;
+  /**
+   * Its tiles are tiles `first_tile .. first_tile + tile_count` of the index.
+   */
+  uint64_t first_tile;
+  uint64_t tile_count;
+} vframe_sheet;
+
+/**
+ * A storyboard, owned by the library: release it with `vframe_sheets_free`.
+ */
+typedef struct vframe_sheets {
+  /**
+   * `count` sheets in order; NULL when there are none (and in the streaming form).
+   */
+  struct vframe_sheet *sheets;
+  size_t count;
+  /**
+   * The WebVTT index (`vtt_len` bytes of UTF-8 and a NUL).
+   */
+  char *vtt;
+  size_t vtt_len;
+  /**
+   * The JSON index (`json_len` bytes of UTF-8 and a NUL).
+   */
+  char *json;
+  size_t json_len;
+} vframe_sheets;
+
+/**
+ * Called with each sheet as it is complete; as `vframe_frame_fn`.
+ */
+typedef int (*vframe_sheet_fn)(const struct vframe_sheet *sheet, void *user);
+
+/**
  * Called once, on a pool thread, with `vframe_job.release_user` when the library no longer
  * reads a borrowed input (see `vframe_job.release`).
  */
@@ -361,6 +451,150 @@ vframe_status vframe_extract_many(const char *input_path,
                                   vframe_status *statuses,
                                   char *err_buf,
                                   size_t err_len);
+
+/**
+ * Every frame of a `vsample` spec (e.g. `"vsample/jpg/interval/10/s/320x"`) of the video
+ * file at `input_path`, in one pass: the moments in time order, each frame the image a
+ * single `vframe_extract` call at its moment gives. On success `*out` holds the frames
+ * (release them all with `vframe_frames_free`); on failure it is empty and `err_buf` has
+ * the message. `opts` (NULL: defaults) bounds the whole call: raise `timeout_ms` (or set
+ * 0) for long videos.
+ *
+ * # Safety
+ * `input_path` and `spec` are NUL-terminated strings; `opts` is NULL or a
+ * `vframe_options`; `out` points to a writable `vframe_frames`; `err_buf` is NULL or has
+ * `err_len` writable bytes.
+ */
+vframe_status vframe_sample(const char *input_path,
+                            const char *spec,
+                            const struct vframe_options *opts,
+                            struct vframe_frames *out,
+                            char *err_buf,
+                            size_t err_len);
+
+/**
+ * `vframe_sample` on the bytes of a whole video file (`data`, `len` bytes).
+ *
+ * # Safety
+ * As `vframe_sample`; `data` points to `len` readable bytes (NULL only if `len` is 0).
+ */
+vframe_status vframe_sample_memory(const uint8_t *data,
+                                   size_t len,
+                                   const char *spec,
+                                   const struct vframe_options *opts,
+                                   struct vframe_frames *out,
+                                   char *err_buf,
+                                   size_t err_len);
+
+/**
+ * `vframe_sample` that streams: `each(frame, user)` is called with every frame as it is
+ * made, in time order, and nothing is kept (memory stays bounded for any length).
+ *
+ * # Safety
+ * As `vframe_sample`; `each` is a function safe to call with `user` on this thread.
+ */
+vframe_status vframe_sample_each(const char *input_path,
+                                 const char *spec,
+                                 const struct vframe_options *opts,
+                                 vframe_frame_fn each,
+                                 void *user,
+                                 char *err_buf,
+                                 size_t err_len);
+
+/**
+ * `vframe_sample_each` on the bytes of a whole video file.
+ *
+ * # Safety
+ * As `vframe_sample_each` and `vframe_sample_memory`.
+ */
+vframe_status vframe_sample_each_memory(const uint8_t *data,
+                                        size_t len,
+                                        const char *spec,
+                                        const struct vframe_options *opts,
+                                        vframe_frame_fn each,
+                                        void *user,
+                                        char *err_buf,
+                                        size_t err_len);
+
+/**
+ * Releases every frame of a sample and empties it. NULL is fine, and so is a second call.
+ *
+ * # Safety
+ * `frames` is NULL or points to a `vframe_frames` filled by this library (or emptied).
+ */
+void vframe_frames_free(struct vframe_frames *frames);
+
+/**
+ * A storyboard of the video file at `input_path` (spec e.g.
+ * `"storyboard/jpg/interval/10/s/160x/columns/10/rows/10"`): its sheets, and its WebVTT
+ * and JSON index, in `*out` (release with `vframe_sheets_free`). Each tile is the image a
+ * single `vframe_extract` call at its moment gives at the tile size.
+ *
+ * # Safety
+ * As `vframe_sample`, with `out` a writable `vframe_sheets`.
+ */
+vframe_status vframe_storyboard(const char *input_path,
+                                const char *spec,
+                                const struct vframe_options *opts,
+                                struct vframe_sheets *out,
+                                char *err_buf,
+                                size_t err_len);
+
+/**
+ * `vframe_storyboard` on the bytes of a whole video file.
+ *
+ * # Safety
+ * As `vframe_storyboard` and `vframe_sample_memory`.
+ */
+vframe_status vframe_storyboard_memory(const uint8_t *data,
+                                       size_t len,
+                                       const char *spec,
+                                       const struct vframe_options *opts,
+                                       struct vframe_sheets *out,
+                                       char *err_buf,
+                                       size_t err_len);
+
+/**
+ * `vframe_storyboard` that streams: `each(sheet, user)` is called with every sheet as it
+ * is complete; `*out` receives the WebVTT and JSON index only (no sheets; release it with
+ * `vframe_sheets_free`).
+ *
+ * # Safety
+ * As `vframe_storyboard`; `each` is a function safe to call with `user` on this thread.
+ */
+vframe_status vframe_storyboard_each(const char *input_path,
+                                     const char *spec,
+                                     const struct vframe_options *opts,
+                                     vframe_sheet_fn each,
+                                     void *user,
+                                     struct vframe_sheets *out,
+                                     char *err_buf,
+                                     size_t err_len);
+
+/**
+ * `vframe_storyboard_each` on the bytes of a whole video file.
+ *
+ * # Safety
+ * As `vframe_storyboard_each` and `vframe_sample_memory`.
+ */
+vframe_status vframe_storyboard_each_memory(const uint8_t *data,
+                                            size_t len,
+                                            const char *spec,
+                                            const struct vframe_options *opts,
+                                            vframe_sheet_fn each,
+                                            void *user,
+                                            struct vframe_sheets *out,
+                                            char *err_buf,
+                                            size_t err_len);
+
+/**
+ * Releases a storyboard's sheets and index and empties it. NULL is fine, and so is a
+ * second call.
+ *
+ * # Safety
+ * `sheets` is NULL or points to a `vframe_sheets` filled by this library (or emptied).
+ */
+void vframe_sheets_free(struct vframe_sheets *sheets);
 
 /**
  * Creates a pool of `threads` worker threads (0: one per CPU; at most 1024) whose queue

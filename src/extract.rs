@@ -4,7 +4,7 @@
 //! the handle that strings them together `handle`'s.
 
 use crate::error::Error;
-use crate::spec::Spec;
+use crate::spec::{Mode, Spec};
 use crate::{DecodedFrame, Image, Input, Options, Source};
 
 pub(crate) fn extract(input: Input<'_>, spec: &Spec, options: &Options) -> Result<Image, Error> {
@@ -23,6 +23,11 @@ pub(crate) fn extract_many(input: Input<'_>, specs: &[Spec], options: &Options) 
     }
 }
 
-pub(crate) fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {
-    Source::open(input, options)?.decode_frame(offset_ms)
+pub(crate) fn decode_frame(
+    input: Input<'_>,
+    offset_ms: u64,
+    mode: Mode,
+    options: &Options,
+) -> Result<DecodedFrame, Error> {
+    Source::open(input, options)?.decode(offset_ms, mode)
 }

@@ -15,6 +15,7 @@ use crate::error::{Error, Status};
 use crate::present::{self, Presenter};
 use crate::select::Selector;
 use crate::source::Origin;
+use crate::spec::Mode;
 use crate::{DecodedFrame, Image, Input, Options, Spec};
 
 /// A video opened once for many extractions.
@@ -54,7 +55,7 @@ impl<'a> Source<'a> {
     /// The thumbnail `spec` describes.
     pub fn extract(&mut self, spec: &Spec) -> Result<Image, Error> {
         self.selector.restart_time_limit();
-        let located = self.selector.next_at(spec.offset_ms)?;
+        let located = self.selector.next(spec.offset_ms, spec.mode)?;
         self.presenter.present(&located, spec)
     }
 
@@ -64,13 +65,16 @@ impl<'a> Source<'a> {
     /// to every spec not yet done; the time limit covers the whole call.
     pub fn extract_many(&mut self, specs: &[Spec]) -> Vec<Result<Image, Error>> {
         self.selector.restart_time_limit();
+        if specs.len() > 1 {
+            self.selector.expect_many();
+        }
         let mut order: Vec<usize> = (0..specs.len()).collect();
-        order.sort_by_key(|&i| specs[i].offset_ms);
+        order.sort_by_key(|&i| (specs[i].offset_ms, specs[i].mode == Mode::Fast));
         let mut results: Vec<Option<Result<Image, Error>>> = vec![None; specs.len()];
         for (n, &i) in order.iter().enumerate() {
             let result = self
                 .selector
-                .next_at(specs[i].offset_ms)
+                .next(specs[i].offset_ms, specs[i].mode)
                 .and_then(|located| self.presenter.present(&located, &specs[i]));
             if let Err(e) = &result {
                 if concerns_whole_input(e) {
@@ -91,8 +95,13 @@ impl<'a> Source<'a> {
     /// The decoded frame SPEC §2 selects for `offset_ms`, unconverted (see
     /// [`crate::decode_frame`]).
     pub fn decode_frame(&mut self, offset_ms: u64) -> Result<DecodedFrame, Error> {
+        self.decode(offset_ms, Mode::Exact)
+    }
+
+    /// The decoded frame `mode` selects for `offset_ms`, unconverted.
+    pub(crate) fn decode(&mut self, offset_ms: u64, mode: Mode) -> Result<DecodedFrame, Error> {
         self.selector.restart_time_limit();
-        present::decoded_frame(&self.selector.next_at(offset_ms)?)
+        present::decoded_frame(&self.selector.next(offset_ms, mode)?)
     }
 }
 

@@ -28,7 +28,9 @@
 //! Layers, in the order data flows: [`spec`] parses the operation string; `source` opens and
 //! probes the input; `select` finds the exact frame for each target; `present` tone-maps,
 //! scales, orients and encodes it; [`Source`] (in `handle`) strings them together for many
-//! extractions from one input, and `extract` uses it once for the one-shot calls.
+//! extractions from one input, and `extract` uses it once for the one-shot calls; `sample`
+//! drives one selector for many frames of one video (Qiniu's `vsample`) and `storyboard`
+//! for tiled sheets with their WebVTT and JSON index.
 //! `geometry`, `image` and `encode` are pure Rust; `av` wraps FFmpeg (unsafe lives there
 //! and in `capi`, the C ABI, only).
 //!
@@ -49,9 +51,11 @@ mod geometry;
 mod handle;
 mod image;
 mod present;
+mod sample;
 mod select;
 mod source;
 pub mod spec;
+mod storyboard;
 
 #[cfg(test)]
 #[path = "../tests/common/mod.rs"]
@@ -59,7 +63,9 @@ mod test_common;
 
 pub use error::{Error, Status};
 pub use handle::Source;
-pub use spec::{Format, Rotate, Spec};
+pub use sample::{Sample, SampleFrame};
+pub use spec::{Every, Format, Look, Mode, Operation, Rotate, SampleSpec, Spec, StoryboardSpec};
+pub use storyboard::{Sheet, SheetInfo, Step, Storyboard, StoryboardIndex, Tile, MAX_SHEET_PIXELS, MAX_SHEET_SIDE};
 
 /// Where the video comes from.
 ///
@@ -151,7 +157,7 @@ impl Default for Options {
 /// An encoded thumbnail: the bytes of a JPEG or PNG file, ready to be written or served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
-    /// The JPEG or PNG file's bytes.
+    /// The JPEG, PNG or WebP file's bytes.
     pub data: Vec<u8>,
     /// Width in pixels (after scaling and rotation).
     pub width: u32,
@@ -280,5 +286,29 @@ pub fn extract_many(input: Input<'_>, specs: &[Spec], options: &Options) -> Vec<
 /// # Errors
 /// Those of [`extract`], but for encoding.
 pub fn decode_frame(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {
-    extract::decode_frame(input, offset_ms, options)
+    extract::decode_frame(input, offset_ms, Mode::Exact, options)
+}
+
+/// The keyframe `/mode/fast` selects for `offset_ms` (the keyframe at or before it),
+/// unconverted, with its time.
+pub fn decode_keyframe(input: Input<'_>, offset_ms: u64, options: &Options) -> Result<DecodedFrame, Error> {
+    extract::decode_frame(input, offset_ms, Mode::Fast, options)
+}
+
+/// Every frame of a `vsample` of `input`, in time order (see [`Sample`] to stream them
+/// instead of holding them all).
+pub fn sample(input: Input<'_>, spec: &SampleSpec, options: &Options) -> Result<Vec<SampleFrame>, Error> {
+    Sample::open(input, spec, options)?.collect()
+}
+
+/// A whole storyboard of `input`: its sheets and its index (see [`Storyboard`] to stream
+/// the sheets instead of holding them all).
+pub fn storyboard(
+    input: Input<'_>,
+    spec: &StoryboardSpec,
+    options: &Options,
+) -> Result<(Vec<Sheet>, StoryboardIndex), Error> {
+    let mut board = Storyboard::open(input, spec, options)?;
+    let sheets = board.by_ref().collect::<Result<Vec<_>, _>>()?;
+    Ok((sheets, board.index().clone()))
 }

@@ -33,7 +33,7 @@ impl Presenter {
     /// The image `spec` asks for, of `located`.
     pub fn present(&mut self, located: &Located, spec: &Spec) -> Result<Image, Error> {
         let picture = self.render(located, spec.rotate, spec.width, spec.height)?;
-        let data = encode(&picture.pixels, picture.width, picture.height, spec.format)?;
+        let data = encode(&picture.pixels, picture.width, picture.height, spec.format, spec.quality)?;
         Ok(Image { data, width: picture.width, height: picture.height, format: spec.format })
     }
 

@@ -13,11 +13,15 @@
 //! that; any order is answered exactly, with the frames a fresh call gives. Only the last
 //! frame returned is held, so any number of targets stream through.
 //!
+//! [`Selector::keyframe_at`] answers the opt-in fast mode instead: the keyframe at or
+//! before the target, found from packet flags and decoded alone.
+//!
 //! Safe Rust over the `av` wrappers, through `source`. Presentation is `present`'s.
 
 use crate::av::{Flow, Frame, Packet, Rational, StreamInfo};
 use crate::error::{Error, Status};
 use crate::source::{frame_step, Origin, Source};
+use crate::spec::Mode;
 use crate::Options;
 
 /// The first seek-back step when a seek lands late; it doubles on each retry.
@@ -35,6 +39,9 @@ pub(crate) struct Located {
     /// The frame's time from the stream's start, in time-base ticks, as selection counted
     /// it (frames without timestamps get the previous one's plus a frame).
     pub ticks: Option<i64>,
+    /// The target is past the video: at or after the end of its last frame (that frame's
+    /// time plus one frame), which is then the answer.
+    pub past_end: bool,
 }
 
 impl Located {
@@ -55,7 +62,7 @@ pub(crate) struct Timeline {
     num: i128,
     den: i128,
     /// The offset in ticks from the stream's start.
-    offset_ticks: i64,
+    pub offset_ticks: i64,
 }
 
 impl Timeline {
@@ -106,6 +113,10 @@ enum Position {
     Start,
     /// Just after `last`, the frame returned for `offset_ms`.
     After { last: Timed, offset_ms: u64 },
+    /// After the fast mode's answer `last`, decoded alone: the decoder holds nothing to go
+    /// on from. `eof_pts` is the latest packet time, when the search read to the end of the
+    /// input.
+    AtKeyframe { last: Timed, eof_pts: Option<i64> },
     /// Anywhere else (after a seek, a failure, or decoding on that gave up): the next
     /// target seeks, or opens the input again to decode it from the start.
     Elsewhere,
@@ -242,6 +253,17 @@ impl<'t> Scan<'t> {
     }
 }
 
+/// What a look for a keyframe packet found.
+enum KeyScan {
+    /// The last keyframe at or before the target; `eof_pts`, the latest packet time when
+    /// the input ended before any packet past the target.
+    Found { packet: Packet, eof_pts: Option<i64> },
+    /// No keyframe before the target; the first one after it.
+    Late(Packet),
+    /// No keyframe at all before the input ended.
+    None,
+}
+
 /// Answers targets on one source; see the module's documentation.
 pub(crate) struct Selector<'a> {
     source: Source<'a>,
@@ -253,6 +275,9 @@ pub(crate) struct Selector<'a> {
     skip_before: Option<i64>,
     /// Whether any packet was decoded that way (the last frame may then be missing).
     skipped: bool,
+    /// Many targets will follow: the decoder gets the caller's threads (0: FFmpeg's
+    /// choice), not one thread for a first target near its keyframe.
+    many: bool,
 }
 
 impl<'a> Selector<'a> {
@@ -266,7 +291,35 @@ impl<'a> Selector<'a> {
     pub fn new(source: Source<'a>) -> Selector<'a> {
         let clock = Clock::new(source.stream());
         let budget = Budget { decoded: 0, max: source.options().max_decoded_frames };
-        Selector { source, position: Position::Start, clock, budget, skip_before: None, skipped: false }
+        Selector { source, position: Position::Start, clock, budget, skip_before: None, skipped: false, many: false }
+    }
+
+    /// Tells the selector that many targets will follow (samples, storyboards, batches).
+    pub fn expect_many(&mut self) {
+        self.many = true;
+    }
+
+    /// The stream's facts.
+    pub fn stream(&self) -> &StreamInfo {
+        self.source.stream()
+    }
+
+    /// The frame `mode` names for `offset_ms`: [`Selector::next_at`] or
+    /// [`Selector::keyframe_at`].
+    pub fn next(&mut self, offset_ms: u64, mode: Mode) -> Result<Located, Error> {
+        match mode {
+            Mode::Exact => self.next_at(offset_ms),
+            Mode::Fast => self.keyframe_at(offset_ms),
+        }
+    }
+
+    /// Opens the decoder for a search for `offset_ms` unless it is open.
+    fn prepare(&mut self, offset_ms: u64) -> Result<(), Error> {
+        if self.many {
+            self.source.open_decoder(self.source.options().threads)
+        } else {
+            self.source.prepare_decoder(offset_ms)
+        }
     }
 
     /// Starts the time limit again: a new call on this selector's input begins.
@@ -293,7 +346,7 @@ impl<'a> Selector<'a> {
     /// worse (the container's index has a keyframe after that frame and before the
     /// target), the target is earlier, or decoding on cannot tell.
     fn decode_on(&mut self, offset_ms: u64) -> Result<Option<Located>, Error> {
-        let Position::After { last, offset_ms: last_offset } = &self.position else { return Ok(None) };
+        let Position::After { last, offset_ms: last_offset, .. } = &self.position else { return Ok(None) };
         let (Some(start), Some(last_pts)) = (self.clock.start, last.frame.pts()) else { return Ok(None) };
         if offset_ms < *last_offset {
             return Ok(None);
@@ -301,7 +354,7 @@ impl<'a> Selector<'a> {
         let timeline = Timeline::new(self.source.stream(), offset_ms);
         let target = timeline.target(start);
         if last_pts >= target {
-            return self.repeat_last(offset_ms).map(Some);
+            return self.repeat_last(offset_ms, false).map(Some);
         }
         match self.source.keyframe_before(target) {
             Some(keyframe) if keyframe > last_pts => return Ok(None),
@@ -311,14 +364,14 @@ impl<'a> Selector<'a> {
         self.new_search();
         self.skip_before = self.skip_target(Some(start), &timeline);
         match self.scan(&timeline, None)? {
-            Outcome::Found(timed) => self.settle(timed, offset_ms).map(Some),
+            Outcome::Found(timed) => self.settle(timed, offset_ms, false).map(Some),
             Outcome::Ended(_) if self.skipped => {
                 self.position = Position::Elsewhere;
                 Ok(None)
             }
-            Outcome::Ended(Some(timed)) => self.settle(timed, offset_ms).map(Some),
+            Outcome::Ended(Some(timed)) => self.settle(timed, offset_ms, true).map(Some),
             // Nothing after the last frame returned: it is the last frame.
-            Outcome::Ended(None) => self.repeat_last(offset_ms).map(Some),
+            Outcome::Ended(None) => self.repeat_last(offset_ms, true).map(Some),
             Outcome::Late | Outcome::Lost => {
                 self.position = Position::Elsewhere;
                 Ok(None)
@@ -326,17 +379,29 @@ impl<'a> Selector<'a> {
         }
     }
 
-    /// The frame last returned, again, now as the answer for `offset_ms`.
-    fn repeat_last(&mut self, offset_ms: u64) -> Result<Located, Error> {
-        let Position::After { last, offset_ms: answered } = &mut self.position else {
-            return Err(Error::new(Status::Internal, "no frame to repeat"));
+    /// The frame last returned, again, now as the answer for `offset_ms` (`ended`: the
+    /// input ended before it).
+    fn repeat_last(&mut self, offset_ms: u64, ended: bool) -> Result<Located, Error> {
+        let stream = self.source.stream();
+        let start = self.clock.start.or(stream.start_time);
+        let target = Timeline::new(stream, offset_ms).target(start.unwrap_or(0));
+        let step = frame_step(stream);
+        let (last, past_end) = match &mut self.position {
+            Position::After { last, offset_ms: answered } => {
+                *answered = offset_ms;
+                (&*last, ended && target >= last.pts.saturating_add(step))
+            }
+            Position::AtKeyframe { last, eof_pts, .. } => {
+                (&*last, eof_pts.is_some_and(|end| target >= end.saturating_add(step)))
+            }
+            Position::Start | Position::Elsewhere => return Err(Error::new(Status::Internal, "no frame to repeat")),
         };
-        *answered = offset_ms;
         let located = Located {
             frame: last.frame.try_clone()?,
-            stream: self.source.stream().clone(),
+            stream: stream.clone(),
             sample_aspect_ratio: self.source.sample_aspect_ratio(&last.frame),
-            ticks: self.clock.start.map(|start| last.pts.saturating_sub(start)),
+            ticks: start.map(|start| last.pts.saturating_sub(start)),
+            past_end,
         };
         Ok(located)
     }
@@ -344,22 +409,24 @@ impl<'a> Selector<'a> {
     /// The frame for `offset_ms` from a seek (or from the start).
     fn locate(&mut self, offset_ms: u64) -> Result<Located, Error> {
         match self.attempt(offset_ms, true)? {
-            Some(timed) => self.settle(timed, offset_ms),
+            Some((timed, ended)) => self.settle(timed, offset_ms, ended),
             // The container overstated its duration and frames skipped on the way may
             // include the last one: do it again without skipping (rare, and then exact).
             None => match self.attempt(offset_ms, false)? {
-                Some(timed) => self.settle(timed, offset_ms),
+                Some((timed, ended)) => self.settle(timed, offset_ms, ended),
                 None => Err(Error::new(Status::Internal, "frame search without skipping asked to skip")),
             },
         }
     }
 
-    /// One search for `offset_ms` from a seek, else from the start; `None` when it ran to
-    /// the end having skipped frames, so that the last frame may have been skipped.
-    fn attempt(&mut self, offset_ms: u64, allow_skip: bool) -> Result<Option<Timed>, Error> {
-        self.new_search();
+    /// One search for `offset_ms`: a seek (on the demuxer as it stands: a seek needs no
+    /// fresh one), else from the start. `None` when it ran to the end having skipped frames,
+    /// so that the last frame may have been skipped; else the frame and whether the input
+    /// ended before the target.
+    fn attempt(&mut self, offset_ms: u64, allow_skip: bool) -> Result<Option<(Timed, bool)>, Error> {
+        self.reset();
         let timeline = Timeline::new(self.source.stream(), offset_ms);
-        self.source.prepare_decoder(offset_ms)?;
+        self.prepare(offset_ms)?;
         let skip_before = if allow_skip { self.skip_target(self.clock.start, &timeline) } else { None };
         self.skip_before = skip_before;
         let outcome = match self.seek_and_scan(&timeline)? {
@@ -367,8 +434,7 @@ impl<'a> Selector<'a> {
             None => {
                 // From the start, on a fresh demuxer: robust where seeking is not.
                 self.rewind()?;
-                self.new_search();
-                self.source.prepare_decoder(offset_ms)?;
+                self.prepare(offset_ms)?;
                 self.skip_before = skip_before;
                 self.scan(&timeline, None)?
             }
@@ -377,9 +443,16 @@ impl<'a> Selector<'a> {
             return Ok(None);
         }
         match outcome {
-            Outcome::Found(timed) | Outcome::Ended(Some(timed)) => Ok(Some(timed)),
+            Outcome::Found(timed) => Ok(Some((timed, false))),
+            Outcome::Ended(Some(timed)) => Ok(Some((timed, true))),
             Outcome::Late | Outcome::Ended(None) | Outcome::Lost => Err(self.no_frame()),
         }
+    }
+
+    /// Forgets what was learnt about frame times and limits in the last search.
+    fn reset(&mut self) {
+        self.clock = Clock::new(self.source.stream());
+        self.new_search();
     }
 
     /// Puts the selector at the start of a fresh demuxer, unless it is there already.
@@ -389,7 +462,7 @@ impl<'a> Selector<'a> {
             self.source.reopen()?;
             self.position = Position::Start;
         }
-        self.clock = Clock::new(self.source.stream());
+        self.reset();
         Ok(())
     }
 
@@ -483,9 +556,9 @@ impl<'a> Selector<'a> {
 
     /// Makes `timed` the answer for `offset_ms`: the demuxer and decoder now stand just
     /// after it.
-    fn settle(&mut self, timed: Timed, offset_ms: u64) -> Result<Located, Error> {
+    fn settle(&mut self, timed: Timed, offset_ms: u64, ended: bool) -> Result<Located, Error> {
         self.position = Position::After { last: timed, offset_ms };
-        self.repeat_last(offset_ms)
+        self.repeat_last(offset_ms, ended)
     }
 
     /// Whether to skip non-reference frames before the target: only before the last
@@ -503,6 +576,149 @@ impl<'a> Selector<'a> {
             }
             _ => None,
         }
+    }
+
+    /// The fast mode's answer for `offset_ms`: the keyframe at or before it (the first
+    /// keyframe when the offset is before it, the last one past the end), found from the
+    /// container's keyframe flags after a seek and decoded alone. Where keyframes cannot be
+    /// placed in time (pipes, streams without timestamps at their head) or no seek finds
+    /// one, the exact frame instead. On an error the selector stays usable.
+    pub fn keyframe_at(&mut self, offset_ms: u64) -> Result<Located, Error> {
+        let result = self.find_keyframe(offset_ms);
+        if result.is_err() {
+            self.position = Position::Elsewhere;
+        }
+        result
+    }
+
+    fn find_keyframe(&mut self, offset_ms: u64) -> Result<Located, Error> {
+        let stream = self.source.stream();
+        let (Some(start), true, Some(0)) = (stream.start_time, self.source.seekable(), self.source.untimed_span())
+        else {
+            return self.next_at(offset_ms);
+        };
+        let timeline = Timeline::new(stream, offset_ms);
+        let target = timeline.target(start);
+        // Each target is looked up afresh, from packet flags: an index may list only some
+        // keyframes (WebM cues), and a repeat decided from it would miss the others.
+        self.reset();
+        let seek_base = match self.source.stream().duration {
+            Some(duration) if duration > 0 => target.min(start.saturating_add(duration)),
+            _ => target,
+        };
+        let mut backoff_ms: i64 = 0;
+        for _ in 0..MAX_SEEK_RETRIES {
+            let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
+            // At the stream's start a seek may land past its first keyframe (MPEG-TS): read
+            // a fresh demuxer from its start instead.
+            let from_start = seek_to <= start;
+            if from_start {
+                self.rewind()?;
+                self.position = Position::Elsewhere;
+            } else {
+                self.position = Position::Elsewhere;
+                if self.source.seek(seek_to).is_err() {
+                    break;
+                }
+            }
+            if self.source.options().threads == 0 {
+                // One keyframe per target: decoder threads would only add latency.
+                self.source.open_decoder(1)?;
+            } else {
+                self.prepare(offset_ms)?;
+            }
+            match self.scan_keyframes(target)? {
+                KeyScan::Found { packet, eof_pts } => return self.decode_keyframe(&packet, offset_ms, start, eof_pts),
+                // Before the first keyframe: the first keyframe.
+                KeyScan::Late(packet) if from_start => return self.decode_keyframe(&packet, offset_ms, start, None),
+                _ if from_start => break,
+                KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
+            }
+        }
+        self.next_at(offset_ms)
+    }
+
+    /// Reads packets from where the demuxer stands: the last keyframe packet at or before
+    /// `target`, or the first one after it when none came before.
+    fn scan_keyframes(&mut self, target: i64) -> Result<KeyScan, Error> {
+        let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
+        let mut packet = Packet::new()?;
+        let mut best: Option<Packet> = None;
+        let mut packets: u64 = 0;
+        let mut latest: Option<i64> = None;
+        loop {
+            self.source.poll()?;
+            if !self.source.read(&mut packet)? {
+                return Ok(match best {
+                    Some(packet) => KeyScan::Found { packet, eof_pts: latest },
+                    None => KeyScan::None,
+                });
+            }
+            packets += 1;
+            if packets > max_packets {
+                return Err(Error::new(
+                    Status::LimitExceeded,
+                    "read too many packets without a keyframe (the decode limit)",
+                ));
+            }
+            let pts = packet.pts();
+            latest = latest.max(pts);
+            if packet.is_key() && !packet.is_discarded() {
+                match pts {
+                    Some(p) if p <= target => best = Some(packet.try_clone()?),
+                    Some(_) if best.is_none() => return Ok(KeyScan::Late(packet)),
+                    Some(_) => break,
+                    None => {}
+                }
+            }
+            // Packets come in decoding order and none shows before it is decoded: once one
+            // is decoded after the target, no later keyframe is at or before it.
+            if best.is_some() && packet.dts().or(pts).is_some_and(|t| t > target) {
+                break;
+            }
+        }
+        Ok(best.map_or(KeyScan::None, |packet| KeyScan::Found { packet, eof_pts: None }))
+    }
+
+    /// Decodes the keyframe `packet` alone and makes it the answer for `offset_ms`.
+    fn decode_keyframe(
+        &mut self,
+        packet: &Packet,
+        offset_ms: u64,
+        start: i64,
+        eof_pts: Option<i64>,
+    ) -> Result<Located, Error> {
+        let decoder = self.source.decoder()?;
+        decoder.flush();
+        decoder.skip_non_reference(false);
+        let mut frame = Frame::new()?;
+        let mut got: Option<Frame> = None;
+        // The packet, then (unless it gave its frame at once) the end of the stream, which
+        // makes the decoder give out what it holds.
+        for input in [Some(packet), None] {
+            decoder.decode(input, &mut frame, &mut |f: &mut Frame| {
+                got = Some(std::mem::replace(f, Frame::new()?));
+                Ok(Flow::Stop)
+            })?;
+            if got.is_some() {
+                break;
+            }
+        }
+        let limit = decoder.limit_error();
+        decoder.flush();
+        limit?;
+        self.budget.count()?;
+        let Some(frame) = got else {
+            // The decoder would not show the keyframe on its own: find it exactly.
+            let ticks = packet.pts().unwrap_or(start).saturating_sub(start).max(0);
+            let ms = (i128::from(ticks) * 1000 * i128::from(self.source.stream().time_base.num)
+                / i128::from(self.source.stream().time_base.den)) as u64;
+            return self.next_at(ms);
+        };
+        let pts = frame.pts().or(packet.pts()).unwrap_or(start);
+        self.clock.start = Some(start);
+        self.position = Position::AtKeyframe { last: Timed { frame, pts }, eof_pts };
+        self.repeat_last(offset_ms, false)
     }
 
     /// The error for a stream of which no frame could be decoded.

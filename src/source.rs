@@ -180,6 +180,16 @@ impl<'a> Source<'a> {
         Ok(())
     }
 
+    /// Opens the decoder with `threads` threads (0: as many as FFmpeg likes) unless it is
+    /// open.
+    pub fn open_decoder(&mut self, threads: u32) -> Result<(), Error> {
+        if self.decoder.is_none() {
+            self.decoder = Some(self.demuxer.decoder(&self.stream, threads, self.options.max_input_pixels)?);
+            self.decoder_single_by_choice = false;
+        }
+        Ok(())
+    }
+
     /// Whether the index puts `offset_ms` within a few frames of the keyframe before it.
     fn near_keyframe(&self, offset_ms: u64) -> bool {
         let Some(start) = self.stream.start_time else { return false };

@@ -68,6 +68,9 @@ pub(crate) struct StreamInfo {
     pub start_time: Option<i64>,
     /// Duration in `time_base`, when the container knows it.
     pub duration: Option<i64>,
+    /// Where the container says the file ends (its start plus its duration), in
+    /// `time_base`: how long the video runs where the stream states no duration (Matroska).
+    pub file_end: Option<i64>,
     /// Average frame rate, or the container's base rate when the average is unknown.
     pub frame_rate: Rational,
     pub display_matrix: Option<[i32; 9]>,
@@ -440,6 +443,10 @@ impl<'a> Demuxer<'a> {
                 time_base: Rational::from_av((*st).time_base),
                 start_time: ts((*st).start_time),
                 duration: ts((*st).duration),
+                file_end: ts((*raw).duration).map(|duration| {
+                    let end = ts((*raw).start_time).unwrap_or(0).saturating_add(duration);
+                    ffi::av_rescale_q(end, ffi::AVRational { num: 1, den: ffi::AV_TIME_BASE }, (*st).time_base)
+                }),
                 frame_rate: rate,
                 display_matrix: compat::stream_display_matrix(st),
                 rotate_tag,

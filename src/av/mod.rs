@@ -8,6 +8,7 @@
 mod compat;
 mod decoder;
 mod demuxer;
+mod encoder;
 mod frame;
 mod interrupt;
 mod io;
@@ -24,6 +25,7 @@ use crate::error::{Error, Status};
 
 pub(crate) use decoder::{Decoder, Flow};
 pub(crate) use demuxer::{Demuxer, Probe, StreamInfo};
+pub(crate) use encoder::{encode_webp, WEBP_MAX_SIDE};
 pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
 pub(crate) use io::{Bytes, Reader};

@@ -39,10 +39,24 @@ impl Packet {
         super::ts(unsafe { (*self.ptr.as_ptr()).pts })
     }
 
-    /// Whether the packet holds a keyframe.
+    /// Decoding timestamp, if the container gave one.
+    pub fn dts(&self) -> Option<i64> {
+        // SAFETY: as above.
+        super::ts(unsafe { (*self.ptr.as_ptr()).dts })
+    }
+
+    /// Whether the container marks the packet as a keyframe (decodable on its own).
     pub fn is_key(&self) -> bool {
         // SAFETY: as above.
         unsafe { (*self.ptr.as_ptr()).flags & ffi::AV_PKT_FLAG_KEY != 0 }
+    }
+
+    /// A second reference to the same payload (no copy).
+    pub fn try_clone(&self) -> Result<Packet, Error> {
+        // SAFETY: ptr is a valid packet; av_packet_clone returns NULL or a new reference.
+        NonNull::new(unsafe { ffi::av_packet_clone(self.ptr.as_ptr()) })
+            .map(|ptr| Packet { ptr })
+            .ok_or_else(|| Error::new(Status::Internal, "out of memory for a packet reference"))
     }
 
     /// Whether the demuxer marked the packet as one to decode but never show (the part

@@ -10,6 +10,7 @@
 
 mod batch;
 mod boundary;
+mod frames;
 mod jobs;
 mod options;
 mod pool;
@@ -20,6 +21,11 @@ use std::ffi::c_char;
 use crate::error::{Error, Status};
 use crate::{Image, Input};
 
+pub use frames::{
+    vframe_frame, vframe_frame_fn, vframe_frames, vframe_frames_free, vframe_sample, vframe_sample_each,
+    vframe_sample_each_memory, vframe_sample_memory, vframe_sheet, vframe_sheet_fn, vframe_sheets, vframe_sheets_free,
+    vframe_storyboard, vframe_storyboard_each, vframe_storyboard_each_memory, vframe_storyboard_memory,
+};
 pub use jobs::{
     vframe_cancel, vframe_done_fn, vframe_job, vframe_pool, vframe_pool_close, vframe_pool_free, vframe_pool_new,
     vframe_pool_new_with, vframe_pool_wait, vframe_release_fn, vframe_submit, vframe_submit_job, vframe_submit_memory,

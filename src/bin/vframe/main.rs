@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod batch;
+mod frames;
 mod output;
 mod progress;
 
@@ -24,8 +25,13 @@ const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
        vframe --jobs FILE
   INPUT   a video file
   SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
+            extensions: the format webp, [/q/<1-100>] (jpg, webp), [/mode/<exact|fast>]
+          or vsample/<fmt>[/ss/<s>][/t/<s>][/s/<W>x<H>][/interval/<s>|/frames/<n>]... (many frames)
+          or storyboard/<fmt>[/interval/<s>][/s/<W>x<H>][/columns/<n>][/rows/<n>]... (sprite sheets)
   OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
-          standard output; a FIFO, character device or /dev/stdout is written in place
+          standard output; a FIFO, character device or /dev/stdout is written in place.
+          For vsample and storyboard, a folder (made if missing): numbered images, or the
+          sheets with storyboard.vtt and storyboard.json
   DIR     with several SPECs: the folder (made if missing) to write INPUT's images into,
           named <input name>-<n>.<jpg|png>, n the SPEC's place (1, 2, ...; zero-padded
           to the same width)
@@ -183,6 +189,9 @@ fn main() -> ExitCode {
 
 /// `vframe INPUT SPEC -o OUTPUT`.
 fn extract_one(input: PathBuf, spec: OsString, output: PathBuf) -> ExitCode {
+    if frames::is_frames_op(&spec) {
+        return frames::run(&input, &spec, &output);
+    }
     // The spec first: a typo is reported as such, before any file is opened.
     let spec: vframe::Spec = match spec.to_str().map(str::parse) {
         Some(Ok(spec)) => spec,

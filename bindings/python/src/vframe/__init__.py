@@ -19,6 +19,7 @@ from __future__ import annotations
 from . import _native
 from ._call import build_spec
 from ._extract import extract, extract_many
+from ._frames import Frame, Sheet, Storyboard, sample, storyboard
 from ._pool import Pool, extract_aio, extract_async
 from ._source import Source, open
 from .errors import (
@@ -43,6 +44,11 @@ __version__ = "0.1.0"
 __all__ = [
     "extract_many",
     "BusyError",
+    "Frame",
+    "Sheet",
+    "Storyboard",
+    "sample",
+    "storyboard",
     "CancelledError",
     "CannotOpenError",
     "DecodeError",
