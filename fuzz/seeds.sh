@@ -29,6 +29,8 @@ done
 # vframe-server's parsers.
 mkdir -p "$here/seeds/server_fops" "$here/seeds/server_multipart" "$here/seeds/server_resumable" "$here/seeds/server_tokens"
 printf 'vframe/jpg/offset/7/w/480|saveas/dmlkZW9zOnRodW1icy9hLmpwZw==;avthumb/mp4;vframe/png/offset/1' >"$here/seeds/server_fops/seed-0"
+# vsample with a pattern ($(keybase)/$(count).jpg) and saveas (videos:frames/), a storyboard.
+printf 'vsample/jpg/interval/2/pattern/JChrZXliYXNlKS8kKGNvdW50KS5qcGc=|saveas/dmlkZW9zOmZyYW1lcy8=;storyboard/webp/columns/4/pattern/c2hlZXQtJHtjb3VudH0ud2VicA==' >"$here/seeds/server_fops/seed-1"
 printf -- '--XX\r\nContent-Disposition: form-data; name="token"\r\n\r\nak:sig:e30=\r\n--XX\r\nContent-Disposition: form-data; name="key"\r\n\r\na.mp4\r\n--XX\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\nDATA\r\n--XX--\r\n' >"$here/seeds/server_multipart/seed-0"
 printf 'bucket=videos&key=a.mp4&fops=vframe%%2Fjpg%%2Foffset%%2F1&notifyURL=http%%3A%%2F%%2Fh%%2Fn&force=1' >"$here/seeds/server_multipart/seed-1"
 printf '/mkfile/10/key/YS5tcDQ=/x:a/MQ==' >"$here/seeds/server_resumable/seed-0"

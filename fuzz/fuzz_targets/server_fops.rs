@@ -1,5 +1,6 @@
 //! `fops` strings (pfop and persistentOps): never a panic; an accepted string has 1 to
-//! MAX_FOPS items, at least one valid, and every saveas target a valid bucket and key.
+//! MAX_FOPS items, at least one valid, and every saveas target a valid bucket and key; the
+//! outputs of a vsample or storyboard item are valid keys under their prefix.
 
 #![no_main]
 
@@ -14,11 +15,21 @@ fuzz_target!(|data: &[u8]| {
             assert!(items.iter().any(|(_, parsed)| parsed.is_ok()));
             for (_, parsed) in items {
                 let Ok(parsed) = parsed else { continue };
-                if let Some(saveas) = parsed.saveas {
+                if let Some(saveas) = &parsed.saveas {
                     assert!(key::check_bucket(&saveas.bucket).is_ok());
                     assert!(saveas.key.as_deref().is_none_or(|k| key::check_key(k).is_ok()));
                 }
                 let _ = fop::default_output_key(&parsed.op_text, "Fh");
+                // Several outputs: every name a valid key under the prefix, or a clean refusal.
+                let source = fop::SourceObject { bucket: "videos", key: "dir/a.mp4", hash: "Fh" };
+                if let Some(names) = fop::OutputNames::new(&parsed, source) {
+                    for index in [0, 1, 999_999] {
+                        if let Ok(key) = names.numbered(index) {
+                            assert!(key::check_key(&key).is_ok() && key.starts_with(&names.prefix));
+                            assert!(key.ends_with(names.relative(&key)));
+                        }
+                    }
+                }
             }
         }
         Err(e) => assert_eq!(e.status, 400, "{e}"),

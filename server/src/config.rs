@@ -90,6 +90,8 @@ struct FileLimits {
     sync_queue: Option<usize>,
     sync_wait_ms: Option<u64>,
     job_timeout_ms: Option<u64>,
+    frames_timeout_ms: Option<u64>,
+    max_frames: Option<u64>,
     max_input_pixels: Option<u64>,
     max_decoded_frames: Option<u64>,
     max_connections: Option<usize>,
@@ -120,6 +122,10 @@ pub struct Limits {
     pub sync_wait: Duration,
     /// Engine time limit per thumbnail (sync or job item).
     pub job_timeout: Duration,
+    /// Engine time limit per vsample or storyboard item (the whole item).
+    pub frames_timeout: Duration,
+    /// The most frames of a vsample item, or tiles of a storyboard item.
+    pub max_frames: u64,
     pub max_input_pixels: u64,
     pub max_decoded_frames: u64,
     /// Open connections; more wait in the kernel's backlog.
@@ -138,6 +144,8 @@ impl Default for Limits {
             sync_queue: 64,
             sync_wait: Duration::from_secs(10),
             job_timeout: Duration::from_secs(60),
+            frames_timeout: Duration::from_secs(3600),
+            max_frames: 10_000,
             max_input_pixels: 8192 * 8192,
             max_decoded_frames: vframe::DEFAULT_MAX_DECODED_FRAMES,
             max_connections: 1024,
@@ -233,6 +241,8 @@ impl Config {
             sync_queue: l.sync_queue.unwrap_or(d.sync_queue).max(1),
             sync_wait: l.sync_wait_ms.map(ms).unwrap_or(d.sync_wait),
             job_timeout: l.job_timeout_ms.map(ms).unwrap_or(d.job_timeout),
+            frames_timeout: l.frames_timeout_ms.map(ms).unwrap_or(d.frames_timeout),
+            max_frames: l.max_frames.unwrap_or(d.max_frames),
             max_input_pixels: l.max_input_pixels.unwrap_or(d.max_input_pixels),
             max_decoded_frames: l.max_decoded_frames.unwrap_or(d.max_decoded_frames),
             max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),

@@ -4,12 +4,14 @@
 //! Layers, each calling only those below it:
 //! - [`qiniu`]: the wire protocol as pure functions (signatures, tokens, fops, bodies).
 //! - [`store`]: objects on disk and jobs in SQLite (durable before anything is answered).
-//! - [`worker`]: the engine on a bounded set of threads (sync requests and persistent jobs).
+//! - [`worker`]: the engine on a bounded set of threads (sync requests and persistent jobs);
+//!   [`frames`]: the items of several outputs (vsample, storyboard), streamed to the store.
 //! - [`notify`]: job notifications with persisted retries.
 //! - [`http`]: the HTTP server: routing, handlers, request ids, limits.
 //! - [`config`], [`metrics`]: settings and Prometheus metrics.
 
 pub mod config;
+pub mod frames;
 pub mod http;
 pub mod metrics;
 pub mod notify;

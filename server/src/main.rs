@@ -55,6 +55,8 @@ async fn run(config: Config) -> Result<(), String> {
     let wake = notify_wake.clone();
     let limits = EngineLimits {
         timeout: config.limits.job_timeout,
+        frames_timeout: config.limits.frames_timeout,
+        max_frames: config.limits.max_frames,
         max_input_pixels: config.limits.max_input_pixels,
         max_decoded_frames: config.limits.max_decoded_frames,
         threads: config.limits.engine_threads,

@@ -8,7 +8,9 @@
 //!
 //! A job runs its items in order, saving each result as it finishes; after a crash the job
 //! is claimed again and only its unfinished items run (outputs are written atomically, and an
-//! output this job wrote before the crash is simply written again).
+//! output this job wrote before the crash is simply written again). Items with several
+//! outputs (vsample, storyboard) run in `frames`. At shutdown the item being run is
+//! cancelled and stays unfinished, to run again at the next start.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::frames::{self, FrameLimits};
 use crate::metrics::Metrics;
-use crate::qiniu::fop::{default_output_key, parse_fop, Op};
+use crate::qiniu::fop::{default_output_key, parse_fop, Op, OutputNames, SourceObject};
 use crate::qiniu::wire::{self, Item};
 use crate::qiniu::{etag, ApiError};
 use crate::store::{JobRow, NewObject, Object, Origin, OutputState, Store};
@@ -29,16 +32,22 @@ use crate::store::{JobRow, NewObject, Object, Origin, OutputState, Store};
 /// Engine limits for every call.
 #[derive(Clone, Debug)]
 pub struct EngineLimits {
+    /// Per image (sync request or vframe item).
     pub timeout: Duration,
     pub max_input_pixels: u64,
+    /// Per frame found.
     pub max_decoded_frames: u64,
     pub threads: u32,
+    /// Per vsample or storyboard item, the whole of it.
+    pub frames_timeout: Duration,
+    /// Frames of a vsample, tiles of a storyboard, per item.
+    pub max_frames: u64,
 }
 
 impl EngineLimits {
-    fn options(&self, cancel: Option<Arc<AtomicBool>>) -> vframe::Options {
+    fn options(&self, timeout: Duration, cancel: Option<Arc<AtomicBool>>) -> vframe::Options {
         vframe::Options {
-            timeout: Some(self.timeout),
+            timeout: Some(timeout),
             max_decoded_frames: self.max_decoded_frames,
             max_input_pixels: self.max_input_pixels,
             threads: self.threads,
@@ -54,14 +63,11 @@ pub struct Output {
     pub mime: &'static str,
 }
 
-/// Runs an operation on a source file: the one place where operations meet the engine.
-pub fn run_op(op: &Op, source: &Path, options: &vframe::Options) -> Result<Output, vframe::Error> {
-    match op {
-        Op::Vframe(spec) => {
-            let image = vframe::extract(vframe::Input::Path(source), spec, options)?;
-            Ok(Output { data: image.data, mime: spec.format.mime_type() })
-        }
-    }
+/// Makes one image of a source file (sync requests and vframe items; `frames` runs the
+/// operations of several outputs).
+pub fn run_frame(spec: &vframe::Spec, source: &Path, options: &vframe::Options) -> Result<Output, vframe::Error> {
+    let image = vframe::extract(vframe::Input::Path(source), spec, options)?;
+    Ok(Output { data: image.data, mime: spec.format.mime_type() })
 }
 
 /// Why a sync request got no image.
@@ -78,7 +84,7 @@ pub enum SyncError {
 type SyncReply = Result<Output, SyncError>;
 
 struct SyncTask {
-    op: Op,
+    spec: vframe::Spec,
     source: PathBuf,
     deadline: Instant,
     cancel: Arc<AtomicBool>,
@@ -122,6 +128,8 @@ struct Shared {
     sync_capacity: usize,
     workers: usize,
     on_job_done: Box<dyn Fn() + Send + Sync>,
+    /// Set at shutdown: cancels the job item being run (it stays unfinished).
+    stopping: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -161,6 +169,7 @@ impl Engine {
             sync_capacity,
             workers,
             on_job_done,
+            stopping: Arc::new(AtomicBool::new(false)),
         });
         let threads = (0..workers)
             .map(|index| {
@@ -184,7 +193,7 @@ impl Engine {
     }
 
     /// Queues a sync request that must start within `wait`; `Busy` when the queue is full.
-    pub fn submit_sync(&self, op: Op, source: PathBuf, wait: Duration) -> Result<SyncTicket, SyncError> {
+    pub fn submit_sync(&self, spec: vframe::Spec, source: PathBuf, wait: Duration) -> Result<SyncTicket, SyncError> {
         let (reply, receiver) = oneshot::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let mut state = self.shared.lock();
@@ -195,7 +204,7 @@ impl Engine {
             self.shared.metrics.sync_rejected.inc();
             return Err(SyncError::Busy);
         }
-        let task = SyncTask { op, source, deadline: Instant::now() + wait, cancel: cancel.clone(), reply };
+        let task = SyncTask { spec, source, deadline: Instant::now() + wait, cancel: cancel.clone(), reply };
         state.sync.push_back(task);
         let depth = state.sync.len() as i64;
         drop(state);
@@ -208,8 +217,10 @@ impl Engine {
     }
 
     /// Stops taking work, answers queued sync requests `Gone`, and waits for the threads
-    /// (each finishes what it is running; a job cut short is requeued at the next start).
+    /// (each finishes the sync request it is running; a job item is cancelled, and the job
+    /// resumes from it at the next start).
     pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let queued: Vec<SyncTask> = {
             let mut state = self.shared.lock();
             state.shutdown = true;
@@ -280,9 +291,9 @@ fn run_sync(shared: &Shared, task: SyncTask) {
         let _ = task.reply.send(Err(SyncError::Busy));
         return;
     }
-    let options = shared.limits.options(Some(task.cancel.clone()));
+    let options = shared.limits.options(shared.limits.timeout, Some(task.cancel.clone()));
     let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| run_op(&task.op, &task.source, &options)));
+    let result = catch_unwind(AssertUnwindSafe(|| run_frame(&task.spec, &task.source, &options)));
     shared.metrics.engine_seconds.observe(started.elapsed().as_secs_f64());
     let reply = match result {
         Ok(Ok(output)) => Ok(output),
@@ -316,7 +327,11 @@ fn run_job(shared: &Shared, job: JobRow) {
             return;
         }
         let cmd = items[index].cmd.clone();
-        items[index] = run_item(shared, &job, &cmd, source.as_ref());
+        let Some(item) = run_item(shared, &job, &cmd, source.as_ref()) else {
+            tracing::info!(cmd = %cmd, "item cancelled by the shutdown; the job resumes from it at the next start");
+            return;
+        };
+        items[index] = item;
         tracing::info!(cmd = %cmd, code = items[index].code, error = %items[index].error, "item done");
         if let Err(e) = store.save_items(&job.id, &items) {
             tracing::error!(error = %e, "cannot save the job's items; it resumes at the next start");
@@ -336,13 +351,36 @@ fn run_job(shared: &Shared, job: JobRow) {
     (shared.on_job_done)();
 }
 
-fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -> Item {
+/// Runs one item; `None` when the shutdown cancelled it (it stays unfinished).
+fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -> Option<Item> {
     let fop = match parse_fop(cmd) {
         Ok(fop) => fop,
-        Err(message) => return Item::failed(cmd, message),
+        Err(message) => return Some(Item::failed(cmd, message)),
     };
     let Some(source) = source else {
-        return Item::failed(cmd, "no such file or directory: the source object is gone");
+        return Some(Item::failed(cmd, "no such file or directory: the source object is gone"));
+    };
+    let cancel = Some(shared.stopping.clone());
+    let stopped = |e: &vframe::Error| e.status() == vframe::Status::Cancelled && shared.stopping.load(Ordering::SeqCst);
+    let started = Instant::now();
+    let spec = match &fop.op {
+        Op::Vframe(spec) => spec,
+        Op::Sample(_) | Op::Storyboard(_) => {
+            let at = SourceObject { bucket: &source.bucket, key: &source.key, hash: &source.hash };
+            let names = OutputNames::new(&fop, at).expect("vsample and storyboard have several outputs");
+            let options = shared.limits.options(shared.limits.frames_timeout, cancel);
+            let limits = FrameLimits { max_frames: shared.limits.max_frames };
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                frames::run(&shared.store, &job.id, &fop.op, &names, &source.path, &options, limits)
+            }));
+            shared.metrics.engine_seconds.observe(started.elapsed().as_secs_f64());
+            return match result {
+                Ok(Ok(keys)) => Some(Item::done_many(cmd, keys)),
+                Ok(Err(frames::Failure::Engine(e))) if stopped(&e) => None,
+                Ok(Err(failure)) => Some(Item::failed(cmd, failure.to_string())),
+                Err(_) => Some(Item::failed(cmd, "internal error: the engine panicked")),
+            };
+        }
     };
     let default_key = || default_output_key(&fop.op_text, &source.hash);
     let (bucket, key) = match &fop.saveas {
@@ -351,17 +389,18 @@ fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -
     };
     match shared.store.output_state(&bucket, &key, &job.id, job.force) {
         Ok(OutputState::Write) => {}
-        Ok(OutputState::Keep { hash }) => return Item::done(cmd, key, hash, true),
-        Ok(OutputState::Refuse(message)) => return Item::failed(cmd, message),
-        Err(e) => return Item::failed(cmd, e.message),
+        Ok(OutputState::Keep { hash }) => return Some(Item::done(cmd, key, hash, true)),
+        Ok(OutputState::Refuse(message)) => return Some(Item::failed(cmd, message)),
+        Err(e) => return Some(Item::failed(cmd, e.message)),
     }
-    let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| run_op(&fop.op, &source.path, &shared.limits.options(None))));
+    let options = shared.limits.options(shared.limits.timeout, cancel);
+    let result = catch_unwind(AssertUnwindSafe(|| run_frame(spec, &source.path, &options)));
     shared.metrics.engine_seconds.observe(started.elapsed().as_secs_f64());
     let output = match result {
         Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Item::failed(cmd, e.to_string()),
-        Err(_) => return Item::failed(cmd, "internal error: the engine panicked"),
+        Ok(Err(e)) if stopped(&e) => return None,
+        Ok(Err(e)) => return Some(Item::failed(cmd, e.to_string())),
+        Err(_) => return Some(Item::failed(cmd, "internal error: the engine panicked")),
     };
     let hash = etag::of(&output.data);
     let object = NewObject {
@@ -373,10 +412,10 @@ fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -
         meta: Default::default(),
         origin: Origin::Job(job.id.clone()),
     };
-    match shared.store.put_output(object, &output.data, &job.id, job.force) {
+    Some(match shared.store.put_output(object, &output.data, &job.id, job.force) {
         Ok(OutputState::Write) => Item::done(cmd, key, hash, false),
         Ok(OutputState::Keep { hash }) => Item::done(cmd, key, hash, true),
         Ok(OutputState::Refuse(message)) => Item::failed(cmd, message),
         Err(ApiError { message, .. }) => Item::failed(cmd, message),
-    }
+    })
 }

@@ -69,6 +69,37 @@ def engine_thumbnail(path: Path, spec: str) -> bytes:
     return subprocess.run([str(CLI), str(path), spec, "-o", "-"], check=True, capture_output=True).stdout
 
 
+def engine_files(path: Path, spec: str, folder: Path) -> dict[str, bytes]:
+    """The files the engine itself writes for a vsample or storyboard SPEC into FOLDER (the
+    CLI: numbered frames, or sheets with storyboard.vtt and storyboard.json), by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(CLI), str(path), spec, "-o", f"{folder}/"], check=True, capture_output=True)
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def upload_token(auth: qiniu.Auth, bucket: str, key: str | None = None, expires: int = 3600, **policy: Any) -> str:
+    token: str = auth.upload_token(bucket, key, expires, policy or None)
+    return token
+
+
+def wait_done(pid: str, auth: qiniu.Auth, timeout: float = 60) -> dict[str, Any]:
+    """The job's status once it is done (code 0, 3 or 4), read with the SDK's get_status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ret, info = qiniu.PersistentFop(auth, BUCKET).get_status(pid)
+        assert info.status_code == 200, info
+        if ret["code"] not in (1, 2):
+            done: dict[str, Any] = ret
+            return done
+        time.sleep(0.05)
+    raise AssertionError(f"job {pid} not done in {timeout}s")
+
+
+def get(server: Server, key: str, query: str = "", host: str | None = None) -> requests.Response:
+    base = server.base if host is None else f"http://{host}:{server.port}"
+    return requests.get(f"{base}/{key}" + (f"?{query}" if query else ""), timeout=60)
+
+
 @dataclass
 class Receiver:
     """A notify receiver: records every POST; `fail[path] = n` answers 500 n times first."""
@@ -130,6 +161,7 @@ queue = {queue}
 sync_queue = {sync_queue}
 sync_wait_ms = {sync_wait_ms}
 max_upload_bytes = {max_upload}
+max_frames = {max_frames}
 [notify]
 attempts = 3
 delay_ms = 100
@@ -222,13 +254,16 @@ def make_server(
     sync_queue: int = 32,
     sync_wait_ms: int = 30000,
     max_upload: int = 64 * 1024 * 1024,
+    max_frames: int = 1000,
     workers: int | None = None,
     extra: list[str] | None = None,
 ) -> Server:
     data = tmp / "data"
     config = tmp / "server.toml"
     config.write_text(
-        CONFIG.format(queue=queue, sync_queue=sync_queue, sync_wait_ms=sync_wait_ms, max_upload=max_upload)
+        CONFIG.format(
+            queue=queue, sync_queue=sync_queue, sync_wait_ms=sync_wait_ms, max_upload=max_upload, max_frames=max_frames
+        )
     )
     args = [
         "--private",

@@ -1,6 +1,7 @@
-//! `GET /<key>` (the stored object) and `GET /<key>?vframe/…` (sync processing) on a download
-//! host: the bucket comes from the `Host` header (`--domain`, else `--default-bucket`); a
-//! private bucket needs a signed URL, checked before anything about the key is revealed.
+//! `GET /<key>` (the stored object) and `GET /<key>?vframe/…` (sync processing; `vsample` and
+//! `storyboard`, whose outputs are several files, are refused with 400) on a download host:
+//! the bucket comes from the `Host` header (`--domain`, else `--default-bucket`); a private
+//! bucket needs a signed URL, checked before anything about the key is revealed.
 
 use std::sync::Arc;
 
@@ -30,19 +31,33 @@ pub async fn get(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<
         download::verify(&app.config.credentials, &host, &url, now_s())?;
     }
     key::check_key(&url.key)?;
-    let op = url.fop.as_deref().map(|f| Op::parse(f).map_err(ApiError::bad_request)).transpose()?;
+    let spec = url.fop.as_deref().map(sync_spec).transpose()?;
     let store = app.store.clone();
     let (b, k) = (bucket.clone(), url.key.clone());
     let object =
         blocking(move || store.get(&b, &k)).await?.ok_or_else(|| ApiError::new(404, "no such file or directory"))?;
-    let Some(op) = op else {
+    let Some(spec) = spec else {
         return serve_object(request.method() == Method::HEAD, object).await;
     };
-    let ticket = app.engine.submit_sync(op, object.path.clone(), app.config.limits.sync_wait).map_err(sync_error)?;
+    let ticket = app.engine.submit_sync(spec, object.path.clone(), app.config.limits.sync_wait).map_err(sync_error)?;
     let output = ticket.wait().await.map_err(sync_error)?;
     let mut response = Response::new(full(output.data));
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(output.mime));
     Ok(response)
+}
+
+/// The operation of a sync URL: one image (`vframe`). An operation of several outputs
+/// (`vsample`, `storyboard`) cannot be one answer: 400, pointing at pfop, as for any
+/// operation this route does not run.
+fn sync_spec(fop: &str) -> Result<vframe::Spec, ApiError> {
+    match Op::parse(fop).map_err(ApiError::bad_request)? {
+        Op::Vframe(spec) => Ok(spec),
+        op => Err(ApiError::bad_request(format!(
+            "{} makes several files, which one response cannot carry: run it with pfop or an upload's \
+             persistentOps, whose job status lists the saved keys",
+            op.name()
+        ))),
+    }
 }
 
 fn sync_error(error: SyncError) -> ApiError {

@@ -34,7 +34,8 @@ pub struct Item {
     pub hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Several outputs of one operation (none today; reserved for storyboards and samples).
+    /// The outputs of an operation that makes several (vsample, storyboard), in order; such
+    /// an item has no `key` or `hash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
     /// 1 when the output already existed and was kept (no `force`), as Qiniu reports it.
@@ -66,6 +67,11 @@ impl Item {
 
     pub fn done(cmd: &str, key: String, hash: String, return_old: bool) -> Item {
         Item { key: Some(key), hash: Some(hash), return_old: i32::from(return_old), ..Item::with_code(cmd, CODE_OK) }
+    }
+
+    /// A vsample or storyboard item done: every key it saved, in order.
+    pub fn done_many(cmd: &str, keys: Vec<String>) -> Item {
+        Item { keys: Some(keys), ..Item::with_code(cmd, CODE_OK) }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -121,6 +127,11 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&bad).unwrap(),
             r#"{"cmd":"avthumb/mp4","code":3,"desc":"The fop is failed","error":"unsupported","returnOld":0}"#
+        );
+        let many = Item::done_many("vsample/jpg", vec!["f/000001.jpg".into(), "f/000002.jpg".into()]);
+        assert_eq!(
+            serde_json::to_string(&many).unwrap(),
+            r#"{"cmd":"vsample/jpg","code":0,"desc":"The fop was completed successfully","keys":["f/000001.jpg","f/000002.jpg"],"returnOld":0}"#
         );
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(error_body("a\"b"), r#"{"error":"a\"b"}"#);

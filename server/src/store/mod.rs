@@ -33,7 +33,7 @@ use crate::qiniu::resumable::Id;
 use crate::qiniu::ApiError;
 
 pub use jobs::{JobRow, NewJob};
-pub use objects::{NewObject, Object, Origin, OutputState};
+pub use objects::{NewObject, Object, Origin, OutputState, StagedOutput};
 
 /// The store of one data directory.
 pub struct Store {

@@ -6,17 +6,20 @@
 //! - A fop output (see [`Store::output_state`]): an existing object under the output key is
 //!   kept and reported with `returnOld: 1` unless the job has `force=1`; with `force=1` it is
 //!   replaced only if a job wrote it. An uploaded object is never replaced by a fop.
+//! - The outputs of a several-output item (vsample, storyboard) are staged (bytes on disk, no
+//!   row) as they are made and committed together at the end ([`Store::commit_outputs`]):
+//!   all of them or none. They replace outputs of jobs, force or not, never uploaded objects.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::jobs::{insert_job_tx, NewJob};
 use super::{internal, now_ms, random_id, Store};
 use crate::qiniu::uptoken::Overwrite;
-use crate::qiniu::ApiError;
+use crate::qiniu::{quote, ApiError};
 
 /// Who wrote an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +70,13 @@ pub struct NewObject {
     pub mime: String,
     pub meta: BTreeMap<String, String>,
     pub origin: Origin,
+}
+
+/// An output written to disk and not yet committed (see [`Store::stage_output`]).
+#[derive(Debug)]
+pub struct StagedOutput {
+    pub object: NewObject,
+    file: String,
 }
 
 /// What a fop may do with its output key.
@@ -223,6 +233,82 @@ impl Store {
         result.map(|_| decided)
     }
 
+    /// Writes one output of a several-output item (vsample, storyboard) into `objects/`
+    /// (fsynced) without its row: nobody sees it until [`Store::commit_outputs`]. Dropped
+    /// staged outputs are removed by [`Store::discard_outputs`], or, after a crash, by the
+    /// sweep at the next start (no row names them).
+    pub fn stage_output(&self, object: NewObject, data: &[u8]) -> Result<StagedOutput, ApiError> {
+        let spooled = super::write_spool(self, data).map_err(internal)?;
+        let file = random_id().to_string();
+        if let Err(e) = self.install(&spooled, &self.object_path(&file)) {
+            let _ = fs::remove_file(&spooled);
+            return Err(internal(e));
+        }
+        Ok(StagedOutput { object, file })
+    }
+
+    /// Removes staged outputs that will not be committed.
+    pub fn discard_outputs(&self, outputs: Vec<StagedOutput>) {
+        for output in outputs {
+            let _ = fs::remove_file(self.object_path(&output.file));
+        }
+    }
+
+    /// Whether an output may be written under `bucket:key` by a several-output item: not
+    /// over an uploaded object (checked again, under the lock, when committing).
+    pub fn check_output_key(&self, bucket: &str, key: &str) -> Result<(), String> {
+        match self.get(bucket, key) {
+            Ok(Some(object)) if object.origin == Origin::Upload => Err(refuse_upload(key)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    /// Commits the staged outputs of one item, all in one transaction or none: an uploaded
+    /// object under any of their keys fails the whole (a fop never replaces one); an output
+    /// of a job there is replaced (its file removed after the commit). On failure the staged
+    /// files are removed.
+    pub fn commit_outputs(&self, outputs: Vec<StagedOutput>) -> Result<(), String> {
+        let committed = (|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(|e| internal(e).message)?;
+            let now = now_ms();
+            let mut replaced = Vec::new();
+            for output in &outputs {
+                let object = &output.object;
+                let existing: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT file, origin FROM objects WHERE bucket = ?1 AND key = ?2",
+                        params![object.bucket, object.key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(|e| internal(e).message)?;
+                if let Some((file, origin)) = existing {
+                    if Origin::from_sql(origin) == Origin::Upload {
+                        return Err(refuse_upload(&object.key));
+                    }
+                    replaced.push(file);
+                }
+                upsert_object(&tx, &output.file, object, now).map_err(|e| e.message)?;
+            }
+            tx.commit().map_err(|e| internal(e).message)?;
+            Ok(replaced)
+        })();
+        match committed {
+            Ok(replaced) => {
+                for file in replaced {
+                    let _ = fs::remove_file(self.object_path(&file));
+                }
+                Ok(())
+            }
+            Err(message) => {
+                self.discard_outputs(outputs);
+                Err(message)
+            }
+        }
+    }
+
     /// In one transaction: asks `decide` about the existing row (hash, origin); when it says
     /// to write, points the row at `file`, creates the bucket, inserts `job`. Returns
     /// `Some(the replaced file, if any)` when written, `None` when `decide` kept the old.
@@ -247,30 +333,7 @@ impl Store {
         let write = decide(existing_info.as_ref())?;
         let now = now_ms();
         if write {
-            tx.execute(
-                "INSERT INTO buckets (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![object.bucket, now / 1000],
-            )
-            .map_err(internal)?;
-            tx.execute(
-                "INSERT INTO objects (bucket, key, file, hash, fsize, mime, put_time, origin, meta)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (bucket, key) DO UPDATE SET file = excluded.file, hash = excluded.hash,
-                   fsize = excluded.fsize, mime = excluded.mime, put_time = excluded.put_time,
-                   origin = excluded.origin, meta = excluded.meta",
-                params![
-                    object.bucket,
-                    object.key,
-                    file,
-                    object.hash,
-                    object.fsize as i64,
-                    object.mime,
-                    now,
-                    object.origin.to_sql(),
-                    serde_json::to_string(&object.meta).unwrap_or_else(|_| "{}".into()),
-                ],
-            )
-            .map_err(internal)?;
+            upsert_object(&tx, file, object, now)?;
         }
         let inserted_job = job.is_some();
         if let Some(job) = job {
@@ -284,6 +347,40 @@ impl Store {
     }
 }
 
+/// Points `bucket:key`'s row at `file` (creating the bucket), inside a transaction.
+fn upsert_object(tx: &Transaction<'_>, file: &str, object: &NewObject, now_ms: i64) -> Result<(), ApiError> {
+    tx.execute(
+        "INSERT INTO buckets (name, created) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![object.bucket, now_ms / 1000],
+    )
+    .map_err(internal)?;
+    tx.execute(
+        "INSERT INTO objects (bucket, key, file, hash, fsize, mime, put_time, origin, meta)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (bucket, key) DO UPDATE SET file = excluded.file, hash = excluded.hash,
+           fsize = excluded.fsize, mime = excluded.mime, put_time = excluded.put_time,
+           origin = excluded.origin, meta = excluded.meta",
+        params![
+            object.bucket,
+            object.key,
+            file,
+            object.hash,
+            object.fsize as i64,
+            object.mime,
+            now_ms,
+            object.origin.to_sql(),
+            serde_json::to_string(&object.meta).unwrap_or_else(|_| "{}".into()),
+        ],
+    )
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// Why an output cannot go where an uploaded object is.
+fn refuse_upload(key: &str) -> String {
+    format!("the output key {} holds an uploaded object, which a fop never replaces", quote(key))
+}
+
 fn output_rule(origin: &Origin, hash: &str, job_id: &str, force: bool) -> OutputState {
     match origin {
         Origin::Job(writer) if writer == job_id => OutputState::Write,
@@ -293,5 +390,82 @@ fn output_rule(origin: &Origin, hash: &str, job_id: &str, force: bool) -> Output
             OutputState::Refuse("the output key holds an uploaded object, which a fop never replaces".to_owned())
         }
         Origin::Upload => OutputState::Keep { hash: hash.to_owned() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, job: &str, data: &[u8]) -> NewObject {
+        NewObject {
+            bucket: "b".into(),
+            key: key.into(),
+            hash: crate::qiniu::etag::of(data),
+            fsize: data.len() as u64,
+            mime: "image/jpeg".into(),
+            meta: BTreeMap::new(),
+            origin: Origin::Job(job.into()),
+        }
+    }
+
+    fn files(root: &Path) -> usize {
+        fs::read_dir(root.join("objects"))
+            .unwrap()
+            .map(|shard| fs::read_dir(shard.unwrap().path()).unwrap().count())
+            .sum()
+    }
+
+    #[test]
+    fn staged_outputs_are_all_or_nothing() {
+        let root = std::env::temp_dir().join(format!("vframe-store-{}", random_id()));
+        let store = Store::open(&root, 10).unwrap();
+        let staged = vec![
+            store.stage_output(object("f/1", "j1", b"one"), b"one").unwrap(),
+            store.stage_output(object("f/2", "j1", b"two"), b"two").unwrap(),
+        ];
+        assert_eq!(store.get("b", "f/1").unwrap(), None, "a staged output is invisible");
+        assert_eq!(files(&root), 2, "its bytes are on disk");
+        store.commit_outputs(staged).unwrap();
+        assert_eq!(fs::read(store.get("b", "f/2").unwrap().unwrap().path).unwrap(), b"two");
+
+        // An uploaded object in the way fails the whole commit; nothing of it stays.
+        let spooled = crate::store::write_spool(&store, b"mine").unwrap();
+        store
+            .commit_upload(
+                &spooled,
+                NewObject { origin: Origin::Upload, ..object("up", "", b"mine") },
+                Overwrite::Allowed,
+                None,
+            )
+            .unwrap();
+        assert!(store.check_output_key("b", "up").unwrap_err().contains("uploaded"));
+        let staged = vec![
+            store.stage_output(object("f/3", "j2", b"three"), b"three").unwrap(),
+            store.stage_output(object("up", "j2", b"x"), b"x").unwrap(),
+        ];
+        assert!(store.commit_outputs(staged).unwrap_err().contains("uploaded"));
+        assert_eq!(store.get("b", "f/3").unwrap(), None);
+        assert_eq!(fs::read(store.get("b", "up").unwrap().unwrap().path).unwrap(), b"mine");
+        assert_eq!(files(&root), 3, "the staged files were removed");
+
+        // Another job's outputs are replaced, their files removed.
+        let staged = vec![store.stage_output(object("f/1", "j3", b"uno"), b"uno").unwrap()];
+        store.commit_outputs(staged).unwrap();
+        assert_eq!(store.get("b", "f/1").unwrap().unwrap().origin, Origin::Job("j3".into()));
+        assert_eq!(files(&root), 3);
+        let discarded = vec![store.stage_output(object("f/4", "j3", b"four"), b"four").unwrap()];
+        store.discard_outputs(discarded);
+        assert_eq!(files(&root), 3);
+
+        // Staged and never committed (a crash): swept at the next start.
+        let _left = store.stage_output(object("f/5", "j4", b"five"), b"five").unwrap();
+        assert_eq!(files(&root), 4);
+        drop(store);
+        let store = Store::open(&root, 10).unwrap();
+        assert_eq!(files(&root), 3);
+        assert_eq!(store.get("b", "f/5").unwrap(), None);
+        drop(store);
+        let _ = fs::remove_dir_all(root);
     }
 }
