@@ -8,7 +8,7 @@ LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
+.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python test-ray demo bench clean
 .PHONY: test-hostile fuzz
 
 all: build
@@ -32,7 +32,7 @@ bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
 test: deps build
-	$(MAKE) test-rust test-header test-c test-go test-python test-hostile
+	$(MAKE) test-rust test-header test-c test-go test-python test-ray test-hostile
 
 test-rust:
 	$(CARGO) test --release --locked
@@ -68,6 +68,24 @@ test-python: build
 	$(PY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check './bindings/python[test]'
 	./scripts/fixtures.sh >/dev/null
 	VFRAME_LIBRARY=$(abspath $(LIB)) $(PY_VENV)/bin/python -m pytest -q bindings/python/tests
+
+# vframe.ray (Ray Data): its own venv (target/ray-venv: Ray is ~600 MB and ~1 min to install,
+# too heavy for target/py-venv) with the package's ray extra and the pinned versions of
+# bindings/python/tests_ray/requirements.txt; the lint gates on vframe.ray and its tests
+# (ruff check, ruff format --check, mypy --strict with Ray's types); then the tests, which
+# start a local Ray cluster of 2 CPUs (~2-3 min on 2 cores).
+RAY_VENV := target/ray-venv
+test-ray: build
+	python3 -c 'import ensurepip, venv' 2>/dev/null || ./scripts/deps.sh python3-venv
+	[ -x $(RAY_VENV)/bin/python ] || python3 -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	    -r bindings/python/tests_ray/requirements.txt './bindings/python[ray]'
+	cd bindings/python && py=$(abspath $(RAY_VENV))/bin/python && export RUFF_CACHE_DIR=$(abspath target/ruff-cache) \
+	    MYPY_CACHE_DIR=$(abspath target/mypy-cache-ray) && $$py -m ruff check src/vframe/ray tests_ray && \
+	    $$py -m ruff format --check src/vframe/ray tests_ray && \
+	    $$py -m mypy --strict --follow-imports=silent src/vframe/ray tests_ray
+	./scripts/fixtures.sh >/dev/null
+	VFRAME_LIBRARY=$(abspath $(LIB)) $(RAY_VENV)/bin/python -m pytest -q -rs -p no:cacheprovider -p no:logging bindings/python/tests_ray
 
 # `make install PREFIX=/opt/vframe DESTDIR=...`: the shared and static library, the header
 # and a pkg-config file (then `cc app.c $$(pkg-config --cflags --libs vframe)`).
