@@ -8,7 +8,7 @@ LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python test-ray demo bench clean
+.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python test-ray demo bench bench-ray clean
 .PHONY: test-hostile fuzz
 
 all: build
@@ -30,6 +30,10 @@ demo: deps build
 # bench/chart.png. `make bench REPS=9` for more repetitions.
 bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
+
+# The Ray section of the bench alone (vframe.ray vs a concurrent.futures loop, ~3 min).
+bench-ray: deps build
+	REPS='$(REPS)' ./bench/ray.sh
 
 test: deps build
 	$(MAKE) test-rust test-header test-c test-go test-python test-ray test-hostile

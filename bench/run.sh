@@ -47,4 +47,6 @@ say "set-up done in $((SECONDS - t0)) s"
 args=("$@")
 [ -n "${REPS:-}" ] && args+=(--reps "$REPS")
 "$venv/bin/python" bench/bench.py "${args[@]}"
+# Ray Data (vframe.ray) against a plain loop: its own venv; adds its section to BENCHMARKS.md.
+REPS='' ./bench/ray.sh
 say "all done in $((SECONDS - t0)) s"

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow
+import pyarrow.parquet
 import pytest
 import ray
 from sink import check_output, image_files, stats
@@ -53,6 +55,21 @@ def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("vframe-ray")
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--address" in done.stdout
+
+
+def test_a_parquet_list_with_a_spec_column(
+    cluster: str, fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "videos.parquet"
+    videos = [str(fixtures / "gop25_25fps.mp4"), str(fixtures / "vp9.webm"), str(fixtures / "audio_only.m4a")]
+    specs = [["vframe/jpg/offset/1/w/100", "vframe/png/offset/2"], ["vframe/jpg/offset/0.5"], ["vframe/jpg/offset/1"]]
+    pyarrow.parquet.write_table(pyarrow.table({"video": videos, "specs": specs, "size": [1, 2, 3]}), listing)
+    out = tmp_path / "out"
+    args = ["--list", str(listing), "--path-column", "video", "--spec-column", "specs", "--out", str(out)]
+    assert main([*args, "--address", cluster, "--workers", "1", "--quiet"]) == 0
+    summary = SUMMARY.search(capsys.readouterr().out)
+    assert summary and (summary[1], summary[2], summary[3], summary[4]) == ("3", "1", "1 NO_VIDEO_STREAM", "0")
+    check_output(out, {(v, s) for v, ss in zip(videos, specs) for s in ss})
 
 
 def test_a_killed_run_resumes_without_computing_anything_twice(

@@ -35,6 +35,7 @@ except ImportError as e:  # pragma: no cover - depends on how the package was in
     raise ImportError('vframe.ray needs Ray Data: pip install "vframe[ray]"') from e
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from ._output import INDEX, OutputTree, is_done, skipped_entries
 from ._rows import INDEX_SCHEMA, SKIPPED, THUMBNAIL_SCHEMA
@@ -143,7 +144,7 @@ def thumbnails_to(
     specs: str | Iterable[str] | None,
     out_dir: str | os.PathLike[str],
     *,
-    filesystem: Any = None,
+    filesystem: pafs.FileSystem | None = None,
     retry_failed: bool = False,
     compact: bool = True,
     progress: Callable[[Summary], None] | None = None,
@@ -173,17 +174,18 @@ def thumbnails_to(
     plan = _plan(specs, spec_column, path_column, base_dir, limits)
     pool = _Pool(workers, calls_per_worker, batch_size)
     dataset = _dataset(inputs, path_column, spec_column)
-    output, summary, done = _start(out_dir, filesystem, retry_failed)
+    output, summary, done, started = _start(out_dir, filesystem, retry_failed)
     plan = dataclasses.replace(plan, output=output, run=summary.run, done=done)
     rows = _map(dataset, plan, pool)
-    return _finish(output, summary, rows.iter_batches(batch_size=None, batch_format="pyarrow"), compact, progress)
+    batches = rows.iter_batches(batch_size=None, batch_format="pyarrow")
+    return _finish(output, summary, started, batches, compact, progress)
 
 
 def write_thumbnails(
     rows: ray.data.Dataset | pa.Table | Iterable[Mapping[str, Any]],
     out_dir: str | os.PathLike[str],
     *,
-    filesystem: Any = None,
+    filesystem: pafs.FileSystem | None = None,
     retry_failed: bool = False,
     compact: bool = True,
     progress: Callable[[Summary], None] | None = None,
@@ -195,17 +197,17 @@ def write_thumbnails(
     The rows are computed before this sees them: to skip finished work *before* computing
     it, use :func:`thumbnails_to`.
     """
-    output, summary, done = _start(out_dir, filesystem, retry_failed)
+    output, summary, done, started = _start(out_dir, filesystem, retry_failed)
     if isinstance(rows, ray.data.Dataset):
         write = functools.partial(_write_batch, output=output, run=summary.run, done=done)
         written = rows.map_batches(write, batch_size=None, batch_format="pyarrow")
         batches: Iterable[pa.Table] = written.iter_batches(batch_size=None, batch_format="pyarrow")
     else:
         batches = (_write_batch(table, output, summary.run, done) for table in _tables(rows))
-    return _finish(output, summary, batches, compact, progress)
+    return _finish(output, summary, started, batches, compact, progress)
 
 
-def read_index(out_dir: str | os.PathLike[str], *, filesystem: Any = None) -> pa.Table:
+def read_index(out_dir: str | os.PathLike[str], *, filesystem: pafs.FileSystem | None = None) -> pa.Table:
     """The index of an output directory (:data:`INDEX_SCHEMA`), one row per key."""
     return OutputTree.at(out_dir, filesystem).read_index()
 
@@ -315,28 +317,31 @@ def _map(dataset: ray.data.Dataset, plan: Plan, pool: _Pool) -> ray.data.Dataset
     )
 
 
-def _start(out_dir: str | os.PathLike[str], filesystem: Any, retry_failed: bool) -> tuple[OutputTree, Summary, Any]:
-    """Opens the output (reading what is done) and names the run."""
+def _start(
+    out_dir: str | os.PathLike[str], filesystem: pafs.FileSystem | None, retry_failed: bool
+) -> tuple[OutputTree, Summary, Any, float]:
+    """Opens the output (reading what is done) and names the run; also returns when it started."""
+    started = time.perf_counter()
     output = OutputTree.at(out_dir, filesystem)
     output.prepare()
     done = output.done_keys(retry_failed)
     run = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     summary = Summary(run=run, index=output.full(INDEX))
     if len(done) == 0:
-        return output, summary, None
+        return output, summary, None, started
     if not ray.is_initialized():
         ray.init()
-    return output, summary, ray.put(done)
+    return output, summary, ray.put(done), started
 
 
 def _finish(
     output: OutputTree,
     summary: Summary,
+    started: float,
     batches: Iterable[pa.Table],
     compact: bool,
     progress: Callable[[Summary], None] | None,
 ) -> Summary:
-    started = time.perf_counter()
     for entries in batches:
         summary.add(entries)
         summary.seconds = time.perf_counter() - started

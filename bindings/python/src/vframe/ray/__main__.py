@@ -90,7 +90,7 @@ def _inputs(args: argparse.Namespace) -> Any:
         if paths:
             raise _Usage("a Parquet --list cannot be mixed with other inputs")
         columns = [args.path_column] + ([args.spec_column] if args.spec_column else [])
-        return ray.data.read_parquet(parquet, columns=columns)
+        return ray.data.read_parquet(parquet).select_columns(columns)
     if not paths:
         raise _Usage("no input files" + (f" match --glob {args.glob!r}" if args.glob else ""))
     return paths
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: {summary}", file=sys.stderr, flush=True)
 
     try:
-        ray.init(address=args.address)
+        ray.init(address=args.address, ignore_reinit_error=True)
         summary = vframe.ray.thumbnails_to(
             inputs,
             args.spec or None,

@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""`make bench` (or `make bench-ray` alone): vframe.ray on Ray Data against a plain loop.
+
+The same thumbnails are made by
+- a plain `concurrent.futures.ThreadPoolExecutor` over `vframe.extract` in one process, with
+  1 and with 2 threads (the library releases the GIL);
+- `vframe.ray.thumbnails` on a local Ray cluster of 2 CPUs, with 1 and with 2 workers (actors,
+  one call at a time each), and with 1 worker running 2 calls at once (`calls_per_worker=2`);
+interleaved, REPS times. The work: each file of the bench corpus (bench/work/corpus, made by
+bench.py) at its offset, as a 640-wide JPEG, linked COPIES times under other names so that
+every row is one file and one spec, as in a collection of many videos. Every image is checked
+equal across the ways. Memory: the peak RSS (VmHWM) of each Ray worker process, sampled from
+/proc while it runs; of the loop's process (run as a child of this one, so that it holds
+vframe only, not Ray); and of Ray's own processes when idle.
+
+Writes bench/work/ray_results.json and the Ray section of BENCHMARKS.md (between the markers
+below; bench.py rewrites that file, so run.sh runs this after it). `--report-only` rewrites
+the section from the JSON. Runs from the Ray venv (target/ray-venv, made by bench/ray.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+WORK = BENCH / "work"
+LINKS = WORK / "ray-links"
+RESULTS = WORK / "ray_results.json"
+REPORT = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- ray-bench: begin (bench/ray_bench.py) -->", "<!-- ray-bench: end -->"
+CPUS = 2
+
+WAYS = {
+    "futures-1": "plain loop, ThreadPoolExecutor(1)",
+    "futures-2": "plain loop, ThreadPoolExecutor(2)",
+    "ray-1": "vframe.ray, 1 worker",
+    "ray-2": "vframe.ray, 2 workers",
+    "ray-1x2": "vframe.ray, 1 worker × 2 calls",
+}
+
+
+def log(*args: Any) -> None:
+    print("ray-bench:", *args, file=sys.stderr, flush=True)
+
+
+def load_bench() -> Any:
+    """bench.py as a module: its corpus (recipes, offsets) and its generator."""
+    spec = importlib.util.spec_from_file_location("vframe_bench", BENCH / "bench.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def workload(bench: Any, copies: int) -> list[tuple[str, str]]:
+    """(path, spec) rows: every corpus file, linked ``copies`` times."""
+    bench.make_corpus()
+    LINKS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for clip in bench.CORPUS:
+        spec = f"vframe/jpg/offset/{clip.offset}/w/{bench.THUMB_WIDTH}" + ("/rotate/auto" if clip.rotate else "")
+        stem, ext = os.path.splitext(clip.name)
+        for i in range(copies):
+            link = LINKS / f"{stem}-{i}{ext}"
+            if not link.is_symlink():
+                link.symlink_to(bench.CORPUS_DIR / clip.name)
+            rows.append((str(link), spec))
+    # Interleave the files, so that each batch mixes heavy and light ones.
+    return sorted(rows, key=lambda r: (r[0].rsplit("-", 1)[1], r[0]))
+
+
+def status_kb(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class WorkerMemory:
+    """Samples the peak RSS of Ray's worker processes doing vframe.ray's work."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for name in os.listdir("/proc"):
+                if name.isdigit() and "ThumbnailWorker" in cmdline(int(name)):
+                    hwm = status_kb(int(name), "VmHWM")
+                    if hwm:
+                        self.peaks[int(name)] = max(self.peaks.get(int(name), 0), hwm)
+
+
+def run_ray(rows: list[tuple[str, str]], workers: int, calls: int) -> dict[str, Any]:
+    import ray.data
+
+    import vframe.ray
+
+    items = [{"path": path, "spec": spec} for path, spec in rows]
+    started = time.perf_counter()
+    first = None
+    digests = {}
+    with WorkerMemory() as memory:
+        dataset = vframe.ray.thumbnails(
+            ray.data.from_items(items), spec_column="spec", workers=workers, calls_per_worker=calls, batch_size=4
+        )
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            first = first or time.perf_counter()
+            for path, status, image in zip(*(batch.column(c).to_pylist() for c in ("path", "status", "image"))):
+                assert status == "OK", (path, status)
+                digests[path] = hashlib.sha256(image).hexdigest()
+    ended = time.perf_counter()
+    return {"seconds": ended - started, "first_row_s": (first or ended) - started, "digests": digests,
+            "worker_peak_kb": sorted(memory.peaks.values())}
+
+
+def run_futures(rows: list[tuple[str, str]], threads: int) -> dict[str, Any]:
+    """In a child process that imports vframe only: its peak RSS is the loop's own."""
+    done = subprocess.run([sys.executable, __file__, "--futures-child", str(threads)], input=json.dumps(rows),
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def futures_child(threads: int) -> None:
+    import vframe
+
+    rows = json.loads(sys.stdin.read())
+    vframe.library_path()
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        images = list(pool.map(lambda row: vframe.extract(row[0], row[1]), rows))
+    seconds = time.perf_counter() - started
+    digests = {path: hashlib.sha256(image).hexdigest() for (path, _), image in zip(rows, images)}
+    print(json.dumps({"seconds": seconds, "first_row_s": None, "digests": digests,
+                      "peak_kb": status_kb(os.getpid(), "VmHWM")}))
+
+
+def ray_overhead_kb() -> dict[str, int]:
+    """RSS of the processes Ray started for this driver (GCS, raylet, idle workers...), by kind."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            ppid = status_kb(int(name), "PPid")
+            if ppid is not None:
+                children.setdefault(ppid, []).append(int(name))
+    found, todo = [], list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    kinds: dict[str, int] = {}
+    for pid in found:
+        line = cmdline(pid)
+        kind = next((k for k in ("gcs_server", "raylet", "ray::IDLE", "dashboard", "log_monitor", "monitor")
+                     if k in line), "other")
+        kinds[kind] = kinds.get(kind, 0) + (status_kb(pid, "VmRSS") or 0)
+    return kinds
+
+
+def machine() -> dict[str, Any]:
+    import ray
+
+    import vframe
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "ray": ray.__version__,
+            "vframe_commit": commit, "library": vframe.library_path(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS") or 3))
+    parser.add_argument("--copies", type=int, default=8, help="links per corpus file (rows = 10 x copies)")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--futures-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.futures_child:
+        futures_child(args.futures_child)
+        return
+    if args.report_only:
+        write_report(json.loads(RESULTS.read_text()))
+        return
+
+    import ray
+
+    rows = workload(load_bench(), args.copies)
+    log(f"{len(rows)} thumbnails per run, {args.reps} repetitions of {len(WAYS)} ways")
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    ray.init(num_cpus=CPUS, include_dashboard=False, log_to_driver=False)
+    cluster_start_s = time.perf_counter() - started
+    time.sleep(2)  # let the prestarted idle workers settle before measuring them
+    overhead = ray_overhead_kb()
+    run_futures(rows, 1)  # warm-up: every file in the page cache
+    runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
+    reference = None
+    for rep in range(args.reps):
+        order = list(WAYS)[rep % len(WAYS):] + list(WAYS)[: rep % len(WAYS)]
+        for way in order:
+            if way.startswith("futures"):
+                result = run_futures(rows, int(way[-1]))
+            else:
+                workers, calls = (1, 2) if way == "ray-1x2" else (int(way[-1]), 1)
+                result = run_ray(rows, workers, calls)
+            digests = result.pop("digests")
+            reference = reference or digests
+            assert digests == reference, f"{way}: images differ from the first run's"
+            runs[way].append(result)
+            log(f"rep {rep + 1}: {way}: {result['seconds']:.2f} s ({len(rows) / result['seconds']:.1f} thumbnails/s)")
+    ray.shutdown()
+    results = {"machine": machine(), "rows": len(rows), "files": len(rows) // args.copies, "copies": args.copies,
+               "reps": args.reps, "cpus": CPUS, "cluster_start_s": cluster_start_s, "ray_idle_kb": overhead,
+               "load_average": {"start": load_start, "end": os.getloadavg()}, "runs": runs}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    write_report(results)
+
+
+def write_report(results: dict[str, Any]) -> None:
+    rows, runs = results["rows"], results["runs"]
+    base = statistics.median(r["seconds"] for r in runs["futures-1"])
+    m = results["machine"]
+    la = results["load_average"]
+    lines = [
+        BEGIN,
+        "## Ray Data: `vframe.ray` against a plain loop",
+        "",
+        f"Generated by `bench/ray_bench.py` (`make bench-ray`, also run by `make bench`); last run {m['date']}, "
+        f"vframe {m['vframe_commit']}, Ray {m['ray']}, Python {m['python']}, {m['cores']} cores ({m['cpu']}); "
+        f"load average {la['start'][0]:.2f} at start, {la['end'][0]:.2f} at end.",
+        "",
+        f"{rows} thumbnails per run: the {results['files']} files of the corpus above, each at its offset as a "
+        f"640-wide JPEG, linked {results['copies']} times under other names (one file and one spec per row, as in "
+        f"a collection of many videos). {results['reps']} repetitions, the ways interleaved; medians. Ray runs on a "
+        f"local cluster of {results['cpus']} CPUs started once ({results['cluster_start_s']:.1f} s, not counted); each "
+        "run starts its actor pool, which is counted: \"first row\" is when the first batch came back. Every way's "
+        "images are checked equal.",
+        "",
+        "| way | thumbnails/s | ratio to 1-thread loop | wall s | first row after | peak RSS per worker process |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for way, label in WAYS.items():
+        rs = runs[way]
+        secs = statistics.median(r["seconds"] for r in rs)
+        first = statistics.median(r["first_row_s"] for r in rs) if rs[0]["first_row_s"] is not None else None
+        if way.startswith("futures"):
+            peak = f"{max(r['peak_kb'] for r in rs) / 1024:.0f} MiB (the process)"
+        else:
+            peaks = [kb for r in rs for kb in r["worker_peak_kb"]]
+            peak = f"{max(peaks) / 1024:.0f} MiB" if peaks else "—"
+        lines.append(f"| {label} | {rows / secs:.1f} | {base / secs:.2f} | {secs:.2f} | "
+                     f"{f'{first:.1f} s' if first is not None else '—'} | {peak} |")
+    idle = results["ray_idle_kb"]
+    lines += [
+        "",
+        f"Ray's own processes on this node, idle: {sum(idle.values()) / 1024:.0f} MiB "
+        f"({', '.join(f'{k} {v / 1024:.0f} MiB' for k, v in sorted(idle.items(), key=lambda kv: -kv[1]))}), "
+        "on top of the workers and the driver.",
+        "",
+        "What this machine can show, and what it cannot:",
+        "",
+        "- Two cores, shared with other work: two workers cannot beat the plain loop with two threads, which does "
+        "the same decoding with no actor start, no serialisation and no scheduler. What the table shows is the "
+        "price of Ray per node — the actor pool's start (a few seconds per run, paid once per run however many "
+        "videos there are), about 100 MiB more per worker process than a thread, Ray's own daemons — and that a "
+        "second worker gives the second core's worth of throughput.",
+        "- Each extraction also uses FFmpeg's own decoder threads (the library's `threads`, automatic by default), "
+        "so one worker already keeps more than one core partly busy; on a node with many cores, "
+        "`threads=1` with one worker per core is the usual best throughput.",
+        "- On a cluster the design scales out without a shared bottleneck: each actor loads the library once, "
+        "does every spec of a file in one call, and (with `thumbnails_to`) writes its own images and index parts "
+        "straight to the output filesystem, so images never pass through the driver or the object store; the "
+        "driver only receives small index rows. Throughput is then the sum over nodes of what a node does alone, "
+        "less storage bandwidth; a re-run reads the index once and skips done work. None of that is measurable "
+        "on one 2-core machine.",
+        END,
+    ]
+    section = "\n".join(lines)
+    text = REPORT.read_text() if REPORT.exists() else ""
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    REPORT.write_text(text)
+    log(f"report: {REPORT.relative_to(ROOT)} (Ray section)")
+    print("\n".join(lines[8:8 + 2 + len(WAYS)]))
+
+
+if __name__ == "__main__":
+    main()
