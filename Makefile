@@ -8,8 +8,9 @@ LIB     := $(RELEASE)/libvframe.so
 CLI     := $(RELEASE)/vframe
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python test-ray demo bench bench-ray clean
+.PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
 .PHONY: test-hostile fuzz
+.PHONY: test-ray bench-ray
 
 all: build
 
