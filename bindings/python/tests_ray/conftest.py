@@ -23,8 +23,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[str]:
-    """A local Ray cluster (2 CPUs, whatever the machine has) for the session; its address."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    """A local Ray cluster (2 CPUs, whatever the machine has) for the session; its address.
+
+    It starts without VFRAME_LIBRARY in its environment, as a cluster started elsewhere would:
+    its workers see the library only through what vframe.ray passes them (or, when the package
+    carries the library, by finding it next to the package)."""
+    library = os.environ.pop("VFRAME_LIBRARY", None)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    finally:
+        if library is not None:
+            os.environ["VFRAME_LIBRARY"] = library
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
