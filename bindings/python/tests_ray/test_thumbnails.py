@@ -17,7 +17,7 @@ import vframe
 import vframe.ray
 from vframe.ray._rows import row_key
 
-SPECS = ["vframe/jpg/offset/0.5/w/240", "vframe/png/offset/0/w/200/rotate/auto", "vframe/gif/offset/1"]
+SPECS = ["vframe/jpg/offset/0.2/w/240", "vframe/png/offset/0/w/200/rotate/auto", "vframe/gif/offset/1"]
 
 # Files of the shared media folder that must fail, and how.
 EXPECTED_FAILURES = {
