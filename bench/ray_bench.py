@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -128,7 +129,6 @@ class WorkerMemory:
 
 def run_ray(rows: list[tuple[str, str]], workers: int, calls: int) -> dict[str, Any]:
     import ray.data
-
     import vframe.ray
 
     items = [{"path": path, "spec": spec} for path, spec in rows]
@@ -139,21 +139,34 @@ def run_ray(rows: list[tuple[str, str]], workers: int, calls: int) -> dict[str, 
         dataset = vframe.ray.thumbnails(
             ray.data.from_items(items), spec_column="spec", workers=workers, calls_per_worker=calls, batch_size=4
         )
+        batch: Any
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             first = first or time.perf_counter()
-            for path, status, image in zip(*(batch.column(c).to_pylist() for c in ("path", "status", "image"))):
+            for path, status, image in zip(
+                *(batch.column(c).to_pylist() for c in ("path", "status", "image")), strict=True
+            ):
                 assert status == "OK", (path, status)
                 digests[path] = hashlib.sha256(image).hexdigest()
     ended = time.perf_counter()
-    return {"seconds": ended - started, "first_row_s": (first or ended) - started, "digests": digests,
-            "worker_peak_kb": sorted(memory.peaks.values())}
+    return {
+        "seconds": ended - started,
+        "first_row_s": (first or ended) - started,
+        "digests": digests,
+        "worker_peak_kb": sorted(memory.peaks.values()),
+    }
 
 
 def run_futures(rows: list[tuple[str, str]], threads: int) -> dict[str, Any]:
     """In a child process that imports vframe only: its peak RSS is the loop's own."""
-    done = subprocess.run([sys.executable, __file__, "--futures-child", str(threads)], input=json.dumps(rows),
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+    done = subprocess.run(
+        [sys.executable, __file__, "--futures-child", str(threads)],
+        input=json.dumps(rows),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def futures_child(threads: int) -> None:
@@ -161,13 +174,25 @@ def futures_child(threads: int) -> None:
 
     rows = json.loads(sys.stdin.read())
     vframe.library_path()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         images = list(pool.map(lambda row: vframe.extract(row[0], row[1]), rows))
     seconds = time.perf_counter() - started
-    digests = {path: hashlib.sha256(image).hexdigest() for (path, _), image in zip(rows, images)}
-    print(json.dumps({"seconds": seconds, "first_row_s": None, "digests": digests,
-                      "peak_kb": status_kb(os.getpid(), "VmHWM")}))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = after.ru_utime - cpu.ru_utime + after.ru_stime - cpu.ru_stime
+    digests = {path: hashlib.sha256(image).hexdigest() for (path, _), image in zip(rows, images, strict=True)}
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "first_row_s": None,
+                "digests": digests,
+                "peak_kb": status_kb(os.getpid(), "VmHWM"),
+                "cpu_seconds": cpu_seconds,
+            }
+        )
+    )
 
 
 def ray_overhead_kb() -> dict[str, int]:
@@ -186,24 +211,38 @@ def ray_overhead_kb() -> dict[str, int]:
     kinds: dict[str, int] = {}
     for pid in found:
         line = cmdline(pid)
-        kind = next((k for k in ("gcs_server", "raylet", "ray::IDLE", "dashboard", "log_monitor", "monitor")
-                     if k in line), "other")
+        kind = next(
+            (k for k in ("gcs_server", "raylet", "ray::IDLE", "dashboard", "log_monitor", "monitor") if k in line),
+            "other",
+        )
         kinds[kind] = kinds.get(kind, 0) + (status_kb(pid, "VmRSS") or 0)
     return kinds
 
 
 def machine() -> dict[str, Any]:
     import ray
-
     import vframe
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "ray": ray.__version__,
-            "vframe_commit": commit, "library": vframe.library_path(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "vframe_commit": commit,
+        "library": vframe.library_path(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def main() -> None:
@@ -234,7 +273,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
     reference = None
     for rep in range(args.reps):
-        order = list(WAYS)[rep % len(WAYS):] + list(WAYS)[: rep % len(WAYS)]
+        order = list(WAYS)[rep % len(WAYS) :] + list(WAYS)[: rep % len(WAYS)]
         for way in order:
             if way.startswith("futures"):
                 result = run_futures(rows, int(way[-1]))
@@ -247,9 +286,18 @@ def main() -> None:
             runs[way].append(result)
             log(f"rep {rep + 1}: {way}: {result['seconds']:.2f} s ({len(rows) / result['seconds']:.1f} thumbnails/s)")
     ray.shutdown()
-    results = {"machine": machine(), "rows": len(rows), "files": len(rows) // args.copies, "copies": args.copies,
-               "reps": args.reps, "cpus": CPUS, "cluster_start_s": cluster_start_s, "ray_idle_kb": overhead,
-               "load_average": {"start": load_start, "end": os.getloadavg()}, "runs": runs}
+    results = {
+        "machine": machine(),
+        "rows": len(rows),
+        "files": len(rows) // args.copies,
+        "copies": args.copies,
+        "reps": args.reps,
+        "cpus": CPUS,
+        "cluster_start_s": cluster_start_s,
+        "ray_idle_kb": overhead,
+        "load_average": {"start": load_start, "end": os.getloadavg()},
+        "runs": runs,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
     write_report(results)
@@ -272,7 +320,7 @@ def write_report(results: dict[str, Any]) -> None:
         f"640-wide JPEG, linked {results['copies']} times under other names (one file and one spec per row, as in "
         f"a collection of many videos). {results['reps']} repetitions, the ways interleaved; medians. Ray runs on a "
         f"local cluster of {results['cpus']} CPUs started once ({results['cluster_start_s']:.1f} s, not counted); each "
-        "run starts its actor pool, which is counted: \"first row\" is when the first batch came back. Every way's "
+        'run starts its actor pool, which is counted: "first row" is when the first batch came back. Every way\'s '
         "images are checked equal.",
         "",
         "| way | thumbnails/s | ratio to 1-thread loop | wall s | first row after | peak RSS per worker process |",
@@ -287,42 +335,62 @@ def write_report(results: dict[str, Any]) -> None:
         else:
             peaks = [kb for r in rs for kb in r["worker_peak_kb"]]
             peak = f"{max(peaks) / 1024:.0f} MiB" if peaks else "—"
-        lines.append(f"| {label} | {rows / secs:.1f} | {base / secs:.2f} | {secs:.2f} | "
-                     f"{f'{first:.1f} s' if first is not None else '—'} | {peak} |")
+        lines.append(
+            f"| {label} | {rows / secs:.1f} | {base / secs:.2f} | {secs:.2f} | "
+            f"{f'{first:.1f} s' if first is not None else '—'} | {peak} |"
+        )
     idle = results["ray_idle_kb"]
+
+    def rate(way: str) -> float:
+        return float(rows / statistics.median(r["seconds"] for r in runs[way]))
+
+    def steady(way: str) -> float:
+        # Thumbnails per second once the first batch is back (the actor pool is up).
+        rs = runs[way]
+        return float(statistics.median((rows - 4) / max(1e-9, r["seconds"] - r["first_row_s"]) for r in rs))
+
+    worker_peak = max(kb for r in runs["ray-2"] for kb in r["worker_peak_kb"]) / 1024
+    loop_peak = {w: max(r["peak_kb"] for r in runs[w]) / 1024 for w in ("futures-1", "futures-2")}
+    first_row = statistics.median(r["first_row_s"] for r in runs["ray-2"])
+    busy = statistics.median(r.get("cpu_seconds", 0) / r["seconds"] for r in runs["futures-1"])
     lines += [
         "",
         f"Ray's own processes on this node, idle: {sum(idle.values()) / 1024:.0f} MiB "
         f"({', '.join(f'{k} {v / 1024:.0f} MiB' for k, v in sorted(idle.items(), key=lambda kv: -kv[1]))}), "
-        "on top of the workers and the driver.",
+        "on top of the workers and the driver. Once the first batch is back (the actor pool is up), 1 worker "
+        f"makes {steady('ray-1'):.1f} thumbnails/s and 2 workers {steady('ray-2'):.1f}/s, against "
+        f"{rate('futures-1'):.1f}/s and {rate('futures-2'):.1f}/s for the loop with 1 and 2 threads.",
         "",
         "What this machine can show, and what it cannot:",
         "",
-        "- Two cores, shared with other work: two workers cannot beat the plain loop with two threads, which does "
-        "the same decoding with no actor start, no serialisation and no scheduler. What the table shows is the "
-        "price of Ray per node — the actor pool's start (a few seconds per run, paid once per run however many "
-        "videos there are), about 100 MiB more per worker process than a thread, Ray's own daemons — and that a "
-        "second worker gives the second core's worth of throughput.",
-        "- Each extraction also uses FFmpeg's own decoder threads (the library's `threads`, automatic by default), "
-        "so one worker already keeps more than one core partly busy; on a node with many cores, "
-        "`threads=1` with one worker per core is the usual best throughput.",
-        "- On a cluster the design scales out without a shared bottleneck: each actor loads the library once, "
-        "does every spec of a file in one call, and (with `thumbnails_to`) writes its own images and index parts "
-        "straight to the output filesystem, so images never pass through the driver or the object store; the "
-        "driver only receives small index rows. Throughput is then the sum over nodes of what a node does alone, "
-        "less storage bandwidth; a re-run reads the index once and skips done work. None of that is measurable "
-        "on one 2-core machine.",
+        f"- With two cores (shared with other work: see the load average), two workers cannot beat the loop with "
+        f"two threads, which does the same decoding with no actor to start, nothing to serialise and no scheduler. "
+        f"The table shows Ray's price on one node: the actor pool's start (the first row comes after "
+        f"{first_row:.1f} s with 2 workers; paid once per run, however many videos the run has), memory (each "
+        f"worker process peaks at {worker_peak:.0f} MiB — Ray's worker runtime, pyarrow, and the decoder's frames — "
+        f"where the whole loop process peaks at {loop_peak['futures-1']:.0f} MiB with one thread and "
+        f"{loop_peak['futures-2']:.0f} MiB with two), and Ray's own daemons.",
+        "- Each call also runs FFmpeg's decoder threads (the library's `threads`, automatic by default): the loop "
+        f"with one thread keeps {busy:.2f} cores busy on average, so a second worker or thread has less than a "
+        "core left to add here. On a node with many cores, `threads=1` and a worker per core is the usual way to "
+        "the most thumbnails per second.",
+        "- On a cluster the design scales out with no shared bottleneck: each actor loads the library once, does "
+        "every spec of a file in one call, and (with `thumbnails_to`) writes its images and index parts straight to "
+        "the output filesystem, so images never pass through the driver or the object store; the driver receives "
+        "small index rows only. Throughput is then the sum over the nodes of what one node does alone, up to the "
+        "storage's bandwidth, and a re-run reads the index once and skips what is done. One 2-core machine cannot "
+        "measure that.",
         END,
     ]
     section = "\n".join(lines)
     text = REPORT.read_text() if REPORT.exists() else ""
     if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     REPORT.write_text(text)
     log(f"report: {REPORT.relative_to(ROOT)} (Ray section)")
-    print("\n".join(lines[8:8 + 2 + len(WAYS)]))
+    print("\n".join(lines[8 : 8 + 2 + len(WAYS)]))
 
 
 if __name__ == "__main__":
