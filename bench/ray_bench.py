@@ -102,13 +102,23 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
+def process_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU clock ticks used so far: user + system), from /proc/PID/stat."""
+    table = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
-            ppid = status_kb(int(name), "PPid")
-            if ppid is not None:
-                children.setdefault(ppid, []).append(int(name))
+            try:
+                fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return table
+
+
+def descendants(pid: int, table: dict[int, tuple[int, int]]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in table.items():
+        children.setdefault(parent, []).append(child)
     found, todo = [], list(children.get(pid, []))
     while todo:
         child = todo.pop()
@@ -117,53 +127,59 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def ray_cpu_seconds() -> float:
-    """CPU time (user + system) so far of this driver's own threads and of every process it
-    started (GCS, raylet, workers), including the workers that have exited: they are in their
-    parent's children times. The driver's children times are left out (the loop's child runs)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    total = own.ru_utime + own.ru_stime
-    for pid in descendants(os.getpid()):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
-    return total
-
-
-class WorkerMemory:
-    """Samples the peak RSS of Ray's worker processes doing vframe.ray's work (and its own CPU
-    time, which is not Ray's)."""
+class RayMeter:
+    """While a run goes, samples every process this driver started (GCS, raylet, workers):
+    the CPU time each uses during the run (from its first to its last sample; a process that
+    exits between two samples loses at most 0.1 s), and the peak RSS of vframe.ray's workers.
+    ``cpu_seconds`` adds the driver's own CPU time, less this sampler's."""
 
     def __init__(self) -> None:
         self.peaks: dict[int, int] = {}
         self.at_start: dict[int, int] = {}
-        self._before = set(self._workers())  # a previous run's actors, still exiting
-        self.own_cpu = 0.0
+        self._first: dict[int, int] = {}
+        self._last: dict[int, int] = {}
+        self._before: set[int] = set()
+        self._sample(initial=True)
+        self._own = resource.getrusage(resource.RUSAGE_SELF)
+        self._sampler_cpu = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> WorkerMemory:
+    def __enter__(self) -> RayMeter:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        self._own_delta = own.ru_utime + own.ru_stime - self._own.ru_utime - self._own.ru_stime
 
-    @staticmethod
-    def _workers() -> list[int]:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit() and "ThumbnailWorker" in cmdline(int(name))]
+    @property
+    def cpu_seconds(self) -> float:
+        ticks = sum(self._last[pid] - self._first[pid] for pid in self._last)
+        return ticks / os.sysconf("SC_CLK_TCK") + self._own_delta - self._sampler_cpu
 
     def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            for pid in self._workers():
-                hwm = status_kb(pid, "VmHWM")
-                if hwm and pid not in self._before:
-                    self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
-                    self.at_start.setdefault(pid, status_kb(pid, "VmRSS") or 0)
-        self.own_cpu = time.thread_time()
+        while not self._stop.wait(0.1):
+            self._sample()
+        self._sampler_cpu = time.thread_time()
+
+    def _sample(self, initial: bool = False) -> None:
+        table = process_table()
+        for pid in descendants(os.getpid(), table):
+            ticks = table[pid][1]
+            self._first.setdefault(pid, ticks if initial else 0)
+            self._last[pid] = ticks
+            if "ThumbnailWorker" not in cmdline(pid):
+                continue
+            if initial:
+                self._before.add(pid)  # a previous run's actor, still exiting
+            elif pid not in self._before:
+                hwm = status_kb(pid, "VmHWM") or 0
+                self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
+                self.at_start.setdefault(pid, status_kb(pid, "VmRSS") or 0)
 
 
 def run_ray(rows: list[tuple[str, str]], workers: int, calls: int) -> dict[str, Any]:
@@ -171,11 +187,10 @@ def run_ray(rows: list[tuple[str, str]], workers: int, calls: int) -> dict[str, 
     import vframe.ray
 
     items = [{"path": path, "spec": spec} for path, spec in rows]
-    cpu = ray_cpu_seconds()
     started = time.perf_counter()
     first = None
     digests = {}
-    with WorkerMemory() as memory:
+    with RayMeter() as meter:
         dataset = vframe.ray.thumbnails(
             ray.data.from_items(items), spec_column="spec", workers=workers, calls_per_worker=calls, batch_size=4
         )
@@ -187,15 +202,15 @@ def run_ray(rows: list[tuple[str, str]], workers: int, calls: int) -> dict[str, 
             ):
                 assert status == "OK", (path, status)
                 digests[path] = hashlib.sha256(image).hexdigest()
-    ended = time.perf_counter()
-    time.sleep(1)  # the actors exit and are reaped: their CPU time moves to the raylet's children times
+        ended = time.perf_counter()
+        time.sleep(1)  # the actors exit: their last CPU time is sampled
     return {
         "seconds": ended - started,
         "first_row_s": (first or ended) - started,
-        "cpu_seconds": ray_cpu_seconds() - cpu - memory.own_cpu,
+        "cpu_seconds": meter.cpu_seconds,
         "digests": digests,
-        "worker_peak_kb": sorted(memory.peaks.values()),
-        "worker_start_kb": sorted(memory.at_start.values()),
+        "worker_peak_kb": sorted(meter.peaks.values()),
+        "worker_start_kb": sorted(meter.at_start.values()),
     }
 
 
@@ -240,7 +255,7 @@ def futures_child(threads: int) -> None:
 
 def ray_overhead_kb() -> dict[str, int]:
     """RSS of the processes Ray started for this driver (GCS, raylet, idle workers...), by kind."""
-    found = descendants(os.getpid())
+    found = descendants(os.getpid(), process_table())
     kinds: dict[str, int] = {}
     for pid in found:
         line = cmdline(pid)

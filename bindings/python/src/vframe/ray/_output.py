@@ -127,14 +127,14 @@ class OutputTree:
     def put(self, relative: str, data: bytes) -> None:
         """Writes one whole file: it appears complete or not at all."""
         final = self.full(relative)
+        if self._in_place:  # an object store: no folders to make, and an upload appears whole
+            with self.filesystem.open_output_stream(final) as out:
+                out.write(data)
+            return
         folder = posixpath.dirname(final)
         if folder not in self._made_dirs:
             self.filesystem.create_dir(folder, recursive=True)
             self._made_dirs.add(folder)
-        if self._in_place:
-            with self.filesystem.open_output_stream(final) as out:
-                out.write(data)
-            return
         temporary = self.full(f"{TMP}/{uuid.uuid4().hex}")
         try:
             with self.filesystem.open_output_stream(temporary) as out:
