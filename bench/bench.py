@@ -12,9 +12,14 @@ Steps (each reported as it runs):
    once, in an order that rotates from one repetition to the next;
 5. a soak: 1000 in-process calls, resident memory before and after;
 6. where vframe's time goes on the long-GOP 1080p file (find vs present, threads);
-7. writes bench/work/results.json, BENCHMARKS.md and bench/chart.png.
+7. asynchronous load: 1000 jobs over one file through a `vframe.Pool`, given as a path, as
+   bytes (lent), as a bytearray (copied per job, bounded) and as the old unbounded copying,
+   each in a fresh Python with its peak RSS (`bench/async_worker.py`);
+8. writes bench/work/results.json, BENCHMARKS.md and bench/chart.png.
 
 `--report-only` rewrites BENCHMARKS.md and the chart from bench/work/results.json.
+`--only async` runs step 7 alone and rewrites the report with it (the other sections from
+the last full run's results.json, if there is one).
 Run it through `make bench` (or bench/run.sh), which builds and installs what it needs.
 """
 
@@ -102,6 +107,20 @@ CORPUS = [
          X264 + ["-preset", "veryfast", "-g", "100", "-bf", "2"], "1440x1080", 25, 5, "3.6", vf="setsar=4/3"),
 ]
 SOAK_CLIP, SOAK_OFFSET = "h264_720p_gop30.mp4", "0.5"
+# The asynchronous load: a larger file (as uploads are), the frame at 0 (cheap to find, so
+# the cost of handing the input over shows), a small JPEG.
+ASYNC_CLIP = Clip("h264_1080p_20s_8mbps.mp4", "H.264 1080p25, 20 s at 8 Mb/s, GOP 50",
+                  X264 + ["-preset", "ultrafast", "-g", "50", "-b:v", "8M"], "1920x1080", 25, 20, "0")
+ASYNC_SPEC = "vframe/jpg/offset/0/w/320"
+ASYNC_JOBS = 1000
+ASYNC_MODES = ["path", "bytes", "bytearray", "bytearray-unbounded"]
+ASYNC_MODE_LABEL = {
+    "path": "path (each job opens the file)",
+    "bytes": "bytes (lent to the library, no copy)",
+    "bytearray": "bytearray (copied once per job, bounded queue)",
+    "bytearray-unbounded": "bytearray, queue without bound (a copy per job, all queued: vframe before)",
+}
+ASYNC_WORKER = BENCH / "async_worker.py"
 PROFILE_CLIP = "h264_1080p_gop250_bf3.mp4"
 
 TOOLS = ["vframe", "vframe-cli", "ffmpeg-cli", "pyav", "ffmpegthumbnailer", "lower-bound"]
@@ -135,9 +154,9 @@ def recipe(clip):
     return json.dumps([clip.encode, clip.size, clip.rate, clip.seconds, clip.vf, clip.post, "tagged"])
 
 
-def make_corpus():
+def make_corpus(clips=None):
     CORPUS_DIR.mkdir(parents=True, exist_ok=True)
-    for clip in CORPUS:
+    for clip in CORPUS + [ASYNC_CLIP] if clips is None else clips:
         path = CORPUS_DIR / clip.name
         stamp = CORPUS_DIR / (clip.name + ".recipe")
         if path.exists() and stamp.exists() and stamp.read_text() == recipe(clip):
@@ -437,6 +456,38 @@ def soak():
             "every": SOAK_EVERY, "growth_kb": growth, "limit_kb": SOAK_LIMIT_KB, "flat": growth <= SOAK_LIMIT_KB}
 
 
+def async_load(reps):
+    """ASYNC_JOBS jobs over ASYNC_CLIP through a vframe.Pool, per way of giving the input,
+    each run in a fresh interpreter (its own peak RSS), the modes interleaved over `reps`
+    rounds; medians of the wall time, highest peak."""
+    path = CORPUS_DIR / ASYNC_CLIP.name
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "bindings/python/src"),
+           "VFRAME_LIBRARY": str(ROOT / "target/release/libvframe.so")}
+    runs = {mode: [] for mode in ASYNC_MODES}
+    load_start = os.getloadavg()
+    for rep in range(reps):
+        for mode in ASYNC_MODES[rep % len(ASYNC_MODES):] + ASYNC_MODES[:rep % len(ASYNC_MODES)]:
+            out = run([sys.executable, str(ASYNC_WORKER), str(path), ASYNC_SPEC, str(ASYNC_JOBS), mode],
+                      env=env, capture_output=True, text=True).stdout
+            runs[mode].append(json.loads(out))
+            r = runs[mode][-1]
+            pace = (f"stopped after {r['stopped_at']} jobs at the memory cap" if r.get("stopped_at")
+                    else f"{r['jobs'] / r['seconds']:.0f} jobs/s")
+            log(f"  {mode}: {pace}, peak RSS {r['peak_kb'] / 1024:.0f} MiB "
+                f"({(r['peak_kb'] - r['base_kb']) / 1024:.0f} MiB above the start), {r['right']} right")
+    rows = []
+    for mode in ASYNC_MODES:
+        rs = runs[mode]
+        rows.append({"mode": mode, "seconds": median([r["seconds"] for r in rs]),
+                     "peak_kb": max(r["peak_kb"] for r in rs), "base_kb": median([r["base_kb"] for r in rs]),
+                     "growth_kb": max(r["peak_kb"] - r["base_kb"] for r in rs),
+                     "right": min(r["right"] for r in rs), "wrong": max(r["wrong"] for r in rs),
+                     "stopped_at": max((r.get("stopped_at") or 0) for r in rs) or None})
+    return {"file": ASYNC_CLIP.name, "what": ASYNC_CLIP.what, "bytes": path.stat().st_size, "spec": ASYNC_SPEC,
+            "jobs": ASYNC_JOBS, "reps": reps, "cores": os.cpu_count(), "rows": rows,
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "load_average": [load_start, os.getloadavg()]}
+
+
 def phases(tools, reps):
     """Where vframe's time goes on the long-GOP file, from the public API: `decode_frame`
     (open, seek, decode forward, copy the planes out) vs `extract` (that plus colour
@@ -559,7 +610,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 7)),
                         help="timed repetitions (default 7, at least 7 for the report)")
-    parser.add_argument("--only", help="comma-separated file names (for a quick look)")
+    parser.add_argument("--only", help="comma-separated file names (for a quick look), or 'async' for the "
+                                         "asynchronous load alone")
+    parser.add_argument("--async-reps", type=int, default=3, help="runs per row of the asynchronous load (default 3)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from results.json")
     parser.add_argument("--no-pyav-reason", default=os.environ.get("BENCH_NO_PYAV", ""),
                         help="why PyAV is missing (set by run.sh when the wheel cannot be installed)")
@@ -571,6 +624,17 @@ def main():
 
     started = time.perf_counter()
     load_start = os.getloadavg()
+    if args.only == "async":
+        make_corpus([ASYNC_CLIP])
+        log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results["async_load"] = async_load(args.async_reps)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1, default=str))
+        section = async_report(results["async_load"])
+        print("\n".join(section))
+        splice_async_report(section)
+        return
     make_corpus()
     clips = [c for c in CORPUS if not args.only or c.name in args.only.split(",")]
     INFOS.extend(probe(c) for c in clips)
@@ -643,6 +707,8 @@ def main():
                                 "pyav": int(tools.py.ask("rss")[0]) if tools.py else None}
     log("batch: extract_many vs one extract per offset")
     results["batch"] = batch(tools, max(3, args.reps // 2))
+    log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
+    results["async_load"] = async_load(args.async_reps)
     log("profile: perf over the vframe worker on the long-GOP file")
     results["perf"] = perf_profile() if any(i.clip.name == PROFILE_CLIP for i in targets) else None
     tools.close()
@@ -850,6 +916,8 @@ def write_report(results):
         for row in results["batch"]:
             w(f"| `{row['file']}` | {row['many_ms']:.0f} | {row['singles_ms']:.0f} | {row['ratio']:.2f}× the batch |")
         w("")
+    if results.get("async_load"):
+        lines.extend(async_report(results["async_load"]))
     w("## How it was measured")
     w("")
     w(f"""- **Corpus**: made by `bench/bench.py` with the ffmpeg CLI from `testsrc2` (every frame differs, so a
@@ -890,6 +958,58 @@ def write_report(results):
         chart(results, summary)
     except ImportError as e:
         log(f"no chart (matplotlib missing: {e})")
+
+
+def async_report(a):
+    """The report's section on the asynchronous load (also printed by `--only async`)."""
+    lines = ["## Asynchronous jobs under load", ""]
+    w = lines.append
+    w(f"{a['jobs']} jobs through one `vframe.Pool` (Python; {a['cores']} worker threads, the default queue of 4 per "
+      f"thread, one decoder thread per job) over `{a['file']}` ({a['what']}, {a['bytes'] / 1e6:.1f} MB), "
+      f"`{a['spec']}`; the producer submits them all (waiting while the pool is full), then waits for the results. "
+      f"Each run is a fresh Python; median wall time of {a['reps']} run{'s' if a['reps'] != 1 else ''} per row, "
+      "interleaved, highest peak. Peak RSS is the process's (`VmHWM`), \"above the start\" the part after the "
+      "input was loaded.")
+    la = a.get("load_average")
+    if la:
+        w("")
+        w(f"Run {a.get('date', '')}, load average (1 min) {la[0][0]:.1f} at the start and {la[1][0]:.1f} at the end on "
+          f"{a['cores']} cores: on a busy machine the jobs/s are low for every row alike; compare the rows.")
+    w("")
+    w("| input given as | jobs/s | time ratio to path | peak RSS | above the start | right images |")
+    w("|---|---:|---:|---:|---:|---:|")
+    base = next((r["seconds"] for r in a["rows"] if r["mode"] == "path"), None)
+    for r in a["rows"]:
+        label = ASYNC_MODE_LABEL.get(r["mode"], r["mode"])
+        if r.get("stopped_at"):
+            w(f"| {label} | stopped after {r['stopped_at']} jobs | — | {r['peak_kb'] / 1024:.0f} MiB | "
+              f"{r['growth_kb'] / 1024:.0f} MiB | — |")
+            continue
+        ratio = f"{r['seconds'] / base:.2f}" if base else "—"
+        w(f"| {label} | {a['jobs'] / r['seconds']:.0f} | {ratio} | "
+          f"{r['peak_kb'] / 1024:.0f} MiB | {r['growth_kb'] / 1024:.0f} MiB | {r['right']}/{a['jobs']} |")
+    w("")
+    if any(r.get("stopped_at") for r in a["rows"]):
+        w(f"The unbounded run is stopped once the process has grown by 1 GiB: all {a['jobs']} jobs queued at once "
+          f"would hold {a['jobs']} copies, {a['jobs'] * a['bytes'] / 1e9:.0f} GB.")
+        w("")
+    return lines
+
+
+def splice_async_report(section):
+    """Puts the asynchronous load's section into BENCHMARKS.md in place of the one there (or
+    before "How it was measured"), leaving the rest of the last full run's report as it is."""
+    text = REPORT.read_text() if REPORT.exists() else ""
+    start = text.find("## Asynchronous jobs under load")
+    if start < 0:
+        start = end = text.find("## How it was measured")
+    else:
+        end = text.find("\n## ", start) + 1
+    if start < 0:
+        log("BENCHMARKS.md has no place for the section: left as it is")
+        return
+    REPORT.write_text(text[:start] + "\n".join(section) + "\n" + text[end:])
+    log(f"report: the asynchronous load's section of {REPORT.relative_to(ROOT)}")
 
 
 def fmt_kb(kb):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: installs what the benchmark needs, builds the in-process worker, and runs
 # bench/bench.py (which writes BENCHMARKS.md and bench/chart.png). Idempotent: a second run
-# reuses the corpus, the venv and the builds. Options go to bench.py (`--reps N`,
+# reuses the corpus, the venv and the builds. Options go to bench.py (`--reps N`, `--only async`,
 # `--only FILE,...`, `--report-only`); `make bench REPS=N` sets the repetitions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,7 @@ fi
 # The library and CLI, then the worker: its own package, built into the same target/ with
 # the crate's own lock file, so cargo reuses the vframe build instead of compiling it twice.
 cargo build --release --locked --quiet
+cargo build --release --locked --quiet -p vframe-server
 cp Cargo.lock bench/Cargo.lock
 cargo build --release --quiet --manifest-path bench/Cargo.toml --target-dir target
 
@@ -47,6 +48,13 @@ say "set-up done in $((SECONDS - t0)) s"
 args=("$@")
 [ -n "${REPS:-}" ] && args+=(--reps "$REPS")
 "$venv/bin/python" bench/bench.py "${args[@]}"
+# The service section (~2 min): vframe-server vs an ffmpeg-per-request service, appended to
+# BENCHMARKS.md.
+if [[ " ${args[*]} " == *" --report-only "* ]]; then
+    "$venv/bin/python" bench/server_bench.py --report-only
+else
+    "$venv/bin/python" bench/server_bench.py
+fi
 # Ray Data (vframe.ray) against a plain loop: its own venv; adds its section to BENCHMARKS.md.
 REPS='' ./bench/ray.sh
 say "all done in $((SECONDS - t0)) s"

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(spec_parse extract_memory)
+((${#targets[@]})) || targets=(spec_parse extract_memory server_tokens server_fops server_multipart server_resumable)
 
 export PATH="$HOME/.cargo/bin:$PATH"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -22,6 +22,7 @@ for target in "${targets[@]}"; do
     extra=()
     [ "$target" = spec_parse ] && extra+=(-dict="$here/spec.dict" -max_len=256)
     [ "$target" = extract_memory ] && extra+=(-max_len=65536 -rss_limit_mb=3072)
+    case $target in server_*) extra+=(-max_len=16384) ;; esac
     echo "fuzz: $target for ${seconds}s"
     # -timeout: a single input may take at most this long (the call's own limit is 10 s).
     cargo +nightly fuzz run --release "$target" "corpus/$target" "seeds/$target" -- \

@@ -26,4 +26,14 @@ for s in 'vframe/jpg/offset/7' 'vframe/png/offset/0.04/w/480/h/360' '?vframe/jpe
     printf '%s' "$s" >"$specs/seed-$i"
     i=$((i + 1))
 done
+# vframe-server's parsers.
+mkdir -p "$here/seeds/server_fops" "$here/seeds/server_multipart" "$here/seeds/server_resumable" "$here/seeds/server_tokens"
+printf 'vframe/jpg/offset/7/w/480|saveas/dmlkZW9zOnRodW1icy9hLmpwZw==;avthumb/mp4;vframe/png/offset/1' >"$here/seeds/server_fops/seed-0"
+printf -- '--XX\r\nContent-Disposition: form-data; name="token"\r\n\r\nak:sig:e30=\r\n--XX\r\nContent-Disposition: form-data; name="key"\r\n\r\na.mp4\r\n--XX\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\nDATA\r\n--XX--\r\n' >"$here/seeds/server_multipart/seed-0"
+printf 'bucket=videos&key=a.mp4&fops=vframe%%2Fjpg%%2Foffset%%2F1&notifyURL=http%%3A%%2F%%2Fh%%2Fn&force=1' >"$here/seeds/server_multipart/seed-1"
+printf '/mkfile/10/key/YS5tcDQ=/x:a/MQ==' >"$here/seeds/server_resumable/seed-0"
+printf '/buckets/videos/objects/YS5tcDQ=/uploads/0123456789abcdef0123456789abcdef/3' >"$here/seeds/server_resumable/seed-1"
+printf '{"parts":[{"etag":"e","partNumber":1}],"fname":"a","mimeType":"video/mp4","metadata":{"x-qn-meta-a":"1"}}' >"$here/seeds/server_resumable/seed-2"
+printf '{"scope":"videos:a.mp4","deadline":1,"persistentOps":"vframe/jpg/offset/1","isPrefixalScope":0}' >"$here/seeds/server_tokens/seed-0"
+printf '/a.mp4?vframe/jpg/offset/1&e=100&token=ak:c2lnbmF0dXJl' >"$here/seeds/server_tokens/seed-1"
 echo "$here/seeds"

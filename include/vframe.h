@@ -75,6 +75,11 @@ enum vframe_status
    * A bug: an internal invariant failed or a panic was caught at the C boundary.
    */
   VFRAME_STATUS_INTERNAL = 11,
+  /**
+   * A worker pool's queue is full: a submit that may not wait was refused at once, or
+   * the queue stayed full for as long as the submit could wait. Try again later.
+   */
+  VFRAME_STATUS_BUSY = 12,
 };
 #ifndef __cplusplus
 typedef uint32_t vframe_status;
@@ -82,9 +87,36 @@ typedef uint32_t vframe_status;
 
 /**
  * A pool of worker threads that run submitted extractions. Create it with
- * `vframe_pool_new`, release it with `vframe_pool_free`.
+ * `vframe_pool_new` or `vframe_pool_new_with`, release it with `vframe_pool_free`.
+ *
+ * A pool holds at most `threads + max_queued` jobs that have not finished their
+ * extraction: with every worker busy, `max_queued` jobs wait in its queue. A job takes its
+ * place when submitted and gives it back when its extraction ends (after a borrowed input
+ * is released, before `done` is called). A submit that finds the pool full returns
+ * `VFRAME_STATUS_BUSY` at once, or waits for a place as `vframe_job.wait_ms` allows.
+ *
+ * A pool belongs to the process that created it. A child made by `fork()` inherits none
+ * of its threads: there every submit and `vframe_cancel` return
+ * `VFRAME_STATUS_INVALID_ARGUMENT` (submit with a message saying so), `vframe_pool_wait`
+ * and `vframe_pool_close` return at once, and `vframe_pool_free` releases the pool without
+ * waiting for anything and without calling any `done` or `release` (the jobs belong to the
+ * parent, which runs them). Create a new pool in the child.
  */
 typedef struct vframe_pool vframe_pool;
+
+/**
+ * A video opened once (`vframe_source_open`, `vframe_source_open_memory`) for any number
+ * of `vframe_source_extract` calls, each of which gives exactly the image a fresh
+ * `vframe_extract_opts` call with the same options gives. Opening and probing the file,
+ * starting the decoder and, for a later offset in the GOP being decoded, decoding up to
+ * it are paid once. Release it with `vframe_source_close`.
+ *
+ * Thread rule: internally locked. Any thread may use a source; calls on one source run
+ * one at a time (a second caller waits), so for parallel work open one source per
+ * thread. Memory kept between calls: the demuxer, the decoder and its reference frames,
+ * and the last frame returned (for a 1080p H.264 video, tens of MB).
+ */
+typedef struct vframe_source vframe_source;
 
 /**
  * An encoded image (JPEG or PNG file bytes) owned by the library: release it with
@@ -134,17 +166,182 @@ typedef struct vframe_options {
 } vframe_options;
 
 /**
+ * One frame of a sample.
+ */
+typedef struct vframe_frame {
+  /**
+   * The encoded image (JPEG, PNG or WebP bytes).
+   */
+  struct vframe_image image;
+  /**
+   * The moment sampled, in milliseconds: `vframe/<fmt>/offset/<offset_ms / 1000>/...`
+   * gives this very image.
+   */
+  uint64_t offset_ms;
+  /**
+   * The frame's own presentation time, in seconds from the stream's first frame.
+   */
+  double time;
+  /**
+   * Its number in the sample (0-based; the pattern's `$(count)` is `index + 1`).
+   */
+  uint64_t index;
+  /**
+   * The name the spec's `pattern` gives it (NUL-terminated), or NULL without one.
+   */
+  char *key;
+} vframe_frame;
+
+/**
+ * A whole sample, owned by the library: release it with `vframe_frames_free`.
+ */
+typedef struct vframe_frames {
+  /**
+   * `count` frames in time order; NULL when there are none.
+   */
+  struct vframe_frame *frames;
+  size_t count;
+} vframe_frames;
+
+/**
+ * Called with each frame as it is made, on the calling thread. The frame and its image
+ * are the library's and valid only during the call (copy what you keep). Return 0 to go
+ * on, anything else to stop: the call then returns `VFRAME_STATUS_CANCELLED`.
+ */
+typedef int (*vframe_frame_fn)(const struct vframe_frame *frame, void *user);
+
+/**
+ * One sheet of a storyboard.
+ */
+typedef struct vframe_sheet {
+  /**
+   * The encoded sheet.
+   */
+  struct vframe_image image;
+  /**
+   * Its name, as the WebVTT and JSON index refer to it (NUL-terminated).
+   */
+  char *name;
+  /**
+   * Its tiles are tiles `first_tile .. first_tile + tile_count` of the index.
+   */
+  uint64_t first_tile;
+  uint64_t tile_count;
+} vframe_sheet;
+
+/**
+ * A storyboard, owned by the library: release it with `vframe_sheets_free`.
+ */
+typedef struct vframe_sheets {
+  /**
+   * `count` sheets in order; NULL when there are none (and in the streaming form).
+   */
+  struct vframe_sheet *sheets;
+  size_t count;
+  /**
+   * The WebVTT index (`vtt_len` bytes of UTF-8 and a NUL).
+   */
+  char *vtt;
+  size_t vtt_len;
+  /**
+   * The JSON index (`json_len` bytes of UTF-8 and a NUL).
+   */
+  char *json;
+  size_t json_len;
+} vframe_sheets;
+
+/**
+ * Called with each sheet as it is complete; as `vframe_frame_fn`.
+ */
+typedef int (*vframe_sheet_fn)(const struct vframe_sheet *sheet, void *user);
+
+/**
+ * Called once, on a pool thread, with `vframe_job.release_user` when the library no longer
+ * reads a borrowed input (see `vframe_job.release`).
+ */
+typedef void (*vframe_release_fn)(void *release_user);
+
+/**
  * Called once per submitted job, on a pool thread, when the job is done.
  *
  * `status` is the outcome. `*image` holds the thumbnail on success (empty on failure) and
  * belongs to the callee, who releases it with `vframe_image_free` (copy the struct to keep
  * it past the call). `err` is the failure message, "" on success, valid only during the
- * call. `user` is the pointer given to `vframe_submit`.
+ * call. `user` is the pointer given to the submit.
  */
 typedef void (*vframe_done_fn)(vframe_status status,
                                struct vframe_image *image,
                                const char *err,
                                void *user);
+
+/**
+ * One extraction to submit with `vframe_submit_job`. Zero it, then set `size` and what you
+ * need, e.g. `vframe_job job = {.size = sizeof(vframe_job), .input_path = "a.mp4", .spec =
+ * "vframe/jpg/offset/7", .done = on_done, .user = ctx, .wait_ms = 1000};`.
+ *
+ * The input is `input_path`, or else the `len` bytes at `data` (a whole video file):
+ * - `release` NULL: the bytes are copied during the submit; the caller may reuse them as
+ *   soon as it returns.
+ * - `release` set: the bytes are borrowed, not copied. They must stay unchanged and
+ *   readable until the library calls `release(release_user)`, exactly once, on a pool
+ *   thread, when the job's extraction has ended (finished, failed or cancelled, also when
+ *   the pool is freed), before it calls the job's `done`. When the submit is refused (any
+ *   status but `VFRAME_STATUS_OK`), `release` is not called: the bytes stay the caller's.
+ *   Many jobs may borrow the same buffer.
+ */
+typedef struct vframe_job {
+  /**
+   * `sizeof(vframe_job)` as the caller's header declares it. The library reads that many
+   * bytes: a library newer than the header takes the fields the caller's header did not
+   * have as zero; one older than the header refuses the job if a field it does not know
+   * is non-zero.
+   */
+  size_t size;
+  /**
+   * The video file to read, or NULL for memory input (`data`, `len`).
+   */
+  const char *input_path;
+  /**
+   * The bytes of a whole video file (NULL only if `len` is 0); NULL when `input_path`
+   * is set.
+   */
+  const uint8_t *data;
+  /**
+   * Number of bytes at `data`.
+   */
+  size_t len;
+  /**
+   * NULL: `data` is copied. Set: `data` is borrowed until `release(release_user)`.
+   */
+  vframe_release_fn release;
+  /**
+   * Given to `release`.
+   */
+  void *release_user;
+  /**
+   * The operation, e.g. `"vframe/jpg/offset/7/w/480"` (copied during the submit).
+   */
+  const char *spec;
+  /**
+   * Per-call limits, or NULL for `vframe_options_default()` (copied during the submit).
+   */
+  const struct vframe_options *opts;
+  /**
+   * Called once when the job is done (not when the submit is refused).
+   */
+  vframe_done_fn done;
+  /**
+   * Given to `done`.
+   */
+  void *user;
+  /**
+   * How long the submit may wait for a place when the pool is full: 0 not at all
+   * (`VFRAME_STATUS_BUSY` at once), a positive number of milliseconds, or any negative
+   * value for as long as it takes. From one of the pool's own `done` or `release`
+   * callbacks it never waits.
+   */
+  int64_t wait_ms;
+} vframe_job;
 
 #ifdef __cplusplus
 extern "C" {
@@ -237,6 +434,10 @@ const char *vframe_version(void);
  * spec (in the order given), whose message goes to `err_buf`. `opts` (NULL: defaults)
  * bounds the whole call.
  *
+ * In order: bad `opts` or `input_path` fail every spec with their status; a malformed spec
+ * fails alone (`VFRAME_STATUS_INVALID_SPEC`); an input that cannot be opened fails every
+ * other spec.
+ *
  * # Safety
  * `input_path` is a NUL-terminated string; `specs` points to `count` NUL-terminated
  * strings; `images` and `statuses` point to `count` writable elements; `opts` is NULL or
@@ -252,8 +453,153 @@ vframe_status vframe_extract_many(const char *input_path,
                                   size_t err_len);
 
 /**
- * Creates a pool of `threads` worker threads (0: one per CPU; at most 1024). Returns NULL
- * if the threads cannot be started or `threads` is too large.
+ * Every frame of a `vsample` spec (e.g. `"vsample/jpg/interval/10/s/320x"`) of the video
+ * file at `input_path`, in one pass: the moments in time order, each frame the image a
+ * single `vframe_extract` call at its moment gives. On success `*out` holds the frames
+ * (release them all with `vframe_frames_free`); on failure it is empty and `err_buf` has
+ * the message. `opts` (NULL: defaults) bounds the whole call: raise `timeout_ms` (or set
+ * 0) for long videos.
+ *
+ * # Safety
+ * `input_path` and `spec` are NUL-terminated strings; `opts` is NULL or a
+ * `vframe_options`; `out` points to a writable `vframe_frames`; `err_buf` is NULL or has
+ * `err_len` writable bytes.
+ */
+vframe_status vframe_sample(const char *input_path,
+                            const char *spec,
+                            const struct vframe_options *opts,
+                            struct vframe_frames *out,
+                            char *err_buf,
+                            size_t err_len);
+
+/**
+ * `vframe_sample` on the bytes of a whole video file (`data`, `len` bytes).
+ *
+ * # Safety
+ * As `vframe_sample`; `data` points to `len` readable bytes (NULL only if `len` is 0).
+ */
+vframe_status vframe_sample_memory(const uint8_t *data,
+                                   size_t len,
+                                   const char *spec,
+                                   const struct vframe_options *opts,
+                                   struct vframe_frames *out,
+                                   char *err_buf,
+                                   size_t err_len);
+
+/**
+ * `vframe_sample` that streams: `each(frame, user)` is called with every frame as it is
+ * made, in time order, and nothing is kept (memory stays bounded for any length).
+ *
+ * # Safety
+ * As `vframe_sample`; `each` is a function safe to call with `user` on this thread.
+ */
+vframe_status vframe_sample_each(const char *input_path,
+                                 const char *spec,
+                                 const struct vframe_options *opts,
+                                 vframe_frame_fn each,
+                                 void *user,
+                                 char *err_buf,
+                                 size_t err_len);
+
+/**
+ * `vframe_sample_each` on the bytes of a whole video file.
+ *
+ * # Safety
+ * As `vframe_sample_each` and `vframe_sample_memory`.
+ */
+vframe_status vframe_sample_each_memory(const uint8_t *data,
+                                        size_t len,
+                                        const char *spec,
+                                        const struct vframe_options *opts,
+                                        vframe_frame_fn each,
+                                        void *user,
+                                        char *err_buf,
+                                        size_t err_len);
+
+/**
+ * Releases every frame of a sample and empties it. NULL is fine, and so is a second call.
+ *
+ * # Safety
+ * `frames` is NULL or points to a `vframe_frames` filled by this library (or emptied).
+ */
+void vframe_frames_free(struct vframe_frames *frames);
+
+/**
+ * A storyboard of the video file at `input_path` (spec e.g.
+ * `"storyboard/jpg/interval/10/s/160x/columns/10/rows/10"`): its sheets, and its WebVTT
+ * and JSON index, in `*out` (release with `vframe_sheets_free`). Each tile is the image a
+ * single `vframe_extract` call at its moment gives at the tile size.
+ *
+ * # Safety
+ * As `vframe_sample`, with `out` a writable `vframe_sheets`.
+ */
+vframe_status vframe_storyboard(const char *input_path,
+                                const char *spec,
+                                const struct vframe_options *opts,
+                                struct vframe_sheets *out,
+                                char *err_buf,
+                                size_t err_len);
+
+/**
+ * `vframe_storyboard` on the bytes of a whole video file.
+ *
+ * # Safety
+ * As `vframe_storyboard` and `vframe_sample_memory`.
+ */
+vframe_status vframe_storyboard_memory(const uint8_t *data,
+                                       size_t len,
+                                       const char *spec,
+                                       const struct vframe_options *opts,
+                                       struct vframe_sheets *out,
+                                       char *err_buf,
+                                       size_t err_len);
+
+/**
+ * `vframe_storyboard` that streams: `each(sheet, user)` is called with every sheet as it
+ * is complete; `*out` receives the WebVTT and JSON index only (no sheets; release it with
+ * `vframe_sheets_free`).
+ *
+ * # Safety
+ * As `vframe_storyboard`; `each` is a function safe to call with `user` on this thread.
+ */
+vframe_status vframe_storyboard_each(const char *input_path,
+                                     const char *spec,
+                                     const struct vframe_options *opts,
+                                     vframe_sheet_fn each,
+                                     void *user,
+                                     struct vframe_sheets *out,
+                                     char *err_buf,
+                                     size_t err_len);
+
+/**
+ * `vframe_storyboard_each` on the bytes of a whole video file.
+ *
+ * # Safety
+ * As `vframe_storyboard_each` and `vframe_sample_memory`.
+ */
+vframe_status vframe_storyboard_each_memory(const uint8_t *data,
+                                            size_t len,
+                                            const char *spec,
+                                            const struct vframe_options *opts,
+                                            vframe_sheet_fn each,
+                                            void *user,
+                                            struct vframe_sheets *out,
+                                            char *err_buf,
+                                            size_t err_len);
+
+/**
+ * Releases a storyboard's sheets and index and empties it. NULL is fine, and so is a
+ * second call.
+ *
+ * # Safety
+ * `sheets` is NULL or points to a `vframe_sheets` filled by this library (or emptied).
+ */
+void vframe_sheets_free(struct vframe_sheets *sheets);
+
+/**
+ * Creates a pool of `threads` worker threads (0: one per CPU; at most 1024) whose queue
+ * holds 4 jobs per thread (see `vframe_pool`). Returns NULL if the threads cannot be
+ * started or `threads` is too large.
  *
  * Each job decodes on one worker; set `vframe_options.threads` to 1 to keep one core per
  * job when the pool has as many workers as cores.
@@ -261,16 +607,55 @@ vframe_status vframe_extract_many(const char *input_path,
 struct vframe_pool *vframe_pool_new(uint32_t threads);
 
 /**
- * Queues the extraction of `spec` from the file at `input_path` and returns at once.
+ * `vframe_pool_new` with the queue's bound: `max_queued` jobs may wait for a worker when
+ * every worker is busy (0: 4 per thread). A submit finding the pool full gets
+ * `VFRAME_STATUS_BUSY` or waits (see `vframe_job.wait_ms`). Jobs that copy their input
+ * hold at most `threads + max_queued` copies at once.
+ */
+struct vframe_pool *vframe_pool_new_with(uint32_t threads, uint32_t max_queued);
+
+/**
+ * Queues the extraction `*job` describes (see `vframe_job`) and returns, after waiting for
+ * a place in a full pool as `job->wait_ms` allows.
+ *
+ * The job's fields are checked first: on a bad one this returns its status (e.g.
+ * `VFRAME_STATUS_INVALID_SPEC`) with a message in `err_buf`, without waiting. A pool still
+ * full when the wait ends gives `VFRAME_STATUS_BUSY`; a pool closed or freed before or
+ * while the submit waits gives `VFRAME_STATUS_CANCELLED`. On any of these, `done` and
+ * `release` are never called. Otherwise it returns `VFRAME_STATUS_OK`, stores the job's id
+ * in `*job_id` (if not NULL; before the job can start), and calls `release` (if set) and
+ * then `done` exactly once later, on a pool thread — also when the job fails, is
+ * cancelled, or the pool is freed. In a child made by `fork()` from the pool's creator it
+ * returns `VFRAME_STATUS_INVALID_ARGUMENT` (see `vframe_pool`).
+ *
+ * # Safety
+ * `pool` must come from `vframe_pool_new*` and not be freed before the call starts (a
+ * submit already waiting when `vframe_pool_free` runs is woken safely); `job` must point
+ * to `job->size` readable bytes holding a `vframe_job` whose pointers are valid as its
+ * fields say; `done` and `release` must be safe to call from any thread with their user
+ * pointers; `job_id` NULL or writable; `err_buf` NULL or `err_len` writable bytes.
+ */
+vframe_status vframe_submit_job(struct vframe_pool *pool,
+                                const struct vframe_job *job,
+                                uint64_t *job_id,
+                                char *err_buf,
+                                size_t err_len);
+
+/**
+ * Queues the extraction of `spec` from the file at `input_path` and returns at once:
+ * `vframe_submit_job` with a `vframe_job` that never waits (a full pool gives
+ * `VFRAME_STATUS_BUSY`).
  *
  * The spec, the options and the arguments are checked now: on a bad one this returns its
  * status (e.g. `VFRAME_STATUS_INVALID_SPEC`) with a message in `err_buf`, and `done` is
  * never called. Otherwise it returns `VFRAME_STATUS_OK`, stores the job's id in `*job_id`
  * (if not NULL; before the job can start), and `done` is called exactly once later, on a
  * pool thread, with `user` — also when the job fails, is cancelled, or the pool is freed.
+ * In a child made by `fork()` from the pool's creator it returns
+ * `VFRAME_STATUS_INVALID_ARGUMENT` (see `vframe_pool`).
  *
  * # Safety
- * `pool` must come from `vframe_pool_new` and not be freed; `input_path` and `spec` must
+ * `pool` must come from `vframe_pool_new*` and not be freed; `input_path` and `spec` must
  * be NUL-terminated strings (copied, so they may be freed on return); `opts` NULL or a
  * `vframe_options`; `done` a function safe to call from any thread with `user`; `job_id`
  * NULL or writable; `err_buf` NULL or `err_len` writable bytes.
@@ -287,7 +672,8 @@ vframe_status vframe_submit(struct vframe_pool *pool,
 
 /**
  * `vframe_submit` for the bytes of a whole video file in memory; the bytes are copied, so
- * the caller may release them as soon as this returns.
+ * the caller may release them as soon as this returns. To have many jobs read one buffer
+ * without a copy each, borrow it with `vframe_submit_job` and a `release` callback.
  *
  * # Safety
  * As `vframe_submit`; `data` must point to `len` readable bytes (NULL only if `len` is 0).
@@ -306,32 +692,54 @@ vframe_status vframe_submit_memory(struct vframe_pool *pool,
 /**
  * Asks job `job_id` to stop: it finishes promptly and `done` gets
  * `VFRAME_STATUS_CANCELLED` (or the job's real result if it finished first). Cancelling a
- * finished job is harmless and returns `VFRAME_STATUS_OK`; an id this pool never gave out
- * returns `VFRAME_STATUS_INVALID_ARGUMENT`. Safe from any thread, including `done`.
+ * finished job is harmless and returns `VFRAME_STATUS_OK`; an id this pool never gave out,
+ * or a call in a child made by `fork()`, returns `VFRAME_STATUS_INVALID_ARGUMENT`. Safe
+ * from any thread, including `done`.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new` and not be freed.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
  */
 vframe_status vframe_cancel(struct vframe_pool *pool, uint64_t job_id);
 
 /**
  * Blocks until every job submitted so far has called its `done`. Called from a `done`
- * callback it returns at once (that job cannot finish while it waits). NULL is a no-op.
+ * callback it returns at once (that job cannot finish while it waits), and so it does in a
+ * child made by `fork()` (the jobs run in the parent). NULL is a no-op.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new` and not be freed.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
  */
 void vframe_pool_wait(struct vframe_pool *pool);
 
 /**
- * Cancels every unfinished job, waits until each has called its `done` (queued jobs with
- * `VFRAME_STATUS_CANCELLED`), stops the threads and releases the pool. NULL is a no-op.
- * Call it from outside the pool's callbacks: from a callback it cannot wait for itself.
- * While it runs, a `done` callback's own `vframe_submit` is refused with
- * `VFRAME_STATUS_CANCELLED`.
+ * Stops the pool taking jobs, without waiting and without freeing it: every unfinished
+ * job is cancelled (each still calls `done`, with `VFRAME_STATUS_CANCELLED` or its result
+ * if it finished first), submits waiting for a place return `VFRAME_STATUS_CANCELLED` at
+ * once, and so does every later submit. The pool stays valid: `vframe_pool_wait` then waits
+ * for the cancelled jobs, and `vframe_pool_free` releases it. Safe from any thread, while
+ * other threads submit. To stop threads that submit with a wait: close, join them, then
+ * free. A second call changes nothing; in a child made by `fork()` it does nothing. NULL
+ * is a no-op.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new`, and not be used after this call.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
+ */
+void vframe_pool_close(struct vframe_pool *pool);
+
+/**
+ * Closes the pool (see `vframe_pool_close`: cancels every unfinished job and wakes submits
+ * waiting for a place, which return `VFRAME_STATUS_CANCELLED`), waits until each job has
+ * called its `done` (queued jobs with `VFRAME_STATUS_CANCELLED`), stops the threads and
+ * releases the pool. NULL is a no-op. Call it from outside the pool's callbacks: from a
+ * callback it cannot wait for itself. While it runs, a `done` callback's own submit is
+ * refused with `VFRAME_STATUS_CANCELLED`. No call may start on the pool once this has begun
+ * (a submit already waiting for a place is fine): when other threads may still submit,
+ * call `vframe_pool_close` first and join them. In a child made by `fork()` it only
+ * releases the pool: no waiting, no `done` (what the parent's threads hold stays allocated
+ * in the child).
+ *
+ * # Safety
+ * `pool` must be NULL or come from `vframe_pool_new*`, and not be used after this call.
  */
 void vframe_pool_free(struct vframe_pool *pool);
 
@@ -340,6 +748,63 @@ void vframe_pool_free(struct vframe_pool *pool);
  * 16384 x 16384 pixels, automatic decoder threads.
  */
 struct vframe_options vframe_options_default(void);
+
+/**
+ * Opens the video file at `input_path` and probes it. The options (NULL: defaults) apply
+ * to the open and to every extraction from this source, each call getting the whole time
+ * limit.
+ *
+ * On success returns `VFRAME_STATUS_OK` and stores a new source in `*out`; on failure
+ * (the same statuses and messages as `vframe_extract_opts`) `*out` is NULL.
+ *
+ * # Safety
+ * `input_path` is a NUL-terminated string; `opts` is NULL or a `vframe_options`; `out`
+ * points to a writable `vframe_source *`; `err_buf` (if not NULL) has `err_len` bytes.
+ */
+vframe_status vframe_source_open(const char *input_path,
+                                 const struct vframe_options *opts,
+                                 struct vframe_source **out,
+                                 char *err_buf,
+                                 size_t err_len);
+
+/**
+ * `vframe_source_open` on the bytes of a whole video file in memory (`data`, `len`
+ * bytes). The bytes are copied: the caller may release them as soon as this returns.
+ *
+ * # Safety
+ * As `vframe_source_open`; `data` points to `len` readable bytes (NULL only if `len` is 0).
+ */
+vframe_status vframe_source_open_memory(const uint8_t *data,
+                                        size_t len,
+                                        const struct vframe_options *opts,
+                                        struct vframe_source **out,
+                                        char *err_buf,
+                                        size_t err_len);
+
+/**
+ * Extracts the thumbnail `spec` describes from an open source: as `vframe_extract`, with
+ * the options given at open. Offsets may come in any order; in time order, those in one
+ * GOP are reached by decoding on. A failed call leaves the source usable.
+ *
+ * # Safety
+ * `source` comes from `vframe_source_open[_memory]` and is not closed; `spec` is a
+ * NUL-terminated string; `out` points to a writable `vframe_image`; `err_buf` (if not
+ * NULL) has `err_len` bytes.
+ */
+vframe_status vframe_source_extract(struct vframe_source *source,
+                                    const char *spec,
+                                    struct vframe_image *out,
+                                    char *err_buf,
+                                    size_t err_len);
+
+/**
+ * Closes a source and releases everything it holds. NULL is fine. No call may be running
+ * on the source, or start after this.
+ *
+ * # Safety
+ * `source` is NULL or comes from `vframe_source_open[_memory]` and is not closed yet.
+ */
+void vframe_source_close(struct vframe_source *source);
 
 #ifdef __cplusplus
 }  // extern "C"

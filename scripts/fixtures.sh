@@ -31,16 +31,28 @@ make_one long_single_gop.ts -f lavfi -i "$(src 640x360 25)" -t 60 "${x264[@]}" -
 make_one audio_first.ts -f lavfi -i "sine=frequency=440:sample_rate=48000" -itsoffset 0.5 -f lavfi -i "$(src 320x240 25)" -map 1:v -map 0:a -t 4 "${x264[@]}" -g 50 -bf 2 -c:a aac -f mpegts
 # Variable frame rate: frame n shown at n*n/600 s-ish, in Matroska (1 ms time base).
 make_one vfr.mkv -f lavfi -i "$(src 320x240 30)" -t 6 -vf "setpts='N*N*0.004/TB'" -fps_mode vfr "${x264[@]}" -g 40 -bf 2
+# Fragmented MP4 with B-frames: its moov lists no samples, so nothing in the headers says
+# the reorder delay, and vframe probes it as it probes non-MP4 inputs.
+make_one fragmented.mp4 -f lavfi -i "$(src 320x240 25)" -t 4 "${x264[@]}" -preset fast -g 50 -bf 3 -movflags frag_keyframe+empty_moov+default_base_moof
 # Edit list: B-frame delay written as an MP4 edit list, plus audio starting before video.
 make_one editlist.mp4 -f lavfi -i "$(src 320x240 30)" -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 5 "${x264[@]}" -preset fast -g 50 -bf 3 -c:a aac -shortest
+# A Matroska cut with -c copy at 1.3 s (the keyframe before it is at 0 s), with
+# -avoid_negative_ts disabled: the 32 frames before the cut are kept without timestamps.
+if [ ! -s "$dir/cut_untimed_head.mkv" ]; then
+    make_one .cut_source.mkv -f lavfi -i "$(src 320x240 25)" -t 4 "${x264[@]}" -g 50 -bf 2
+    make_one cut_untimed_head.mkv -ss 1.3 -i "$dir/.cut_source.mkv" -c copy -avoid_negative_ts disabled
+fi
 # Anamorphic: 480x360 coded with SAR 4:3 (displays 640x360).
 make_one anamorphic_sar4x3.mp4 -f lavfi -i "$(src 480x360 30)" -t 3 -vf setsar=4/3 "${x264[@]}" -g 30
+# NTSC DVD widescreen: 720x480 with SAR 32:27, exactly 16:9 (display width 853.3), 1 s.
+make_one ntsc_wide_sar32x27.mp4 -f lavfi -i "$(src 720x480 30)" -t 1 -vf setsar=32/27 "${x264[@]}" -g 30
 # Display matrices, by stream copy. rotateN.mp4 holds a matrix of N degrees
 # counter-clockwise (ffprobe: rotation=N, modulo 360): rotate270.mp4 is what phones write
 # for portrait video, rotate90.mp4 its inverse. FFmpeg 6.0+ sets this with -display_rotation;
 # 5.1 only converts a 'rotate' tag, and with this sign (its mov muxer ignores the tag
 # when encoding).
-if ffmpeg -hide_banner -h full 2>/dev/null | grep -q -- '-display_rotation'; then
+# (The help is read whole: `| grep -q` would end ffmpeg with SIGPIPE, false under pipefail.)
+if [[ $(ffmpeg -hide_banner -h full 2>/dev/null) == *-display_rotation* ]]; then
     rotated() { make_one "$1" -display_rotation "$2" -i "$dir/gop25_25fps.mp4" -c copy; }
 else
     rotated() { make_one "$1" -i "$dir/gop25_25fps.mp4" -c copy -metadata:s:v:0 rotate="$2"; }
@@ -52,9 +64,11 @@ make_one wide_4000x1000.mp4 -f lavfi -i "$(src 4000x1000 25)" -t 0.2 "${x264[@]}
 # High bit depth and other chroma layouts.
 make_one yuv422p10.mkv -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv422p10le -g 30
 # HDR-tagged 10-bit (PQ/HDR10 and HLG): testsrc2 is not HDR content, but the tags are what
-# decide the conversion.
-make_one hdr10_pq.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -g 30
-make_one hlg.mp4 -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc -g 30
+# decide the conversion. The frames carry the tags too (setparams): ffmpeg 7.x gives the
+# encoder the frames' primaries and transfer, over -color_primaries/-color_trc.
+hdr() { echo "setparams=color_primaries=bt2020:color_trc=$1:colorspace=bt2020nc"; }
+make_one hdr10_pq.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -vf "$(hdr smpte2084)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc -g 30
+make_one hlg.mp4 -f lavfi -i "$(src 320x240 30)" -t 1 -vf "$(hdr arib-std-b67)" -c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc -g 30
 make_one yuv444p_fullrange.mp4 -f lavfi -i "$(src 320x240 30)" -t 3 -vf scale=out_range=full -c:v libx264 -preset ultrafast -pix_fmt yuvj444p -color_range pc -g 30
 # Gray (FFV1, full range) and RGB (libx264rgb, decoded as planar gbrp).
 make_one gray_ffv1.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v ffv1 -pix_fmt gray -g 30
@@ -68,6 +82,18 @@ make_one bframes_annexb.h264 -i "$dir/bframes_gop250.mp4" -c copy -bsf:v h264_mp
 make_one mpeg2_bframes.m2v -f lavfi -i "$(src 320x240 25)" -t 4 -c:v mpeg2video -g 12 -bf 2 -q:v 4 -f mpeg2video
 # Not video: audio only.
 make_one audio_only.m4a -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 2 -c:a aac
+# Cover art: a still picture attached to audio (and beside a real video), in the containers
+# that carry one. None of it is video.
+make_one cover.jpg -f lavfi -i "testsrc2=size=200x200" -frames:v 1
+make_one cover.png -f lavfi -i "testsrc2=size=200x200" -frames:v 1
+sine=(-f lavfi -i "sine=frequency=440:sample_rate=48000:duration=2")
+make_one cover_art.m4a "${sine[@]}" -i "$dir/cover.jpg" -map 0 -map 1 -c:a aac -c:v copy -disposition:v attached_pic
+make_one cover_art.mp3 "${sine[@]}" -i "$dir/cover.jpg" -map 0 -map 1 -c:a libmp3lame -c:v copy -id3v2_version 3
+make_one cover_art.flac "${sine[@]}" -i "$dir/cover.png" -map 0 -map 1 -c:a flac -c:v copy -disposition:v attached_pic
+make_one cover_art.mka "${sine[@]}" -attach "$dir/cover.jpg" -metadata:s:t mimetype=image/jpeg -c:a libvorbis
+make_one video_and_cover.mp4 -f lavfi -i "$(src 320x240 25)" -i "$dir/cover.jpg" -map 1 -map 0 -t 2 \
+    -c:v:1 libx264 -preset ultrafast -pix_fmt yuv420p -c:v:0 copy -disposition:v:0 attached_pic
+make_one still.gif -f lavfi -i "testsrc2=size=64x48" -frames:v 1
 # Tiny (64x48, 10 frames, a few KB) in many containers and codecs: cheap inputs for the
 # hostile-input corpus (truncation, bit flips), the stress test and fuzzing seeds.
 tiny=(-f lavfi -i "$(src 64x48 10)" -t 1)

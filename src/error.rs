@@ -35,11 +35,14 @@ pub enum Status {
     Cancelled = 10,
     /// A bug: an internal invariant failed or a panic was caught at the C boundary.
     Internal = 11,
+    /// A worker pool's queue is full: a submit that may not wait was refused at once, or
+    /// the queue stayed full for as long as the submit could wait. Try again later.
+    Busy = 12,
 }
 
 impl Status {
     /// Every status, in ABI order.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Ok,
         Status::InvalidSpec,
         Status::InvalidArgument,
@@ -52,6 +55,7 @@ impl Status {
         Status::LimitExceeded,
         Status::Cancelled,
         Status::Internal,
+        Status::Busy,
     ];
 
     /// The status with ABI value `code`, if there is one.
@@ -74,6 +78,7 @@ impl Status {
             Status::LimitExceeded => c"limit exceeded",
             Status::Cancelled => c"cancelled",
             Status::Internal => c"internal error",
+            Status::Busy => c"busy",
         }
     }
 
@@ -97,7 +102,25 @@ mod tests {
     }
 }
 
-/// A failed call: its class and a readable, one-line message.
+/// A failed call: its class ([`Status`]) and a readable, one-line message (also its `Display`).
+///
+/// ```
+/// use vframe::{Spec, Status};
+///
+/// let err = vframe::extract_path("missing.mp4", "vframe/jpg/offset/1").unwrap_err();
+/// match err.status() {
+///     Status::InvalidSpec | Status::InvalidArgument => panic!("a bug in the caller: {err}"),
+///     Status::Timeout | Status::Cancelled => println!("try again later"),
+///     status => println!("the video cannot be thumbnailed ({}): {err}", status.as_str()),
+/// }
+/// assert_eq!(err.status(), Status::CannotOpen);
+/// assert_eq!((Status::CannotOpen as u32, Status::from_code(3)), (3, Some(Status::CannotOpen)));
+///
+/// let err = "vframe/jpg/offset/abc".parse::<Spec>().unwrap_err();
+/// assert_eq!(err.status(), Status::InvalidSpec);
+/// assert!(err.message().starts_with("invalid spec: offset 'abc' is not a number of seconds"));
+/// assert_eq!(err.to_string(), err.message());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     status: Status,

@@ -77,24 +77,35 @@ pub struct Plan {
     pub height: u32,
 }
 
-/// `a * b / c`, rounded half up, at least 1.
-fn ratio_round(a: u32, b: u32, c: u32) -> u32 {
-    let v = (2 * u64::from(a) * u64::from(b) + u64::from(c)) / (2 * u64::from(c));
-    v.clamp(1, u64::from(u32::MAX)) as u32
+/// `a * b / c`, rounded half up, at least 1 (exact in integers).
+fn ratio_round(a: u64, b: u64, c: u64) -> u32 {
+    let v = (2 * u128::from(a) * u128::from(b) + u128::from(c)) / (2 * u128::from(c));
+    v.clamp(1, u128::from(u32::MAX)) as u32
+}
+
+/// The sample aspect ratio as used: `(1, 1)` for anything not positive or within
+/// `SQUARE_TOLERANCE` of square.
+fn effective_sar(sar: (i32, i32)) -> (u64, u64) {
+    let (num, den) = sar;
+    if num <= 0 || den <= 0 || (f64::from(num) / f64::from(den) - 1.0).abs() < SQUARE_TOLERANCE {
+        (1, 1)
+    } else {
+        (num as u64, den as u64)
+    }
 }
 
 /// Display width of a frame `width` pixels wide with sample aspect ratio `sar`
 /// (`(num, den)`; anything not positive counts as square).
 pub fn display_width(width: u32, sar: (i32, i32)) -> u32 {
-    let (num, den) = sar;
-    if num <= 0 || den <= 0 || (f64::from(num) / f64::from(den) - 1.0).abs() < SQUARE_TOLERANCE {
-        return width;
-    }
-    let v = (2 * u64::from(width) * num as u64 + den as u64) / (2 * den as u64);
-    v.clamp(1, u64::from(u32::MAX)) as u32
+    let (num, den) = effective_sar(sar);
+    ratio_round(u64::from(width), num, den)
 }
 
 /// Plans the output of SPEC §3 for a coded `width` x `height` frame.
+///
+/// The display aspect ratio is kept as the exact rational `width·sar_num : height·sar_den`
+/// (swapped when the orientation transposes) and every derived side is rounded once, at
+/// the end: 720x480 at SAR 32:27 (exactly 16:9) with `h/1080` is 1920x1080.
 pub fn plan(
     width: u32,
     height: u32,
@@ -106,20 +117,27 @@ pub fn plan(
     if width == 0 || height == 0 {
         return Err(Error::new(Status::DecodeError, "decoded frame has no size"));
     }
-    let (dw, dh) = (display_width(width, sar), height);
-    let (dw, dh) = if orientation.transpose { (dh, dw) } else { (dw, dh) };
+    let (num, den) = effective_sar(sar);
+    // The display aspect as an exact ratio aspect_w : aspect_h, and the display size.
+    let (mut aspect_w, mut aspect_h) = (u64::from(width) * num, u64::from(height) * den);
+    let (mut dw, mut dh) = (display_width(width, sar), height);
+    if orientation.transpose {
+        (aspect_w, aspect_h) = (aspect_h, aspect_w);
+        (dw, dh) = (dh, dw);
+    }
     let (mut w, mut h) = match (want_width, want_height) {
         (None, None) => (dw, dh),
-        (Some(w), None) => (w, ratio_round(w, dh, dw)),
-        (None, Some(h)) => (ratio_round(h, dw, dh), h),
+        (Some(w), None) => (w, ratio_round(u64::from(w), aspect_h, aspect_w)),
+        (None, Some(h)) => (ratio_round(u64::from(h), aspect_w, aspect_h), h),
         (Some(w), Some(h)) => (w, h),
     };
     if w > MAX_WIDTH || h > MAX_HEIGHT {
-        // Scale down by the tighter of the two limits, keeping the aspect ratio.
-        if u64::from(w) * u64::from(MAX_HEIGHT) >= u64::from(h) * u64::from(MAX_WIDTH) {
-            (w, h) = (MAX_WIDTH, ratio_round(h, MAX_WIDTH, w));
+        // Only a size derived from the display aspect can be too large (w and h given are
+        // within the limits): scale it down by the tighter limit, keeping that aspect.
+        if u128::from(aspect_w) * u128::from(MAX_HEIGHT) >= u128::from(aspect_h) * u128::from(MAX_WIDTH) {
+            (w, h) = (MAX_WIDTH, ratio_round(u64::from(MAX_WIDTH), aspect_h, aspect_w).min(MAX_HEIGHT));
         } else {
-            (w, h) = (ratio_round(w, MAX_HEIGHT, h), MAX_HEIGHT);
+            (w, h) = (ratio_round(u64::from(MAX_HEIGHT), aspect_w, aspect_h).min(MAX_WIDTH), MAX_HEIGHT);
         }
     }
     let (sw, sh) = if orientation.transpose { (h, w) } else { (w, h) };
@@ -170,6 +188,27 @@ mod tests {
         assert_eq!((p.width, p.height, p.scaled_width, p.scaled_height), (480, 853, 853, 480));
         let p = plan(10, 2000, (1, 1), Orientation::IDENTITY, None, Some(1)).unwrap();
         assert_eq!((p.width, p.height), (1, 1));
+    }
+
+    #[test]
+    fn one_side_follows_the_exact_rational_aspect() {
+        // 720x480 at SAR 32:27 is exactly 16:9 (its rounded display width, 853, is not).
+        let p = plan(720, 480, (32, 27), Orientation::IDENTITY, None, Some(1080)).unwrap();
+        assert_eq!((p.width, p.height), (1920, 1080));
+        let p = plan(720, 480, (32, 27), Orientation::IDENTITY, Some(1920), None).unwrap();
+        assert_eq!((p.width, p.height), (1920, 1080));
+        // Turned: 9:16.
+        let p = plan(720, 480, (32, 27), Orientation::CW90, Some(1080), None).unwrap();
+        assert_eq!((p.width, p.height, p.scaled_width, p.scaled_height), (1080, 1920, 1920, 1080));
+        // Neither side given: the display size, its width rounded once.
+        let p = plan(720, 480, (32, 27), Orientation::IDENTITY, None, None).unwrap();
+        assert_eq!((p.width, p.height), (853, 480));
+        // The cap keeps the exact aspect too: w/3840 gives 2160 high, not 2161 then 3838 wide.
+        let p = plan(720, 480, (32, 27), Orientation::IDENTITY, Some(3840), None).unwrap();
+        assert_eq!((p.width, p.height), (3840, 2160));
+        // 1440x1080 at 4:3 is 16:9; asked 2160 wide when turned, the height caps at 2160.
+        let p = plan(1440, 1080, (4, 3), Orientation::CW90, Some(2160), None).unwrap();
+        assert_eq!((p.width, p.height), (1215, 2160));
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The `vframe` command as a user runs it: `vframe INPUT SPEC -o OUTPUT`.
+//! The `vframe` command as a user runs it: `vframe INPUT SPEC -o OUTPUT`, several specs into
+//! a folder, and a jobs file.
 //!
 //! Success writes exactly the image the library makes; failure prints one line on stderr,
-//! exits non-zero (2 for usage errors) and leaves no output file and no temporary file.
+//! exits non-zero (2 for usage errors) and leaves no output file and no temporary file; in
+//! the batch forms a failing job fails alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -209,7 +211,10 @@ fn usage_errors_exit_2() {
     assert_usage_error(&vframe(&[]), &["-o OUTPUT is missing"]);
     assert_usage_error(&vframe(&[v, spec]), &["-o OUTPUT is missing"]);
     assert_usage_error(&vframe(&[v, "-o".as_ref(), o]), &["expected INPUT and SPEC, got 1"]);
-    assert_usage_error(&vframe(&[v, spec, spec, "-o".as_ref(), o]), &["got 3"]);
+    assert_usage_error(&vframe(&[v, spec, spec, "-o".as_ref(), "-".as_ref()]), &["must name a folder"]);
+    assert_usage_error(&vframe(&["--jobs".as_ref(), o, v, spec]), &["--jobs takes no INPUT"]);
+    assert_usage_error(&vframe(&["--jobs".as_ref(), o, "-o".as_ref(), o]), &["--jobs takes no INPUT"]);
+    assert_usage_error(&vframe(&["--jobs".as_ref()]), &["--jobs needs a file name"]);
     assert_usage_error(&vframe(&[v, spec, "-o".as_ref()]), &["-o needs a file name"]);
     assert_usage_error(&vframe(&[v, spec, "-o".as_ref(), "".as_ref()]), &["-o needs a file name"]);
     assert_usage_error(&vframe(&[v, spec, "-o".as_ref(), o, "-o".as_ref(), o]), &["more than once"]);
@@ -244,4 +249,388 @@ fn version_and_help() {
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.starts_with("usage: vframe INPUT SPEC -o OUTPUT"), "{help}");
     assert!(help.contains("vframe/<jpg|png>/offset/<seconds>"), "{help}");
+}
+
+// ---- Where the image goes: nothing the user owns is ever replaced by mistake ----
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
+}
+
+fn mknod(path: &Path, kind: &str, major: u32, minor: u32) -> bool {
+    Command::new("mknod")
+        .arg(path)
+        .args([kind, &major.to_string(), &minor.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).unwrap().file_type()
+}
+
+#[test]
+fn a_fifo_is_written_in_place_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let scratch = Scratch::new("fifo");
+    let fifo = scratch.path("thumbs.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // The reader never blocks for good: if the FIFO were replaced, it would wait forever on
+    // the unlinked one; instead it polls, and gives up after a deadline.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(fifo).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let (mut got, mut buf) = (Vec::new(), [0u8; 65536]);
+            while std::time::Instant::now() < deadline {
+                match file.read(&mut buf) {
+                    Ok(0) if !got.is_empty() => break,
+                    Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                    _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+            got
+        })
+    };
+    let video = fixture("gop25_25fps.mp4");
+    let out = run(&video, "vframe/jpg/offset/1/w/64", &fifo);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = reader.join().unwrap();
+    assert_eq!(received, vframe::extract_path(&video, "vframe/jpg/offset/1/w/64").unwrap().data);
+    assert!(file_type(&fifo).is_fifo(), "the FIFO is still a FIFO");
+    assert_eq!(scratch.files(), ["thumbs.fifo"]);
+}
+
+#[test]
+fn character_devices_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let video = fixture("gop25_25fps.mp4");
+    // A device node of our own first, so that a regression fails here before it could
+    // replace the machine's /dev/null (as root it could).
+    if is_root() {
+        let scratch = Scratch::new("chardev");
+        let null = scratch.path("null");
+        assert!(mknod(&null, "c", 1, 3));
+        let out = run(&video, "vframe/jpg/offset/1", &null);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(file_type(&null).is_char_device(), "the device node is still a device node");
+        assert_eq!(scratch.files(), ["null"]);
+        // Block devices are refused, never opened.
+        let block = scratch.path("loop");
+        assert!(mknod(&block, "b", 7, 200));
+        assert_fails(&run(&video, "vframe/jpg/offset/1", &block), &["cannot write", "block device"]);
+        assert!(file_type(&block).is_block_device());
+    } else {
+        eprintln!("skipped: the device-node half of this test needs root (mknod)");
+    }
+    let out = run(&video, "vframe/jpg/offset/1", Path::new("/dev/null"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(file_type(Path::new("/dev/null")).is_char_device());
+}
+
+#[test]
+fn dev_stdout_writes_to_the_inherited_descriptor() {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = Scratch::new("devstdout");
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vframe/png/offset/1/w/32";
+    let expected = vframe::extract_path(&video, spec).unwrap().data;
+    // To a pipe.
+    let out = run(&video, spec, Path::new("/dev/stdout"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, expected);
+    // To a file opened for appending (`>> log`): appended, and the file is the same file.
+    for name in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+        let log = scratch.path("log.bin");
+        std::fs::write(&log, b"earlier output\n").unwrap();
+        let inode = std::fs::metadata(&log).unwrap().ino();
+        let appending = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let status = Command::new(VFRAME)
+            .args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), name.as_ref()])
+            .stdout(appending)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        let mut want = b"earlier output\n".to_vec();
+        want.extend_from_slice(&expected);
+        assert!(std::fs::read(&log).unwrap() == want, "{name}: the image is appended, nothing lost");
+        assert_eq!(std::fs::metadata(&log).unwrap().ino(), inode, "{name}: the same file, not a new one");
+    }
+    // A descriptor other than 1 and 2, given as /dev/fd/N by a shell.
+    let log = scratch.path("fd3.bin");
+    std::fs::write(&log, b"kept\n").unwrap();
+    let script = format!("exec 3>>'{}'; exec \"$0\" \"$1\" \"$2\" -o /dev/fd/3", log.display());
+    let status = Command::new("sh").args(["-c", &script, VFRAME]).arg(&video).arg(spec).status().unwrap();
+    assert!(status.success());
+    let mut want = b"kept\n".to_vec();
+    want.extend_from_slice(&expected);
+    assert!(std::fs::read(&log).unwrap() == want, "/dev/fd/3 appends to the descriptor's file");
+}
+
+#[test]
+fn a_symlink_is_followed_and_its_target_replaced() {
+    let scratch = Scratch::new("symlink");
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vframe/jpg/offset/1/w/48";
+    let expected = vframe::extract_path(&video, spec).unwrap().data;
+    std::fs::create_dir(scratch.path("real")).unwrap();
+    std::fs::write(scratch.path("real/thumb.jpg"), b"old").unwrap();
+    std::os::unix::fs::symlink("real/thumb.jpg", scratch.path("latest.jpg")).unwrap();
+    std::os::unix::fs::symlink(scratch.path("latest.jpg"), scratch.path("chain.jpg")).unwrap();
+    for link in ["latest.jpg", "chain.jpg"] {
+        let out = run(&video, spec, &scratch.path(link));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(file_type(&scratch.path(link)).is_symlink(), "{link} is still a link");
+        assert!(std::fs::read(scratch.path("real/thumb.jpg")).unwrap() == expected, "{link}: target replaced");
+    }
+    // A link to a file that does not exist yet: the file is created where it points.
+    std::os::unix::fs::symlink("real/new.jpg", scratch.path("dangling.jpg")).unwrap();
+    let out = run(&video, spec, &scratch.path("dangling.jpg"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(scratch.path("real/new.jpg")).unwrap() == expected);
+    assert_eq!(scratch.files(), ["chain.jpg", "dangling.jpg", "latest.jpg", "real"]);
+    // A loop of links is an error, not a hang.
+    std::os::unix::fs::symlink("loop-b", scratch.path("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", scratch.path("loop-b")).unwrap();
+    assert_fails(&run(&video, spec, &scratch.path("loop-a")), &["cannot write", "symbolic links"]);
+}
+
+#[test]
+fn links_planted_at_temporary_names_are_never_written_through() {
+    let scratch = Scratch::new("planted");
+    let victim = scratch.path("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    // Every name the temporary file could have had with a predictable scheme (process ids
+    // near ours), and the obvious fixed ones, point at the victim.
+    let base = std::process::id();
+    for pid in base.saturating_sub(50)..base + 400 {
+        let _ = std::os::unix::fs::symlink(&victim, scratch.path(&format!(".thumb.jpg.vframe-{pid}.tmp")));
+    }
+    for name in [".thumb.jpg.tmp", "thumb.jpg.tmp", ".thumb.jpg.vframe-tmp"] {
+        std::os::unix::fs::symlink(&victim, scratch.path(name)).unwrap();
+    }
+    let out = run(&fixture("gop25_25fps.mp4"), "vframe/jpg/offset/1", &scratch.path("thumb.jpg"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(file_type(&scratch.path("thumb.jpg")).is_file());
+    assert!(std::fs::read(scratch.path("thumb.jpg")).unwrap().starts_with(b"\xFF\xD8"));
+}
+
+#[test]
+fn new_files_get_the_usual_mode_and_replaced_files_keep_theirs() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("modes");
+    let video = fixture("gop25_25fps.mp4");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for (umask, want) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let output = scratch.path(&format!("new-{umask}.jpg"));
+        let status = Command::new("sh")
+            .args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\""), VFRAME])
+            .args([video.as_os_str(), "vframe/jpg/offset/1".as_ref(), "-o".as_ref(), output.as_os_str()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(mode(&output), want, "umask {umask}");
+    }
+    let kept = scratch.path("kept.jpg");
+    std::fs::write(&kept, b"old").unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o604)).unwrap();
+    assert!(run(&video, "vframe/jpg/offset/1", &kept).status.success());
+    assert_eq!(mode(&kept), 0o604);
+    assert!(std::fs::read(&kept).unwrap().starts_with(b"\xFF\xD8"));
+}
+
+#[test]
+fn the_output_may_not_be_the_input() {
+    let scratch = Scratch::new("same");
+    let video = scratch.path("movie.mp4");
+    std::fs::copy(fixture("gop25_25fps.mp4"), &video).unwrap();
+    let original = std::fs::read(&video).unwrap();
+    std::fs::hard_link(&video, scratch.path("hardlink.mp4")).unwrap();
+    std::os::unix::fs::symlink("movie.mp4", scratch.path("link.mp4")).unwrap();
+    let spellings = [
+        video.clone(),
+        scratch.0.join(".").join("movie.mp4"),
+        scratch.0.join("..").join(scratch.0.file_name().unwrap()).join("movie.mp4"),
+        scratch.path("hardlink.mp4"),
+        scratch.path("link.mp4"),
+    ];
+    for output in &spellings {
+        assert_fails(&run(&video, "vframe/jpg/offset/1", output), &["is the input file itself"]);
+        assert!(std::fs::read(&video).unwrap() == original, "{}: the video is intact", output.display());
+    }
+    // Through standard output appended to the input.
+    let appending = std::fs::OpenOptions::new().append(true).open(&video).unwrap();
+    let out = Command::new(VFRAME)
+        .args([video.as_os_str(), "vframe/jpg/offset/1".as_ref(), "-o".as_ref(), "-".as_ref()])
+        .stdout(appending)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is the input file itself"));
+    assert!(std::fs::read(&video).unwrap() == original, "the video is intact");
+}
+
+// ---- Several images in one process ----
+
+/// The image the library makes for `spec` of `video`.
+fn library_image(video: &Path, spec: &str) -> Vec<u8> {
+    vframe::extract_path(video, spec).unwrap_or_else(|e| panic!("{spec}: {e}")).data
+}
+
+#[test]
+fn several_specs_write_numbered_images_into_a_folder() {
+    let scratch = Scratch::new("many");
+    let video = fixture("bframes_gop250.mp4");
+    let specs = ["vframe/jpg/offset/7/w/160", "vframe/png/offset/2", "vframe/jpg/offset/7.01", "vframe/jpg/offset/60"];
+    let dir = scratch.path("thumbs/new");
+    let mut args: Vec<&std::ffi::OsStr> = vec![video.as_os_str()];
+    args.extend(specs.iter().map(std::ffi::OsStr::new));
+    args.extend(["-o".as_ref(), dir.as_os_str()]);
+    let out = vframe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stderr.is_empty() && out.stdout.is_empty(), "silent when stderr is not a terminal");
+    let names = ["bframes_gop250-1.jpg", "bframes_gop250-2.png", "bframes_gop250-3.jpg", "bframes_gop250-4.jpg"];
+    for (spec, name) in specs.iter().zip(names) {
+        let written = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(written == library_image(&video, spec), "{name} holds {spec}'s image");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4, "nothing else in the folder");
+
+    // Ten or more: the numbers are zero-padded to one width, so they sort.
+    let specs: Vec<String> = (0..11).map(|i| format!("vframe/jpg/offset/{i}.5/w/32")).collect();
+    let mut args: Vec<&std::ffi::OsStr> = vec![video.as_os_str()];
+    args.extend(specs.iter().map(std::ffi::OsStr::new));
+    let dir = scratch.path("eleven");
+    args.extend(["-o".as_ref(), dir.as_os_str()]);
+    let out = vframe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files.first().map(String::as_str), Some("bframes_gop250-01.jpg"));
+    assert_eq!(files.last().map(String::as_str), Some("bframes_gop250-11.jpg"));
+    assert_eq!(files.len(), 11);
+}
+
+#[test]
+fn a_failing_spec_fails_alone() {
+    let scratch = Scratch::new("many-fail");
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch.path("out");
+    let out = vframe(&[
+        video.as_os_str(),
+        "vframe/jpg/offset/1".as_ref(),
+        "vframe/gif/offset/2".as_ref(),
+        "vframe/png/offset/3".as_ref(),
+        "-o".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "one line for the failure and a summary: {err}");
+    assert!(lines[0].starts_with("vframe: SPEC 2: invalid spec") && lines[0].contains("'gif'"), "{err}");
+    assert_eq!(lines[1], "vframe: 1 of 3 images failed");
+    assert!(std::fs::read(dir.join("gop25_25fps-1.jpg")).unwrap() == library_image(&video, "vframe/jpg/offset/1"));
+    assert!(std::fs::read(dir.join("gop25_25fps-3.png")).unwrap() == library_image(&video, "vframe/png/offset/3"));
+    assert!(!dir.join("gop25_25fps-2.img").exists());
+    // The same video as input: every image fails, nothing is written over it.
+    let copy = scratch.path("copy.mp4");
+    std::fs::copy(&video, &copy).unwrap();
+    let out = vframe(&[
+        copy.as_os_str(),
+        "vframe/jpg/offset/1".as_ref(),
+        "vframe/jpg/offset/5".as_ref(),
+        "-o".as_ref(),
+        "/dev/null/x".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot make the folder"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_jobs_file_runs_every_job_it_can() {
+    let scratch = Scratch::new("jobs");
+    let (gop, bframes) = (fixture("gop25_25fps.mp4"), fixture("bframes_gop250.mp4"));
+    let input_copy = scratch.path("input.mp4");
+    std::fs::copy(&gop, &input_copy).unwrap();
+    let out = |name: &str| scratch.path(name).display().to_string();
+    let jobs = [
+        "# thumbnails for the catalogue".to_string(),
+        format!("{}\tvframe/jpg/offset/7.01/w/160\t{}", bframes.display(), out("b1.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t{}", gop.display(), out("g1.jpg")),
+        String::new(),
+        format!("{}\tvframe/png/offset/2\t{}", bframes.display(), out("b2.png")),
+        format!("{}\tvframe/jpg/offset/nope\t{}", gop.display(), out("bad-spec.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t{}", scratch.path("missing.mp4").display(), out("missing.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t{}", input_copy.display(), input_copy.display()),
+        "only one field".to_string(),
+        format!("{}\tvframe/png/offset/9.99\t{}\r", bframes.display(), out("b3.png")),
+    ];
+    let file = scratch.path("jobs.txt");
+    std::fs::write(&file, jobs.join("\n")).unwrap();
+    let run = vframe(&["--jobs".as_ref(), file.as_os_str()]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let err = stderr(&run);
+    let shown = file.display().to_string();
+    for (line, needle) in
+        [(6, "offset 'nope'"), (7, "missing.mp4"), (8, "is the input file itself"), (9, "got 1 field")]
+    {
+        assert!(
+            err.lines().any(|l| l.starts_with(&format!("vframe: {shown}:{line}: ")) && l.contains(needle)),
+            "line {line} should fail with {needle:?}: {err}"
+        );
+    }
+    assert!(err.ends_with("vframe: 4 of 8 images failed\n"), "{err}");
+    for (name, video, spec) in [
+        ("b1.jpg", &bframes, "vframe/jpg/offset/7.01/w/160"),
+        ("g1.jpg", &gop, "vframe/jpg/offset/1"),
+        ("b2.png", &bframes, "vframe/png/offset/2"),
+        ("b3.png", &bframes, "vframe/png/offset/9.99"),
+    ] {
+        assert!(std::fs::read(scratch.path(name)).unwrap() == library_image(video, spec), "{name}");
+    }
+    assert!(std::fs::read(&input_copy).unwrap() == std::fs::read(&gop).unwrap(), "the input is untouched");
+    assert!(!scratch.path("bad-spec.jpg").exists() && !scratch.path("missing.jpg").exists());
+
+    // From standard input; all good: exit 0, silent.
+    let line = format!("{}\tvframe/jpg/offset/2/w/64\t{}\n", gop.display(), out("stdin.jpg"));
+    let mut child = Command::new(VFRAME)
+        .args(["--jobs", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success() && done.stderr.is_empty(), "{}", stderr(&done));
+    assert!(std::fs::read(scratch.path("stdin.jpg")).unwrap() == library_image(&gop, "vframe/jpg/offset/2/w/64"));
+    // An unreadable jobs file is one failure.
+    assert_fails(&vframe(&["--jobs".as_ref(), scratch.path("nope.txt").as_os_str()]), &["cannot read the jobs file"]);
+}
+
+#[test]
+fn progress_is_shown_on_a_terminal_only() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let scratch = Scratch::new("progress");
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch.path("out");
+    let command = format!(
+        "{VFRAME} {} vframe/jpg/offset/1 vframe/jpg/offset/2 vframe/jpg/offset/3 -o {}",
+        video.display(),
+        dir.display()
+    );
+    let log = scratch.path("typescript");
+    let out = Command::new("script").args(["-q", "-e", "-c", &command]).arg(&log).output().expect("script runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("vframe: 3/3 images"), "the count on the terminal: {shown:?}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
 }

@@ -10,7 +10,9 @@
 //! - `vframe/png/offset/T/rotate/auto` must have the SPEC §3 size (display size after
 //!   SAR correction and the rotation ffmpeg's autorotate applies, capped at 3840x2160) and
 //!   match ffmpeg's RGB of that frame (same swscale flags, matrix and range; ffmpeg
-//!   rotates) within `SAME_PICTURE_DB`.
+//!   rotates) within `SAME_PICTURE_DB`;
+//! - the same offsets through one `vframe::Source` (backwards, then forwards) must give
+//!   the same images and frames as the fresh calls.
 //!
 //! Corrupt inputs (`corrupt_*`, the HLS playlist) must fail with a status and a message.
 //! The test prints a table (run with `--nocapture` to see it) and writes it to
@@ -202,6 +204,13 @@ struct Row {
     note: String,
 }
 
+/// vframe's answers at one offset, from fresh calls.
+struct Ours {
+    raw: Result<vframe::DecodedFrame, vframe::Error>,
+    png: Result<vframe::Image, vframe::Error>,
+    ms: u128,
+}
+
 fn check_video(path: &Path, name: &str, rows: &mut Vec<Row>) {
     let probe = Probe::new(path);
     let times = frame_times(path, &probe);
@@ -211,11 +220,6 @@ fn check_video(path: &Path, name: &str, rows: &mut Vec<Row>) {
     let options = Options::default();
 
     // vframe first: its pixel format names the raw format to ask ffmpeg for.
-    struct Ours {
-        raw: Result<vframe::DecodedFrame, vframe::Error>,
-        png: Result<vframe::Image, vframe::Error>,
-        ms: u128,
-    }
     let ours: Vec<Ours> = offsets
         .iter()
         .map(|o| {
@@ -259,6 +263,7 @@ fn check_video(path: &Path, name: &str, rows: &mut Vec<Row>) {
     eprintln!("{name}: ground truth in {:.1} s", ffmpeg_started.elapsed().as_secs_f64());
     let last_rgb = truth.pop().unwrap();
     let last_raw = if raw_bytes > 0 { truth.pop().unwrap() } else { None };
+    let through_handle = handle_differences(path, &offsets, &ours, &options);
 
     for (i, (o, ours)) in offsets.iter().zip(&ours).enumerate() {
         let (raw_truth, rgb_truth) = (&truth[2 * i], &truth[2 * i + 1]);
@@ -292,6 +297,9 @@ fn check_video(path: &Path, name: &str, rows: &mut Vec<Row>) {
                 (f64::NAN, "-".into())
             }
         };
+        if let Some(why) = &through_handle[i] {
+            notes.push(format!("handle: {why}"));
+        }
         let pass = raw.is_infinite() && rgb >= SAME_PICTURE_DB && notes.is_empty();
         if !raw.is_infinite() && !raw.is_nan() {
             notes.push("not bit-exact".into());
@@ -310,6 +318,41 @@ fn check_video(path: &Path, name: &str, rows: &mut Vec<Row>) {
             note: notes.join("; "),
         });
     }
+}
+
+/// The same offsets through one `vframe::Source`, backwards (every target a seek back)
+/// then forwards (decoding on where no keyframe is between): for each offset, what differs
+/// from the fresh calls' frame and image, if anything.
+fn handle_differences(path: &Path, offsets: &[Offset], fresh: &[Ours], options: &Options) -> Vec<Option<String>> {
+    let mut differences: Vec<Option<String>> = vec![None; offsets.len()];
+    let mut source = match vframe::Source::open(Input::Path(path), options) {
+        Ok(source) => source,
+        Err(e) => return vec![Some(format!("open: {e}")); offsets.len()],
+    };
+    let order = (0..offsets.len()).rev().chain(0..offsets.len());
+    for i in order {
+        let ms = offsets[i].ms;
+        let spec = format!("vframe/png/offset/{}.{:03}/rotate/auto", ms / 1000, ms % 1000);
+        let png = source.extract(&spec.parse().unwrap());
+        let raw = source.decode_frame(ms);
+        let same_png = match (&png, &fresh[i].png) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(a), Err(b)) => a.status() == b.status(),
+            _ => false,
+        };
+        let same_raw = match (&raw, &fresh[i].raw) {
+            (Ok(a), Ok(b)) => a.data == b.data && a.time == b.time,
+            (Err(a), Err(b)) => a.status() == b.status(),
+            _ => false,
+        };
+        if !(same_png && same_raw) && differences[i].is_none() {
+            differences[i] = Some(format!(
+                "through one Source the {} differs from a fresh call's",
+                if same_png { "decoded frame" } else { "image" }
+            ));
+        }
+    }
+    differences
 }
 
 /// A file that must be refused: both entry points fail with a status and a message.

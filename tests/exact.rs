@@ -166,6 +166,13 @@ fn variable_frame_rate_matroska() {
 }
 
 #[test]
+fn fragmented_mp4() {
+    // Its headers list no samples: the stream is probed (avformat_find_stream_info), as
+    // every input whose headers do not say enough is.
+    check_fixture("fragmented.mp4", &[0, 2000, 2010, 1234, 3950, 99_000]);
+}
+
+#[test]
 fn mp4_edit_list_with_audio_first() {
     check_fixture("editlist.mp4", &[0, 2000, 2010, 1234, 4950, 99_000]);
 }
@@ -190,6 +197,36 @@ fn ten_bit_422() {
 #[test]
 fn full_range_444() {
     check_fixture("yuv444p_fullrange.mp4", &[0, 1000, 1010, 2500, 2950, 10_000]);
+}
+
+/// A Matroska file cut with `-c copy -avoid_negative_ts disabled`: the 32 frames between
+/// the keyframe and the cut have no timestamps. The ffmpeg CLI places each such frame one
+/// frame after the one before (the first at the start), so they answer the first 1.2 s;
+/// vframe places them the same way, and reaches them by decoding from the start, since a
+/// seek (to a later keyframe) would skip them. The choice is monotonic in the offset.
+#[test]
+fn frames_without_timestamps_at_the_head_are_placed_from_their_neighbours() {
+    let name = "cut_untimed_head.mkv";
+    let offsets: Vec<u64> = (0..=3200).step_by(80).chain([10, 190, 210, 1190, 1210, 1250, 1290, 1310]).collect();
+    check_fixture(name, &offsets);
+    let path = common::fixture(name);
+    let options = Options::default();
+    let mut sorted = offsets.clone();
+    sorted.sort_unstable();
+    let frames: Vec<vframe::DecodedFrame> =
+        sorted.iter().map(|&ms| vframe::decode_frame(Input::Path(&path), ms, &options).unwrap()).collect();
+    let all = common::ffmpeg_all_frames(&path, &frames[0].pixel_format, frames[0].data.len());
+    let positions: Vec<usize> = frames.iter().map(|f| all.iter().position(|a| *a == f.data).unwrap()).collect();
+    for (pair, ms) in positions.windows(2).zip(sorted.windows(2)) {
+        assert!(
+            pair[0] <= pair[1],
+            "{name}: frame {} at {} ms, then frame {} at {} ms",
+            pair[0],
+            ms[0],
+            pair[1],
+            ms[1]
+        );
+    }
 }
 
 /// Elementary streams carry no timestamps (H.264) or only the parser's (MPEG-2): frame n

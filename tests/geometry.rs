@@ -146,6 +146,27 @@ fn one_side_given_the_other_follows_the_display_aspect() {
 }
 
 #[test]
+fn one_side_given_uses_the_exact_display_aspect_of_anamorphic_video() {
+    // 720x480 at SAR 32:27 is exactly 16:9; its display width (853.3) rounds to 853, and a
+    // side derived from that rounded width would be off by one (1919 for h/1080).
+    let video = fixture("ntsc_wide_sar32x27.mp4");
+    for (spec, size) in [
+        ("h/1080", (1920, 1080)),
+        ("w/1920", (1920, 1080)),
+        ("w/3840", (3840, 2160)),
+        ("h/2160", (3840, 2160)),
+        ("h/480", (853, 480)),
+        ("", (853, 480)),
+        ("rotate/90/w/1080", (1080, 1920)),
+        ("rotate/90/w/2160", (1215, 2160)), // 3840 high is capped at 2160, 9:16 kept
+    ] {
+        let spec = format!("vframe/png/offset/0.5/{spec}");
+        let image = thumbnail(&video, spec.trim_end_matches('/'));
+        assert_eq!((image.width, image.height), size, "{spec}");
+    }
+}
+
+#[test]
 fn both_sides_given_stretch_to_exactly_that_size() {
     let video = fixture("gop25_25fps.mp4");
     let ours = our_pixels(&video, "vframe/png/offset/1/w/100/h/100", 100, 100);

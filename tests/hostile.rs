@@ -45,19 +45,6 @@ fn tiny_fixtures() -> Vec<PathBuf> {
     files
 }
 
-/// The shared media folder, or `None` (with a note) when it is absent.
-fn media_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VFRAME_MEDIA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} is absent (set VFRAME_MEDIA to the media folder)", dir.display());
-        None
-    }
-}
-
 fn spec(s: &str) -> Spec {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
@@ -451,7 +438,7 @@ fn session_descriptions_are_refused() {
 /// segment), as it is and copied beside a FIFO standing in for its segment.
 #[test]
 fn the_shared_hls_playlist_is_refused_without_reading_its_segment() {
-    let Some(media) = media_dir() else { return };
+    let Some(media) = common::media_dir() else { return };
     let playlist = media.join("hls/sd-hls.m3u8");
     if !playlist.is_file() {
         eprintln!("skipped: {} is absent", playlist.display());
@@ -797,7 +784,7 @@ fn damaged_videos_fail_cleanly() {
 /// The corrupt and truncated files of the shared media collection.
 #[test]
 fn corrupt_files_of_the_media_collection_fail_cleanly() {
-    let Some(media) = media_dir() else { return };
+    let Some(media) = common::media_dir() else { return };
     let mut files: Vec<PathBuf> = fs::read_dir(&media)
         .expect("the media folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -877,11 +864,68 @@ fn the_pixel_limit_holds_when_the_picture_grows_mid_stream() {
     assert!(made.success(), "ffmpeg made a 320x240 H.264 frame");
     let mut stream = read(&fixture("tiny_h264.h264"));
     stream.extend(read(&big));
-    let options = Options { max_input_pixels: 64 * 48, ..Options::default() };
-    match vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/30"), &options) {
-        Ok(image) => assert_eq!((image.width, image.height), (64, 48), "a picture over the pixel limit was decoded"),
-        Err(e) => assert_eq!(e.status(), Status::LimitExceeded, "{e}"),
+    // The limit trips, and says so: never an earlier, smaller frame (a fallback) and never a
+    // decode error. The same with one decoder thread, with automatic threads, from a path.
+    let path = dir.join("grow.h264");
+    fs::write(&path, &stream).unwrap();
+    for threads in [0, 1] {
+        let options = Options { max_input_pixels: 64 * 48, threads, ..Options::default() };
+        for (what, result) in [
+            ("memory", vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/30"), &options)),
+            ("path", vframe::extract(Input::Path(&path), &spec("vframe/png/offset/30"), &options)),
+        ] {
+            let error = failure(result, format!("{what}, {threads} threads: the grown picture"));
+            assert_eq!(error.status(), Status::LimitExceeded, "{what}, {threads} threads: {error}");
+            assert!(error.message().contains("320x240"), "the message gives the size: {error}");
+        }
+        // The frames before the growth are still there for offsets that reach no further.
+        let image = vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/0"), &options)
+            .unwrap_or_else(|e| panic!("the first, small frame: {e}"));
+        assert_eq!((image.width, image.height), (64, 48));
     }
+    // Within the limit the grown picture is the answer.
+    let options = Options { max_input_pixels: 320 * 240, ..Options::default() };
+    let image = vframe::extract(Input::Memory(&stream), &spec("vframe/png/offset/30"), &options).unwrap();
+    assert_eq!((image.width, image.height), (320, 240));
+}
+
+/// The same for AV1, whose decoder (libdav1d) allocates its pictures itself and never asks
+/// FFmpeg's `get_buffer2` for them: a 64x48 stream followed by a 320x240 one (a new sequence
+/// header) must trip the limit, not return the grown picture as if it were within it.
+#[test]
+fn the_pixel_limit_holds_when_an_av1_picture_grows_mid_stream() {
+    let dir = TempDir::new("grow-av1");
+    let mut stream = Vec::new();
+    for (size, frames) in [("64x48", "10"), ("320x240", "2")] {
+        let part = dir.join(&format!("{size}.obu"));
+        let made = Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .arg("-i")
+            .arg(format!("testsrc2=size={size}:rate=10"))
+            .args(["-frames:v", frames, "-c:v", "libaom-av1", "-cpu-used", "8", "-f", "obu"])
+            .arg(&part)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(made.success(), "ffmpeg made a {size} AV1 stream");
+        stream.extend(read(&part));
+    }
+    let path = dir.join("grow.obu");
+    fs::write(&path, &stream).unwrap();
+    for threads in [0, 1] {
+        let options = Options { max_input_pixels: 64 * 48, threads, ..Options::default() };
+        for offset in ["1.05", "5"] {
+            let result = vframe::extract(Input::Path(&path), &spec(&format!("vframe/png/offset/{offset}")), &options);
+            let error = failure(result, format!("{threads} threads, offset {offset}: the grown picture"));
+            assert_eq!(error.status(), Status::LimitExceeded, "{threads} threads, offset {offset}: {error}");
+            assert!(error.message().contains("320x240"), "the message gives the size: {error}");
+        }
+        let image = vframe::extract(Input::Path(&path), &spec("vframe/png/offset/0.3"), &options)
+            .unwrap_or_else(|e| panic!("a small frame before the growth: {e}"));
+        assert_eq!((image.width, image.height), (64, 48));
+    }
+    let options = Options { max_input_pixels: 320 * 240, ..Options::default() };
+    let image = vframe::extract(Input::Path(&path), &spec("vframe/png/offset/1.05"), &options).unwrap();
+    assert_eq!((image.width, image.height), (320, 240));
 }
 
 // ---------------------------------------------------------------------------------------

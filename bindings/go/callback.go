@@ -9,8 +9,9 @@ import (
 )
 
 // goVframeDone is the pool's completion callback (through vframe_go_done in vframe.go),
-// run on a pool thread. It copies the image, frees it, and hands the result to the
-// goroutine waiting in wait() (or to nobody, if that one gave up; the channel is buffered).
+// run on a pool thread. It copies the image, frees it, hands the result to the goroutine
+// waiting in wait() (or to nobody, if that one gave up; the channel is buffered), and gives
+// the job's place back (the library gave back its own before calling this).
 //
 //export goVframeDone
 func goVframeDone(status C.vframe_status, image *C.vframe_image, err *C.char, user unsafe.Pointer) {
@@ -20,4 +21,5 @@ func goVframeDone(status C.vframe_status, image *C.vframe_image, err *C.char, us
 	data, failure := takeImage(status, image, err)
 	done <- result{data, failure}
 	inFlight.Add(-1)
+	<-places
 }

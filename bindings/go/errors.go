@@ -3,6 +3,11 @@ package vframe
 // #include "vframe.h"
 import "C"
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Status is the class of a failure: the C library's vframe_status, with the same values.
 // A Status is also an error, so that errors.Is(err, vframe.ErrInvalidSpec) works.
 type Status uint32
@@ -21,6 +26,7 @@ const (
 	StatusLimitExceeded    Status = C.VFRAME_STATUS_LIMIT_EXCEEDED
 	StatusCancelled        Status = C.VFRAME_STATUS_CANCELLED
 	StatusInternal         Status = C.VFRAME_STATUS_INTERNAL
+	StatusBusy             Status = C.VFRAME_STATUS_BUSY
 )
 
 // Targets for errors.Is: errors.Is(err, vframe.ErrCannotOpen) is true when err is an
@@ -37,6 +43,7 @@ const (
 	ErrLimitExceeded    = StatusLimitExceeded    // a work limit (frames, pixels) was hit
 	ErrCancelled        = StatusCancelled        // cancelled (the Context functions return ctx.Err() instead)
 	ErrInternal         = StatusInternal         // a bug in vframe
+	ErrBusy             = StatusBusy             // a pool's queue was full (the Context functions wait for room instead)
 )
 
 // String is the library's description of the status ("invalid spec", ...).
@@ -55,11 +62,24 @@ type Error struct {
 	Message string
 }
 
+// Error is "vframe: " and the library's message, which reads on its own ("invalid spec:
+// offset 'x' is not a number...", "cannot open 'a.mp4': No such file...", "the input has no
+// video stream"), as Python's str(error) and C's err_buf give it; the class is in Status.
+// Without a message, the class's description.
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return "vframe: " + e.Status.String()
 	}
-	return "vframe: " + e.Status.String() + ": " + e.Message
+	return "vframe: " + e.Message
+}
+
+// cString is s as a C string for C.free, or an ErrInvalidArgument *Error when s holds a
+// NUL byte: C would take it for the end of the string and silently drop the rest.
+func cString(s, what string) (*C.char, error) {
+	if at := strings.IndexByte(s, 0); at >= 0 {
+		return nil, &Error{StatusInvalidArgument, fmt.Sprintf("%s contains a NUL byte (at byte %d)", what, at)}
+	}
+	return C.CString(s), nil
 }
 
 // Is reports whether target is this error's Status.

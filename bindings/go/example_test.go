@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	vframe "github.com/vframe/vframe/bindings/go"
+	"vframe"
 )
 
 func Example() {

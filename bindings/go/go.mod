@@ -1,3 +1,3 @@
-module github.com/vframe/vframe/bindings/go
+module vframe
 
 go 1.21

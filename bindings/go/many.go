@@ -5,6 +5,7 @@ package vframe
 import "C"
 
 import (
+	"fmt"
 	"unsafe"
 )
 
@@ -12,8 +13,11 @@ import (
 // in one call: cheaper than one Extract per spec, since the file is opened once and the
 // offsets are visited in time order, decoding on instead of seeking within a GOP.
 //
-// images[i] is nil where specs[i] failed; err is then the first failure (an *Error), and
-// errs[i] holds each spec's own error (nil on success).
+// images and errs have one element per spec: images[i] is nil where specs[i] failed, and
+// errs[i] is that spec's own error (nil on success); err is the first failure in the order
+// given (an *Error), or nil. A bad spec (malformed, or holding a NUL byte) fails alone; when
+// the call as a whole cannot run (bad options, a path with a NUL byte, a missing file),
+// every spec fails with that error.
 func ExtractMany(path string, specs []string) (images [][]byte, errs []error, err error) {
 	return (*Options)(nil).ExtractMany(path, specs)
 }
@@ -21,46 +25,67 @@ func ExtractMany(path string, specs []string) (images [][]byte, errs []error, er
 // ExtractMany is the package's ExtractMany with these options (nil: the defaults); the
 // time limit bounds the whole call.
 func (o *Options) ExtractMany(path string, specs []string) (images [][]byte, errs []error, err error) {
-	copts, err := o.toC()
-	if err != nil {
-		return nil, nil, err
-	}
 	n := len(specs)
 	images, errs = make([][]byte, n), make([]error, n)
 	if n == 0 {
 		return images, errs, nil
 	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	// C memory for the arrays C keeps pointers into during the call.
-	cspecs := unsafe.Slice((**C.char)(C.malloc(C.size_t(n)*C.size_t(unsafe.Sizeof((*C.char)(nil))))), n)
-	defer C.free(unsafe.Pointer(&cspecs[0]))
-	for i, spec := range specs {
-		cspecs[i] = C.CString(spec)
-		defer C.free(unsafe.Pointer(cspecs[i]))
-	}
-	cimages := make([]C.vframe_image, n)
-	statuses := make([]C.vframe_status, n)
-	var errBuf [errBufLen]C.char
-	status := C.vframe_extract_many(cpath, &cspecs[0], C.size_t(n), &copts, &cimages[0], &statuses[0], &errBuf[0], errBufLen)
-	first := C.GoString(&errBuf[0])
-	for i := range specs {
-		if statuses[i] == C.VFRAME_STATUS_OK {
-			images[i] = C.GoBytes(unsafe.Pointer(cimages[i].data), C.int(cimages[i].len))
-		} else {
-			message := ""
-			if err == nil {
-				message = first
-			}
-			errs[i] = &Error{Status(statuses[i]), message}
-			if err == nil {
-				err = errs[i]
-			}
+	failAll := func(e error) ([][]byte, []error, error) {
+		for i := range errs {
+			errs[i] = e
 		}
-		C.vframe_image_free(&cimages[i])
+		return images, errs, e
 	}
-	if status != C.VFRAME_STATUS_OK && err == nil {
-		err = &Error{Status(status), first}
+	copts, err := o.toC()
+	if err != nil {
+		return failAll(err)
 	}
-	return images, errs, err
+	cpath, err := cString(path, "the path")
+	if err != nil {
+		return failAll(err)
+	}
+	defer C.free(unsafe.Pointer(cpath))
+	// The specs C can take, in C memory (C keeps pointers into the array during the call);
+	// sent[j] is the index in specs of the j-th of them.
+	cspecs := make([]*C.char, 0, n)
+	sent := make([]int, 0, n)
+	defer func() {
+		for _, cspec := range cspecs {
+			C.free(unsafe.Pointer(cspec))
+		}
+	}()
+	for i, spec := range specs {
+		cspec, e := cString(spec, fmt.Sprintf("specs[%d]", i))
+		if e != nil {
+			errs[i] = e
+			continue
+		}
+		cspecs = append(cspecs, cspec)
+		sent = append(sent, i)
+	}
+	if m := len(cspecs); m > 0 {
+		array := unsafe.Slice((**C.char)(C.malloc(C.size_t(m)*C.size_t(unsafe.Sizeof((*C.char)(nil))))), m)
+		defer C.free(unsafe.Pointer(&array[0]))
+		copy(array, cspecs)
+		cimages := make([]C.vframe_image, m)
+		statuses := make([]C.vframe_status, m)
+		var errBuf [errBufLen]C.char
+		C.vframe_extract_many(cpath, &array[0], C.size_t(m), &copts, &cimages[0], &statuses[0], &errBuf[0], errBufLen)
+		first := C.GoString(&errBuf[0]) // the message of the first spec C failed
+		for j, i := range sent {
+			if statuses[j] == C.VFRAME_STATUS_OK {
+				images[i] = C.GoBytes(unsafe.Pointer(cimages[j].data), C.int(cimages[j].len))
+			} else {
+				errs[i] = &Error{Status(statuses[j]), first}
+				first = "" // later failures have only their class
+			}
+			C.vframe_image_free(&cimages[j])
+		}
+	}
+	for _, e := range errs {
+		if e != nil {
+			return images, errs, e
+		}
+	}
+	return images, errs, nil
 }

@@ -26,7 +26,8 @@ static void vframe_go_done(vframe_status status, vframe_image *image, const char
 }
 
 // Submit with vframe_go_done; the cgo.Handle travels as the user pointer. (A Go
-// uintptr cannot be turned into a void * on the Go side without upsetting go vet.)
+// uintptr cannot be turned into a void * on the Go side without upsetting go vet.) These
+// never wait for room in the pool: Go callers wait in Go (see pool()).
 static vframe_status vframe_go_submit(vframe_pool *pool, const char *path, const char *spec,
 		const vframe_options *opts, uintptr_t handle, uint64_t *job_id, char *err, size_t err_len) {
 	return vframe_submit(pool, path, spec, opts, vframe_go_done, (void *)handle, job_id, err, err_len);
@@ -45,6 +46,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
@@ -111,12 +113,16 @@ func ExtractBytes(data []byte, spec string) ([]byte, error) {
 }
 
 // ExtractContext is Extract that gives up when ctx is done: it then returns ctx.Err()
-// at once and the extraction, cancelled, stops in the background.
+// at once and the extraction, cancelled, stops in the background. It runs on a pool shared
+// by the package, which takes 5 jobs per CPU at once; a call beyond that waits for room
+// (while ctx allows) before it submits anything.
 func ExtractContext(ctx context.Context, path, spec string) ([]byte, error) {
 	return (*Options)(nil).ExtractContext(ctx, path, spec)
 }
 
 // ExtractBytesContext is ExtractBytes that gives up when ctx is done (see ExtractContext).
+// The library keeps a copy of data for the job (one per call, made once the call has room
+// in the pool, released when the extraction ends); data itself is not kept.
 func ExtractBytesContext(ctx context.Context, data []byte, spec string) ([]byte, error) {
 	return (*Options)(nil).ExtractBytesContext(ctx, data, spec)
 }
@@ -127,9 +133,15 @@ func (o *Options) ExtractContext(ctx context.Context, path, spec string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	cpath := C.CString(path)
+	cpath, err := cString(path, "the path")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cpath))
-	cspec := C.CString(spec)
+	cspec, err := cString(spec, "the spec")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cspec))
 
 	if ctx.Done() == nil { // never cancelled: a plain blocking call
@@ -149,9 +161,14 @@ func (o *Options) ExtractBytesContext(ctx context.Context, data []byte, spec str
 	if err != nil {
 		return nil, err
 	}
-	cspec := C.CString(spec)
+	cspec, err := cString(spec, "the spec")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cspec))
-	// C only reads the bytes during the call (the pool copies them), so Go memory is fine.
+	// C reads the Go bytes only during the call: vframe_extract_memory_opts reads them in
+	// place, vframe_submit_memory copies them into the job (cgo forbids C to keep a Go
+	// pointer once a call returns), so a call with a context makes one copy.
 	var cdata *C.uint8_t
 	if len(data) > 0 {
 		cdata = (*C.uint8_t)(unsafe.Pointer(&data[0]))
@@ -188,9 +205,20 @@ type result struct {
 // inFlight counts jobs submitted and not yet called back (each holds a cgo.Handle).
 var inFlight atomic.Int64
 
-// wait submits a job to the shared pool and waits for its result or for ctx.
+// wait takes a place in the shared pool (waiting for one while ctx allows), submits a job
+// there and waits for its result or for ctx.
 func wait(ctx context.Context, submit func(C.uintptr_t, *C.uint64_t, *C.char) C.vframe_status) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pool() // makes places
+	select {
+	case places <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err() // nothing submitted, nothing copied
+	}
+	if err := ctx.Err(); err != nil { // done as the place came: select picks either
+		<-places
 		return nil, err
 	}
 	// Buffered: the callback never blocks, even when nobody waits any more.
@@ -203,6 +231,7 @@ func wait(ctx context.Context, submit func(C.uintptr_t, *C.uint64_t, *C.char) C.
 	if status != C.VFRAME_STATUS_OK { // refused at once: done will not be called
 		inFlight.Add(-1)
 		handle.Delete()
+		<-places
 		return nil, &Error{Status(status), C.GoString(&errBuf[0])}
 	}
 	select {
@@ -217,13 +246,26 @@ func wait(ctx context.Context, submit func(C.uintptr_t, *C.uint64_t, *C.char) C.
 var (
 	sharedPool     *C.vframe_pool
 	sharedPoolOnce sync.Once
+	// places holds a token per job the package has in the shared pool (running or queued,
+	// until its callback): a call with a context takes one before it submits (and copies
+	// its bytes), and waits for one, as its context allows, when all are taken. Waiting in
+	// Go rather than in C (vframe_job.wait_ms) parks a goroutine instead of an OS thread,
+	// and the wait can end with the context.
+	places chan struct{}
 )
 
+// jobsInPool is how many jobs the package keeps in the shared pool at once: five per CPU,
+// a C pool's default shape (one running and four queued per thread).
+var jobsInPool = 5 * runtime.NumCPU()
+
 // pool is the process-wide worker pool (one thread per CPU), created on first use and
-// kept for the life of the process.
+// kept for the life of the process. Its queue holds jobsInPool jobs, so the library never
+// refuses one of the package's jobs for want of room (VFRAME_STATUS_BUSY): places, which
+// let in no more than that, is the bound.
 func pool() *C.vframe_pool {
 	sharedPoolOnce.Do(func() {
-		sharedPool = C.vframe_pool_new(0)
+		places = make(chan struct{}, jobsInPool)
+		sharedPool = C.vframe_pool_new_with(0, C.uint32_t(jobsInPool))
 		if sharedPool == nil {
 			panic("vframe: cannot start the worker pool's threads")
 		}

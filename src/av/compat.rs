@@ -53,6 +53,19 @@ pub(super) unsafe fn stream_display_matrix(stream: *const ffi::AVStream) -> Opti
     }
 }
 
+/// The stream's frame rate as the ffmpeg CLI guesses it for frames without timestamps
+/// (`av_guess_frame_rate`: `r_frame_rate`, corrected by the codec's rate and the average).
+/// The fields differ between versions: for raw H.264, 5.1 reports the stream's rate as both
+/// `avg_frame_rate` and `r_frame_rate`, 7.1 its demuxer's default 25 fps as the average and
+/// the field rate (twice the frame rate) as `r_frame_rate`; the guess is the stream's rate on both.
+///
+/// # Safety
+/// `format` must be an open format context and `stream` one of its streams.
+pub(super) unsafe fn frame_rate(format: *mut ffi::AVFormatContext, stream: *mut ffi::AVStream) -> ffi::AVRational {
+    // SAFETY: valid per the contract; the frame argument may be NULL.
+    unsafe { ffi::av_guess_frame_rate(format, stream, std::ptr::null_mut()) }
+}
+
 /// Whether the decoder marked the frame as a keyframe (`key_frame` became a flag in 6.1).
 ///
 /// # Safety

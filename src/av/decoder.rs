@@ -1,16 +1,97 @@
 //! `AVCodecContext` for decoding, and the one send/receive loop that handles EAGAIN/EOF.
 
+use std::ffi::c_int;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ffmpeg_sys_next as ffi;
 
 use super::{check, error_text, Frame, Packet};
 use crate::error::{Error, Status};
 
+/// Field order is drop order: the codec context is freed (in `Drop`) while the guard its
+/// callbacks read is still alive.
 pub(crate) struct Decoder {
     ctx: NonNull<ffi::AVCodecContext>,
     /// The most recent decode error, kept for the message when no frame ever comes out.
     last_error: Option<String>,
+    guard: Box<PixelGuard>,
+}
+
+/// FFmpeg's own ceiling on picture sizes, used for the decoder's internal checks when the
+/// caller's limit is lower (the caller's limit is then enforced, observably, by the guard).
+const FFMPEG_CEILING: u64 = 16384 * 16384;
+
+/// Padding a decoder may add to a picture's allocation (alignment), not counted as pixels.
+const ALIGNMENT_SLACK: u64 = 64;
+
+/// The caller's pixel limit, checked by the decoder's `get_format` and `get_buffer2`
+/// callbacks on every picture the decoder sets up, and on every frame it releases (some
+/// decoders, libdav1d among them, allocate their pictures themselves), and the first size
+/// that broke it.
+///
+/// FFmpeg's `max_pixels` alone would refuse such a picture too, but silently: the decode
+/// error looks like damage and an earlier frame would be returned. The guard makes the
+/// refusal a `LIMIT_EXCEEDED`, never a fallback frame.
+struct PixelGuard {
+    max_pixels: u64,
+    /// `width << 32 | height` of the first picture over the limit; 0 while none.
+    tripped: AtomicU64,
+}
+
+impl PixelGuard {
+    /// Whether a `width` x `height` picture is over the limit (and remembers the first).
+    fn refuses(&self, width: c_int, height: c_int) -> bool {
+        self.refuses_size(width.max(0) as u64, height.max(0) as u64)
+    }
+
+    /// The same for a size known to be non-negative.
+    fn refuses_size(&self, w: u64, h: u64) -> bool {
+        if w.saturating_mul(h) <= self.max_pixels {
+            return false;
+        }
+        let _ = self.tripped.compare_exchange(0, (w << 32) | h, Ordering::Relaxed, Ordering::Relaxed);
+        true
+    }
+}
+
+/// `AVCodecContext.get_format`: called when a decoder (re)initialises for a new picture
+/// size, before it allocates anything for it.
+unsafe extern "C" fn guarded_get_format(
+    ctx: *mut ffi::AVCodecContext,
+    formats: *const ffi::AVPixelFormat,
+) -> ffi::AVPixelFormat {
+    // SAFETY: ctx is the decoder's context (or a frame thread's copy of it), whose opaque is
+    // the guard the Decoder owns and keeps alive longer than the context.
+    unsafe {
+        let guard = &*((*ctx).opaque as *const PixelGuard);
+        if guard.refuses((*ctx).width, (*ctx).height) {
+            return ffi::AVPixelFormat::AV_PIX_FMT_NONE;
+        }
+        ffi::avcodec_default_get_format(ctx, formats)
+    }
+}
+
+/// `AVCodecContext.get_buffer2`: called for every picture buffer the decoder allocates.
+unsafe extern "C" fn guarded_get_buffer(
+    ctx: *mut ffi::AVCodecContext,
+    frame: *mut ffi::AVFrame,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: as in guarded_get_format; frame is the frame FFmpeg asks a buffer for.
+    unsafe {
+        let guard = &*((*ctx).opaque as *const PixelGuard);
+        let (cw, ch) = ((*ctx).width, (*ctx).height);
+        let (fw, fh) = ((*frame).width, (*frame).height);
+        // The context's size is the picture's; the frame's may add alignment padding. A
+        // frame much larger than its context is judged by its own size.
+        let padded = |f: c_int, c: c_int| i64::from(f) > i64::from(c) + ALIGNMENT_SLACK as i64;
+        let (w, h) = if padded(fw, cw) || padded(fh, ch) { (fw, fh) } else { (cw, ch) };
+        if guard.refuses(w, h) {
+            return ffi::AVERROR(libc::EINVAL);
+        }
+        ffi::avcodec_default_get_buffer2(ctx, frame, flags)
+    }
 }
 
 /// What the frame sink wants after a frame.
@@ -21,7 +102,14 @@ pub(crate) enum Flow {
 }
 
 impl Decoder {
-    pub(super) fn open(stream: *mut ffi::AVStream, threads: u32, max_pixels: u64) -> Result<Decoder, Error> {
+    /// A decoder for `stream`; `reorder_delay` is the least `has_b_frames` it starts with
+    /// (a measure taken in place of the probe's; 0 keeps the stream parameters' own).
+    pub(super) fn open(
+        stream: *mut ffi::AVStream,
+        threads: u32,
+        max_pixels: u64,
+        reorder_delay: i32,
+    ) -> Result<Decoder, Error> {
         // SAFETY: stream and its codecpar are valid while the demuxer is open; the codec
         // context copies what it needs from them.
         unsafe {
@@ -36,14 +124,21 @@ impl Decoder {
             }
             let ctx = NonNull::new(ffi::avcodec_alloc_context3(codec))
                 .ok_or_else(|| Error::new(Status::Internal, "out of memory for the decoder"))?;
-            let decoder = Decoder { ctx, last_error: None };
+            let guard = Box::new(PixelGuard { max_pixels, tripped: AtomicU64::new(0) });
+            let decoder = Decoder { ctx, last_error: None, guard };
             let raw = ctx.as_ptr();
             check(ffi::avcodec_parameters_to_context(raw, par), Status::DecodeError, "decoder parameters")?;
             (*raw).pkt_timebase = (*stream).time_base;
+            (*raw).has_b_frames = (*raw).has_b_frames.max(reorder_delay);
             (*raw).thread_count = threads.min(1024) as i32;
-            // Every picture, not only the size the stream declares first: FFmpeg refuses to
-            // allocate a bigger one (a later SPS may claim up to 16384x16384).
-            (*raw).max_pixels = i64::try_from(max_pixels).unwrap_or(i64::MAX);
+            // Every picture, not only the size the stream declares first (a later SPS may
+            // claim up to 16384x16384): the guard refuses, and reports, any picture over the
+            // caller's limit before its buffers are allocated; FFmpeg's own check stays at
+            // its ceiling so that it does not refuse first, silently.
+            (*raw).max_pixels = i64::try_from(max_pixels.max(FFMPEG_CEILING)).unwrap_or(i64::MAX);
+            (*raw).opaque = &*decoder.guard as *const PixelGuard as *mut std::ffi::c_void;
+            (*raw).get_format = Some(guarded_get_format);
+            (*raw).get_buffer2 = Some(guarded_get_buffer);
             (*raw).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
             check(ffi::avcodec_open2(raw, codec, ptr::null_mut()), Status::DecodeError, "opening the decoder")?;
             Ok(decoder)
@@ -62,6 +157,24 @@ impl Decoder {
     pub fn flush(&mut self) {
         // SAFETY: ctx is an open codec context.
         unsafe { ffi::avcodec_flush_buffers(self.ctx.as_ptr()) };
+    }
+
+    /// `LIMIT_EXCEEDED` if the decoder met a picture over the pixel limit (it was refused,
+    /// so frames from then on may be missing: no frame decoded since can be trusted as the
+    /// answer).
+    pub fn limit_error(&self) -> Result<(), Error> {
+        match self.guard.tripped.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            size => Err(Error::new(
+                Status::LimitExceeded,
+                format!(
+                    "the video has a picture of {}x{}, over the limit of {} pixels (max_input_pixels)",
+                    size >> 32,
+                    size & 0xFFFF_FFFF,
+                    self.guard.max_pixels
+                ),
+            )),
+        }
     }
 
     /// The last decode error FFmpeg reported, if any.
@@ -110,6 +223,13 @@ impl Decoder {
                     break;
                 }
                 received = true;
+                // Decoders that allocate their own pictures (libdav1d for AV1) never call
+                // get_buffer2: every frame that comes out is judged too, and one over the
+                // limit is refused, never handed on as the answer.
+                if self.guard.refuses_size(u64::from(frame.width()), u64::from(frame.height())) {
+                    frame.unref();
+                    return self.limit_error().map(|()| Flow::Stop);
+                }
                 if sink(frame)? == Flow::Stop {
                     return Ok(Flow::Stop);
                 }

@@ -1,13 +1,14 @@
 //! `AVFormatContext` for input: probing against an allow-list of real media containers,
 //! the video stream's facts, packet reading and seeking.
 
+use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
 use ffmpeg_sys_next as ffi;
 
-use super::io::{Avio, Source};
+use super::io::{Avio, Reader};
 use super::{check, compat, interrupt, ts, Decoder, Interrupt, Packet, Rational};
 use crate::error::{Error, Status};
 
@@ -45,8 +46,21 @@ const ALLOWED_FORMATS: &[&str] = &[
     "yuv4mpegpipe",
 ];
 
+/// Audio-only containers. They can hold no video, only cover art (an attached picture),
+/// which is not video either (SPEC §5): such a file is refused as having no video stream
+/// straight from the probe, without opening these demuxers at all.
+const AUDIO_FORMATS: &[&str] = &[
+    "mp3", "flac", "wav", "w64", "aiff", "aac", "ac3", "eac3", "dts", "truehd", "mlp", "amr", "amrnb", "amrwb", "ape",
+    "wv", "tta", "caf", "au", "mpc", "mpc8", "tak", "dsf", "shn", "s337m", "spdif", "loas", "latm",
+];
+
+/// Whether a demuxer reads still images (FFmpeg's `image2` and its `*_pipe` variants).
+fn is_image_format(name: &str) -> bool {
+    name == "image2" || name == "image2pipe" || name.ends_with("_pipe")
+}
+
 /// The facts about the chosen video stream that frame selection and geometry need.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct StreamInfo {
     pub index: i32,
     pub time_base: Rational,
@@ -54,6 +68,9 @@ pub(crate) struct StreamInfo {
     pub start_time: Option<i64>,
     /// Duration in `time_base`, when the container knows it.
     pub duration: Option<i64>,
+    /// Where the container says the file ends (its start plus its duration), in
+    /// `time_base`: how long the video runs where the stream states no duration (Matroska).
+    pub file_end: Option<i64>,
     /// Average frame rate, or the container's base rate when the average is unknown.
     pub frame_rate: Rational,
     pub display_matrix: Option<[i32; 9]>,
@@ -63,6 +80,19 @@ pub(crate) struct StreamInfo {
     pub height: u32,
     pub codec_name: String,
     pub format_name: String,
+    /// Whether the container's headers gave all this, without `avformat_find_stream_info`
+    /// (tests check that they give what the probe gives).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub from_headers: bool,
+}
+
+/// How [`Demuxer::video_stream`] may learn the stream's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// From the container's headers where they say enough, else by probing.
+    HeadersFirst,
+    /// Always by probing (`avformat_find_stream_info`).
+    Full,
 }
 
 /// An open input. Field order is drop order: the format context is closed (in `Drop`)
@@ -71,7 +101,27 @@ pub(crate) struct Demuxer<'a> {
     ctx: NonNull<ffi::AVFormatContext>,
     _io: Avio<'a>,
     interrupt: Arc<Interrupt>,
+    /// Packets read ahead (by `leading_untimed`) and handed out again by `read`.
+    queued: VecDeque<Packet>,
+    /// The H.264 reorder delay measured on the first packets where the probe was skipped
+    /// (0 otherwise: the stream's parameters say it).
+    reorder_delay: i32,
 }
+
+/// The reorder delay of packets with these presentation times, in decode order: for each,
+/// how many of the 16 before it come after it, at most (`mov_estimate_video_delay`'s
+/// measure).
+fn reorder_delay(pts: &[i64]) -> i32 {
+    const MAX_REORDER_DELAY: usize = 16;
+    (0..pts.len())
+        .map(|i| pts[i.saturating_sub(MAX_REORDER_DELAY)..i].iter().filter(|&&earlier| earlier > pts[i]).count())
+        .max()
+        .unwrap_or(0) as i32
+}
+
+/// The most packets, and bytes, `leading_untimed` reads ahead looking for a timestamp.
+const MAX_LOOKAHEAD_PACKETS: u64 = 1024;
+const MAX_LOOKAHEAD_BYTES: usize = 32 << 20;
 
 /// `AVFormatContext.io_open`: refuses every nested open, so no demuxer can reach another
 /// file or URL whatever the input says.
@@ -105,7 +155,7 @@ fn c_str(ptr: *const c_char) -> String {
 
 impl<'a> Demuxer<'a> {
     /// Opens `source`, refusing any container that is not on the allow-list.
-    pub fn open(mut source: Source<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
+    pub fn open(mut source: Reader<'a>, interrupt: Arc<Interrupt>) -> Result<Demuxer<'a>, Error> {
         super::init();
         // M3U playlists are recognised here, not by FFmpeg's probe, which misses them after a
         // byte order mark, without HLS tags and (FFmpeg 7.1 on) without an .m3u8 file name,
@@ -127,6 +177,19 @@ impl<'a> Demuxer<'a> {
         }
         // SAFETY: format points to a static AVInputFormat.
         let name = c_str(unsafe { (*format).name });
+        if AUDIO_FORMATS.contains(&name.as_str()) {
+            return Err(Error::new(
+                Status::NoVideoStream,
+                format!("the input is {name} audio, which holds no video (cover art, if any, is not video)"),
+            ));
+        }
+        if is_image_format(&name) {
+            let kind = name.strip_suffix("_pipe").unwrap_or(&name);
+            return Err(Error::new(
+                Status::UnsupportedInput,
+                format!("the input is a still image ({kind}), not a video (images and image sequences are refused)"),
+            ));
+        }
         if !ALLOWED_FORMATS.contains(&name.as_str()) {
             return Err(unsupported(&name));
         }
@@ -166,7 +229,7 @@ impl<'a> Demuxer<'a> {
             }));
         }
         let ctx = NonNull::new(raw).expect("avformat_open_input succeeded");
-        Ok(Demuxer { ctx, _io: io, interrupt })
+        Ok(Demuxer { ctx, _io: io, interrupt, queued: VecDeque::new(), reorder_delay: 0 })
     }
 
     fn raw(&self) -> *mut ffi::AVFormatContext {
@@ -178,23 +241,83 @@ impl<'a> Demuxer<'a> {
         unsafe { *(*self.raw()).streams.add(index as usize) }
     }
 
-    /// Reads stream parameters and picks the best video stream; all others are discarded
-    /// so the demuxer does not even hand out their packets.
-    pub fn video_stream(&mut self, max_pixels: u64) -> Result<StreamInfo, Error> {
+    /// Picks the best video stream and reads its parameters; all other streams are
+    /// discarded so the demuxer does not even hand out their packets.
+    ///
+    /// With `Probe::HeadersFirst`, a container whose headers already say all that frame
+    /// selection and decoding need (see [`Demuxer::headers_suffice`]) is not probed: no
+    /// `avformat_find_stream_info`, which decodes the first frames of every stream (9 to
+    /// 40 ms a call, hundreds on a 4K phone video). `Ok(None)` only when that path read
+    /// packets and then found the headers short after all: open the input again and use
+    /// `Probe::Full`.
+    pub fn video_stream(&mut self, max_pixels: u64, probe: Probe) -> Result<Option<StreamInfo>, Error> {
+        let cover_art = self.discard_all_but_video();
+        if probe == Probe::HeadersFirst {
+            if let Some(index) = self.sole_video_stream().filter(|&index| self.headers_suffice(index)) {
+                self.discard_all_but(index);
+                let mut info = self.describe(index, true)?;
+                if self.needs_reorder_delay(index) {
+                    self.reorder_delay = self.measure_reorder_delay(&info)?;
+                }
+                if info.start_time.is_none() {
+                    // Matroska leaves the start to the first packets: that of the first one
+                    // with a timestamp, as the full probe finds it in the packets it reads.
+                    self.leading_untimed(&info)?;
+                    // SAFETY: the stream is valid while the context is open.
+                    let set = ts(unsafe { (*self.stream(index)).start_time });
+                    info.start_time = set.or_else(|| self.queued.iter().find_map(Packet::pts));
+                    if info.start_time.is_none() {
+                        return Ok(None);
+                    }
+                }
+                return Ok(Some(info));
+            }
+        }
+        self.find_stream_info(max_pixels)?;
+        let index = self.best_video_stream().ok_or_else(|| {
+            let why = if cover_art { " (its only picture is attached cover art, which is not video)" } else { "" };
+            Error::new(Status::NoVideoStream, format!("the input has no video stream{why}"))
+        })?;
+        self.discard_all_but(index);
+        self.describe(index, false).map(Some)
+    }
+
+    /// Discards every stream but video ones, attached pictures (cover art) included: they
+    /// are never needed, and a probe must not decode them. Whether there was cover art.
+    fn discard_all_but_video(&mut self) -> bool {
         let raw = self.raw();
-        // Audio and data streams are never needed: discard them before probing so that
-        // avformat_find_stream_info does not decode them.
+        let mut cover_art = false;
         // SAFETY: streams[0..nb_streams] are valid streams of this context.
         unsafe {
             for i in 0..(*raw).nb_streams as usize {
                 let st = *(*raw).streams.add(i);
-                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO {
+                let attached = (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC != 0;
+                cover_art |= attached;
+                if (*(*st).codecpar).codec_type != ffi::AVMediaType::AVMEDIA_TYPE_VIDEO || attached {
                     (*st).discard = ffi::AVDiscard::AVDISCARD_ALL;
                 }
             }
         }
-        // The probing decoders get the pixel limit too: without it, a stream claiming a huge
-        // size is decoded here, before the caller's limit is checked.
+        cover_art
+    }
+
+    fn discard_all_but(&mut self, index: i32) {
+        let raw = self.raw();
+        // SAFETY: streams are valid; index < nb_streams.
+        unsafe {
+            for i in 0..(*raw).nb_streams as i32 {
+                if i != index {
+                    (**(*raw).streams.add(i as usize)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+                }
+            }
+        }
+    }
+
+    /// `avformat_find_stream_info`, with the pixel limit given to its probing decoders.
+    fn find_stream_info(&mut self, max_pixels: u64) -> Result<(), Error> {
+        let raw = self.raw();
+        // Without the limit, a stream claiming a huge size is decoded here, before the
+        // caller's limit is checked.
         // SAFETY: raw is an open context.
         let streams = unsafe { (*raw).nb_streams } as usize;
         let mut per_stream: Vec<*mut ffi::AVDictionary> = vec![ptr::null_mut(); streams];
@@ -213,27 +336,104 @@ impl<'a> Demuxer<'a> {
         if let Some(e) = self.interrupt.error() {
             return Err(e);
         }
-        check(ret, Status::CannotOpen, "reading stream parameters")?;
-        // SAFETY: raw is an open context; no decoder is requested.
-        let index =
-            unsafe { ffi::av_find_best_stream(raw, ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0) };
-        if index < 0 {
-            return Err(Error::new(Status::NoVideoStream, "the input has no video stream"));
+        check(ret, Status::CannotOpen, "reading stream parameters").map(drop)
+    }
+
+    /// Whether the headers say, for video stream `index`, everything the full probe would
+    /// tell frame selection and the decoder; each condition is why the probe is needed
+    /// elsewhere:
+    /// - MP4/MOV or Matroska/WebM: their demuxers read size, time base, frame rate,
+    ///   duration, display matrix and the codec's configuration (`avcC`, `hvcC`, `av1C`)
+    ///   from the headers; MP4's start time too (Matroska's comes from the first packets);
+    /// - one video stream: with several, FFmpeg's choice of the best weighs frames probed;
+    /// - H.264, HEVC, VP8, VP9 or AV1, with their configuration record where they have one:
+    ///   codecs whose decoders take nothing else from a probe. The one thing the probe
+    ///   learns by decoding is H.264's reorder delay (`has_b_frames`, which its decoder
+    ///   does not take from the SPS until a slice activates it, and without the SPS's
+    ///   bitstream restriction only guesses from the frames it has seen: too small, and it
+    ///   drops frames that come out of order). The MP4 demuxer measures it on the
+    ///   composition offsets of every sample in the index (so a fragmented MP4, whose
+    ///   index starts empty, is probed); for Matroska it is measured the same way on the
+    ///   presentation times of the first packets (see `measure_reorder_delay`). HEVC's
+    ///   decoder orders frames by its SPS alone; VP8, VP9 and AV1 do not reorder;
+    /// - a known size and average frame rate (frames without timestamps are placed by it).
+    fn headers_suffice(&self, index: i32) -> bool {
+        const FORMATS: &[&str] = &["mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"];
+        use ffi::AVCodecID::*;
+        let st = self.stream(index);
+        // SAFETY: the context, its format and the stream with its parameters are valid.
+        let (format, par, avg_rate, time_base) =
+            unsafe { (c_str((*(*self.raw()).iformat).name), &*(*st).codecpar, (*st).avg_frame_rate, (*st).time_base) };
+        if !FORMATS.contains(&format.as_str()) {
+            return false;
         }
-        // SAFETY: streams are valid; index < nb_streams per av_find_best_stream.
-        unsafe {
-            for i in 0..(*raw).nb_streams as i32 {
-                if i != index {
-                    (**(*raw).streams.add(i as usize)).discard = ffi::AVDiscard::AVDISCARD_ALL;
-                }
+        let needs_config = match par.codec_id {
+            AV_CODEC_ID_H264 | AV_CODEC_ID_HEVC | AV_CODEC_ID_AV1 => true,
+            AV_CODEC_ID_VP8 | AV_CODEC_ID_VP9 => false,
+            _ => return false,
+        };
+        let config = !par.extradata.is_null() && par.extradata_size > 0;
+        if (needs_config && !config)
+            || par.width <= 0
+            || par.height <= 0
+            || !Rational::from_av(avg_rate).is_valid()
+            || !Rational::from_av(time_base).is_valid()
+        {
+            return false;
+        }
+        // SAFETY: the stream is valid.
+        let indexed = unsafe { (*st).nb_frames > 0 && ffi::avformat_index_get_entries_count(st) > 0 };
+        par.codec_id != AV_CODEC_ID_H264 || format == FORMATS[1] || indexed
+    }
+
+    /// Whether stream `index`'s reorder delay must be measured on its first packets: H.264
+    /// outside MP4 (see `headers_suffice`).
+    fn needs_reorder_delay(&self, index: i32) -> bool {
+        // SAFETY: the context, its format and the stream with its parameters are valid.
+        let (codec, format) =
+            unsafe { ((*(*self.stream(index)).codecpar).codec_id, c_str((*(*self.raw()).iformat).name)) };
+        codec == ffi::AVCodecID::AV_CODEC_ID_H264 && format == "matroska,webm"
+    }
+
+    /// The reorder delay of the stream's first packets (read ahead; `read` hands them out
+    /// again), measured as the MP4 demuxer measures it on composition offsets: the most
+    /// packets of the 16 before it that any packet, in decode order, comes before in
+    /// presentation order. It reads on to the third keyframe, or 64 packets.
+    fn measure_reorder_delay(&mut self, stream: &StreamInfo) -> Result<i32, Error> {
+        const PACKETS: usize = 64;
+        const KEYFRAMES: usize = 3;
+        let mut bytes: usize = self.queued.iter().map(Packet::size).sum();
+        while self.queued.len() < PACKETS
+            && bytes < MAX_LOOKAHEAD_BYTES
+            && self.queued.iter().filter(|p| p.is_key()).count() < KEYFRAMES
+        {
+            let mut pkt = Packet::new()?;
+            if !self.read_next(stream, &mut pkt)? {
+                break;
             }
+            bytes += pkt.size();
+            self.queued.push_back(pkt);
         }
+        let pts: Vec<i64> = self.queued.iter().filter_map(Packet::pts).collect();
+        Ok(reorder_delay(&pts))
+    }
+
+    /// The one video stream (attached pictures aside), if there is exactly one.
+    fn sole_video_stream(&self) -> Option<i32> {
+        match self.video_candidates().as_slice() {
+            &[index] => Some(index),
+            _ => None,
+        }
+    }
+
+    /// The facts of stream `index`.
+    fn describe(&self, index: i32, from_headers: bool) -> Result<StreamInfo, Error> {
+        let raw = self.raw();
         let st = self.stream(index);
         // SAFETY: st and its codecpar are valid while the context is open.
         let info = unsafe {
             let par = &*(*st).codecpar;
-            let avg = Rational::from_av((*st).avg_frame_rate);
-            let rate = if avg.is_valid() { avg } else { Rational::from_av((*st).r_frame_rate) };
+            let rate = Rational::from_av(compat::frame_rate(raw, st));
             let codec = ffi::avcodec_get_name(par.codec_id);
             let key = CString::new("rotate").unwrap();
             let tag = ffi::av_dict_get((*st).metadata, key.as_ptr(), ptr::null(), 0);
@@ -243,6 +443,10 @@ impl<'a> Demuxer<'a> {
                 time_base: Rational::from_av((*st).time_base),
                 start_time: ts((*st).start_time),
                 duration: ts((*st).duration),
+                file_end: ts((*raw).duration).map(|duration| {
+                    let end = ts((*raw).start_time).unwrap_or(0).saturating_add(duration);
+                    ffi::av_rescale_q(end, ffi::AVRational { num: 1, den: ffi::AV_TIME_BASE }, (*st).time_base)
+                }),
                 frame_rate: rate,
                 display_matrix: compat::stream_display_matrix(st),
                 rotate_tag,
@@ -250,12 +454,43 @@ impl<'a> Demuxer<'a> {
                 height: par.height.max(0) as u32,
                 codec_name: c_str(codec),
                 format_name: c_str((*(*raw).iformat).name),
+                from_headers,
             }
         };
         if !info.time_base.is_valid() {
             return Err(Error::new(Status::CannotOpen, "the video stream has no valid time base"));
         }
         Ok(info)
+    }
+
+    /// FFmpeg's best video stream, attached pictures left out (they are still images in an
+    /// audio file or beside the video, not video).
+    fn best_video_stream(&self) -> Option<i32> {
+        let candidates = self.video_candidates();
+        // SAFETY: the context is open; no decoder is requested.
+        let best = unsafe {
+            ffi::av_find_best_stream(self.raw(), ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0)
+        };
+        if candidates.contains(&best) {
+            Some(best)
+        } else {
+            candidates.first().copied()
+        }
+    }
+
+    /// The video streams that are not attached pictures.
+    fn video_candidates(&self) -> Vec<i32> {
+        let raw = self.raw();
+        // SAFETY: streams[0..nb_streams] are valid streams of this open context.
+        unsafe {
+            (0..(*raw).nb_streams as i32)
+                .filter(|&i| {
+                    let st = *(*raw).streams.add(i as usize);
+                    (*(*st).codecpar).codec_type == ffi::AVMediaType::AVMEDIA_TYPE_VIDEO
+                        && (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC == 0
+                })
+                .collect()
+        }
     }
 
     /// The sample aspect ratio FFmpeg settles on for `frame` of `stream` (container first,
@@ -282,14 +517,47 @@ impl<'a> Demuxer<'a> {
         }
     }
 
-    /// A decoder for `stream`, with `threads` threads (0: as many as FFmpeg likes).
+    /// A decoder for `stream`, with `threads` threads (0: as many as FFmpeg likes), told
+    /// the reorder delay measured in place of a probe, if any.
     pub fn decoder(&self, stream: &StreamInfo, threads: u32, max_pixels: u64) -> Result<Decoder, Error> {
-        Decoder::open(self.stream(stream.index), threads, max_pixels)
+        Decoder::open(self.stream(stream.index), threads, max_pixels, self.reorder_delay)
     }
 
     /// Reads the next packet of `stream` into `pkt`. `Ok(false)` at the end of the input;
     /// read errors in the middle of a file (damage, truncation) also end it, as in ffmpeg.
     pub fn read(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
+        if let Some(mut queued) = self.queued.pop_front() {
+            std::mem::swap(pkt, &mut queued);
+            return Ok(true);
+        }
+        self.read_next(stream, pkt)
+    }
+
+    /// How many of the stream's first packets have no presentation timestamp (frames cut
+    /// in front of a keyframe with `-avoid_negative_ts disabled`, for one): `Some(0)` when
+    /// the first has one, `None` when none of the first 1024 packets (or 32 MiB) has one or
+    /// the input ends first. The packets read are handed out again by `read`; called again,
+    /// it counts them without reading more.
+    pub fn leading_untimed(&mut self, stream: &StreamInfo) -> Result<Option<u64>, Error> {
+        let mut bytes: usize = self.queued.iter().map(Packet::size).sum();
+        loop {
+            if let Some(timed) = self.queued.iter().position(|p| p.pts().is_some()) {
+                return Ok(Some(timed as u64));
+            }
+            if self.queued.len() as u64 >= MAX_LOOKAHEAD_PACKETS || bytes >= MAX_LOOKAHEAD_BYTES {
+                return Ok(None);
+            }
+            let mut pkt = Packet::new()?;
+            if !self.read_next(stream, &mut pkt)? {
+                return Ok(None);
+            }
+            bytes += pkt.size();
+            self.queued.push_back(pkt);
+        }
+    }
+
+    /// `read` straight from the container.
+    fn read_next(&mut self, stream: &StreamInfo, pkt: &mut Packet) -> Result<bool, Error> {
         loop {
             pkt.unref();
             // SAFETY: context and packet are valid; the packet is blank.
@@ -312,6 +580,7 @@ impl<'a> Demuxer<'a> {
     /// Seeks so that the next packets start at or before `timestamp` (in the stream's
     /// time base) at a keyframe, as far as the container's index allows.
     pub fn seek(&mut self, stream: &StreamInfo, timestamp: i64) -> Result<(), Error> {
+        self.queued.clear();
         // SAFETY: context is open; the index is a valid stream.
         let ret = unsafe { ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD) };
         if let Some(e) = self.interrupt.error() {
@@ -321,11 +590,34 @@ impl<'a> Demuxer<'a> {
     }
 }
 
+// SAFETY: the format context, its AVIO and the reader behind it are used by one thread at a
+// time (we hold them by &mut); FFmpeg keeps no thread affinity for them. The interrupt
+// they point to is shared through an Arc and is Sync.
+unsafe impl Send for Demuxer<'_> {}
+
 impl Drop for Demuxer<'_> {
     fn drop(&mut self) {
         let mut raw = self.ctx.as_ptr();
         // SAFETY: we own the context; with AVFMT_FLAG_CUSTOM_IO closing it leaves our pb
         // alone, which `io` frees right after.
         unsafe { ffi::avformat_close_input(&mut raw) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reorder_delay;
+
+    #[test]
+    fn reorder_delay_is_the_deepest_wait() {
+        assert_eq!(reorder_delay(&[]), 0);
+        assert_eq!(reorder_delay(&[0, 1, 2, 3, 4]), 0);
+        // I P B B: each B comes before the P decoded ahead of it.
+        assert_eq!(reorder_delay(&[0, 3, 1, 2, 6, 4, 5]), 1);
+        // A B-pyramid: b1 waits behind P4 and B2.
+        assert_eq!(reorder_delay(&[0, 4, 2, 1, 3, 8, 6, 5, 7]), 2);
+        // Only the 16 packets before one count, as in the MP4 demuxer.
+        let backwards: Vec<i64> = (0..40).rev().collect();
+        assert_eq!(reorder_delay(&backwards), 16);
     }
 }

@@ -2,7 +2,7 @@
 //! blocks in I/O and by the decode loop between packets.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,22 +10,48 @@ use crate::error::{Error, Status};
 
 /// Why a call must stop: `None` while it may go on.
 pub(crate) struct Interrupt {
-    deadline: Option<Instant>,
+    /// What the deadline is counted from.
+    epoch: Instant,
+    /// Nanoseconds from `epoch` to the deadline; `NO_DEADLINE` for none. Atomic, so that a
+    /// new call on the same input can start the limit again while FFmpeg holds a pointer.
+    deadline: AtomicU64,
     timeout: Option<Duration>,
     cancel: Option<Arc<AtomicBool>>,
     /// The status that fired, 0 while none has: FFmpeg's callback may run on any thread.
     fired: AtomicU32,
 }
 
+const NO_DEADLINE: u64 = u64::MAX;
+
 impl Interrupt {
     pub fn new(timeout: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Interrupt {
-        Interrupt {
-            // A timeout the clock cannot represent is no limit at all.
-            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+        let interrupt = Interrupt {
+            epoch: Instant::now(),
+            deadline: AtomicU64::new(NO_DEADLINE),
             timeout,
             cancel,
             fired: AtomicU32::new(0),
-        }
+        };
+        interrupt.restart();
+        interrupt
+    }
+
+    /// Starts the time limit again from now and forgets a timeout that fired: each call on
+    /// an open input gets the whole limit. (A set cancel flag fires again at once.)
+    pub fn restart(&self) {
+        // A timeout the clock cannot represent is no limit at all.
+        let deadline = self
+            .timeout
+            .and_then(|t| self.epoch.elapsed().checked_add(t))
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(NO_DEADLINE);
+        self.deadline.store(deadline, Ordering::Relaxed);
+        self.fired.store(0, Ordering::Relaxed);
+    }
+
+    fn past_deadline(&self) -> bool {
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        deadline != NO_DEADLINE && self.epoch.elapsed().as_nanos() >= u128::from(deadline)
     }
 
     /// Whether the call must stop now; remembers why.
@@ -35,7 +61,7 @@ impl Interrupt {
         }
         let status = if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
             Status::Cancelled
-        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if self.past_deadline() {
             Status::Timeout
         } else {
             return false;

@@ -15,19 +15,36 @@ use super::Interrupt;
 use crate::error::{Error, Status};
 
 /// What FFmpeg reads from.
-pub(crate) enum Source<'a> {
+pub(crate) enum Reader<'a> {
     /// A file; for a pipe (FIFO), the call's interrupt, which its reads wait on.
     File(File, Option<Arc<Interrupt>>),
-    Memory(Cursor<&'a [u8]>),
+    Memory(Cursor<Bytes<'a>>),
 }
 
-impl Source<'_> {
+/// The bytes of a whole file in memory: the caller's, or shared with whoever keeps them
+/// (an input held open past the caller's buffer).
+#[derive(Clone, Debug)]
+pub(crate) enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for Bytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(bytes) => bytes,
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Reader<'_> {
     /// Opens the file at `path` for reading, and nothing else: no protocol, no URL.
     ///
     /// The open itself never blocks (`O_NONBLOCK`: a FIFO without a writer would otherwise
     /// hang before any time limit applies); directories, character devices and sockets are
     /// refused. Regular files, block devices and FIFOs are read normally afterwards.
-    pub fn open_path(path: &std::path::Path, interrupt: &Arc<Interrupt>) -> Result<Source<'static>, Error> {
+    pub fn open_path(path: &std::path::Path, interrupt: &Arc<Interrupt>) -> Result<Reader<'static>, Error> {
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         use std::os::unix::io::AsRawFd;
         let shown = path.display();
@@ -64,36 +81,36 @@ impl Source<'_> {
             return Err(Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")));
         }
         let pipe = !(kind.is_file() || kind.is_block_device());
-        Ok(Source::File(file, pipe.then(|| Arc::clone(interrupt))))
+        Ok(Reader::File(file, pipe.then(|| Arc::clone(interrupt))))
     }
 
     /// Whether the input can be read again from the start and seeked (not a pipe).
     pub fn is_seekable(&self) -> bool {
         match self {
-            Source::File(_, pipe) => pipe.is_none(),
-            Source::Memory(_) => true,
+            Reader::File(_, pipe) => pipe.is_none(),
+            Reader::Memory(_) => true,
         }
     }
 
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Source::File(f, Some(interrupt)) => read_pipe(f, buf, interrupt),
-            Source::File(f, None) => f.read(buf),
-            Source::Memory(c) => c.read(buf),
+            Reader::File(f, Some(interrupt)) => read_pipe(f, buf, interrupt),
+            Reader::File(f, None) => f.read(buf),
+            Reader::Memory(c) => c.read(buf),
         }
     }
 
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
         match self {
-            Source::File(f, _) => f.seek(pos),
-            Source::Memory(c) => c.seek(pos),
+            Reader::File(f, _) => f.seek(pos),
+            Reader::Memory(c) => c.seek(pos),
         }
     }
 
     fn len(&mut self) -> std::io::Result<u64> {
         match self {
-            Source::File(f, _) => f.metadata().map(|m| m.len()),
-            Source::Memory(c) => Ok(c.get_ref().len() as u64),
+            Reader::File(f, _) => f.metadata().map(|m| m.len()),
+            Reader::Memory(c) => Ok(c.get_ref().as_ref().len() as u64),
         }
     }
 
@@ -102,8 +119,8 @@ impl Source<'_> {
         self.seek(SeekFrom::Start(0))?;
         let mut head = Vec::with_capacity(len);
         match self {
-            Source::File(f, _) => f.by_ref().take(len as u64).read_to_end(&mut head)?,
-            Source::Memory(c) => c.by_ref().take(len as u64).read_to_end(&mut head)?,
+            Reader::File(f, _) => f.by_ref().take(len as u64).read_to_end(&mut head)?,
+            Reader::Memory(c) => c.by_ref().take(len as u64).read_to_end(&mut head)?,
         };
         self.seek(SeekFrom::Start(0))?;
         Ok(head)
@@ -135,16 +152,16 @@ fn read_pipe(file: &mut File, buf: &mut [u8], interrupt: &Interrupt) -> std::io:
 
 const BUFFER_SIZE: usize = 64 * 1024;
 
-/// An `AVIOContext` reading from a boxed [`Source`]. Dropped after the format context that
+/// An `AVIOContext` reading from a boxed [`Reader`]. Dropped after the format context that
 /// uses it has been closed (field order in `Demuxer`).
 pub(crate) struct Avio<'a> {
     ctx: NonNull<ffi::AVIOContext>,
-    source: *mut Source<'a>,
+    source: *mut Reader<'a>,
     _borrow: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Avio<'a> {
-    pub fn new(source: Source<'a>) -> Result<Avio<'a>, Error> {
+    pub fn new(source: Reader<'a>) -> Result<Avio<'a>, Error> {
         // SAFETY: av_malloc returns NULL or a buffer of BUFFER_SIZE bytes.
         let buffer = unsafe { ffi::av_malloc(BUFFER_SIZE) } as *mut u8;
         if buffer.is_null() {
@@ -196,9 +213,9 @@ impl Drop for Avio<'_> {
 }
 
 /// Runs `f` on the source behind `opaque`, turning panics and I/O errors into `AVERROR(EIO)`.
-fn with_source<T>(opaque: *mut c_void, f: impl FnOnce(&mut Source<'_>) -> std::io::Result<T>) -> Result<T, c_int> {
-    // SAFETY: opaque is the Box<Source> owned by the Avio whose context FFmpeg is using.
-    let source = unsafe { &mut *(opaque as *mut Source<'_>) };
+fn with_source<T>(opaque: *mut c_void, f: impl FnOnce(&mut Reader<'_>) -> std::io::Result<T>) -> Result<T, c_int> {
+    // SAFETY: opaque is the Box<Reader> owned by the Avio whose context FFmpeg is using.
+    let source = unsafe { &mut *(opaque as *mut Reader<'_>) };
     match catch_unwind(AssertUnwindSafe(|| f(source))) {
         Ok(Ok(v)) => Ok(v),
         _ => Err(ffi::AVERROR(libc::EIO)),

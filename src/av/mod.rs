@@ -8,6 +8,7 @@
 mod compat;
 mod decoder;
 mod demuxer;
+mod encoder;
 mod frame;
 mod interrupt;
 mod io;
@@ -23,10 +24,11 @@ use ffmpeg_sys_next as ffi;
 use crate::error::{Error, Status};
 
 pub(crate) use decoder::{Decoder, Flow};
-pub(crate) use demuxer::{Demuxer, StreamInfo};
+pub(crate) use demuxer::{Demuxer, Probe, StreamInfo};
+pub(crate) use encoder::{encode_webp, WEBP_MAX_SIDE};
 pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
-pub(crate) use io::Source;
+pub(crate) use io::{Bytes, Reader};
 pub(crate) use packet::Packet;
 pub(crate) use scaler::Scaler;
 pub(crate) use tonemap::ToneMapper;

@@ -27,10 +27,36 @@ impl Packet {
         unsafe { (*self.ptr.as_ptr()).stream_index }
     }
 
+    /// The payload's size in bytes.
+    pub fn size(&self) -> usize {
+        // SAFETY: ptr is a valid packet for the life of self.
+        unsafe { (*self.ptr.as_ptr()).size }.max(0) as usize
+    }
+
     /// Presentation timestamp, if the container gave one.
     pub fn pts(&self) -> Option<i64> {
         // SAFETY: as above.
         super::ts(unsafe { (*self.ptr.as_ptr()).pts })
+    }
+
+    /// Decoding timestamp, if the container gave one.
+    pub fn dts(&self) -> Option<i64> {
+        // SAFETY: as above.
+        super::ts(unsafe { (*self.ptr.as_ptr()).dts })
+    }
+
+    /// Whether the container marks the packet as a keyframe (decodable on its own).
+    pub fn is_key(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.ptr.as_ptr()).flags & ffi::AV_PKT_FLAG_KEY != 0 }
+    }
+
+    /// A second reference to the same payload (no copy).
+    pub fn try_clone(&self) -> Result<Packet, Error> {
+        // SAFETY: ptr is a valid packet; av_packet_clone returns NULL or a new reference.
+        NonNull::new(unsafe { ffi::av_packet_clone(self.ptr.as_ptr()) })
+            .map(|ptr| Packet { ptr })
+            .ok_or_else(|| Error::new(Status::Internal, "out of memory for a packet reference"))
     }
 
     /// Whether the demuxer marked the packet as one to decode but never show (the part

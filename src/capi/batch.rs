@@ -18,6 +18,10 @@ use crate::Input;
 /// spec (in the order given), whose message goes to `err_buf`. `opts` (NULL: defaults)
 /// bounds the whole call.
 ///
+/// In order: bad `opts` or `input_path` fail every spec with their status; a malformed spec
+/// fails alone (`VFRAME_STATUS_INVALID_SPEC`); an input that cannot be opened fails every
+/// other spec.
+///
 /// # Safety
 /// `input_path` is a NUL-terminated string; `specs` points to `count` NUL-terminated
 /// strings; `images` and `statuses` point to `count` writable elements; `opts` is NULL or
@@ -50,8 +54,10 @@ pub unsafe extern "C" fn vframe_extract_many(
         };
         images.iter_mut().for_each(|image| *image = vframe_image::EMPTY);
         statuses.iter_mut().for_each(|status| *status = Status::Internal);
-        let options = boundary::options_arg(opts)?;
-        let path = boundary::path_arg(input_path, "input_path")?;
+        let arguments =
+            boundary::options_arg(opts).and_then(|o| Ok((o, boundary::path_arg(input_path, "input_path")?)));
+        // The call cannot run: every spec has failed.
+        let (options, path) = arguments.inspect_err(|e| statuses.fill(e.status()))?;
         // Specs that do not parse fail alone; the others are extracted together.
         let parsed: Vec<Result<crate::Spec, Error>> = spec_ptrs.iter().map(|&p| boundary::spec_arg(p)).collect();
         let valid: Vec<crate::Spec> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();

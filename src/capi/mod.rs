@@ -3,26 +3,37 @@
 //! Thin: arguments are checked and converted in `boundary`, the work is done by the safe
 //! core, and results are copied into buffers only `vframe_image_free` releases. Every
 //! export runs inside `boundary::call`, so no panic crosses into C. `options` holds the
-//! per-call limits, `jobs` the asynchronous calls over the worker pool of `pool`.
+//! per-call limits, `jobs` the asynchronous calls over the bounded worker pool of `pool`, `source`
+//! the handle of a video opened once for many extractions.
 
 #![allow(non_camel_case_types)]
 
 mod batch;
 mod boundary;
+mod frames;
 mod jobs;
 mod options;
 mod pool;
+mod source;
 
 use std::ffi::c_char;
 
 use crate::error::{Error, Status};
 use crate::{Image, Input};
 
+pub use frames::{
+    vframe_frame, vframe_frame_fn, vframe_frames, vframe_frames_free, vframe_sample, vframe_sample_each,
+    vframe_sample_each_memory, vframe_sample_memory, vframe_sheet, vframe_sheet_fn, vframe_sheets, vframe_sheets_free,
+    vframe_storyboard, vframe_storyboard_each, vframe_storyboard_each_memory, vframe_storyboard_memory,
+};
 pub use jobs::{
-    vframe_cancel, vframe_done_fn, vframe_pool, vframe_pool_free, vframe_pool_new, vframe_pool_wait, vframe_submit,
-    vframe_submit_memory,
+    vframe_cancel, vframe_done_fn, vframe_job, vframe_pool, vframe_pool_close, vframe_pool_free, vframe_pool_new,
+    vframe_pool_new_with, vframe_pool_wait, vframe_release_fn, vframe_submit, vframe_submit_job, vframe_submit_memory,
 };
 pub use options::{vframe_options, vframe_options_default};
+pub use source::{
+    vframe_source, vframe_source_close, vframe_source_extract, vframe_source_open, vframe_source_open_memory,
+};
 
 /// An encoded image (JPEG or PNG file bytes) owned by the library: release it with
 /// `vframe_image_free`, never with `free`.

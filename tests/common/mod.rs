@@ -38,26 +38,51 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// The shared media collection: `$VFRAME_MEDIA`, else `../shared/media` beside the
-/// repository. `None`, with a note on stderr, when it is absent: tests that need it skip.
+/// repository. When it is absent, tests that need it skip **loudly** (a line straight to
+/// the terminal, past the test harness's capture, and a line in
+/// `target/media-skips.log`, which `make test` prints at the end) — and under `CI=true`
+/// they fail instead: CI must never pass without the real videos.
 pub fn media_dir() -> Option<PathBuf> {
     let dir =
         std::env::var_os("VFRAME_MEDIA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("../shared/media"));
     if dir.join("MANIFEST.tsv").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: no media collection at {} (set VFRAME_MEDIA to a folder with MANIFEST.tsv)", dir.display());
-        None
+        return Some(dir);
     }
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true but the media collection is missing at {} (set VFRAME_MEDIA): {test} cannot run",
+        dir.display()
+    );
+    note_media_skip(&format!("SKIPPED {test}: no media collection at {} (set VFRAME_MEDIA)", dir.display()));
+    None
 }
 
-/// A file of the media collection, or `None` (with a note) when it is absent.
+/// A file of the media collection, or `None` (skipped loudly, as `media_dir`) when absent.
 pub fn media(name: &str) -> Option<PathBuf> {
     let path = media_dir()?.join(name);
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipped: {} is absent", path.display());
+        let test = std::thread::current().name().unwrap_or("a test").to_string();
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true but {} is missing from the media collection: {test} cannot run",
+            path.display()
+        );
+        note_media_skip(&format!("SKIPPED {test}: {} is absent", path.display()));
         None
+    }
+}
+
+/// Says that a test skipped for want of media, where a person will see it.
+fn note_media_skip(line: &str) {
+    use std::io::Write;
+    // Straight to the terminal: eprintln! output of a passing test is swallowed.
+    let _ = writeln!(std::io::stderr(), "vframe tests: {line}");
+    let log = repo_root().join("target/media-skips.log");
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = writeln!(file, "{line}");
     }
 }
 
@@ -278,9 +303,11 @@ pub fn ffmpeg_shots(path: &Path, shots: &[Shot]) -> Vec<Option<Vec<u8>>> {
         (0..shots.len()).map(|i| TempPath::new(&format!("shot-{}-{i}.raw", unique_id()))).collect();
     let mut args: Vec<std::ffi::OsString> = Vec::new();
     // Input 0 as coded; input 1 (the same file) rotated by ffmpeg, only if a shot wants it.
+    // Autorotate is ffmpeg's default: spelling it out differs between versions (5.1's
+    // `-autorotate` takes a value, 7.x's is a flag that takes none).
     args.extend(["-noautorotate".into(), "-i".into(), path.into()]);
     if shots.iter().any(|s| s.autorotate) {
-        args.extend(["-autorotate".into(), "1".into(), "-i".into(), path.into()]);
+        args.extend(["-i".into(), path.into()]);
     }
     for (shot, out) in shots.iter().zip(&outputs) {
         let from = match shot.at {

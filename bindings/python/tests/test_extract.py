@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import decimal
+import fractions
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from images import image_size
@@ -113,11 +115,16 @@ def test_options_that_do_not_bite_leave_the_image_unchanged(fixtures: Path) -> N
     assert vframe.extract(video.read_bytes(), spec, threads=2, timeout=30) == plain
 
 
-def test_the_library_is_the_one_named_by_vframe_library() -> None:
-    wanted = os.environ.get("VFRAME_LIBRARY")
-    if not wanted:
-        pytest.skip("VFRAME_LIBRARY is not set (make test-python sets it)")
-    assert vframe.library_path() == wanted
+def test_vframe_library_overrides_the_library_found_otherwise(tmp_path: Path, fixtures: Path) -> None:
+    override = tmp_path / "override" / "libvframe.so"
+    override.parent.mkdir()
+    shutil.copyfile(vframe.library_path(), override)
+    video = fixtures / "gop25_25fps.mp4"
+    code = f"import vframe; vframe.extract({str(video)!r}, 'vframe/jpg/offset/1'); print(vframe.library_path())"
+    env = dict(os.environ, VFRAME_LIBRARY=str(override))
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(override)
 
 
 def test_package_library_and_crate_versions_agree() -> None:
@@ -164,3 +171,85 @@ def test_a_library_next_to_the_package_comes_before_the_checkout_build(tmp_path:
     assert run.returncode == 0, run.stderr
     where, size = run.stdout.split()
     assert Path(where) == package / "libvframe.so" and int(size) > 0
+
+
+@pytest.mark.parametrize(
+    "parts, bad",
+    [
+        ({"offset": "1/w/10"}, "'1/w/10'"),  # would add a key
+        ({"offset": "1?w=10"}, "'1?w=10'"),
+        ({"offset": "1|imageView2/1/w/10"}, "'1|imageView2/1/w/10'"),
+        ({"offset": " 1"}, "' 1'"),
+        ({"offset": "1\n"}, "'1\\n'"),
+        ({"offset": "1\0"}, "'1\\x00'"),
+        ({"offset": "1e3"}, "'1e3'"),
+        ({"offset": "-1"}, "'-1'"),
+        ({"offset": -1}, "'-1'"),
+        ({"offset": -0.5}, "'-0.5'"),
+        ({"offset": decimal.Decimal("-2")}, "'-2'"),
+        ({"offset": float("nan")}, "'nan'"),
+        ({"offset": float("inf")}, "'inf'"),
+        ({"offset": decimal.Decimal("NaN")}, "'NaN'"),
+        ({"offset": 1, "w": "10/h/20"}, "'10/h/20'"),
+        ({"offset": 1, "w": -5}, "'-5'"),
+        ({"offset": 1, "w": "1.5"}, "'1.5'"),
+        ({"offset": 1, "h": "20 "}, "'20 '"),
+        ({"offset": 1, "rotate": "auto/w/10"}, "'auto/w/10'"),
+        ({"offset": 1, "rotate": 45}, "'45'"),
+        ({"offset": 1, "rotate": "Auto"}, "'Auto'"),
+        ({"offset": 1, "format": "jpg/w/10"}, "'jpg/w/10'"),
+        ({"offset": 1, "format": "JPG"}, "'JPG'"),
+        ({"offset": 1, "format": "bmp"}, "'bmp'"),
+    ],
+)
+def test_a_keyword_value_the_spec_cannot_hold_is_an_invalid_spec(
+    fixtures: Path, parts: dict[str, object], bad: str
+) -> None:
+    """No keyword can add a key or smuggle text into the spec: every value must be one value
+    of the spec's grammar, and the error names it, as the library names a bad part."""
+    keywords: dict[str, Any] = {"format": "jpg", **parts}
+    video = fixtures / "gop25_25fps.mp4"
+    with pytest.raises(vframe.InvalidSpecError) as built:
+        vframe.build_spec(**keywords)
+    assert bad in str(built.value) and str(built.value).startswith("invalid spec: ")
+    with pytest.raises(vframe.InvalidSpecError, match=re.escape(bad)):
+        vframe.extract(video, **keywords)
+    future = vframe.extract_async(video, **keywords)  # a bad spec comes through the future
+    assert type(future.exception(timeout=60)) is vframe.InvalidSpecError
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {"offset": True},
+        {"offset": [1]},
+        {"offset": b"1"},
+        {"offset": 1j},
+        {"offset": 1, "w": 1.5},
+        {"offset": 1, "w": 160.0},
+        {"offset": 1, "h": True},
+        {"offset": 1, "w": b"10"},
+        {"offset": 1, "rotate": 90.0},
+        {"offset": 1, "rotate": False},
+        {"offset": 1, "format": b"jpg"},
+    ],
+)
+def test_a_keyword_of_the_wrong_type_is_a_type_error(fixtures: Path, parts: dict[str, object]) -> None:
+    keywords: dict[str, Any] = {"format": "jpg", **parts}
+    with pytest.raises(TypeError):
+        vframe.build_spec(**keywords)
+    with pytest.raises(TypeError):
+        vframe.extract(fixtures / "gop25_25fps.mp4", **keywords)
+    with pytest.raises(TypeError):
+        vframe.extract_async(fixtures / "gop25_25fps.mp4", **keywords)
+
+
+def test_every_accepted_keyword_value_makes_the_spec_it_says() -> None:
+    assert (
+        vframe.build_spec("png", "0.5", w="160", h="120", rotate="auto")
+        == "vframe/png/offset/0.5/w/160/h/120/rotate/auto"
+    )
+    assert vframe.build_spec("jpg", fractions.Fraction(15, 2), rotate=0) == "vframe/jpg/offset/7.5/rotate/0"
+    assert vframe.build_spec("jpg", -0.0) == "vframe/jpg/offset/0"
+    assert vframe.build_spec("jpg", decimal.Decimal("7.50"), rotate="270") == "vframe/jpg/offset/7.50/rotate/270"
+    assert vframe.build_spec("jpg", 10**8, w=99999) == "vframe/jpg/offset/100000000/w/99999"  # ranges: the library's

@@ -37,3 +37,31 @@ def test_an_input_without_video_fails_every_spec(fixtures: Path) -> None:
     results = vframe.extract_many(fixtures / "audio_only.m4a", SPECS[:2], return_exceptions=True)
     assert all(isinstance(r, vframe.NoVideoStreamError) for r in results)
     assert vframe.extract_many(fixtures / "audio_only.m4a", []) == []
+
+
+def test_specs_must_be_a_list_of_str_not_one_str(fixtures: Path) -> None:
+    video = fixtures / "gop25_25fps.mp4"
+    for specs in ("vframe/jpg/offset/1", b"vframe/jpg/offset/1", ["vframe/jpg/offset/1", b"vframe/jpg/offset/2"], 7):
+        with pytest.raises(TypeError, match="spec"):
+            vframe.extract_many(video, specs)  # type: ignore[arg-type]
+
+
+def test_a_nul_in_one_spec_fails_that_spec_alone(fixtures: Path) -> None:
+    video = fixtures / "gop25_25fps.mp4"
+    specs = ["vframe/jpg/offset/1", "vframe/jpg/offset/2\0/w/10", "vframe/png/offset/3"]
+    results = vframe.extract_many(video, specs, return_exceptions=True)
+    assert isinstance(results[1], vframe.InvalidArgumentError) and "NUL" in str(results[1])
+    assert results[0] == vframe.extract(video, specs[0]) and results[2] == vframe.extract(video, specs[2])
+    with pytest.raises(vframe.InvalidArgumentError, match="NUL"):
+        vframe.extract_many(video, specs)
+    with pytest.raises(vframe.InvalidArgumentError, match="NUL"):
+        vframe.extract_many(f"{video}\0.txt", specs[:1])
+
+
+def test_arguments_that_stop_the_call_fail_every_spec(fixtures: Path) -> None:
+    specs = ["vframe/jpg/offset/1", "vframe/png/offset/2"]
+    results = vframe.extract_many("", specs, return_exceptions=True)
+    assert [type(r) for r in results] == [vframe.InvalidArgumentError] * 2, results
+    assert "empty" in str(results[0])
+    results = vframe.extract_many("/nonexistent/movie.mp4", [*specs, "vframe/bad"], return_exceptions=True)
+    assert [type(r) for r in results] == [vframe.CannotOpenError] * 2 + [vframe.InvalidSpecError], results

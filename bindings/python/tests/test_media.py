@@ -18,7 +18,9 @@ REFUSED = {"corrupt_mp4_malformed_free_box_no_moov.mp4", "corrupt_vp9_invalid_bi
 def _videos(media: Path) -> list[Path]:
     with open(media / "MANIFEST.tsv", newline="") as manifest:
         names = [row["file"] for row in csv.DictReader(manifest, delimiter="\t")]
-    return [media / name for name in names if name not in REFUSED and (media / name).is_file()]
+    missing = [name for name in names if not (media / name).is_file()]
+    assert not missing, f"MANIFEST.tsv lists files the folder lacks: {missing}"
+    return [media / name for name in names if name not in REFUSED]
 
 
 def test_every_real_video_gives_one_thumbnail_by_path_bytes_and_future(media: Path) -> None:

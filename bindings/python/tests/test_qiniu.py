@@ -37,8 +37,8 @@ def test_the_sdk_and_the_keyword_form_make_the_same_request(fixtures: Path) -> N
         dict(offset=9.96, h=48, rotate="auto"),
     ):
         sdk = qiniu.build_op("vframe", "jpg", **parts)
-        assert vframe.build_spec("jpg", **parts) == sdk  # type: ignore[arg-type]
-        assert vframe.extract(video, sdk) == vframe.extract(video, format="jpg", **parts)  # type: ignore[arg-type]
+        assert vframe.build_spec("jpg", **parts) == sdk
+        assert vframe.extract(video, sdk) == vframe.extract(video, format="jpg", **parts)
 
 
 def test_a_url_query_form_is_accepted(fixtures: Path) -> None:

@@ -1,55 +1,126 @@
 """Translating Python arguments into the C call's: the spec string, the source, the options.
 
-Only formatting and type conversion happen here; the library validates everything (a bad
-spec or an impossible size comes back as the library's own error and message).
+A spec string given by the caller goes to the library as it is: the library parses it and
+reports what is wrong. A spec built from keywords is built here, in ``build_spec`` only,
+which writes each value as one value of the spec's grammar or refuses it, so that no
+keyword can add a key or carry other text into the spec; the library still checks ranges.
 """
 
 from __future__ import annotations
 
 import ctypes
 import decimal
+import fractions
+import numbers
 import os
-from typing import Any, Union
+import re
+from typing import Any, Mapping, Union
 
 from . import _native
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidSpecError
 
 #: What ``extract`` accepts as a video: a file path, or the bytes of a whole file.
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
-#: A number in a spec (``offset=7.5``, ``w=480``), or text the library parses itself.
-Number = Union[int, float, decimal.Decimal, str]
+#: A number in a spec (``offset=7.5``, ``w=480``), or its text (``offset="7.5"``).
+Number = Union[int, float, decimal.Decimal, fractions.Fraction, str]
 
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 
+# The values of the spec's grammar (README, "The operation string").
+_FORMATS = ("jpg", "jpeg", "png")
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+_PIXELS = re.compile(r"[0-9]+")
+_ROTATIONS = ("0", "90", "180", "270", "auto")
 
-def _spec_value(value: Number) -> str:
-    # Floats are written positionally ("0.00001", never "1e-05"), with every digit repr keeps.
-    if isinstance(value, float):
-        return format(decimal.Decimal(repr(value)), "f")
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    return str(value)
+
+def _invalid(key: str, text: str, expected: str) -> InvalidSpecError:
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return InvalidSpecError(f"invalid spec: {key} {shown!r} is not {expected}")
+
+
+def _type_error(key: str, value: object, expected: str) -> TypeError:
+    return TypeError(f"{key} must be {expected}, not {type(value).__name__}")
+
+
+def _seconds(value: Number) -> str:
+    """``offset`` as the spec writes it: digits with an optional decimal part."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool) or not isinstance(value, (numbers.Real, decimal.Decimal)):
+        raise _type_error("offset", value, "a number of seconds (int, float, Decimal, Fraction) or its text")
+    elif isinstance(value, numbers.Integral):
+        text = str(int(value))
+    else:
+        # Positional ("0.00001", never "1e-05"), with every digit repr keeps; -0.0 is 0.
+        exact = value if isinstance(value, decimal.Decimal) else decimal.Decimal(repr(float(value)))
+        if not exact.is_finite():
+            text = str(value)  # nan, inf: refused below
+        else:
+            text = "0" if exact == 0 else format(exact, "f")
+    if not _SECONDS.fullmatch(text):
+        raise _invalid("offset", text, "a number of seconds (digits with an optional decimal part, e.g. 7 or 7.5)")
+    return text
+
+
+def _pixels(key: str, value: int | str) -> str:
+    """``w`` or ``h`` as the spec writes it: digits."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _type_error(key, value, "a whole number of pixels (int) or its text")
+    else:
+        text = str(int(value))
+    if not _PIXELS.fullmatch(text):
+        raise _invalid(key, text, "a whole number of pixels")
+    return text
+
+
+def _rotation(value: int | str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, str)):
+        raise _type_error("rotate", value, 'one of 0, 90, 180, 270 or "auto"')
+    text = value if isinstance(value, str) else str(int(value))
+    if text not in _ROTATIONS:
+        raise _invalid("rotate", text, "one of 0, 90, 180, 270, auto")
+    return text
 
 
 def build_spec(
     format: str,
     offset: Number,
-    w: Number | None = None,
-    h: Number | None = None,
+    w: int | str | None = None,
+    h: int | str | None = None,
     rotate: None | int | str = None,
 ) -> str:
     """The spec string for these parts, e.g. ``build_spec("jpg", 7.5, w=480)`` is
-    ``"vframe/jpg/offset/7.5/w/480"``. Nothing is checked here: the library does that."""
-    parts = ["vframe", str(format), "offset", _spec_value(offset)]
-    for key, value in (("w", w), ("h", h), ("rotate", rotate)):
-        if value is not None:
-            parts += [key, _spec_value(value)]
+    ``"vframe/jpg/offset/7.5/w/480"``.
+
+    Each part must be one value of the spec's grammar, so the string has exactly the keys
+    given: ``format`` one of ``"jpg"``, ``"jpeg"``, ``"png"``; ``offset`` a non-negative real
+    number (int, float, Decimal, Fraction) or digits with an optional decimal part as a str;
+    ``w``/``h`` a non-negative int or digits; ``rotate`` one of 0, 90, 180, 270, ``"auto"``
+    (numbers also as str). A value of the wrong type raises ``TypeError``; a value of the
+    right type the grammar cannot hold (``offset="1/w/10"``, ``-1``, ``nan``, ``rotate=45``)
+    raises :class:`vframe.InvalidSpecError`, as the library does for such a part of a spec
+    string. Ranges (offset up to 10^7 s, w up to 3840, h up to 2160, w/h at least 1) are
+    the library's to check.
+    """
+    if not isinstance(format, str):
+        raise _type_error("format", format, 'a str ("jpg", "jpeg" or "png")')
+    if format not in _FORMATS:
+        raise _invalid("format", format, "jpg, jpeg or png")
+    parts = ["vframe", format, "offset", _seconds(offset)]
+    if w is not None:
+        parts += ["w", _pixels("w", w)]
+    if h is not None:
+        parts += ["h", _pixels("h", h)]
+    if rotate is not None:
+        parts += ["rotate", _rotation(rotate)]
     return "/".join(parts)
 
 
-def resolve_spec(spec: str | None, parts: dict) -> str:  # type: ignore[type-arg]
+def resolve_spec(spec: str | None, parts: Mapping[str, Any]) -> str:
     """The spec of an ``extract`` call: the string given, or one built from keywords."""
     given = {key: value for key, value in parts.items() if value is not None}
     if spec is not None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Sequence
+from typing import Iterable
 
 from . import _native
-from .errors import VframeError, error_for_status
 from ._call import CSource, Number, Source, c_options, c_string, resolve_spec
+from .errors import Status, VframeError, error_for_status
 
 
 def extract(
@@ -17,8 +17,8 @@ def extract(
     *,
     format: str | None = None,
     offset: Number | None = None,
-    w: Number | None = None,
-    h: Number | None = None,
+    w: int | str | None = None,
+    h: int | str | None = None,
     rotate: None | int | str = None,
     timeout: float | None = None,
     threads: int | None = None,
@@ -56,7 +56,7 @@ def extract(
 
 def extract_many(
     path: str | os.PathLike[str],
-    specs: Sequence[str],
+    specs: Iterable[str],
     *,
     return_exceptions: bool = False,
     timeout: float | None = None,
@@ -67,33 +67,57 @@ def extract_many(
     """Many thumbnails of one video file in one call, one per spec, in the order given.
 
     Cheaper than one :func:`extract` per spec: the file is opened once and the offsets are
-    visited in time order, decoding on instead of seeking within a GOP. ``timeout`` bounds
-    the whole call. The first failing spec raises its :class:`vframe.VframeError`; with
-    ``return_exceptions=True`` failures are returned in the list instead (as
-    :func:`asyncio.gather` does).
+    visited in time order, decoding on instead of seeking within a GOP. ``specs`` is a list
+    (any iterable) of spec strings, never one string (``TypeError``). ``timeout`` bounds the
+    whole call. A bad spec (malformed, or holding a NUL) fails alone; a path the library
+    cannot use or open fails every spec. The first failing spec raises its
+    :class:`vframe.VframeError`; with ``return_exceptions=True`` failures are returned in
+    the list instead (as :func:`asyncio.gather` does).
     """
+    if isinstance(specs, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"specs must be a list of spec strings, not one {type(specs).__name__}")
+    try:
+        spec_list = list(specs)
+    except TypeError:
+        raise TypeError(f"specs must be a list of spec strings, not {type(specs).__name__}") from None
+    for i, spec in enumerate(spec_list):
+        if not isinstance(spec, str):
+            raise TypeError(f"specs[{i}] must be a spec str, not {type(spec).__name__}")
     path_bytes = CSource(os.fspath(path)).path
     if path_bytes is None:
         raise TypeError("extract_many takes a file path")
-    encoded = [c_string(spec, "spec") for spec in specs]
-    count = len(encoded)
-    c_specs = (ctypes.c_char_p * max(count, 1))(*encoded)
-    images = (_native.Image * max(count, 1))()
-    statuses = (_native.c_status * max(count, 1))()
     options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
-    err = _native.err_buf()
-    lib = _native.library()
-    lib.vframe_extract_many(path_bytes, c_specs, count, options, images, statuses, err, len(err))
-    results: list[bytes | VframeError] = []
-    first_message = err.value.decode("utf-8", "replace")
-    for i in range(count):
-        if statuses[i] == 0:
-            results.append(_native.take_image(images[i]))
-        else:
-            message = first_message if not any(isinstance(r, VframeError) for r in results) else ""
-            results.append(error_for_status(statuses[i], message or _native.status_text(statuses[i])))
+    results: list[bytes | VframeError | None] = [None] * len(spec_list)
+    # A NUL would cut a spec short in C: that spec fails alone, the others are sent.
+    sent: list[int] = []
+    encoded: list[bytes] = []
+    for i, spec in enumerate(spec_list):
+        try:
+            encoded.append(c_string(spec, f"specs[{i}]"))
+            sent.append(i)
+        except VframeError as e:
+            results[i] = e
+    if encoded:
+        count = len(encoded)
+        c_specs = (ctypes.c_char_p * count)(*encoded)
+        images = (_native.Image * count)()
+        statuses = (_native.c_status * count)()
+        err = _native.err_buf()
+        _native.library().vframe_extract_many(path_bytes, c_specs, count, options, images, statuses, err, len(err))
+        message = err.value.decode("utf-8", "replace")  # the first failing spec's
+        for j, i in enumerate(sent):
+            if statuses[j] == 0:
+                results[i] = _native.take_image(images[j])
+            else:
+                results[i] = error_for_status(statuses[j], message or _native.status_text(statuses[j]))
+                message = ""  # later failures have only their class
+    done: list[bytes | VframeError] = []
+    for result in results:
+        if result is None:  # cannot be: every spec was sent or refused above
+            result = error_for_status(Status.INTERNAL, "a spec was left without a result")
+        done.append(result)
     if not return_exceptions:
-        for result in results:
+        for result in done:
             if isinstance(result, VframeError):
                 raise result
-    return results
+    return done

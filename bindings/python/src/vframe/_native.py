@@ -7,7 +7,7 @@ a failed status into an exception. Nothing else in the package declares a C type
 The library is loaded on first use, from the first of:
 
 1. the file named by the environment variable ``VFRAME_LIBRARY``;
-2. ``libvframe.so`` (``.dylib``, ``vframe.dll``) next to this package;
+2. ``libvframe.so`` (``.dylib``, ``vframe.dll``) next to this package, where the wheel puts it;
 3. ``target/release/`` of the source checkout this package sits in;
 4. the system's library path (``ctypes.util.find_library("vframe")``).
 """
@@ -24,6 +24,7 @@ from ctypes import (
     POINTER,
     Structure,
     c_char_p,
+    c_int64,
     c_size_t,
     c_uint8,
     c_uint32,
@@ -74,6 +75,34 @@ c_status = c_uint32
 #: ``vframe_done_fn``: ``void (*)(vframe_status, vframe_image *, const char *err, void *user)``.
 DoneFn = CFUNCTYPE(None, c_status, POINTER(Image), c_char_p, c_void_p)
 
+#: ``vframe_release_fn``: ``void (*)(void *release_user)``.
+ReleaseFn = CFUNCTYPE(None, c_void_p)
+
+
+class Job(Structure):
+    """``vframe_job``: one extraction for ``vframe_submit_job`` (``size`` set by ``__init__``)."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("input_path", c_char_p),
+        ("data", c_void_p),
+        ("len", c_size_t),
+        ("release", ReleaseFn),
+        ("release_user", c_void_p),
+        ("spec", c_char_p),
+        ("opts", POINTER(Options)),
+        ("done", DoneFn),
+        ("user", c_void_p),
+        ("wait_ms", c_int64),
+    ]
+
+    def __init__(self, **fields: Any) -> None:
+        super().__init__(size=ctypes.sizeof(Job), **fields)
+
+
+#: ``vframe_job.wait_ms`` for "as long as it takes".
+WAIT_FOREVER = -1
+
 
 def _raise_on_failure(err_buf_at: int | None) -> Callable[[int, Any, tuple[Any, ...]], int]:
     """An ``errcheck`` raising the status's exception with the message the call wrote into
@@ -123,10 +152,26 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
     (
         "vframe_extract_many",
         c_status,
-        [c_char_p, POINTER(c_char_p), c_size_t, POINTER(Options), POINTER(Image), POINTER(c_status), c_char_p, c_size_t],
+        [
+            c_char_p,
+            POINTER(c_char_p),
+            c_size_t,
+            POINTER(Options),
+            POINTER(Image),
+            POINTER(c_status),
+            c_char_p,
+            c_size_t,
+        ],
         None,  # per-spec statuses: extract_many raises or returns them itself
     ),
     ("vframe_pool_new", c_void_p, [c_uint32], None),
+    ("vframe_pool_new_with", c_void_p, [c_uint32, c_uint32], None),
+    (
+        "vframe_submit_job",
+        c_status,
+        [c_void_p, POINTER(Job), POINTER(c_uint64), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
     (
         "vframe_submit",
         c_status,
@@ -152,7 +197,27 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
     ),
     ("vframe_cancel", c_status, [c_void_p, c_uint64], _raise_on_failure(err_buf_at=None)),
     ("vframe_pool_wait", None, [c_void_p], None),
+    ("vframe_pool_close", None, [c_void_p], None),
     ("vframe_pool_free", None, [c_void_p], None),
+    (
+        "vframe_source_open",
+        c_status,
+        [c_char_p, POINTER(Options), POINTER(c_void_p), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
+    (
+        "vframe_source_open_memory",
+        c_status,
+        [c_void_p, c_size_t, POINTER(Options), POINTER(c_void_p), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=4),
+    ),
+    (
+        "vframe_source_extract",
+        c_status,
+        [c_void_p, c_char_p, POINTER(Image), c_char_p, c_size_t],
+        _raise_on_failure(err_buf_at=3),
+    ),
+    ("vframe_source_close", None, [c_void_p], None),
 )
 
 
@@ -195,8 +260,8 @@ def _load() -> _Loaded:
     if name is not None:
         return _Loaded(ctypes.CDLL(name), name)
     raise OSError(
-        "cannot find the vframe library (libvframe); build it with `cargo build --release` and set "
-        "VFRAME_LIBRARY to its path. Looked in: " + "; ".join(tried)
+        "cannot find the vframe library (libvframe); install the package with pip (which builds it into "
+        "the package), or set VFRAME_LIBRARY to its path. Looked in: " + "; ".join(tried)
     )
 
 

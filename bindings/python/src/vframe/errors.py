@@ -24,6 +24,7 @@ class Status(enum.IntEnum):
     LIMIT_EXCEEDED = 9
     CANCELLED = 10
     INTERNAL = 11
+    BUSY = 12
 
 
 class VframeError(Exception):
@@ -108,6 +109,13 @@ class InternalError(VframeError):
     status = Status.INTERNAL
 
 
+class BusyError(VframeError):
+    """A pool is full: :meth:`vframe.Pool.submit_nowait` found no room, or :meth:`vframe.Pool.submit`
+    waited ``queue_timeout`` seconds without finding any."""
+
+    status = Status.BUSY
+
+
 _ERROR_CLASSES: dict[int, type[VframeError]] = {
     cls.status: cls
     for cls in (
@@ -122,6 +130,7 @@ _ERROR_CLASSES: dict[int, type[VframeError]] = {
         LimitExceededError,
         CancelledError,
         InternalError,
+        BusyError,
     )
 }
 

@@ -1,0 +1,189 @@
+package vframe
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+#include "vframe.h"
+
+// Defined below (//export goVframeFrame).
+extern int goVframeFrame(vframe_frame *frame, void *user);
+
+static int vframe_go_frame(const vframe_frame *frame, void *user) {
+	return goVframeFrame((vframe_frame *)frame, user);
+}
+
+static vframe_status vframe_go_sample_each(const char *path, const char *spec, const vframe_options *opts,
+		uintptr_t handle, char *err, size_t err_len) {
+	return vframe_sample_each(path, spec, opts, vframe_go_frame, (void *)handle, err, err_len);
+}
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"unsafe"
+)
+
+// Frame is one frame of a sample: Extract(path, "vframe/<fmt>/offset/<OffsetMs/1000>/...")
+// gives the same Image.
+type Frame struct {
+	Image []byte
+	// OffsetMs is the moment sampled, in milliseconds.
+	OffsetMs uint64
+	// Time is the frame's own presentation time, in seconds from the stream's first frame.
+	Time float64
+	// Index is its number in the sample (0-based; the pattern's $(count) is Index+1).
+	Index int
+	// Key is the name the spec's pattern gives it ("" without a pattern).
+	Key string
+}
+
+// Sheet is one sheet of a storyboard.
+type Sheet struct {
+	// Name is the sheet's name, as the WebVTT and JSON index refer to it.
+	Name          string
+	Image         []byte
+	Width, Height int
+	// FirstTile and TileCount say which tiles of the index it holds.
+	FirstTile, TileCount int
+}
+
+// StoryboardResult is a storyboard: its sheets, and its WebVTT and JSON index.
+type StoryboardResult struct {
+	Sheets []Sheet
+	VTT    string
+	JSON   string
+}
+
+func goFrame(f *C.vframe_frame) Frame {
+	frame := Frame{
+		Image:    C.GoBytes(unsafe.Pointer(f.image.data), C.int(f.image.len)),
+		OffsetMs: uint64(f.offset_ms),
+		Time:     float64(f.time),
+		Index:    int(f.index),
+	}
+	if f.key != nil {
+		frame.Key = C.GoString(f.key)
+	}
+	return frame
+}
+
+// Sample returns every frame of a Qiniu vsample spec (e.g. "vsample/jpg/interval/10/s/320x")
+// of the video file at path, in time order, made in one pass.
+func Sample(path, spec string) ([]Frame, error) {
+	return (*Options)(nil).Sample(path, spec)
+}
+
+// Sample is the package's Sample with these options (nil: the defaults); the time limit
+// bounds the whole call.
+func (o *Options) Sample(path, spec string) ([]Frame, error) {
+	copts, err := o.toC()
+	if err != nil {
+		return nil, err
+	}
+	cpath, cspec := C.CString(path), C.CString(spec)
+	defer C.free(unsafe.Pointer(cpath))
+	defer C.free(unsafe.Pointer(cspec))
+	var out C.vframe_frames
+	var errBuf [errBufLen]C.char
+	status := C.vframe_sample(cpath, cspec, &copts, &out, &errBuf[0], errBufLen)
+	defer C.vframe_frames_free(&out)
+	if status != C.VFRAME_STATUS_OK {
+		return nil, &Error{Status(status), C.GoString(&errBuf[0])}
+	}
+	frames := make([]Frame, 0, int(out.count))
+	if out.count > 0 {
+		for _, f := range unsafe.Slice(out.frames, int(out.count)) {
+			frames = append(frames, goFrame(&f))
+		}
+	}
+	return frames, nil
+}
+
+// SampleEach is Sample that streams: each frame is handed to fn as soon as it is made and
+// nothing is kept. An error from fn stops the sample and is returned.
+func (o *Options) SampleEach(path, spec string, fn func(Frame) error) error {
+	copts, err := o.toC()
+	if err != nil {
+		return err
+	}
+	cpath, cspec := C.CString(path), C.CString(spec)
+	defer C.free(unsafe.Pointer(cpath))
+	defer C.free(unsafe.Pointer(cspec))
+	state := &eachState{fn: fn}
+	handle := cgo.NewHandle(state)
+	defer handle.Delete()
+	var errBuf [errBufLen]C.char
+	status := C.vframe_go_sample_each(cpath, cspec, &copts, C.uintptr_t(handle), &errBuf[0], errBufLen)
+	if state.err != nil {
+		return state.err
+	}
+	if status != C.VFRAME_STATUS_OK {
+		return &Error{Status(status), C.GoString(&errBuf[0])}
+	}
+	return nil
+}
+
+// SampleEach is the package's SampleEach with the default options.
+func SampleEach(path, spec string, fn func(Frame) error) error {
+	return (*Options)(nil).SampleEach(path, spec, fn)
+}
+
+type eachState struct {
+	fn  func(Frame) error
+	err error
+}
+
+// goVframeFrame is vframe_sample_each's callback (through vframe_go_frame), on the
+// goroutine's own thread: it copies the frame and hands it to the caller's function.
+//
+//export goVframeFrame
+func goVframeFrame(frame *C.vframe_frame, user unsafe.Pointer) C.int {
+	state := cgo.Handle(uintptr(user)).Value().(*eachState)
+	if err := state.fn(goFrame(frame)); err != nil {
+		state.err = err
+		return 1
+	}
+	return 0
+}
+
+// Storyboard returns a storyboard (e.g. "storyboard/jpg/interval/10/s/160x/columns/10") of
+// the video file at path: its sheets, and its WebVTT and JSON index.
+func Storyboard(path, spec string) (*StoryboardResult, error) {
+	return (*Options)(nil).Storyboard(path, spec)
+}
+
+// Storyboard is the package's Storyboard with these options (nil: the defaults).
+func (o *Options) Storyboard(path, spec string) (*StoryboardResult, error) {
+	copts, err := o.toC()
+	if err != nil {
+		return nil, err
+	}
+	cpath, cspec := C.CString(path), C.CString(spec)
+	defer C.free(unsafe.Pointer(cpath))
+	defer C.free(unsafe.Pointer(cspec))
+	var out C.vframe_sheets
+	var errBuf [errBufLen]C.char
+	status := C.vframe_storyboard(cpath, cspec, &copts, &out, &errBuf[0], errBufLen)
+	defer C.vframe_sheets_free(&out)
+	if status != C.VFRAME_STATUS_OK {
+		return nil, &Error{Status(status), C.GoString(&errBuf[0])}
+	}
+	result := &StoryboardResult{
+		VTT:  C.GoStringN(out.vtt, C.int(out.vtt_len)),
+		JSON: C.GoStringN(out.json, C.int(out.json_len)),
+	}
+	if out.count > 0 {
+		for _, s := range unsafe.Slice(out.sheets, int(out.count)) {
+			result.Sheets = append(result.Sheets, Sheet{
+				Name:      C.GoString(s.name),
+				Image:     C.GoBytes(unsafe.Pointer(s.image.data), C.int(s.image.len)),
+				Width:     int(s.image.width),
+				Height:    int(s.image.height),
+				FirstTile: int(s.first_tile),
+				TileCount: int(s.tile_count),
+			})
+		}
+	}
+	return result, nil
+}

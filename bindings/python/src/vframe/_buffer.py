@@ -1,0 +1,90 @@
+"""Memory input lent to the library for an asynchronous job, without a copy where that is safe.
+
+The library reads a lent buffer in place until it calls the job's release callback. Until
+then the job holds a buffer export of the caller's object (``PyObject_GetBuffer``): the
+object stays alive and its memory stays where it is (a bytearray cannot be resized and an
+mmap cannot be closed while it is exported). ``bytes`` and other read-only buffers are lent
+as they are, so a thousand jobs over one ``bytes`` share it. A writable buffer (bytearray,
+writable memoryview) may change while its job waits in the queue, so it is copied once, into
+``bytes``, and the copy is lent.
+
+These are CPython's own C API (``ctypes.pythonapi``), not vframe's: ``Py_buffer``'s layout is
+part of the stable ABI.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import POINTER, c_char_p, c_int, c_ssize_t, c_void_p
+from typing import Union
+
+#: What can be lent: the memory kinds of :data:`vframe._call.Source`.
+Memory = Union[bytes, bytearray, memoryview]
+
+
+class _PyBuffer(ctypes.Structure):
+    """CPython's ``Py_buffer``."""
+
+    _fields_ = [
+        ("buf", c_void_p),
+        ("obj", c_void_p),  # a reference PyBuffer_Release drops; never touched here
+        ("len", c_ssize_t),
+        ("itemsize", c_ssize_t),
+        ("readonly", c_int),
+        ("ndim", c_int),
+        ("format", c_char_p),
+        ("shape", c_void_p),
+        ("strides", c_void_p),
+        ("suboffsets", c_void_p),
+        ("internal", c_void_p),
+    ]
+
+
+# PyBUF_SIMPLE: one contiguous block of bytes, read-only or not.
+_PYBUF_SIMPLE = 0
+# pythonapi holds the GIL during these calls and raises the exception a failure sets.
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, POINTER(_PyBuffer), c_int]
+_get_buffer.restype = c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [POINTER(_PyBuffer)]
+_release_buffer.restype = None
+
+
+def _export(source: object) -> _PyBuffer:
+    view = _PyBuffer()
+    _get_buffer(source, ctypes.byref(view), _PYBUF_SIMPLE)
+    return view
+
+
+class LentBuffer:
+    """The bytes of ``source`` for the library to read in place: ``address`` and ``length``,
+    valid until :meth:`release` (which the job's release callback calls).
+
+    ``copied`` says whether ``source`` was writable, and so copied once."""
+
+    def __init__(self, source: Memory) -> None:
+        self.copied = False
+        try:
+            view = _export(source)
+        except BufferError:  # not contiguous (a strided memoryview): lend a contiguous copy
+            view, self.copied = _export(memoryview(source).tobytes()), True
+        if not view.readonly:
+            _release_buffer(ctypes.byref(view))
+            view, self.copied = _export(memoryview(source).tobytes()), True
+        self._view: _PyBuffer | None = view
+
+    @property
+    def address(self) -> int | None:
+        return self._view.buf if self._view is not None else None
+
+    @property
+    def length(self) -> int:
+        return self._view.len if self._view is not None else 0
+
+    def release(self) -> None:
+        """Ends the loan (the export, and with it what kept the memory in place). Idempotent;
+        needs the GIL, which ctypes callbacks hold."""
+        view, self._view = self._view, None
+        if view is not None:
+            _release_buffer(ctypes.byref(view))

@@ -1,0 +1,132 @@
+"""A video opened once for many extractions: ``vframe.open`` and ``vframe.Source``
+(the C ``vframe_source``)."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from types import TracebackType
+
+from . import _native
+from ._call import CSource, Number, c_options, c_string, resolve_spec
+from ._call import Source as Video
+
+
+class Source:
+    """A video opened and probed once; each :meth:`extract` gives exactly the image
+    :func:`vframe.extract` gives, without opening the file again. Offsets may come in any
+    order; in time order, those in one GOP are reached by decoding on.
+
+    Made by :func:`vframe.open`. Use it in a ``with`` block, or call :meth:`close` (also
+    done when it is garbage-collected). The limits given at open apply to every call, each
+    call getting the whole ``timeout``. Any thread may use a source: calls on one source run
+    one at a time (open one per thread for parallel work); the GIL is released meanwhile.
+    """
+
+    def __init__(
+        self,
+        video: Video,
+        *,
+        timeout: float | None = None,
+        threads: int | None = None,
+        max_decoded_frames: int | None = None,
+        max_input_pixels: int | None = None,
+    ) -> None:
+        self._handle: int | None = None
+        # Held during every call and by close: a source is never closed under a call.
+        self._lock = threading.Lock()
+        c_video = CSource(video)
+        options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
+        lib = _native.library()
+        handle = ctypes.c_void_p()
+        err = _native.err_buf()
+        if c_video.path is not None:
+            lib.vframe_source_open(c_video.path, options, ctypes.byref(handle), err, len(err))
+        else:
+            # The library copies the bytes: the caller's buffer is free again on return.
+            lib.vframe_source_open_memory(c_video.data, c_video.length, options, ctypes.byref(handle), err, len(err))
+        self._handle = handle.value
+
+    def extract(
+        self,
+        spec: str | None = None,
+        *,
+        format: str | None = None,
+        offset: Number | None = None,
+        w: Number | None = None,
+        h: Number | None = None,
+        rotate: None | int | str = None,
+    ) -> bytes:
+        """The thumbnail ``spec`` names (or its parts as keywords, as :func:`vframe.extract`
+        takes them), as JPEG or PNG bytes. A failure raises a :class:`vframe.VframeError`
+        and leaves the source usable."""
+        spec_bytes = c_string(resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec")
+        image = _native.Image()
+        err = _native.err_buf()
+        with self._lock:
+            handle = self._open_handle()
+            _native.library().vframe_source_extract(handle, spec_bytes, ctypes.byref(image), err, len(err))
+        return _native.take_image(image)
+
+    def close(self) -> None:
+        """Releases the source (waiting for a call in progress); closing twice is fine."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                _native.library().vframe_source_close(handle)
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def _open_handle(self) -> int:
+        if self._handle is None:
+            raise ValueError("the source is closed")
+        return self._handle
+
+    def __enter__(self) -> Source:
+        self._open_handle()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A source that failed to open has no handle; one never closed is closed here.
+        if getattr(self, "_handle", None) is not None:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"<vframe.Source {'closed' if self.closed else 'open'}>"
+
+
+def open(
+    video: Video,
+    *,
+    timeout: float | None = None,
+    threads: int | None = None,
+    max_decoded_frames: int | None = None,
+    max_input_pixels: int | None = None,
+) -> Source:
+    """Opens a video (a file path, or the bytes of a whole file, which are copied) for many
+    extractions::
+
+        with vframe.open("movie.mp4") as video:
+            poster = video.extract("vframe/jpg/offset/0/w/640")
+            previews = [video.extract(format="jpg", offset=t, w=160) for t in (10, 20, 30)]
+
+    Limits as for :func:`vframe.extract`; they apply to every call on the source. A video
+    that cannot be opened raises the same :class:`vframe.VframeError` as ``extract`` would.
+    """
+    return Source(
+        video,
+        timeout=timeout,
+        threads=threads,
+        max_decoded_frames=max_decoded_frames,
+        max_input_pixels=max_input_pixels,
+    )

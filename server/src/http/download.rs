@@ -1,0 +1,97 @@
+//! `GET /<key>` (the stored object) and `GET /<key>?vframe/…` (sync processing) on a download
+//! host: the bucket comes from the `Host` header (`--domain`, else `--default-bucket`); a
+//! private bucket needs a signed URL, checked before anything about the key is revealed.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+
+use super::{blocking, full, host, App, Body};
+use crate::qiniu::fop::Op;
+use crate::qiniu::{download, key, ApiError};
+use crate::store::now_s;
+use crate::worker::SyncError;
+
+pub async fn get(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let host = host(&request).unwrap_or_default();
+    let bucket = app
+        .config
+        .bucket_for_host(Some(&host))
+        .ok_or_else(|| ApiError::new(404, "no bucket is served at this host (see --domain and --default-bucket)"))?
+        .to_owned();
+    let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = download::parse_target(target)?;
+    if app.config.private.contains(&bucket) {
+        download::verify(&app.config.credentials, &host, &url, now_s())?;
+    }
+    key::check_key(&url.key)?;
+    let op = url.fop.as_deref().map(|f| Op::parse(f).map_err(ApiError::bad_request)).transpose()?;
+    let store = app.store.clone();
+    let (b, k) = (bucket.clone(), url.key.clone());
+    let object =
+        blocking(move || store.get(&b, &k)).await?.ok_or_else(|| ApiError::new(404, "no such file or directory"))?;
+    let Some(op) = op else {
+        return serve_object(request.method() == Method::HEAD, object).await;
+    };
+    let ticket = app.engine.submit_sync(op, object.path.clone(), app.config.limits.sync_wait).map_err(sync_error)?;
+    let output = ticket.wait().await.map_err(sync_error)?;
+    let mut response = Response::new(full(output.data));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(output.mime));
+    Ok(response)
+}
+
+fn sync_error(error: SyncError) -> ApiError {
+    match error {
+        SyncError::Busy => ApiError::new(503, "all workers are busy, retry later"),
+        SyncError::Gone => ApiError::internal("processing failed: the server is stopping or a worker failed"),
+        SyncError::Engine(e) if e.status() == vframe::Status::InvalidSpec => ApiError::bad_request(e.to_string()),
+        SyncError::Engine(e) => ApiError::internal(format!("processing failed: {e}")),
+    }
+}
+
+async fn serve_object(head: bool, object: crate::store::Object) -> Result<Response<Body>, ApiError> {
+    let mut response = if head {
+        Response::new(full(Bytes::new()))
+    } else {
+        let file =
+            tokio::fs::File::open(&object.path).await.map_err(|_| ApiError::new(404, "no such file or directory"))?;
+        let stream = tokio_stream(file).map_ok(Frame::data);
+        Response::new(BodyExt::boxed(StreamBody::new(stream)))
+    };
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(object.fsize));
+    if let Ok(mime) = HeaderValue::from_str(&object.mime) {
+        headers.insert(CONTENT_TYPE, mime);
+    }
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", object.hash)) {
+        headers.insert(ETAG, etag);
+    }
+    for (name, value) in &object.meta {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// A file as a stream of 256 KiB chunks.
+fn tokio_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync {
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffer.truncate(n);
+        Ok(Some((Bytes::from(buffer), file)))
+    })
+}

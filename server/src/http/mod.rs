@@ -1,0 +1,205 @@
+//! The HTTP server: connections (bounded, with a header timeout), one request id per request
+//! (`X-Reqid` on every response), routing, Qiniu's JSON errors, logs and metrics.
+//!
+//! Routes (one listener serves the API, upload and download hosts, as a local Qiniu):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/health`, `/metrics` | liveness (once ready), Prometheus text |
+//! | GET | `/v4/query` | region query: every host is this server |
+//! | POST | `/pfop`, `/pfop/` | persistent job (QBox or Qiniu v2 signature) |
+//! | GET | `/status/get/prefop?id=` | job status |
+//! | POST | `/` | form upload |
+//! | POST | `/mkblk/…`, `/bput/…`, `/mkfile/…` | resumable upload v1 |
+//! | POST, PUT, GET, DELETE | `/buckets/<b>/objects/<k>/uploads…` | resumable upload v2 |
+//! | GET, HEAD | `/<key>[?vframe/…]` | download, or sync processing (bucket from `Host`) |
+
+mod download;
+mod process;
+mod upload;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::metrics::{Metrics, RouteLabels, RouteOnly};
+use crate::qiniu::{base64, wire, ApiError};
+use crate::store::Store;
+use crate::worker::Engine;
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// What every handler shares.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub engine: Engine,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the notifier when a job ends.
+    pub notify_wake: Arc<Notify>,
+}
+
+/// Accepts connections until `shutdown` resolves, then waits (up to `drain`) for the
+/// requests in flight.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>, drain: Duration) {
+    let limit = app.config.limits.max_connections;
+    let connections = Arc::new(Semaphore::new(limit));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = service_fn(move |request| handle(app.clone(), peer, request));
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    // Idle connections close now; requests in flight get up to `drain` to finish.
+    let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
+}
+
+/// A request id: 12 random bytes, URL-safe base64.
+fn new_reqid() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    base64::encode(bytes)
+}
+
+async fn handle(app: Arc<App>, peer: SocketAddr, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let reqid = new_reqid();
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!("request", reqid = %reqid, method = %method, path = %path, peer = %peer);
+    let (route, result) = route(&app, request, &reqid).instrument(span.clone()).await;
+    let mut response = result.unwrap_or_else(|e| error_response(&e));
+    if let Ok(value) = HeaderValue::from_str(&reqid) {
+        response.headers_mut().insert("x-reqid", value);
+    }
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    app.metrics.requests.get_or_create(&RouteLabels { route: route.to_owned(), status: status.to_string() }).inc();
+    app.metrics.request_seconds.get_or_create(&RouteOnly { route: route.to_owned() }).observe(seconds);
+    span.in_scope(|| tracing::info!(route, status, ms = (seconds * 1000.0).round() as u64, "served"));
+    Ok(response)
+}
+
+async fn route(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    reqid: &str,
+) -> (&'static str, Result<Response<Body>, ApiError>) {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let is = |m: &Method| method == *m;
+    match path.as_str() {
+        "/health" if is(&Method::GET) => ("health", Ok(json(StatusCode::OK, &serde_json::json!({ "status": "ok" })))),
+        "/metrics" if is(&Method::GET) => ("metrics", Ok(process::metrics(app))),
+        "/v4/query" if is(&Method::GET) => ("query", Ok(process::region_query(&request))),
+        "/pfop" | "/pfop/" if is(&Method::POST) => ("pfop", process::pfop(app, request, reqid).await),
+        "/status/get/prefop" if is(&Method::GET) || is(&Method::POST) => {
+            ("prefop", process::prefop(app, request).await)
+        }
+        "/" if is(&Method::POST) => ("form_upload", upload::form(app, request, reqid).await),
+        _ if path.starts_with("/mkblk/") && is(&Method::POST) => ("mkblk", upload::mkblk(app, request).await),
+        _ if path.starts_with("/bput/") && is(&Method::POST) => ("bput", upload::bput(app, request).await),
+        _ if path.starts_with("/mkfile/") && is(&Method::POST) => ("mkfile", upload::mkfile(app, request, reqid).await),
+        _ if path.starts_with("/buckets/") => ("uploads_v2", upload::v2(app, request, reqid).await),
+        _ if is(&Method::GET) || is(&Method::HEAD) => ("download", download::get(app, request).await),
+        _ => ("unknown", Err(ApiError::new(405, "no such route"))),
+    }
+}
+
+/// The `Host` header (or the URI's authority).
+pub fn host(request: &Request<Incoming>) -> Option<String> {
+    request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
+}
+
+pub fn header<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads a whole body of at most `limit` bytes (413 beyond).
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(413, "request body too large")),
+        Err(e) => Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+    }
+}
+
+pub fn full(data: impl Into<Bytes>) -> Body {
+    Full::new(data.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Qiniu's error response: the status and `{"error": "..."}`; 503 carries `Retry-After`.
+pub fn error_response(error: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(full(wire::error_body(&error.message)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if error.status == 503 {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if error.status >= 500 {
+        tracing::warn!(status = error.status, error = %error.message, "request failed");
+    }
+    response
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("internal error: {e}")))?
+}

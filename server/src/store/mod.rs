@@ -1,0 +1,157 @@
+//! Everything the server keeps: objects (bytes in files, metadata in SQLite), jobs, and the
+//! state of resumable uploads. Synchronous (SQLite and fsync); async callers use
+//! `spawn_blocking`.
+//!
+//! The data directory:
+//! ```text
+//! DATA/lock              held (flock) while a server uses the directory
+//! DATA/vframe.db         SQLite in WAL mode, synchronous=FULL: objects, buckets, jobs, uploads
+//! DATA/objects/ab/<id>   object bytes under random names (keys never become paths)
+//! DATA/spool/            uploads being received (emptied at start)
+//! DATA/blocks/<ctx>      resumable v1 blocks; DATA/parts/<uploadId>/<n>: v2 parts
+//! ```
+//!
+//! Durability: a file is written to `spool/`, fsynced, renamed into place, and its directory
+//! fsynced before the row that names it is committed; the row is committed before the
+//! request is answered. A crash can leave an unreferenced file behind (swept at start), never
+//! a row without its bytes.
+
+mod db;
+pub mod jobs;
+pub mod objects;
+pub mod uploads;
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use crate::qiniu::resumable::Id;
+use crate::qiniu::ApiError;
+
+pub use jobs::{JobRow, NewJob};
+pub use objects::{NewObject, Object, Origin, OutputState};
+
+/// The store of one data directory.
+pub struct Store {
+    root: PathBuf,
+    db: Mutex<Connection>,
+    /// Jobs waiting for a worker (the bounded queue), kept in step with the database.
+    waiting: AtomicUsize,
+    /// The most jobs that may wait.
+    queue_limit: usize,
+    _lock: File,
+}
+
+/// A store failure that is not the client's fault (disk, database): a 599 to the client.
+pub fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "store failure");
+    ApiError::internal(format!("storage failure: {e}"))
+}
+
+impl Store {
+    /// Opens (creating when needed) the data directory. Fails when another process holds it.
+    pub fn open(root: &Path, queue_limit: usize) -> io::Result<Store> {
+        for dir in ["objects", "spool", "blocks", "parts"] {
+            fs::create_dir_all(root.join(dir))?;
+        }
+        let lock = File::create(root.join("lock"))?;
+        lock.try_lock().map_err(|_| {
+            io::Error::new(io::ErrorKind::WouldBlock, format!("{} is in use by another vframe-server", root.display()))
+        })?;
+        // Uploads that were being received when the last process stopped were never answered.
+        for entry in fs::read_dir(root.join("spool"))? {
+            let _ = fs::remove_file(entry?.path());
+        }
+        let conn = db::open(&root.join("vframe.db")).map_err(io::Error::other)?;
+        let store = Store {
+            root: root.to_owned(),
+            db: Mutex::new(conn),
+            waiting: AtomicUsize::new(0),
+            queue_limit,
+            _lock: lock,
+        };
+        store.sweep_orphans()?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new empty file in the spool directory.
+    pub fn spool_file(&self) -> io::Result<(PathBuf, File)> {
+        let path = self.root.join("spool").join(random_id().as_str());
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        Ok((path, file))
+    }
+
+    fn object_path(&self, name: &str) -> PathBuf {
+        self.root.join("objects").join(&name[..2]).join(name)
+    }
+
+    /// Moves a fully written (fsynced) file to `dest` durably: rename, then fsync the
+    /// directory so the rename itself survives a crash.
+    fn install(&self, spooled: &Path, dest: &Path) -> io::Result<()> {
+        let dir = dest.parent().expect("store paths have a parent");
+        fs::create_dir_all(dir)?;
+        fs::rename(spooled, dest)?;
+        File::open(dir)?.sync_all()
+    }
+
+    /// Deletes object files that no row names (left by a crash between install and commit).
+    fn sweep_orphans(&self) -> io::Result<()> {
+        let named = self.object_files().map_err(io::Error::other)?;
+        for shard in fs::read_dir(self.root.join("objects"))? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !named.contains(&name) {
+                    tracing::warn!(file = %entry.path().display(), "removing an object file no row names");
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 128 random bits as 32 hex digits.
+pub fn random_id() -> Id {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    Id::from_random(bytes)
+}
+
+/// Writes `data` to a new spool file and fsyncs it.
+pub fn write_spool(store: &Store, data: &[u8]) -> io::Result<PathBuf> {
+    use std::io::Write;
+    let (path, mut file) = store.spool_file()?;
+    let result = file.write_all(data).and_then(|()| file.sync_all());
+    if let Err(e) = result {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(path)
+}
+
+/// Unix time now, in seconds and milliseconds.
+pub fn now_s() -> i64 {
+    now_ms() / 1000
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

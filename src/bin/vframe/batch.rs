@@ -1,0 +1,193 @@
+//! Many images in one process: the jobs of `vframe INPUT SPEC SPEC... -o DIR` and of
+//! `vframe --jobs FILE`.
+//!
+//! Each input is opened once, as a `vframe::Source`, for all its jobs, which are then run
+//! in time order (a later offset in the GOP being decoded is reached by decoding on). Each
+//! job's output follows `output`'s rules, the check that it is not the input included. A
+//! job that fails (a bad line or spec, an unwritable output, an input that cannot be
+//! opened, an extraction error) is reported on its own line and the others go on; the exit
+//! status says whether any failed.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::output::Output;
+use crate::progress::Progress;
+
+/// One image to make.
+pub struct Job {
+    /// Where the job was asked for, for messages: `jobs.txt:12`, or `SPEC 3`.
+    origin: String,
+    input: PathBuf,
+    /// The parsed spec, or why the job cannot run (a bad spec, a malformed line).
+    spec: Result<vframe::Spec, String>,
+    output: PathBuf,
+}
+
+impl Job {
+    /// The jobs of `vframe INPUT SPEC SPEC... -o DIR`: `DIR/<input name>-<n>.<ext>`, `n`
+    /// the spec's place from 1, zero-padded to the width of the last. DIR is made if
+    /// missing.
+    pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Result<Vec<Job>, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the folder {}: {e}", dir.display()))?;
+        let stem = input.file_stem().map_or_else(|| "frame".into(), |s| s.to_string_lossy().into_owned());
+        let width = specs.len().to_string().len();
+        let jobs = specs
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let spec = parse_spec(text);
+                let ext = spec.as_ref().map_or("img", |s| s.format.as_str());
+                let n = i + 1;
+                Job {
+                    origin: format!("SPEC {n}"),
+                    input: input.to_path_buf(),
+                    spec,
+                    output: dir.join(format!("{stem}-{n:0width$}.{ext}")),
+                }
+            })
+            .collect();
+        Ok(jobs)
+    }
+
+    /// The jobs of a jobs file (`-`: standard input): one `INPUT<TAB>SPEC<TAB>OUTPUT` a
+    /// line; empty lines and lines starting with `#` are skipped; a malformed line is a
+    /// job that fails.
+    pub fn from_file(file: &Path) -> Result<Vec<Job>, String> {
+        let mut text = Vec::new();
+        let read = if file.as_os_str() == "-" {
+            std::io::stdin().lock().read_to_end(&mut text)
+        } else {
+            std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut text))
+        };
+        read.map_err(|e| format!("cannot read the jobs file {}: {e}", file.display()))?;
+        let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
+        let mut jobs = Vec::new();
+        for (number, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            let origin = format!("{name}:{}", number + 1);
+            let fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+            let job = match fields.as_slice() {
+                [input, spec, output] if !input.is_empty() && !output.is_empty() => Job {
+                    origin,
+                    input: PathBuf::from(OsStr::from_bytes(input)),
+                    spec: parse_spec(OsStr::from_bytes(spec)),
+                    output: PathBuf::from(OsStr::from_bytes(output)),
+                },
+                _ => Job {
+                    origin,
+                    input: PathBuf::new(),
+                    spec: Err(format!(
+                        "expected INPUT<TAB>SPEC<TAB>OUTPUT, got {} field(s) ('{}')",
+                        fields.len(),
+                        crate::one_line(&String::from_utf8_lossy(line).chars().take(60).collect::<String>())
+                    )),
+                    output: PathBuf::new(),
+                },
+            };
+            jobs.push(job);
+        }
+        Ok(jobs)
+    }
+}
+
+fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {
+    match text.to_str().map(str::parse::<vframe::Spec>) {
+        Some(Ok(spec)) => Ok(spec),
+        Some(Err(e)) => Err(e.message().to_string()),
+        None => Err("invalid spec: it is not valid UTF-8".to_string()),
+    }
+}
+
+/// A job ready to run: its spec parsed and its output resolved.
+struct Ready {
+    job: Job,
+    spec: vframe::Spec,
+    output: Output,
+}
+
+/// Runs `jobs`, input by input, and says how it went.
+pub fn run(jobs: Vec<Job>) -> ExitCode {
+    let total = jobs.len();
+    let mut progress = Progress::new(total);
+    for (input, jobs) in by_input(jobs) {
+        // What can be checked without the video, first: a bad job costs no decoding.
+        let mut ready = Vec::new();
+        for job in jobs {
+            match prepare(job) {
+                Ok(r) => ready.push(r),
+                Err(message) => progress.fail(&message),
+            }
+        }
+        if ready.is_empty() {
+            continue;
+        }
+        let mut source = match vframe::Source::open_path(&input, &vframe::Options::default()) {
+            Ok(source) => source,
+            Err(e) => {
+                for r in ready {
+                    progress.fail(&format!(
+                        "{}: {}: {} ({})",
+                        r.job.origin,
+                        input.display(),
+                        e.message(),
+                        e.status().as_str()
+                    ));
+                }
+                continue;
+            }
+        };
+        ready.sort_by_key(|r| r.spec.offset_ms);
+        for r in ready {
+            match source.extract(&r.spec) {
+                Ok(image) => match r.output.write(&image.data) {
+                    Ok(()) => progress.done(),
+                    Err(e) => {
+                        progress.fail(&format!("{}: cannot write {}: {e}", r.job.origin, r.output.shown().display()))
+                    }
+                },
+                Err(e) => progress.fail(&format!(
+                    "{}: {}: {} ({})",
+                    r.job.origin,
+                    input.display(),
+                    e.message(),
+                    e.status().as_str()
+                )),
+            }
+        }
+    }
+    progress.finish()
+}
+
+/// The jobs grouped by input, inputs in the order they first appear.
+fn by_input(jobs: Vec<Job>) -> Vec<(PathBuf, Vec<Job>)> {
+    let mut groups: Vec<(PathBuf, Vec<Job>)> = Vec::new();
+    let mut place: HashMap<PathBuf, usize> = HashMap::new();
+    for job in jobs {
+        let at = *place.entry(job.input.clone()).or_insert_with(|| {
+            groups.push((job.input.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(job);
+    }
+    groups
+}
+
+/// The job with its spec parsed and its output resolved and checked, or why it fails.
+fn prepare(job: Job) -> Result<Ready, String> {
+    let spec = match &job.spec {
+        Ok(spec) => spec.clone(),
+        Err(why) => return Err(format!("{}: {why}", job.origin)),
+    };
+    let output = Output::resolve(&job.output)
+        .map_err(|why| format!("{}: cannot write {}: {why}", job.origin, job.output.display()))?;
+    output.check_not_input(&job.input).map_err(|why| format!("{}: {why}", job.origin))?;
+    Ok(Ready { job, spec, output })
+}

@@ -1,0 +1,156 @@
+//! `vframe INPUT 'vsample/…' -o DIR` and `vframe INPUT 'storyboard/…' -o DIR`: many files
+//! into one folder, each written by the rules of `output` (atomic replacement, links
+//! followed, FIFOs in place, never the input), with a progress line on a terminal.
+//!
+//! - vsample: one image per frame, named by the spec's pattern (`$(count)` = 000001, ...)
+//!   or `000001.jpg`, `000002.jpg`, ...
+//! - storyboard: the sheets (named by the pattern, or `storyboard-000001.jpg`, ...), then
+//!   `storyboard.vtt` and `storyboard.json`.
+
+use std::ffi::OsStr;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
+
+use crate::failure;
+use crate::output::Output;
+
+/// Whether `spec` names an operation of many outputs (this module's), not one frame.
+pub fn is_frames_op(spec: &OsStr) -> bool {
+    let text = spec.to_str().unwrap_or("");
+    let text = text.strip_prefix('?').unwrap_or(text);
+    let op = text.split('/').next().unwrap_or("");
+    op == "vsample" || op == "storyboard"
+}
+
+/// A progress line on standard error, only when it is a terminal, at most ten times a second.
+struct Progress {
+    what: &'static str,
+    planned: Option<u64>,
+    shown: Option<Instant>,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(what: &'static str, planned: Option<u64>) -> Progress {
+        Progress { what, planned, shown: None, terminal: std::io::stderr().is_terminal() }
+    }
+
+    fn update(&mut self, done: u64) {
+        if !self.terminal || self.shown.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        self.shown = Some(Instant::now());
+        let line = match self.planned {
+            Some(n) => format!("\rvframe: {} {done}/{n} ({}%)", self.what, done * 100 / n.max(1)),
+            None => format!("\rvframe: {} {done}", self.what),
+        };
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+
+    fn clear(&self) {
+        if self.terminal && self.shown.is_some() {
+            let _ = std::io::stderr().write_all(b"\r\x1b[K");
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// A file name a pattern gave, refused if it could leave the folder or is no name at all.
+fn file_in(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(format!("the pattern gives the name '{name}', which is not a file name in the folder"));
+    }
+    Ok(dir.join(name))
+}
+
+/// Writes `data` to `path` by the rules of `output`, never over the input.
+fn write_file(path: &Path, input: &Path, data: &[u8]) -> Result<(), String> {
+    let output = Output::resolve(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
+    output.check_not_input(input)?;
+    output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
+}
+
+/// The output folder: made if missing; `-` and anything but a folder refused.
+fn folder(output: &Path) -> Result<PathBuf, String> {
+    if output.as_os_str() == "-" {
+        return Err("vsample and storyboard write several files: -o needs a folder, not -".into());
+    }
+    match std::fs::metadata(output) {
+        Ok(meta) if meta.is_dir() => Ok(output.to_path_buf()),
+        Ok(_) => Err(format!("cannot write into {}: it is not a folder", output.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(output)
+            .map(|()| output.to_path_buf())
+            .map_err(|e| format!("cannot make the folder {}: {e}", output.display())),
+        Err(e) => Err(format!("cannot write into {}: {e}", output.display())),
+    }
+}
+
+/// Runs a vsample or storyboard spec (see the module's documentation).
+pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
+    let op: Operation = match spec.to_str().map(str::parse) {
+        Some(Ok(op)) => op,
+        Some(Err(e)) => return failure(e.message()),
+        None => return failure("invalid spec: it is not valid UTF-8"),
+    };
+    let dir = match folder(output) {
+        Ok(dir) => dir,
+        Err(why) => return failure(&why),
+    };
+    // An interactive tool: long videos take as long as they take (Ctrl-C stops them).
+    let options = Options { timeout: None, ..Options::default() };
+    let result = match op {
+        Operation::Sample(spec) => sample(input, &spec, &options, &dir),
+        Operation::Storyboard(spec) => storyboard(input, &spec, &options, &dir),
+        Operation::Frame(_) => Err("a vframe spec writes one file (use -o FILE)".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => failure(&why),
+    }
+}
+
+fn failed(input: &Path, e: vframe::Error) -> String {
+    format!("{}: {} ({})", input.display(), e.message(), e.status().as_str())
+}
+
+fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<(), String> {
+    let frames = Sample::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
+    let mut progress = Progress::new("vsample", frames.planned());
+    for (done, frame) in frames.enumerate() {
+        let frame = frame.map_err(|e| failed(input, e))?;
+        let name =
+            frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
+        write_file(&file_in(dir, &name)?, input, &frame.image.data)?;
+        progress.update(done as u64 + 1);
+    }
+    Ok(())
+}
+
+fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<(), String> {
+    let mut board = Storyboard::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
+    let mut progress = Progress::new("storyboard tiles", board.planned());
+    let mut tiles = 0;
+    loop {
+        match board.advance().map_err(|e| failed(input, e))? {
+            Step::Tile => tiles += 1,
+            Step::Sheet(sheet) => {
+                tiles = sheet.first_tile + sheet.tile_count;
+                write_file(&file_in(dir, &sheet.name)?, input, &sheet.image.data)?;
+            }
+            Step::Done => break,
+        }
+        progress.update(tiles as u64);
+    }
+    let index = board.index();
+    write_file(&dir.join("storyboard.vtt"), input, index.vtt().as_bytes())?;
+    write_file(&dir.join("storyboard.json"), input, index.json().as_bytes())
+}

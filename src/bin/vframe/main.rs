@@ -1,0 +1,217 @@
+//! The `vframe` command.
+//!
+//! - `vframe INPUT SPEC -o OUTPUT` writes one image (`-o -`: standard output). Exit 0 on
+//!   success; on failure one line on stderr, exit 1, and the output untouched.
+//! - `vframe INPUT SPEC SPEC... -o DIR` writes one image per spec into DIR, opening the
+//!   video once (see `batch`).
+//! - `vframe --jobs FILE` runs the jobs of FILE, one `INPUT<TAB>SPEC<TAB>OUTPUT` a line.
+//!
+//! Usage errors exit 2. The spec is checked before the input is opened; how each kind of
+//! output (file, link, FIFO, device, `/dev/stdout`) is written is in `output`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod batch;
+mod frames;
+mod output;
+mod progress;
+
+use output::Output;
+
+const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
+       vframe INPUT SPEC SPEC... -o DIR
+       vframe --jobs FILE
+  INPUT   a video file
+  SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
+            extensions: the format webp, [/q/<1-100>] (jpg, webp), [/mode/<exact|fast>]
+          or vsample/<fmt>[/ss/<s>][/t/<s>][/s/<W>x<H>][/interval/<s>|/frames/<n>]... (many frames)
+          or storyboard/<fmt>[/interval/<s>][/s/<W>x<H>][/columns/<n>][/rows/<n>]... (sprite sheets)
+  OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
+          standard output; a FIFO, character device or /dev/stdout is written in place.
+          For vsample and storyboard, a folder (made if missing): numbered images, or the
+          sheets with storyboard.vtt and storyboard.json
+  DIR     with several SPECs: the folder (made if missing) to write INPUT's images into,
+          named <input name>-<n>.<jpg|png>, n the SPEC's place (1, 2, ...; zero-padded
+          to the same width)
+  FILE    one job a line, INPUT<TAB>SPEC<TAB>OUTPUT (- reads standard input); empty lines
+          and lines starting with # are skipped. Each input is opened once for its jobs
+options:
+  -o, --output OUTPUT  where to write the image(s)
+  --jobs FILE          run the jobs in FILE
+  -h, --help           this help
+  -V, --version        the version
+  --                   ends the options (for an INPUT that starts with '-')
+exit status: 0 every image written; 1 a failure (one line on stderr for each, the output
+untouched; with several images the others are still written); 2 usage error
+progress: with several images and stderr a terminal, a count on stderr as they are written";
+
+/// A usage error: the problem and the synopsis on stderr, exit 2.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("vframe: {message}\nusage: vframe INPUT SPEC -o OUTPUT (vframe --help for more)");
+    ExitCode::from(2)
+}
+
+/// A failure: one line on stderr, exit 1.
+fn failure(message: &str) -> ExitCode {
+    eprintln!("vframe: {}", one_line(message));
+    ExitCode::FAILURE
+}
+
+/// `message` on one line whatever it holds (messages quote file names and FFmpeg's words).
+pub(crate) fn one_line(message: &str) -> String {
+    message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The command line.
+enum Command {
+    Help,
+    Version,
+    /// One image of one input.
+    Extract {
+        input: PathBuf,
+        spec: OsString,
+        output: PathBuf,
+    },
+    /// Several images of one input, into a folder.
+    Many {
+        input: PathBuf,
+        specs: Vec<OsString>,
+        dir: PathBuf,
+    },
+    /// The jobs of a file (`-`: standard input).
+    Jobs {
+        file: PathBuf,
+    },
+}
+
+fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, String> {
+    let mut positional: Vec<OsString> = Vec::new();
+    let mut output: Option<PathBuf> = None;
+    let mut jobs: Option<PathBuf> = None;
+    let mut set_output = |path: OsString| {
+        if output.is_some() {
+            return Err("-o is given more than once".to_string());
+        }
+        if path.is_empty() {
+            return Err("-o needs a file name (or - for standard output)".to_string());
+        }
+        output = Some(PathBuf::from(path));
+        Ok(())
+    };
+    let mut set_jobs = |path: OsString| {
+        if jobs.is_some() {
+            return Err("--jobs is given more than once".to_string());
+        }
+        if path.is_empty() {
+            return Err("--jobs needs a file name (or - for standard input)".to_string());
+        }
+        jobs = Some(PathBuf::from(path));
+        Ok(())
+    };
+    let mut options_ended = false;
+    while let Some(arg) = args.next() {
+        let text = arg.to_str().unwrap_or("");
+        if options_ended || text == "-" || !text.starts_with('-') {
+            positional.push(arg);
+            continue;
+        }
+        match text {
+            "--" => options_ended = true,
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "-o" | "--output" => match args.next() {
+                Some(path) => set_output(path)?,
+                None => return Err(format!("{text} needs a file name")),
+            },
+            "--jobs" => match args.next() {
+                Some(path) => set_jobs(path)?,
+                None => return Err("--jobs needs a file name".to_string()),
+            },
+            _ => {
+                if let Some(path) = text.strip_prefix("--output=") {
+                    set_output(path.into())?;
+                } else if let Some(path) = text.strip_prefix("--jobs=") {
+                    set_jobs(path.into())?;
+                } else {
+                    return Err(format!("unknown option '{text}'"));
+                }
+            }
+        }
+    }
+    if let Some(file) = jobs {
+        if output.is_some() || !positional.is_empty() {
+            return Err("--jobs takes no INPUT, SPEC or -o: the jobs file names them".to_string());
+        }
+        return Ok(Command::Jobs { file });
+    }
+    let output = output.ok_or("-o OUTPUT is missing")?;
+    if positional.len() < 2 {
+        return Err(format!("expected INPUT and SPEC, got {} argument(s)", positional.len()));
+    }
+    let input = PathBuf::from(positional.remove(0));
+    if input.as_os_str().is_empty() {
+        return Err("INPUT is empty".to_string());
+    }
+    if positional.len() == 1 {
+        let spec = positional.remove(0);
+        return Ok(Command::Extract { input, spec, output });
+    }
+    if output.as_os_str() == "-" {
+        return Err("several SPECs write several images: -o must name a folder, not -".to_string());
+    }
+    Ok(Command::Many { input, specs: positional, dir: output })
+}
+
+fn main() -> ExitCode {
+    match parse_args(std::env::args_os().skip(1)) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version) => {
+            println!("vframe {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
+        Ok(Command::Many { input, specs, dir }) => match batch::Job::for_specs(&input, &specs, &dir) {
+            Ok(jobs) => batch::run(jobs),
+            Err(why) => failure(&why),
+        },
+        Ok(Command::Jobs { file }) => match batch::Job::from_file(&file) {
+            Ok(jobs) => batch::run(jobs),
+            Err(why) => failure(&why),
+        },
+        Err(message) => usage_error(&message),
+    }
+}
+
+/// `vframe INPUT SPEC -o OUTPUT`.
+fn extract_one(input: PathBuf, spec: OsString, output: PathBuf) -> ExitCode {
+    if frames::is_frames_op(&spec) {
+        return frames::run(&input, &spec, &output);
+    }
+    // The spec first: a typo is reported as such, before any file is opened.
+    let spec: vframe::Spec = match spec.to_str().map(str::parse) {
+        Some(Ok(spec)) => spec,
+        Some(Err(e)) => return failure(e.message()),
+        None => return failure("invalid spec: it is not valid UTF-8"),
+    };
+    let output = match Output::resolve(&output) {
+        Ok(target) => target,
+        Err(why) => return failure(&format!("cannot write {}: {why}", output.display())),
+    };
+    // Before any work: the output must not be the video itself.
+    if let Err(why) = output.check_not_input(&input) {
+        return failure(&why);
+    }
+    let image = match vframe::extract(vframe::Input::Path(&input), &spec, &vframe::Options::default()) {
+        Ok(image) => image,
+        Err(e) => return failure(&format!("{}: {} ({})", input.display(), e.message(), e.status().as_str())),
+    };
+    match output.write(&image.data) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure(&format!("cannot write {}: {e}", output.shown().display())),
+    }
+}

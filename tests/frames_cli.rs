@@ -1,0 +1,86 @@
+//! The CLI with many outputs: `vframe INPUT 'vsample/…' -o DIR` writes numbered images (or
+//! the pattern's names) equal to single calls; `vframe INPUT 'storyboard/…' -o DIR` writes
+//! the sheets, storyboard.vtt and storyboard.json; bad folders and names are refused.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::fixture;
+
+fn vframe(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vframe")).args(args).output().expect("the CLI runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vframe-frames-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn vsample_writes_numbered_files_equal_to_single_calls() {
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("vsample");
+    let out = vframe(&[video.as_os_str(), "vsample/jpg/interval/2/s/160x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "no progress line off a terminal");
+    assert_eq!(names(&dir), ["000001.jpg", "000002.jpg", "000003.jpg"]);
+    for (i, name) in names(&dir).iter().enumerate() {
+        let single = dir.join(format!("single-{i}.jpg"));
+        let spec = format!("vframe/jpg/offset/{}/w/160", i * 2);
+        assert!(vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), single.as_os_str()]).status.success());
+        assert_eq!(std::fs::read(dir.join(name)).unwrap(), std::fs::read(&single).unwrap(), "{name}");
+    }
+    // A pattern names the files; a second run replaces them.
+    let spec = "vsample/png/frames/2/pattern/dmZyYW1lLSQoY291bnQpLnBuZw==";
+    for _ in 0..2 {
+        let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(names(&dir).contains(&"vframe-000002.png".to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn storyboard_writes_sheets_vtt_and_json() {
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("storyboard");
+    let spec = "storyboard/jpg/interval/1/s/80x/columns/2/rows/2";
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(names(&dir), ["storyboard-000001.jpg", "storyboard-000002.jpg", "storyboard.json", "storyboard.vtt"]);
+    let vtt = std::fs::read_to_string(dir.join("storyboard.vtt")).unwrap();
+    assert!(vtt.starts_with("WEBVTT\n") && vtt.contains("storyboard-000002.jpg#xywh=80,0,80,60"), "{vtt}");
+    assert!(std::fs::read_to_string(dir.join("storyboard.json")).unwrap().contains("\"tile_height\":60"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_folders_names_and_specs_fail_with_one_line() {
+    let video = fixture("gop25_25fps.mp4");
+    let fail = |args: &[&std::ffi::OsStr], needle: &str| {
+        let out = vframe(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(needle) && err.lines().count() == 1, "{err}");
+    };
+    fail(&[video.as_os_str(), "vsample/jpg".as_ref(), "-o".as_ref(), "-".as_ref()], "needs a folder");
+    fail(&[video.as_os_str(), "vsample/jpg".as_ref(), "-o".as_ref(), video.as_os_str()], "not a folder");
+    fail(&[video.as_os_str(), "vsample/jpg/frames/0".as_ref(), "-o".as_ref(), "x".as_ref()], "frames '0'");
+    // "../$(count)": a name that would leave the folder.
+    let dir = scratch("escape");
+    fail(
+        &[video.as_os_str(), "vsample/jpg/pattern/Li4vJChjb3VudCk=".as_ref(), "-o".as_ref(), dir.as_os_str()],
+        "not a file name in the folder",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

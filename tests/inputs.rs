@@ -1,0 +1,49 @@
+//! What counts as video (SPEC §5): cover art, audio and still images are not, whatever the
+//! container; GIF is (an animation format). One behaviour across containers.
+
+use vframe::{Input, Options, Spec, Status};
+
+mod common;
+
+use common::fixture;
+
+fn extract(name: &str) -> Result<vframe::Image, vframe::Error> {
+    let spec: Spec = "vframe/png/offset/1".parse().unwrap();
+    vframe::extract(Input::Path(&fixture(name)), &spec, &Options::default())
+}
+
+#[test]
+fn cover_art_is_not_video_in_any_container() {
+    for name in ["cover_art.m4a", "cover_art.mp3", "cover_art.flac", "cover_art.mka", "audio_only.m4a"] {
+        let error = extract(name).err().unwrap_or_else(|| panic!("{name}: gave an image (the cover?)"));
+        assert_eq!(error.status(), Status::NoVideoStream, "{name}: {error}");
+        assert!(error.message().contains("no video"), "{name}: {error}");
+    }
+    // Where the container exposes the picture, the message says what was found.
+    for name in ["cover_art.m4a", "cover_art.mka"] {
+        let error = extract(name).unwrap_err();
+        assert!(error.message().contains("cover art"), "{name}: {error}");
+    }
+    // From memory too.
+    let bytes = std::fs::read(fixture("cover_art.m4a")).unwrap();
+    let spec: Spec = "vframe/jpg/offset/0".parse().unwrap();
+    let error = vframe::extract(Input::Memory(&bytes), &spec, &Options::default()).unwrap_err();
+    assert_eq!(error.status(), Status::NoVideoStream, "{error}");
+}
+
+#[test]
+fn a_video_with_cover_art_gives_the_video() {
+    let image = extract("video_and_cover.mp4").unwrap();
+    assert_eq!((image.width, image.height), (320, 240), "the video stream, not the 200x200 cover");
+}
+
+#[test]
+fn still_images_are_refused_and_gif_is_video() {
+    for name in ["cover.jpg", "cover.png"] {
+        let error = extract(name).err().unwrap_or_else(|| panic!("{name}: accepted"));
+        assert_eq!(error.status(), Status::UnsupportedInput, "{name}: {error}");
+        assert!(error.message().contains("still image"), "{name}: {error}");
+    }
+    let image = extract("still.gif").unwrap();
+    assert_eq!((image.width, image.height), (64, 48));
+}

@@ -1,0 +1,164 @@
+//! `vframe::Source`, the handle: a video opened once gives, for any offsets in any order,
+//! exactly the images and frames that fresh one-shot calls give; each call has its own
+//! time limit; a failed call leaves the handle usable; memory is borrowed, shared or
+//! read from a path; the handle moves between threads.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fixture;
+use vframe::{Input, Options, Source, Spec, Status};
+
+fn spec(s: &str) -> Spec {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// Offsets (ms) in an order that makes the handle decode on, seek forward, seek back,
+/// repeat, and go past the end and back.
+const ORDER: &[u64] = &[2000, 2010, 2500, 9950, 60_000, 0, 7000, 7010, 4567, 2000, 1000, 3300, 3250, 100_000, 40];
+
+/// Every offset of `offsets_ms`, through one handle in the order given, as PNG and as the
+/// raw decoded frame, equals a fresh call's.
+fn assert_handle_matches_fresh_calls(name: &str, offsets_ms: &[u64]) {
+    let path = fixture(name);
+    let options = Options::default();
+    let mut source = Source::open(Input::Path(&path), &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for &ms in offsets_ms {
+        let spec = spec(&format!("vframe/png/offset/{}.{:03}", ms / 1000, ms % 1000));
+        let fresh =
+            vframe::extract(Input::Path(&path), &spec, &options).unwrap_or_else(|e| panic!("{name} {spec}: {e}"));
+        let warm = source.extract(&spec).unwrap_or_else(|e| panic!("{name} {spec} through the handle: {e}"));
+        assert!(warm == fresh, "{name} {spec}: the handle's image differs from a fresh call's");
+        let fresh = vframe::decode_frame(Input::Path(&path), ms, &options).unwrap();
+        let warm = source.decode_frame(ms).unwrap();
+        assert!(warm.data == fresh.data, "{name} at {ms} ms: the handle decoded another frame");
+        assert_eq!(warm.time, fresh.time, "{name} at {ms} ms: frame time");
+    }
+}
+
+#[test]
+fn long_gop_with_b_frames() {
+    assert_handle_matches_fresh_calls("bframes_gop250.mp4", ORDER);
+}
+
+#[test]
+fn short_gops() {
+    assert_handle_matches_fresh_calls("gop25_25fps.mp4", ORDER);
+}
+
+#[test]
+fn transport_streams() {
+    assert_handle_matches_fresh_calls("start600.ts", ORDER);
+    assert_handle_matches_fresh_calls("audio_first.ts", &[3950, 0, 1300, 2010, 2000, 100_000, 1999]);
+}
+
+#[test]
+fn matroska_webm_avi_and_edit_lists() {
+    assert_handle_matches_fresh_calls("vfr.mkv", &[77_700, 10_001, 10_000, 500_000, 0, 128_000, 2000]);
+    assert_handle_matches_fresh_calls("vp9.webm", &[2950, 1000, 1010, 10_000, 0, 1500]);
+    assert_handle_matches_fresh_calls("mpeg4.avi", &[2030, 2000, 2010, 2020, 1300, 10_000, 0]);
+    assert_handle_matches_fresh_calls("editlist.mp4", &[4950, 1234, 2010, 2000, 0, 99_000]);
+}
+
+#[test]
+fn frames_without_timestamps() {
+    // Untimed frames at a Matroska stream's head are reached from the start: the handle
+    // opens the file again for them after it has moved on.
+    assert_handle_matches_fresh_calls("cut_untimed_head.mkv", &[2500, 200, 1300, 40, 1200, 3200, 800, 0]);
+    // An elementary stream without timestamps: every target is decoded from the start.
+    assert_handle_matches_fresh_calls("bframes_annexb.h264", &[3500, 1000, 4567, 0, 60_000]);
+}
+
+#[test]
+fn memory_is_borrowed_or_shared() {
+    let path = fixture("gop25_25fps.mp4");
+    let bytes = std::fs::read(&path).unwrap();
+    let options = Options::default();
+    let specs = [spec("vframe/jpg/offset/3.5/w/200"), spec("vframe/png/offset/1.04"), spec("vframe/jpg/offset/0.5")];
+    let fresh: Vec<_> = specs.iter().map(|s| vframe::extract(Input::Path(&path), s, &options).unwrap()).collect();
+    let mut borrowed = Source::open(Input::Memory(&bytes), &options).unwrap();
+    let mut shared = Source::open_bytes(bytes.clone(), &options).unwrap();
+    for (spec, want) in specs.iter().zip(&fresh) {
+        assert!(borrowed.extract(spec).unwrap() == *want, "{spec}: borrowed memory");
+        assert!(shared.extract(spec).unwrap() == *want, "{spec}: shared memory");
+    }
+    drop(borrowed);
+    drop(bytes);
+    // The shared source owns its bytes and may move to another thread.
+    let moved = std::thread::spawn(move || shared.extract(&spec("vframe/png/offset/1.04")).unwrap()).join().unwrap();
+    assert!(moved == fresh[1]);
+}
+
+#[test]
+fn extract_many_through_a_handle() {
+    let path = fixture("bframes_gop250.mp4");
+    let options = Options::default();
+    let mut source = Source::open_path(&path, &options).unwrap();
+    // One extraction first, so the batch starts from a handle that has moved on.
+    source.extract(&spec("vframe/jpg/offset/8")).unwrap();
+    let specs: Vec<Spec> =
+        ["vframe/png/offset/7.01", "vframe/png/offset/2", "vframe/jpg/offset/60", "vframe/png/offset/7"]
+            .iter()
+            .map(|s| spec(s))
+            .collect();
+    let batch = source.extract_many(&specs);
+    for (spec, got) in specs.iter().zip(batch) {
+        let want = vframe::extract(Input::Path(&path), spec, &options).unwrap();
+        assert!(got.unwrap() == want, "{spec}: batch through a handle differs");
+    }
+}
+
+#[test]
+fn each_call_has_the_whole_time_limit() {
+    let path = fixture("gop25_25fps.mp4");
+    let options = Options { timeout: Some(Duration::from_millis(1500)), ..Options::default() };
+    let mut source = Source::open_path(&path, &options).unwrap();
+    source.extract(&spec("vframe/jpg/offset/1")).unwrap();
+    // Past the limit counted from the open: a later call still has its own.
+    std::thread::sleep(Duration::from_millis(1700));
+    source.extract(&spec("vframe/jpg/offset/4")).expect("a call after the open's limit has its own limit");
+    // A limit of zero stops the open itself.
+    let none = Options { timeout: Some(Duration::ZERO), ..Options::default() };
+    assert_eq!(Source::open_path(&path, &none).unwrap_err().status(), Status::Timeout);
+}
+
+#[test]
+fn a_failed_call_leaves_the_handle_usable() {
+    // 20 frames of decoding cannot reach 8 s into a one-keyframe file.
+    let path = fixture("bframes_gop250.mp4");
+    let options = Options { max_decoded_frames: 20, ..Options::default() };
+    let mut source = Source::open_path(&path, &options).unwrap();
+    let err = source.extract(&spec("vframe/jpg/offset/8")).unwrap_err();
+    assert_eq!(err.status(), Status::LimitExceeded, "{err}");
+    // A frame the limit allows still comes out, the same as a fresh call's.
+    let near = spec("vframe/png/offset/0.3");
+    let want = vframe::extract(Input::Path(&path), &near, &options).unwrap();
+    assert!(source.extract(&near).unwrap() == want);
+    let again = source.extract(&spec("vframe/jpg/offset/8")).unwrap_err();
+    assert_eq!(again.status(), Status::LimitExceeded);
+}
+
+#[test]
+fn cancelling_stops_every_call() {
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let options = Options { cancel: Some(Arc::clone(&cancel)), ..Options::default() };
+    let mut source = Source::open_path(fixture("gop25_25fps.mp4"), &options).unwrap();
+    source.extract(&spec("vframe/jpg/offset/1")).unwrap();
+    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(source.extract(&spec("vframe/jpg/offset/2")).unwrap_err().status(), Status::Cancelled);
+    cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+    source.extract(&spec("vframe/jpg/offset/2")).expect("usable again once the flag is cleared");
+}
+
+#[test]
+fn opening_fails_as_a_one_shot_call_does() {
+    let options = Options::default();
+    let err = Source::open_path(fixture("audio_only.m4a"), &options).unwrap_err();
+    assert_eq!(err.status(), Status::NoVideoStream);
+    let err = Source::open(Input::Memory(b"not a video at all"), &options).unwrap_err();
+    assert_eq!(err.status(), Status::CannotOpen);
+    let err = Source::open_path("/nonexistent/video.mp4", &options).unwrap_err();
+    assert_eq!(err.status(), Status::CannotOpen);
+}
