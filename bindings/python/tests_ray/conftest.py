@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 import ray
+import ray.data
 
 import vframe
 
@@ -25,15 +26,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 def cluster() -> Iterator[str]:
     """A local Ray cluster (2 CPUs, whatever the machine has) for the session; its address.
 
-    It starts without VFRAME_LIBRARY in its environment, as a cluster started elsewhere would:
-    its workers see the library only through what vframe.ray passes them (or, when the package
-    carries the library, by finding it next to the package)."""
+    It starts without VFRAME_LIBRARY in its environment, as a cluster started elsewhere would
+    (``make test-ray`` unsets it anyway): the workers use the library of the installed package."""
     library = os.environ.pop("VFRAME_LIBRARY", None)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     finally:
         if library is not None:
             os.environ["VFRAME_LIBRARY"] = library
+    # Ray Data's progress bars: noise in a captured log, and CPU on a 2-core machine.
+    ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -52,16 +54,23 @@ def fixtures() -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
-def media() -> Path:
-    """The shared real-world videos (``../shared/media`` or ``$VFRAME_MEDIA``): skipped when
-    absent, except under CI, where a missing folder is a failure."""
+@pytest.fixture
+def media(request: pytest.FixtureRequest) -> Path:
+    """The shared real-world videos (``../shared/media`` or ``$VFRAME_MEDIA``). When the folder
+    is absent the test skips, loudly: ``pytest -rs`` prints why, and a line goes to
+    ``target/media-skips.log``, which ``make test`` prints at the end. Under ``CI=true`` it
+    fails instead."""
     directory = Path(os.environ.get("VFRAME_MEDIA", REPO.parent / "shared" / "media"))
     if not (directory / "MANIFEST.tsv").is_file():
-        message = f"shared media folder absent ({directory}; set VFRAME_MEDIA to use another)"
+        absent = f"no media collection at {directory} (set VFRAME_MEDIA)"
         if os.environ.get("CI") == "true":
-            pytest.fail(message + " — required under CI=true")
-        pytest.skip(message)
+            pytest.fail(f"CI=true but {absent}", pytrace=False)
+        try:
+            with open(REPO / "target" / "media-skips.log", "a") as log:
+                log.write(f"SKIPPED ray {request.node.nodeid}: {absent}\n")
+        except OSError:
+            pass  # no target/ here: -rs still says it
+        pytest.skip(absent)
     return directory
 
 

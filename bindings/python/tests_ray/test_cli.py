@@ -72,15 +72,15 @@ def test_a_parquet_list_with_a_spec_column(
     check_output(out, {(v, s) for v, ss in zip(videos, specs) for s in ss})
 
 
-def test_a_killed_run_resumes_without_computing_anything_twice(
-    cluster: str, media: Path, fixtures: Path, tmp_path: Path
-) -> None:
+def test_a_killed_run_resumes_without_computing_anything_twice(cluster: str, fixtures: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    listing = tmp_path / "media.txt"
-    media_videos = sorted(str(p) for p in media.rglob("*") if p.is_file() and p.name != "MANIFEST.tsv")
-    listing.write_text("".join(f"{p}\n" for p in media_videos))
-    fixture_videos = sorted(str(p) for p in fixtures.iterdir() if p.is_file() and not p.name.startswith("."))
-    pairs = {(p, s) for p in media_videos + fixture_videos for s in SPECS}
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(os.urandom(4096))
+    listing = tmp_path / "more.txt"
+    listing.write_text(f"{garbage}\n{tmp_path / 'missing.mp4'}\n")
+    # Every file the CLI finds in the fixture folder (hidden ones too), and the listed two.
+    videos = sorted(str(p) for p in fixtures.rglob("*") if p.is_file()) + [str(garbage), str(tmp_path / "missing.mp4")]
+    pairs = {(p, s) for p in videos for s in SPECS}
     args = [str(fixtures), "--list", str(listing), "--out", str(out), "--address", cluster]
     args += ["--workers", "2", "--batch-size", "1", *(a for s in SPECS for a in ("--spec", s))]
 
@@ -120,5 +120,5 @@ def test_a_killed_run_resumes_without_computing_anything_twice(
     assert stats(out, files_first) == before
     assert image_files(out) == {r["file"] for r in rows if r["file"]}
     assert failed == sum(1 for r in rows if r["run"] == run and r["status"] != "OK")
-    assert {r["status"] for r in rows} >= {"OK", "CANNOT_OPEN", "DECODE_ERROR", "UNSUPPORTED_INPUT"}
+    assert {r["status"] for r in rows} >= {"OK", "CANNOT_OPEN", "NO_VIDEO_STREAM", "UNSUPPORTED_INPUT"}
     assert os.listdir(out / "index") and len(os.listdir(out / "index")) == 1

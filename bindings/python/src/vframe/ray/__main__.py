@@ -70,8 +70,9 @@ def _walk(folder: str, pattern: str | None) -> list[str]:
     return found
 
 
-def _inputs(args: argparse.Namespace) -> Any:
-    """The run's input: a list of paths, or a Dataset read from a Parquet list."""
+def _inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The run's input: paths, or Parquet lists to read (once Ray has started: reading one
+    would start a local Ray of its own)."""
     paths: list[str] = []
     parquet = [name for name in args.list if name.endswith(".parquet") or os.path.isdir(name)]
     for name in args.inputs:
@@ -89,11 +90,10 @@ def _inputs(args: argparse.Namespace) -> Any:
     if parquet:
         if paths:
             raise _Usage("a Parquet --list cannot be mixed with other inputs")
-        columns = [args.path_column] + ([args.spec_column] if args.spec_column else [])
-        return ray.data.read_parquet(parquet).select_columns(columns)
+        return [], parquet
     if not paths:
         raise _Usage("no input files" + (f" match --glob {args.glob!r}" if args.glob else ""))
-    return paths
+    return paths, []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             usage(f"--{name.replace('_', '-')} must be at least 1")
     try:
-        inputs = _inputs(args)
+        paths, parquet = _inputs(args)
     except _Usage as e:
         usage(str(e))
     last = [time.monotonic()]
@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ray.init(address=args.address, ignore_reinit_error=True)
+        inputs: Any = paths
+        if parquet:
+            columns = [args.path_column] + ([args.spec_column] if args.spec_column else [])
+            inputs = ray.data.read_parquet(parquet).select_columns(columns)
         summary = vframe.ray.thumbnails_to(
             inputs,
             args.spec or None,

@@ -2,8 +2,8 @@
 
 Each actor loads the library once, when it starts, and then turns batches of input rows
 (a path, and a spec or a list of them when specs come from a column) into one row per
-(path, spec): the status, the image or the error, the time taken. Every spec of one file in
-a batch is done in one library call (``vframe.extract_many``: the file is opened once).
+(path, spec): the status, the image or the error, the time taken. The specs of one file in a
+batch are done from one opening of it (a ``vframe.Source``), each as an extraction of its own.
 Failures the library reports are rows; only a broken set-up (no library, unwritable output)
 fails the actor and so the run. With an output tree the actor also writes the images and the
 batch's index part, and returns the index rows only, so images never travel through Ray.
@@ -35,42 +35,97 @@ class Limits(TypedDict, total=False):
     max_input_pixels: int
 
 
-#: Failures of a whole file rather than of one spec: every spec of the file gets the same.
-_WHOLE_FILE = {Status.CANNOT_OPEN, Status.UNSUPPORTED_INPUT, Status.NO_VIDEO_STREAM, Status.TIMEOUT, Status.CANCELLED}
+#: A spec whose validity this worker has not seen yet (see ``Extractor._spec_errors``).
+_UNKNOWN = object()
 
 
 class Extractor:
-    """The library calls one worker makes. Today each call opens the file; this is the one
-    place to keep a source handle open instead when the library offers one."""
+    """The library calls of one worker: the library is loaded once, when the worker starts;
+    each file with several specs is opened once, as a :class:`vframe.Source`, and each spec
+    is one extraction from it (the whole ``timeout`` for the opening and for each spec).
+
+    Every result is what ``vframe.extract(path, spec, **limits)`` gives: a source's images
+    are byte-identical to it, and its failures carry the same status. Where the two differ
+    in when they fail, this takes extract's order. Extract parses the spec before it opens
+    the file, so an invalid spec is ``INVALID_SPEC`` even for a file that does not open:
+    when an opening fails, a spec this worker has not yet seen parse is given to
+    ``vframe.extract`` alone, and the answer remembered (specs do not depend on the file).
+    """
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         vframe.library_path()  # load it now: a missing library fails the worker's start, not each row
+        # spec -> its error when it does not parse, None when it does (absent: not seen yet).
+        self._spec_errors: dict[str, VframeError | None] = {}
 
-    def extract(self, opened: str, specs: list[str]) -> list[bytes | VframeError]:
-        """One result per spec, in order: the image, or the library's error with its message."""
-        if len(specs) == 1:
-            return [self._one(opened, specs[0])]
-        results = vframe.extract_many(opened, specs, return_exceptions=True, **self._limits)
-        # extract_many has one message buffer: only its first failure carries the library's
-        # message. A later failure of the whole file (it cannot be opened...) has the same
-        # cause, so the same message; any other is asked for again, alone, for its own.
-        failures = [i for i, result in enumerate(results) if isinstance(result, VframeError)]
-        first = results[failures[0]] if failures else None
-        for i in failures[1:]:
-            error = results[i]
-            assert isinstance(error, VframeError) and isinstance(first, VframeError)
-            if error.status == first.status and error.status in _WHOLE_FILE:
-                results[i] = error_for_status(error.status, first.message)
+    def extract(self, opened: str, specs: list[str]) -> list[tuple[bytes | VframeError, float]]:
+        """One result per spec, in order: the image, or the library's error with its message;
+        each with the library seconds it took (the opening shared equally by the file's specs)."""
+        if "\0" in opened:  # refused before anything else, by every call: nothing to share
+            return [self._alone(opened, spec) for spec in specs]
+        results: list[tuple[bytes | VframeError, float] | None] = [None] * len(specs)
+        todo = []
+        for i, spec in enumerate(specs):
+            known = self._spec_errors.get(spec, _UNKNOWN)
+            if isinstance(known, VframeError):
+                results[i] = (known, 0.0)
             else:
-                results[i] = self._one(opened, specs[i])
-        return results
+                todo.append(i)
+        if len(todo) == 1:
+            results[todo[0]] = self._alone(opened, specs[todo[0]])
+        elif todo:
+            for i, result in zip(todo, self._from_source(opened, [specs[i] for i in todo])):
+                results[i] = result
+        return [r if r is not None else (error_for_status(Status.INTERNAL, "no result"), 0.0) for r in results]
 
-    def _one(self, opened: str, spec: str) -> bytes | VframeError:
+    def _from_source(self, opened: str, specs: list[str]) -> list[tuple[bytes | VframeError, float]]:
+        started = time.perf_counter()
         try:
-            return vframe.extract(opened, spec, **self._limits)
+            source = vframe.open(opened, **self._limits)
+        except VframeError as failed:
+            share = (time.perf_counter() - started) / len(specs)
+            results: list[tuple[bytes | VframeError, float]] = []
+            for spec in specs:
+                # INVALID_ARGUMENT: refused before any input was read (the path, the limits),
+                # where extract would have parsed the spec first; that costs nothing to ask.
+                if failed.status == Status.INVALID_ARGUMENT or self._spec_errors.get(spec, _UNKNOWN) is _UNKNOWN:
+                    results.append(self._alone(opened, spec))
+                else:
+                    results.append((failed, share))
+            return results
+        with source:
+            share = (time.perf_counter() - started) / len(specs)
+            results = []
+            for spec in specs:
+                begun = time.perf_counter()
+                result: bytes | VframeError
+                try:
+                    result = source.extract(spec)
+                except VframeError as e:
+                    result = e
+                results.append((result, share + time.perf_counter() - begun))
+                self._learn(spec, result, from_source=True)
+            return results
+
+    def _alone(self, opened: str, spec: str) -> tuple[bytes | VframeError, float]:
+        started = time.perf_counter()
+        result: bytes | VframeError
+        try:
+            result = vframe.extract(opened, spec, **self._limits)
         except VframeError as e:
-            return e
+            result = e
+        self._learn(spec, result, from_source=False)
+        return result, time.perf_counter() - started
+
+    def _learn(self, spec: str, result: bytes | VframeError, from_source: bool) -> None:
+        """Remembers whether ``spec`` parses, from a result that tells. INVALID_ARGUMENT tells
+        only from a source (an extract's may be about the path or the limits instead)."""
+        if not isinstance(result, VframeError):
+            self._spec_errors[spec] = None
+        elif result.status == Status.INVALID_SPEC or (result.status == Status.INVALID_ARGUMENT and from_source):
+            self._spec_errors[spec] = result
+        elif result.status != Status.INVALID_ARGUMENT:
+            self._spec_errors[spec] = None
 
 
 @dataclass(frozen=True)
@@ -157,11 +212,9 @@ class ThumbnailWorker:
             if pair.status == "OK" and pair.opened is not None:
                 by_file.setdefault(pair.opened, []).append(pair)
         for opened, group in by_file.items():
-            started = time.perf_counter()
             results = self._extractor.extract(opened, [p.spec or "" for p in group])
-            share = (time.perf_counter() - started) / len(group)
-            for pair, result in zip(group, results):
-                pair.elapsed = share
+            for pair, (result, elapsed) in zip(group, results):
+                pair.elapsed = elapsed
                 if isinstance(result, VframeError):
                     pair.status, pair.error = status_name(result), result.message
                 else:
