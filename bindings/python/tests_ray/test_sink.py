@@ -30,7 +30,7 @@ def test_thumbnails_to_writes_images_and_an_index_and_a_rerun_skips_them(
     first_inputs = inputs(fixtures, tmp_path)
     pairs = {(p, s) for p in first_inputs for s in SPECS}
 
-    first = vframe.ray.thumbnails_to(first_inputs, SPECS, out, workers=2, batch_size=2)
+    first = vframe.ray.thumbnails_to(first_inputs, SPECS, out, workers=1, batch_size=2)
     rows = check_output(out, pairs)
     ok = sum(1 for r in rows if r["status"] == "OK")
     assert (first.done, first.failed, first.skipped) == (ok, len(pairs) - ok, 0)
@@ -42,7 +42,7 @@ def test_thumbnails_to_writes_images_and_an_index_and_a_rerun_skips_them(
 
     # Again, with one more video: only its thumbnails are made; the other files are untouched.
     more = str(fixtures / "gop25_25fps.mp4")
-    second = vframe.ray.thumbnails_to([*first_inputs, more], SPECS, out, workers=2, batch_size=2)
+    second = vframe.ray.thumbnails_to([*first_inputs, more], SPECS, out, workers=1, batch_size=2)
     rows = check_output(out, pairs | {(more, s) for s in SPECS})
     assert (second.done, second.failed, second.skipped) == (2, 1, len(pairs))
     assert {r["opened"] for r in rows if r["run"] == second.run} == {more}
@@ -63,7 +63,7 @@ def test_write_thumbnails_from_a_dataset_or_rows_on_any_filesystem(
 ) -> None:
     videos = inputs(fixtures, tmp_path)
     pairs = {(p, s) for p in videos for s in SPECS}
-    dataset = vframe.ray.thumbnails(videos, SPECS, workers=2, batch_size=3).materialize()
+    dataset = vframe.ray.thumbnails(videos, SPECS, workers=1, batch_size=3).materialize()
     subtree = pyarrow.fs.SubTreeFileSystem(str(tmp_path), pyarrow.fs.LocalFileSystem())
 
     by_ray = vframe.ray.write_thumbnails(dataset, "by-ray", filesystem=subtree)

@@ -160,7 +160,7 @@ def test_the_library_limits_apply_to_each_row(cluster: str, fixtures: Path, tmp_
     try:
         inputs = [fixtures / "gop25_25fps.mp4", fixtures / "wide_4000x1000.mp4", fifo]
         dataset = vframe.ray.thumbnails(
-            inputs, "vframe/jpg/offset/0.1", workers=2, batch_size=1, timeout=1.5, max_input_pixels=640 * 480
+            inputs, "vframe/jpg/offset/0.1", workers=1, batch_size=1, timeout=1.5, max_input_pixels=640 * 480
         )
         statuses = {Path(r["path"]).name: (r["status"], r["error"]) for r in dataset.take_all()}
     finally:
