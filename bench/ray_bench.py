@@ -425,8 +425,8 @@ def write_report(results: dict[str, Any]) -> None:
         f"with one thread keeps {busy:.2f} cores busy on average, so a second worker or thread has less than a "
         "core left to add on two cores. On a node with many cores, `threads=1` and a worker per core is the usual "
         "way to the most thumbnails per second.",
-        "- On a cluster the design scales out with no shared bottleneck: each actor loads the library once, does "
-        "every spec of a file in one call, and (with `thumbnails_to`) writes its images and index parts straight to "
+        "- On a cluster the design scales out with no shared bottleneck: each actor loads the library once, opens "
+        "each file once for all its specs, and (with `thumbnails_to`) writes its images and index parts straight to "
         "the output filesystem, so images never pass through the driver or the object store; the driver receives "
         "small index rows only. Throughput is then the sum over the nodes of what one node does alone (its cores "
         "divided by the CPU time per thumbnail above), up to the storage's bandwidth, and a re-run reads the index "

@@ -11,9 +11,10 @@
     # skips what is done. The same as the command `vframe-ray` (`python -m vframe.ray`).
     summary = vframe.ray.thumbnails_to(paths, ["vframe/jpg/offset/1/w/320"], "out/")
 
-The work runs in a pool of Ray actors, each of which loads the library once and does every
-spec of one file in one call. Failures are rows with the library's status and message; the
-library's limits (``timeout``, ``max_input_pixels``...) apply to each call.
+The work runs in a pool of Ray actors, each of which loads the library once and opens each
+file once (a ``vframe.Source``) for all its specs; every row is what ``vframe.extract`` gives.
+Failures are rows with the library's status and message; the library's limits (``timeout``,
+``max_input_pixels``...) apply to each row.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def thumbnails(
     the library: relative paths are joined to ``base_dir``, by default this process's working
     directory), ``spec``, ``status`` (``"OK"`` or the library's status name, e.g.
     ``"CANNOT_OPEN"``), ``image`` (JPEG/PNG bytes, or null), ``error`` (the library's message, or
-    null), ``elapsed`` (seconds of library time; the specs of one file done in one call share it
-    equally). Columns of an input Dataset other than the path and spec columns come first.
+    null), ``elapsed`` (seconds of library time: the row's extraction and an equal share of its
+    file's opening). Columns of an input Dataset other than the path and spec columns come first.
 
     ``inputs``: a ``ray.data.Dataset`` with a ``path_column``; a ``str``, taken as a glob pattern
     (``**`` recurses; an error if nothing matches); one ``os.PathLike``; or an iterable of paths.
@@ -131,7 +132,9 @@ def thumbnails(
     ``workers``: actors in the pool (default: an autoscaling pool, one to as many as the cluster
     holds); ``calls_per_worker``: batches each actor works on at once, in threads (the library
     releases the GIL), each reserving one CPU. ``timeout``, ``threads``, ``max_decoded_frames``,
-    ``max_input_pixels``: the library's limits for each call, as in :func:`vframe.extract`.
+    ``max_input_pixels``: the library's limits for each row, as in :func:`vframe.extract` (a
+    file's opening and each of its thumbnails get the whole ``timeout`` each, as in
+    :func:`vframe.open`).
     """
     limits = _limits(timeout, threads, max_decoded_frames, max_input_pixels)
     plan = _plan(specs, spec_column, path_column, base_dir, limits)
