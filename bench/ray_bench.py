@@ -422,8 +422,9 @@ def write_report(results: dict[str, Any]) -> None:
         f"with the decoder's frames, where the whole loop process peaks at {loop_peak['futures-1']:.0f} MiB with "
         f"one thread and {loop_peak['futures-2']:.0f} MiB with two; and Ray's daemons.",
         "- Each call also runs FFmpeg's decoder threads (the library's `threads`, automatic by default): the loop "
-        f"with one thread keeps {busy:.2f} cores busy on average, so a second worker or thread has less than a "
-        "core left to add on two cores. On a node with many cores, `threads=1` and a worker per core is the usual "
+        f"with one thread keeps {busy:.2f} cores busy on average, so a second worker or thread has "
+        f"{max(0.0, CPUS - busy):.2f} of the {CPUS} cores left to add, and Ray's daemons and bookkeeping take "
+        "their share of those. On a node with many cores, `threads=1` and a worker per core is the usual "
         "way to the most thumbnails per second.",
         "- On a cluster the design scales out with no shared bottleneck: each actor loads the library once, opens "
         "each file once for all its specs, and (with `thumbnails_to`) writes its images and index parts straight to "
