@@ -12,6 +12,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build header deps test test-rust test-header test-c install uninstall test-go test-python demo bench clean
 .PHONY: test-hostile fuzz lint-rust test-doc test-ffmpeg7 server serve test-server
+.PHONY: test-ray bench-ray ray-venv
 
 all: build
 
@@ -36,9 +37,13 @@ demo: deps build
 bench: deps build
 	REPS='$(REPS)' ./bench/run.sh
 
+# The Ray section of the bench alone (vframe.ray vs a concurrent.futures loop, ~3 min).
+bench-ray: deps ray-venv
+	REPS='$(REPS)' ./bench/ray.sh
+
 test: deps build
 	@rm -f target/media-skips.log
-	$(MAKE) test-rust test-doc test-header test-c test-go test-python test-hostile test-server
+	$(MAKE) test-rust test-doc test-header test-c test-go test-python test-ray test-hostile test-server
 	@if [ -s target/media-skips.log ]; then \
 	    echo "== SKIPPED for want of ../shared/media (set VFRAME_MEDIA; under CI=true these fail):"; \
 	    sort -u target/media-skips.log; \
@@ -122,6 +127,38 @@ test-python: build
 	./scripts/fixtures.sh >/dev/null
 	cd $(PY_DIST) && env -u VFRAME_LIBRARY VFRAME_TEST_INSTALLED=1 \
 	    $(abspath $(PY_VENV))/bin/python -m pytest -q -rs -p no:cacheprovider $(abspath bindings/python/tests)
+
+# vframe.ray (Ray Data), as users get it: the wheel (built as test-python builds it) goes into a
+# venv of its own, target/ray-venv (Ray and its dependencies are ~600 MB, too heavy for
+# target/py-venv), with its `ray` extra, `pip install "vframe-*.whl[ray]"`, held to the pinned
+# versions of bindings/python/tests_ray/requirements.txt (which adds pytest and the linters).
+# Then the venv is byte-compiled on both cores (pip would do it on one): Ray starts many Python
+# processes, each of which would otherwise compile what it imports again wherever bytecode is
+# not written at import (PYTHONDONTWRITEBYTECODE=1). pip's downloads are cached in target/.
+# `make bench-ray` uses the same venv.
+RAY_VENV := target/ray-venv
+RAY_DIST := target/ray-dist
+RAY_PIP  := $(RAY_VENV)/bin/python -m pip --quiet --disable-pip-version-check --cache-dir $(abspath target/pip-cache)
+ray-venv: build
+	python3 -c 'import ensurepip, venv' 2>/dev/null || ./scripts/deps.sh python3-venv
+	[ -x $(RAY_VENV)/bin/python ] || python3 -m venv $(RAY_VENV)
+	rm -rf $(RAY_DIST)
+	$(RAY_PIP) wheel --no-deps --wheel-dir $(RAY_DIST) ./bindings/python
+	$(RAY_PIP) install --no-compile --force-reinstall --no-deps $(RAY_DIST)/vframe-*.whl
+	$(RAY_PIP) install --no-compile -r bindings/python/tests_ray/requirements.txt "$$(ls $(RAY_DIST)/vframe-*.whl)[ray]"
+	$(RAY_VENV)/bin/python -m compileall -q -j 0 $(RAY_VENV)/lib >/dev/null
+
+# The lint gates on vframe.ray and its tests (ruff check, ruff format --check, mypy --strict
+# with Ray's types), then pytest against the installed package, from outside the source tree,
+# on a local Ray cluster of 2 CPUs that the tests start (bindings/python/tests_ray).
+test-ray: ray-venv
+	cd bindings/python && py=$(abspath $(RAY_VENV))/bin/python && export RUFF_CACHE_DIR=$(abspath target/ruff-cache) \
+	    MYPY_CACHE_DIR=$(abspath target/mypy-cache-ray) && $$py -m ruff check src/vframe/ray tests_ray && \
+	    $$py -m ruff format --check src/vframe/ray tests_ray && \
+	    $$py -m mypy --strict --follow-imports=silent src/vframe/ray tests_ray
+	./scripts/fixtures.sh >/dev/null
+	cd $(RAY_DIST) && env -u VFRAME_LIBRARY $(abspath $(RAY_VENV))/bin/python -m pytest -q -rs -p no:cacheprovider \
+	    -p no:logging $(abspath bindings/python/tests_ray)
 
 # vframe-server (server/): Qiniu's HTTP protocol over the engine. `make serve` starts it on
 # SERVE_LISTEN (127.0.0.1:8080) with its data in SERVE_DATA (target/serve-data), using

@@ -55,4 +55,11 @@ if [[ " ${args[*]} " == *" --report-only "* ]]; then
 else
     "$venv/bin/python" bench/server_bench.py
 fi
+# Ray Data (vframe.ray) against a plain loop (~3 min): its own venv; adds its section to
+# BENCHMARKS.md.
+if [[ " ${args[*]} " == *" --report-only "* ]]; then
+    REPS='' ./bench/ray.sh --report-only
+else
+    REPS='' ./bench/ray.sh
+fi
 say "all done in $((SECONDS - t0)) s"
