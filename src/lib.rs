@@ -226,7 +226,7 @@ pub fn extract(input: Input<'_>, spec: &Spec, options: &Options) -> Result<Image
 ///
 /// let err = vframe::extract_path(&video, "vframe/gif/offset/1").unwrap_err();
 /// assert_eq!(err.status(), Status::InvalidSpec);
-/// assert_eq!(err.to_string(), "invalid spec: format 'gif' is not jpg, jpeg or png");
+/// assert_eq!(err.to_string(), "invalid spec: format 'gif' is not jpg, jpeg, png or webp");
 ///
 /// let err = vframe::extract_path("no such file.mp4", "vframe/jpg/offset/1").unwrap_err();
 /// assert_eq!(err.status(), Status::CannotOpen);

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	vframe "github.com/vframe/vframe/bindings/go"
+	"vframe"
 )
 
 func TestSampleFramesEqualSingleCalls(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	vframe "github.com/vframe/vframe/bindings/go"
+	"vframe"
 )
 
 // Offsets that make one source decode on, seek back, repeat and go past the end.

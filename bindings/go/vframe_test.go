@@ -262,7 +262,7 @@ func readsOnce(t *testing.T, err error) {
 
 func TestErrorTextsReadOnce(t *testing.T) {
 	_, err := vframe.Extract(fixture("tiny_h264.mp4"), "vframe/gif/offset/1")
-	if got, want := err.Error(), "vframe: invalid spec: format 'gif' is not jpg, jpeg or png"; got != want {
+	if got, want := err.Error(), "vframe: invalid spec: format 'gif' is not jpg, jpeg, png or webp"; got != want {
 		t.Errorf("Error() is %q, want %q", got, want)
 	}
 	// Without a message, the class's description.
