@@ -176,8 +176,9 @@ enum Outcome {
     /// The input ended before the target: its last frame, if any.
     Ended(Option<Timed>),
     /// After a seek, the decoder left out frames whose packets were read (FFmpeg's H.264
-    /// decoder, single-threaded, drops the last frames after a seek to a non-IDR keyframe):
-    /// the answer may be one of them, so only a pass from the start can be trusted.
+    /// decoder, single-threaded, drops the last frames after a seek to a non-IDR keyframe),
+    /// or gave a frame that cannot be placed in time: the answer may be one of them, so
+    /// only a pass from the start can be trusted.
     Lost,
 }
 
@@ -191,6 +192,8 @@ struct Scan<'t> {
     found: Option<Timed>,
     last: Option<Timed>,
     late: bool,
+    /// After a seek, the first frame came out without a timestamp.
+    unplaced: bool,
     /// Packet times a seek pass checks the decoder's output against: the earliest at or
     /// after the target, and the latest (frames skipped on purpose left aside).
     first_due: Option<i64>,
@@ -206,6 +209,7 @@ impl<'t> Scan<'t> {
             found: None,
             last: None,
             late: false,
+            unplaced: false,
             first_due: None,
             last_due: None,
         }
@@ -224,6 +228,12 @@ impl<'t> Scan<'t> {
 
     /// Takes a frame the decoder released; `Flow::Stop` once the scan has its answer.
     fn frame(&mut self, frame: &mut Frame, clock: &mut Clock) -> Result<Flow, Error> {
+        // After a seek, a frame without a timestamp before any with one cannot be placed
+        // (the clock would put it at the stream's start): only a pass from the start can.
+        if self.check_late.is_some() && frame.pts().is_none() && clock.placed.is_none() {
+            self.unplaced = true;
+            return Ok(Flow::Stop);
+        }
         let (pts, start) = clock.place(frame);
         if std::mem::take(&mut self.first) && self.check_late.is_some_and(|target| pts > target) {
             self.late = true;
@@ -239,6 +249,9 @@ impl<'t> Scan<'t> {
     }
 
     fn outcome(self) -> Outcome {
+        if self.unplaced {
+            return Outcome::Lost;
+        }
         if self.late {
             return Outcome::Late;
         }

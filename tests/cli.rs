@@ -634,3 +634,44 @@ fn progress_is_shown_on_a_terminal_only() {
     assert!(shown.contains("vframe: 3/3 images"), "the count on the terminal: {shown:?}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
 }
+
+#[test]
+fn a_job_never_writes_over_another_jobs_input_or_output() {
+    let scratch = Scratch::new("jobs-clash");
+    let gop = fixture("gop25_25fps.mp4");
+    let (a, b) = (scratch.path("a.mp4"), scratch.path("b.mp4"));
+    std::fs::copy(&gop, &a).unwrap();
+    std::fs::copy(fixture("tiny_h264.mp4"), &b).unwrap();
+    let video_b = std::fs::read(&b).unwrap();
+    std::fs::create_dir(scratch.path("sub")).unwrap();
+    std::os::unix::fs::symlink("../x.jpg", scratch.path("sub/link.jpg")).unwrap();
+    let p = |name: &str| scratch.path(name).display().to_string();
+    let jobs = [
+        // Line 1 writes over b.mp4, the video line 2 reads (a swapped column, say).
+        format!("{}\tvframe/jpg/offset/1\t{}", p("a.mp4"), p("b.mp4")),
+        format!("{}\tvframe/jpg/offset/0\t{}", p("b.mp4"), p("y.jpg")),
+        // Lines 3 to 5 name one new file three ways: only the first writes it.
+        format!("{}\tvframe/jpg/offset/1\t{}", p("a.mp4"), p("x.jpg")),
+        format!("{}\tvframe/jpg/offset/0\t{}", p("b.mp4"), p("sub/../x.jpg")),
+        format!("{}\tvframe/jpg/offset/2\t{}", p("a.mp4"), p("sub/link.jpg")),
+        // Standard output and /dev/null are written in place: any number of jobs may.
+        format!("{}\tvframe/jpg/offset/2/w/16\t/dev/null", p("a.mp4")),
+        format!("{}\tvframe/jpg/offset/3/w/16\t/dev/null", p("a.mp4")),
+    ];
+    let file = scratch.path("jobs.txt");
+    std::fs::write(&file, jobs.join("\n")).unwrap();
+    let run = vframe(&["--jobs".as_ref(), file.as_os_str()]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    let shown = file.display().to_string();
+    for (line, needle) in [(1, "the input of"), (4, "also written by"), (5, "also written by")] {
+        assert!(
+            err.lines().any(|l| l.starts_with(&format!("vframe: {shown}:{line}: ")) && l.contains(needle)),
+            "line {line} should fail with {needle:?}: {err}"
+        );
+    }
+    assert!(err.ends_with("vframe: 3 of 7 images failed\n"), "{err}");
+    assert!(std::fs::read(&b).unwrap() == video_b, "b.mp4, another job's video, is untouched");
+    assert!(std::fs::read(scratch.path("y.jpg")).unwrap() == library_image(&b, "vframe/jpg/offset/0"));
+    assert!(std::fs::read(scratch.path("x.jpg")).unwrap() == library_image(&a, "vframe/jpg/offset/1"), "line 3's");
+}

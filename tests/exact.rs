@@ -336,3 +336,35 @@ fn hdr_is_tone_mapped_to_sdr() {
         assert!(between < 40.0, "{name}: tone mapping changes little ({between:.1} dB), the check proves nothing");
     }
 }
+
+/// A file cut short (an upload that stopped): past its end the answer is the last frame a
+/// whole decode gives (ffmpeg's), whatever the decoder's threads. With frame threads the
+/// decoder reports the cut packet's error while it drains, before the frames still in
+/// flight: stopping at that error gave an earlier frame, and a different one from a
+/// single-threaded decode.
+#[test]
+fn a_truncated_file_ends_with_the_last_frame_it_decodes() {
+    let full = std::fs::read(common::fixture("tiny_h264_faststart.mp4")).unwrap();
+    let path = std::env::temp_dir().join(format!("vframe-exact-{}-truncated.mp4", std::process::id()));
+    let mut failures = Vec::new();
+    // From 60%: the first keyframe is whole (ffmpeg decodes nothing below).
+    for percent in (60..100).step_by(5) {
+        std::fs::write(&path, &full[..full.len() * percent / 100]).unwrap();
+        let all = common::ffmpeg_all_frames(&path, "yuv420p", 64 * 48 * 3 / 2);
+        for threads in [0, 1, 4] {
+            let options = Options { threads, ..Options::default() };
+            for (ms, want) in [(0, 0), (3000, all.len() - 1)] {
+                match vframe::decode_frame(Input::Path(&path), ms, &options) {
+                    Ok(got) if got.data == all[want] => {}
+                    Ok(got) => failures.push(format!(
+                        "cut at {percent}%, {threads} threads, {ms} ms: frame {:?}, want {want}",
+                        all.iter().position(|f| *f == got.data)
+                    )),
+                    Err(e) => failures.push(format!("cut at {percent}%, {threads} threads, {ms} ms: {e}")),
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -84,3 +84,30 @@ fn bad_folders_names_and_specs_fail_with_one_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_link_in_the_folder_never_makes_one_output_overwrite_another() {
+    // 000002.jpg links to 000001.jpg: following it would replace frame 1 with frame 2, and
+    // storyboard.vtt linking to the first sheet would replace the sheet with the index.
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("links");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("000001.jpg", dir.join("000002.jpg")).unwrap();
+    let out = vframe(&[video.as_os_str(), "vsample/jpg/interval/2/s/64x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("000002.jpg") && err.contains("written already") && err.lines().count() == 1, "{err}");
+    let single = vframe::extract_path(&video, "vframe/jpg/offset/0/w/64").unwrap().data;
+    assert!(std::fs::read(dir.join("000001.jpg")).unwrap() == single, "frame 1 is still frame 1");
+
+    let dir = scratch("links-board");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("storyboard-000001.jpg", dir.join("storyboard.vtt")).unwrap();
+    let spec = "storyboard/jpg/interval/1/s/80x/columns/2/rows/2";
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let sheet = std::fs::read(dir.join("storyboard-000001.jpg")).unwrap();
+    assert!(sheet.starts_with(&[0xff, 0xd8]), "the first sheet is still a JPEG");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(scratch("links"));
+}

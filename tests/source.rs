@@ -162,3 +162,27 @@ fn opening_fails_as_a_one_shot_call_does() {
     let err = Source::open_path("/nonexistent/video.mp4", &options).unwrap_err();
     assert_eq!(err.status(), Status::CannotOpen);
 }
+
+#[test]
+fn truncated_files_answer_as_fresh_calls_do() {
+    // A cut AVI has no index: once the handle has read to the end, the demuxer knows the
+    // last keyframe, and a seek lands on it; the frame that keyframe gives alone has no
+    // timestamp, and was placed at the stream's start and taken as the answer (a grey
+    // picture at 0 s where a fresh call gives the last frame).
+    let mut failures = Vec::new();
+    for (name, percent) in [("tiny_mpeg4.avi", 80), ("tiny_mpeg4.avi", 90), ("tiny_h264_faststart.mp4", 65)] {
+        let full = std::fs::read(fixture(name)).unwrap();
+        let cut = &full[..full.len() * percent / 100];
+        let options = Options::default();
+        let mut source = Source::open(Input::Memory(cut), &options).unwrap();
+        for ms in [3000, 2980, 6000, 500, 2980, 100] {
+            let fresh = vframe::decode_frame(Input::Memory(cut), ms, &options).unwrap();
+            let warm = source.decode_frame(ms).unwrap();
+            if warm.data != fresh.data || warm.time != fresh.time {
+                failures
+                    .push(format!("{name} cut at {percent}%, {ms} ms: {} s, a fresh call {} s", warm.time, fresh.time));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -68,6 +68,21 @@ func goFrame(f *C.vframe_frame) Frame {
 	return frame
 }
 
+// cPathSpec is path and spec as C strings for C.free, or the error of the first that holds
+// a NUL byte (see cString).
+func cPathSpec(path, spec string) (*C.char, *C.char, error) {
+	cpath, err := cString(path, "the path")
+	if err != nil {
+		return nil, nil, err
+	}
+	cspec, err := cString(spec, "the spec")
+	if err != nil {
+		C.free(unsafe.Pointer(cpath))
+		return nil, nil, err
+	}
+	return cpath, cspec, nil
+}
+
 // Sample returns every frame of a Qiniu vsample spec (e.g. "vsample/jpg/interval/10/s/320x")
 // of the video file at path, in time order, made in one pass.
 func Sample(path, spec string) ([]Frame, error) {
@@ -81,7 +96,10 @@ func (o *Options) Sample(path, spec string) ([]Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpath, cspec := C.CString(path), C.CString(spec)
+	cpath, cspec, err := cPathSpec(path, spec)
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cpath))
 	defer C.free(unsafe.Pointer(cspec))
 	var out C.vframe_frames
@@ -107,7 +125,10 @@ func (o *Options) SampleEach(path, spec string, fn func(Frame) error) error {
 	if err != nil {
 		return err
 	}
-	cpath, cspec := C.CString(path), C.CString(spec)
+	cpath, cspec, err := cPathSpec(path, spec)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cpath))
 	defer C.free(unsafe.Pointer(cspec))
 	state := &eachState{fn: fn}
@@ -159,7 +180,10 @@ func (o *Options) Storyboard(path, spec string) (*StoryboardResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpath, cspec := C.CString(path), C.CString(spec)
+	cpath, cspec, err := cPathSpec(path, spec)
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cpath))
 	defer C.free(unsafe.Pointer(cspec))
 	var out C.vframe_sheets

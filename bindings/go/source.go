@@ -47,7 +47,10 @@ func (o *Options) Open(path string) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpath := C.CString(path)
+	cpath, err := cString(path, "the path")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cpath))
 	var source *C.vframe_source
 	var errBuf [errBufLen]C.char
@@ -85,7 +88,10 @@ func newSource(status C.vframe_status, source *C.vframe_source, errBuf *C.char) 
 // Extract returns the thumbnail spec describes (e.g. "vframe/jpg/offset/7/w/480"): the
 // bytes of a JPEG or PNG file. A failure leaves the source usable.
 func (s *Source) Extract(spec string) ([]byte, error) {
-	cspec := C.CString(spec)
+	cspec, err := cString(spec, "the spec")
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cspec))
 	s.mu.RLock()
 	defer s.mu.RUnlock()

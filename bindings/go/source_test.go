@@ -3,6 +3,7 @@ package vframe_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -131,4 +132,44 @@ func TestGoroutinesShareOneSource(t *testing.T) {
 	wg.Wait()
 	// Close waits for calls in flight; here none are left.
 	src.Close()
+}
+
+// The source, sample and storyboard calls refuse a NUL byte as the others do, instead of
+// letting C cut the string there ("a.mp4\x00.txt" would open a.mp4; ".../offset/1\x00/w/10"
+// would give another thumbnail).
+func TestSourceAndFramesRefuseNULBytes(t *testing.T) {
+	path := fixture("gop25_25fps.mp4")
+	nulPath := path + "\x00.txt"
+	src, err := vframe.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	calls := map[string]func() error{
+		"Open path": func() error {
+			s, err := vframe.Open(nulPath)
+			if s != nil {
+				s.Close()
+			}
+			return err
+		},
+		"Source.Extract spec": func() error { _, err := src.Extract("vframe/jpg/offset/1\x00/w/10"); return err },
+		"Sample path":         func() error { _, err := vframe.Sample(nulPath, "vsample/jpg/interval/3"); return err },
+		"Sample spec":         func() error { _, err := vframe.Sample(path, "vsample/jpg/interval/3\x00/s/8x"); return err },
+		"SampleEach path": func() error {
+			return vframe.SampleEach(nulPath, "vsample/jpg/interval/3", func(vframe.Frame) error { return nil })
+		},
+		"SampleEach spec": func() error {
+			return vframe.SampleEach(path, "vsample/jpg\x00/interval/3", func(vframe.Frame) error { return nil })
+		},
+		"Storyboard path": func() error { _, err := vframe.Storyboard(nulPath, "storyboard/jpg/interval/3"); return err },
+		"Storyboard spec": func() error { _, err := vframe.Storyboard(path, "storyboard/jpg/interval/3\x00/s/8x"); return err },
+	}
+	for name, call := range calls {
+		err := call()
+		var verr *vframe.Error
+		if !errors.Is(err, vframe.ErrInvalidArgument) || !errors.As(err, &verr) || !strings.Contains(verr.Message, "NUL") {
+			t.Errorf("%s: want an ErrInvalidArgument *Error about the NUL byte, got %v", name, err)
+		}
+	}
 }

@@ -25,6 +25,11 @@ const FFMPEG_CEILING: u64 = 16384 * 16384;
 /// Padding a decoder may add to a picture's allocation (alignment), not counted as pixels.
 const ALIGNMENT_SLACK: u64 = 64;
 
+/// Errors taken while draining before giving up on the frames still in the decoder: one per
+/// packet in flight is expected (FFmpeg has at most a few dozen), a decoder that never
+/// reaches the end is not.
+const MAX_DRAIN_ERRORS: u32 = 1024;
+
 /// The caller's pixel limit, checked by the decoder's `get_format` and `get_buffer2`
 /// callbacks on every picture the decoder sets up, and on every frame it releases (some
 /// decoders, libdav1d among them, allocate their pictures themselves), and the first size
@@ -184,7 +189,8 @@ impl Decoder {
 
     /// Feeds `packet` (or, with `None`, the end of the stream) and hands each frame the
     /// decoder releases to `sink`, which may take it (the frame is then blank) or leave it.
-    /// Decode errors in a packet are remembered and skipped, as the ffmpeg CLI does.
+    /// Decode errors in a packet are remembered and skipped, as the ffmpeg CLI does, also
+    /// while draining.
     /// Returns `Flow::Stop` when the sink stopped or, after `None`, the decoder is drained.
     pub fn decode(
         &mut self,
@@ -194,6 +200,7 @@ impl Decoder {
     ) -> Result<Flow, Error> {
         let raw = self.ctx.as_ptr();
         let pkt = packet.map_or(ptr::null(), |p| p.as_ptr() as *const ffi::AVPacket);
+        let mut drain_errors = 0;
         loop {
             // SAFETY: ctx is open; pkt is NULL (drain) or a valid packet FFmpeg refs.
             let sent = unsafe { ffi::avcodec_send_packet(raw, pkt) };
@@ -217,8 +224,14 @@ impl Decoder {
                 }
                 if got < 0 {
                     self.last_error = Some(error_text(got));
+                    // While draining, an error is one packet's: with frame threads, frames
+                    // of later packets are still to come (the ffmpeg CLI goes on too).
                     if packet.is_none() {
-                        return Ok(Flow::Stop);
+                        drain_errors += 1;
+                        if drain_errors > MAX_DRAIN_ERRORS {
+                            return Ok(Flow::Stop);
+                        }
+                        continue;
                     }
                     break;
                 }

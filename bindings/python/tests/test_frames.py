@@ -98,6 +98,16 @@ def test_webp_decodes_close_to_the_png(fixtures: Path) -> None:
     assert sizes == sorted(sizes) and len(set(sizes)) == 3
 
 
+def test_the_format_keyword_takes_webp(fixtures: Path) -> None:
+    video = fixtures / "gop25_25fps.mp4"
+    webp = vframe.extract(video, format="webp", offset=2.5, w=240)
+    assert webp == vframe.extract(video, "vframe/webp/offset/2.5/w/240")
+    with vframe.open(video) as source:
+        assert source.extract(format="webp", offset=2.5, w=240) == webp
+    with pytest.raises(vframe.InvalidSpecError, match="jpg, jpeg, png or webp"):
+        vframe.extract(video, format="gif", offset=1)
+
+
 def test_storyboard_from_bytes_and_failures(fixtures: Path) -> None:
     data = (fixtures / "gop25_25fps.mp4").read_bytes()
     board = vframe.storyboard(data, "storyboard/webp/frames/4/s/80x")

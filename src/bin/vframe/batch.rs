@@ -3,10 +3,11 @@
 //!
 //! Each input is opened once, as a `vframe::Source`, for all its jobs, which are then run
 //! in time order (a later offset in the GOP being decoded is reached by decoding on). Each
-//! job's output follows `output`'s rules, the check that it is not the input included. A
-//! job that fails (a bad line or spec, an unwritable output, an input that cannot be
-//! opened, an extraction error) is reported on its own line and the others go on; the exit
-//! status says whether any failed.
+//! job's output follows `output`'s rules, the check that it is not the input included, and
+//! may be neither another job's input nor a file an earlier job writes (checked for every
+//! job before any work). A job that fails (a bad line or spec, an unwritable output, an
+//! input that cannot be opened, an extraction error) is reported on its own line and the
+//! others go on; the exit status says whether any failed.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -15,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::output::Output;
+use crate::output::{Output, Place};
 use crate::progress::Progress;
 
 /// One image to make.
@@ -107,8 +108,8 @@ fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {
 }
 
 /// A job ready to run: its spec parsed and its output resolved.
-struct Ready {
-    job: Job,
+struct Ready<'a> {
+    job: &'a Job,
     spec: vframe::Spec,
     output: Output,
 }
@@ -117,19 +118,24 @@ struct Ready {
 pub fn run(jobs: Vec<Job>) -> ExitCode {
     let total = jobs.len();
     let mut progress = Progress::new(total);
-    for (input, jobs) in by_input(jobs) {
-        // What can be checked without the video, first: a bad job costs no decoding.
-        let mut ready = Vec::new();
-        for job in jobs {
-            match prepare(job) {
-                Ok(r) => ready.push(r),
-                Err(message) => progress.fail(&message),
-            }
+    // What can be checked without the video, first, for every job: a bad job costs no
+    // decoding, and no job may write over a video or an image another job reads or writes.
+    let mut inputs: HashMap<Place, &str> = HashMap::new();
+    for job in &jobs {
+        if let Some(place) = Place::of(&job.input) {
+            inputs.entry(place).or_insert(&job.origin);
         }
-        if ready.is_empty() {
-            continue;
+    }
+    let mut claimed: HashMap<Place, String> = HashMap::new();
+    let mut ready = Vec::new();
+    for job in &jobs {
+        match prepare(job, &inputs, &mut claimed) {
+            Ok(r) => ready.push(r),
+            Err(message) => progress.fail(&message),
         }
-        let mut source = match vframe::Source::open_path(&input, &vframe::Options::default()) {
+    }
+    for (input, mut ready) in by_input(ready) {
+        let mut source = match vframe::Source::open_path(input, &vframe::Options::default()) {
             Ok(source) => source,
             Err(e) => {
                 for r in ready {
@@ -167,12 +173,13 @@ pub fn run(jobs: Vec<Job>) -> ExitCode {
 }
 
 /// The jobs grouped by input, inputs in the order they first appear.
-fn by_input(jobs: Vec<Job>) -> Vec<(PathBuf, Vec<Job>)> {
-    let mut groups: Vec<(PathBuf, Vec<Job>)> = Vec::new();
-    let mut place: HashMap<PathBuf, usize> = HashMap::new();
+fn by_input<'a>(jobs: Vec<Ready<'a>>) -> Vec<(&'a Path, Vec<Ready<'a>>)> {
+    let mut groups: Vec<(&Path, Vec<Ready>)> = Vec::new();
+    let mut place: HashMap<&Path, usize> = HashMap::new();
     for job in jobs {
-        let at = *place.entry(job.input.clone()).or_insert_with(|| {
-            groups.push((job.input.clone(), Vec::new()));
+        let input = job.job.input.as_path();
+        let at = *place.entry(input).or_insert_with(|| {
+            groups.push((input, Vec::new()));
             groups.len() - 1
         });
         groups[at].1.push(job);
@@ -180,8 +187,16 @@ fn by_input(jobs: Vec<Job>) -> Vec<(PathBuf, Vec<Job>)> {
     groups
 }
 
-/// The job with its spec parsed and its output resolved and checked, or why it fails.
-fn prepare(job: Job) -> Result<Ready, String> {
+/// The job with its spec parsed and its output resolved and checked, or why it fails. The
+/// output may not be any job's input (`inputs`: where each leads, and the first job to read
+/// it), nor a file an earlier job writes (`claimed`, which this job's output joins): what
+/// one job writes would destroy another's video, or the image another made. Outputs
+/// written in place (standard output, FIFOs, devices) take any number of jobs.
+fn prepare<'a>(
+    job: &'a Job,
+    inputs: &HashMap<Place, &str>,
+    claimed: &mut HashMap<Place, String>,
+) -> Result<Ready<'a>, String> {
     let spec = match &job.spec {
         Ok(spec) => spec.clone(),
         Err(why) => return Err(format!("{}: {why}", job.origin)),
@@ -189,5 +204,24 @@ fn prepare(job: Job) -> Result<Ready, String> {
     let output = Output::resolve(&job.output)
         .map_err(|why| format!("{}: cannot write {}: {why}", job.origin, job.output.display()))?;
     output.check_not_input(&job.input).map_err(|why| format!("{}: {why}", job.origin))?;
+    if let Some(place) = output.place() {
+        if let Some(reader) = inputs.get(&place) {
+            return Err(format!(
+                "{}: the output {} is the input of {reader}; writing it would destroy that video",
+                job.origin,
+                output.shown().display()
+            ));
+        }
+        if !output.in_place() {
+            if let Some(writer) = claimed.get(&place) {
+                return Err(format!(
+                    "{}: the output {} is also written by {writer}; one file takes one job's image",
+                    job.origin,
+                    output.shown().display()
+                ));
+            }
+            claimed.insert(place, job.origin.clone());
+        }
+    }
     Ok(Ready { job, spec, output })
 }

@@ -1,12 +1,14 @@
 //! `vframe INPUT 'vsample/…' -o DIR` and `vframe INPUT 'storyboard/…' -o DIR`: many files
 //! into one folder, each written by the rules of `output` (atomic replacement, links
-//! followed, FIFOs in place, never the input), with a progress line on a terminal.
+//! followed, FIFOs in place, never the input, never a file the run wrote already), with a
+//! progress line on a terminal.
 //!
 //! - vsample: one image per frame, named by the spec's pattern (`$(count)` = 000001, ...)
 //!   or `000001.jpg`, `000002.jpg`, ...
 //! - storyboard: the sheets (named by the pattern, or `storyboard-000001.jpg`, ...), then
 //!   `storyboard.vtt` and `storyboard.json`.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
-use crate::output::Output;
+use crate::output::{Output, Place};
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
 pub fn is_frames_op(spec: &OsStr) -> bool {
@@ -72,11 +74,32 @@ fn file_in(dir: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(dir.join(name))
 }
 
-/// Writes `data` to `path` by the rules of `output`, never over the input.
-fn write_file(path: &Path, input: &Path, data: &[u8]) -> Result<(), String> {
-    let output = Output::resolve(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
-    output.check_not_input(input)?;
-    output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
+/// Where a run writes: each file by the rules of `output`, never over the input, and
+/// never over a file this run wrote already (a link in the folder, `000002.jpg ->
+/// 000001.jpg`, would otherwise replace one output with the next).
+struct Writer<'a> {
+    input: &'a Path,
+    written: HashMap<Place, PathBuf>,
+}
+
+impl Writer<'_> {
+    fn write(&mut self, path: &Path, data: &[u8]) -> Result<(), String> {
+        let output = Output::resolve(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
+        output.check_not_input(self.input)?;
+        let place = output.place();
+        if let Some(earlier) = place.as_ref().and_then(|place| self.written.get(place)) {
+            return Err(format!(
+                "cannot write {}: it leads to {}, which this run has written already",
+                path.display(),
+                earlier.display()
+            ));
+        }
+        output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))?;
+        if let (false, Some(place)) = (output.in_place(), output.place()) {
+            self.written.insert(place, path.to_path_buf());
+        }
+        Ok(())
+    }
 }
 
 /// The output folder: made if missing; `-` and anything but a folder refused.
@@ -124,12 +147,13 @@ fn failed(input: &Path, e: vframe::Error) -> String {
 
 fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<(), String> {
     let frames = Sample::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
+    let mut writer = Writer { input, written: HashMap::new() };
     let mut progress = Progress::new("vsample", frames.planned());
     for (done, frame) in frames.enumerate() {
         let frame = frame.map_err(|e| failed(input, e))?;
         let name =
             frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
-        write_file(&file_in(dir, &name)?, input, &frame.image.data)?;
+        writer.write(&file_in(dir, &name)?, &frame.image.data)?;
         progress.update(done as u64 + 1);
     }
     Ok(())
@@ -137,6 +161,7 @@ fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path
 
 fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<(), String> {
     let mut board = Storyboard::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
+    let mut writer = Writer { input, written: HashMap::new() };
     let mut progress = Progress::new("storyboard tiles", board.planned());
     let mut tiles = 0;
     loop {
@@ -144,13 +169,13 @@ fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, di
             Step::Tile => tiles += 1,
             Step::Sheet(sheet) => {
                 tiles = sheet.first_tile + sheet.tile_count;
-                write_file(&file_in(dir, &sheet.name)?, input, &sheet.image.data)?;
+                writer.write(&file_in(dir, &sheet.name)?, &sheet.image.data)?;
             }
             Step::Done => break,
         }
         progress.update(tiles as u64);
     }
     let index = board.index();
-    write_file(&dir.join("storyboard.vtt"), input, index.vtt().as_bytes())?;
-    write_file(&dir.join("storyboard.json"), input, index.json().as_bytes())
+    writer.write(&dir.join("storyboard.vtt"), index.vtt().as_bytes())?;
+    writer.write(&dir.join("storyboard.json"), index.json().as_bytes())
 }

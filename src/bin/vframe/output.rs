@@ -10,6 +10,7 @@
 //! - Directories, block devices and sockets are refused.
 //! - The output may not be the input (same device and inode, however spelled).
 
+use std::ffi::OsString;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -71,6 +72,29 @@ fn follow_links(path: &Path) -> Result<PathBuf, String> {
     Err("too many levels of symbolic links".into())
 }
 
+/// Where a path leads on the file system, to tell whether two paths name one file: the
+/// file's device and inode, or, for a file not there yet, its folder's and its name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Place {
+    Existing { dev: u64, ino: u64 },
+    New { dev: u64, ino: u64, name: OsString },
+}
+
+impl Place {
+    /// Where `path` leads (its links followed), if anywhere: `None` for a path whose
+    /// folder does not exist either.
+    pub fn of(path: &Path) -> Option<Place> {
+        let resolved = follow_links(path).ok()?;
+        if let Ok(meta) = std::fs::metadata(&resolved) {
+            return Some(Place::Existing { dev: meta.dev(), ino: meta.ino() });
+        }
+        let name = resolved.file_name()?.to_os_string();
+        let dir = resolved.parent().filter(|dir| dir.components().next().is_some()).unwrap_or(Path::new("."));
+        let meta = std::fs::metadata(dir).ok()?;
+        Some(Place::New { dev: meta.dev(), ino: meta.ino(), name })
+    }
+}
+
 impl Output {
     /// Decides how to write to `path` (`-` is standard output).
     pub fn resolve(path: &Path) -> Result<Output, String> {
@@ -123,6 +147,23 @@ impl Output {
             Output::InPlace { path, .. } => std::fs::metadata(path).ok(),
             Output::File { existing, .. } => existing.clone(),
         }
+    }
+
+    /// Where this output leads, if a file a job could destroy: `None` for what is written
+    /// in place and harmless to read and write at once (character devices, a terminal).
+    pub fn place(&self) -> Option<Place> {
+        match self {
+            Output::File { path, .. } => Place::of(path),
+            _ => self
+                .current()
+                .filter(|meta| !meta.file_type().is_char_device())
+                .map(|meta| Place::Existing { dev: meta.dev(), ino: meta.ino() }),
+        }
+    }
+
+    /// Whether the output is written in place (appended to): several writers lose nothing.
+    pub fn in_place(&self) -> bool {
+        !matches!(self, Output::File { .. })
     }
 
     /// Refuses an output that is the input file itself (writing it would destroy the video).

@@ -29,7 +29,7 @@ _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 
 # The values of the spec's grammar (README, "The operation string").
-_FORMATS = ("jpg", "jpeg", "png")
+_FORMATS = ("jpg", "jpeg", "png", "webp")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 _PIXELS = re.compile(r"[0-9]+")
 _ROTATIONS = ("0", "90", "180", "270", "auto")
@@ -97,19 +97,19 @@ def build_spec(
     ``"vframe/jpg/offset/7.5/w/480"``.
 
     Each part must be one value of the spec's grammar, so the string has exactly the keys
-    given: ``format`` one of ``"jpg"``, ``"jpeg"``, ``"png"``; ``offset`` a non-negative real
-    number (int, float, Decimal, Fraction) or digits with an optional decimal part as a str;
-    ``w``/``h`` a non-negative int or digits; ``rotate`` one of 0, 90, 180, 270, ``"auto"``
-    (numbers also as str). A value of the wrong type raises ``TypeError``; a value of the
+    given: ``format`` one of ``"jpg"``, ``"jpeg"``, ``"png"``, ``"webp"``; ``offset`` a
+    non-negative real number (int, float, Decimal, Fraction) or digits with an optional
+    decimal part as a str; ``w``/``h`` a non-negative int or digits; ``rotate`` one of 0,
+    90, 180, 270, ``"auto"`` (numbers also as str). A value of the wrong type raises ``TypeError``; a value of the
     right type the grammar cannot hold (``offset="1/w/10"``, ``-1``, ``nan``, ``rotate=45``)
     raises :class:`vframe.InvalidSpecError`, as the library does for such a part of a spec
     string. Ranges (offset up to 10^7 s, w up to 3840, h up to 2160, w/h at least 1) are
     the library's to check.
     """
     if not isinstance(format, str):
-        raise _type_error("format", format, 'a str ("jpg", "jpeg" or "png")')
+        raise _type_error("format", format, 'a str ("jpg", "jpeg", "png" or "webp")')
     if format not in _FORMATS:
-        raise _invalid("format", format, "jpg, jpeg or png")
+        raise _invalid("format", format, "jpg, jpeg, png or webp")
     parts = ["vframe", format, "offset", _seconds(offset)]
     if w is not None:
         parts += ["w", _pixels("w", w)]
