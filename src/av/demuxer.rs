@@ -270,6 +270,9 @@ impl<'a> Demuxer<'a> {
                         return Ok(None);
                     }
                 }
+                if let Some(end) = self.file_end_without_probe(&info) {
+                    info.file_end = Some(end);
+                }
                 return Ok(Some(info));
             }
         }
@@ -280,6 +283,31 @@ impl<'a> Demuxer<'a> {
         })?;
         self.discard_all_but(index);
         self.describe(index, false).map(Some)
+    }
+
+    /// Where the file ends, in the video's time base, when FFmpeg has not set the file's
+    /// start (the probe does): the earliest start the streams' headers give (the video's
+    /// when none does) plus the file's duration, as the probe computes it.
+    fn file_end_without_probe(&self, info: &StreamInfo) -> Option<i64> {
+        let raw = self.raw();
+        let av_time_base = ffi::AVRational { num: 1, den: ffi::AV_TIME_BASE };
+        // SAFETY: the context and streams[0..nb_streams] are valid; av_rescale_q is pure.
+        unsafe {
+            if ts((*raw).start_time).is_some() {
+                return None;
+            }
+            let duration = ts((*raw).duration)?;
+            let time_base = ffi::AVRational { num: info.time_base.num, den: info.time_base.den };
+            let earliest = (0..(*raw).nb_streams as usize)
+                .filter_map(|i| {
+                    let st = *(*raw).streams.add(i);
+                    ts((*st).start_time).map(|start| ffi::av_rescale_q(start, (*st).time_base, av_time_base))
+                })
+                .min();
+            let video = info.start_time.map(|start| ffi::av_rescale_q(start, time_base, av_time_base));
+            let start = earliest.or(video).unwrap_or(0);
+            Some(ffi::av_rescale_q(start.saturating_add(duration), av_time_base, time_base))
+        }
     }
 
     /// Discards every stream but video ones, attached pictures (cover art) included: they
