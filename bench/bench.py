@@ -121,6 +121,18 @@ ASYNC_MODE_LABEL = {
     "bytearray-unbounded": "bytearray, queue without bound (a copy per job, all queued: vframe before)",
 }
 ASYNC_WORKER = BENCH / "async_worker.py"
+# Many frames of a long video (issue 11): a frame every SAMPLE_INTERVAL seconds, and a
+# storyboard at the same interval.
+LONG_CLIPS = [
+    Clip("h264_720p_120s_gop250.mp4", "H.264 720p30, 2 min, GOP 250 (8.3 s), 2 B-frames",
+         X264 + ["-preset", "veryfast", "-g", "250", "-keyint_min", "250", "-bf", "2"], "1280x720", 30, 120, "0"),
+    Clip("h264_1080p_60s_gop50.mp4", "H.264 1080p25, 1 min, GOP 50 (2 s), 3 B-frames",
+         X264 + ["-preset", "veryfast", "-g", "50", "-bf", "3"], "1920x1080", 25, 60, "0"),
+]
+SAMPLE_INTERVAL = 10
+SAMPLE_SPEC = f"vsample/jpg/interval/{SAMPLE_INTERVAL}/s/640x"
+STORYBOARD_SPEC = f"storyboard/jpg/interval/{SAMPLE_INTERVAL}"
+STORYBOARD_TILE_W, STORYBOARD_COLUMNS = 160, 10  # the storyboard's defaults
 PROFILE_CLIP = "h264_1080p_gop250_bf3.mp4"
 
 TOOLS = ["vframe", "vframe-cli", "ffmpeg-cli", "pyav", "ffmpegthumbnailer", "lower-bound"]
@@ -130,7 +142,7 @@ TOOL_LABEL = {
     "ffmpeg-cli": "ffmpeg CLI, input seeking",
     "pyav": "PyAV in-process + Pillow",
     "ffmpegthumbnailer": "ffmpegthumbnailer",
-    "lower-bound": "lower bound (decode from keyframe, skip non-ref, + 1 encode)",
+    "lower-bound": "lower bound (open, decode from keyframe, skip non-ref, + 1 encode)",
 }
 
 
@@ -156,7 +168,7 @@ def recipe(clip):
 
 def make_corpus(clips=None):
     CORPUS_DIR.mkdir(parents=True, exist_ok=True)
-    for clip in CORPUS + [ASYNC_CLIP] if clips is None else clips:
+    for clip in CORPUS + [ASYNC_CLIP] + LONG_CLIPS if clips is None else clips:
         path = CORPUS_DIR / clip.name
         stamp = CORPUS_DIR / (clip.name + ".recipe")
         if path.exists() and stamp.exists() and stamp.read_text() == recipe(clip):
@@ -395,7 +407,8 @@ class Tools:
             reply = worker.ask(request, info.path, info.clip.offset, info.out_w, info.out_h, out_s)
             extra = {}
             if tool == "lower-bound":
-                extra = {"decode_s": float(reply[4]), "present_s": float(reply[5]), "decoded": int(reply[6])}
+                extra = {"decode_s": float(reply[4]), "present_s": float(reply[5]), "decoded": int(reply[6]),
+                         "open_s": float(reply[7])}
             return float(reply[0]), float(reply[3]), int(reply[1]), extra
         target = out if out else WORK / "scratch" / f"{tool}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -536,28 +549,341 @@ def perf_profile(calls=4):
 
 
 BATCH_OFFSETS = 10
+BATCH_CLIPS = [PROFILE_CLIP, "h264_720p_gop30.mp4", "mpeg2_576p.ts"]
 
 
 def batch(tools, reps):
-    """The batch API: N thumbnails of one file in one `extract_many` call against N
-    `extract` calls (the worker checks both give the same images), on the long-GOP file at
-    N offsets spread over it, and on the short-GOP 720p file."""
+    """N thumbnails of one file: one `extract_many` call, one `Source` asked N times (its
+    open included), and N `extract` calls (the worker checks all give the same images), at
+    N offsets spread over the long-GOP file, the short-GOP 720p file and the MPEG-TS file
+    (which is probed on open)."""
     rows = []
-    for name in (PROFILE_CLIP, "h264_720p_gop30.mp4"):
+    for name in BATCH_CLIPS:
         info = next((i for i in INFOS if i.clip.name == name), None)
         if info is None:
             continue
         duration = float(info.clip.seconds)
         offsets = [round(duration * (k + 0.5) / (BATCH_OFFSETS + 1), 3) for k in range(BATCH_OFFSETS)]
         specs = ",".join(f"vframe/jpg/offset/{o}/w/{info.out_w}/h/{info.out_h}" for o in offsets)
-        many, singles = [], []
+        many, singles, handle = [], [], []
         for _ in range(reps):
-            m, s = tools.rust.ask("many", info.path, specs)
+            m, s, h = tools.rust.ask("many", info.path, specs)
             many.append(float(m))
             singles.append(float(s))
+            handle.append(float(h))
         rows.append({"file": name, "offsets": offsets, "many_ms": median(many) * 1e3,
-                     "singles_ms": median(singles) * 1e3, "ratio": median(singles) / median(many)})
+                     "singles_ms": median(singles) * 1e3, "handle_ms": median(handle) * 1e3,
+                     "ratio": median(singles) / median(many), "handle_ratio": median(singles) / median(handle)})
     return rows
+
+
+# Short-GOP files (a keyframe at least every 2 s) for the warm handle.
+WARM_CLIPS = ["h264_720p_gop30.mp4", "h264_2160p_gop60.mp4", "hevc_1080p_opengop.mp4", "mpeg2_576p.ts",
+              "rotated90_h264_720p.mp4"]
+WARM_CASES = {
+    "same-gop": "a moment earlier in the same GOP (the handle decodes on)",
+    "other-gop": "a moment in the GOP before (the handle seeks, reusing demuxer and decoder)",
+    "same": "the same moment again (the handle gives its last frame again)",
+}
+
+
+def warm_first_offset(info, case):
+    """The first offset asked of the handle before the timed one (the file's deep offset)."""
+    target = float(Fraction(info.clip.offset))
+    keys = [k - info.video_start for k in info.keyframes if k - info.video_start <= target + 1e-9]
+    if case == "same":
+        return info.clip.offset
+    if case == "same-gop":
+        return f"{keys[-1] + (target - keys[-1]) / 4:.3f}"
+    if len(keys) >= 2:
+        return f"{(keys[-2] + keys[-1]) / 2:.3f}"
+    later = [k - info.video_start for k in info.keyframes if k - info.video_start > target + 1e-9]
+    return f"{later[0] + 0.2:.3f}" if later else "0"
+
+
+def warm_handle(tools, reps):
+    """A second extraction on an open `Source` against a fresh call for the same spec (the
+    file's deep offset), after a first extraction at another moment (see WARM_CASES); the
+    worker checks the images are the same. Cases interleaved, medians."""
+    rows = []
+    for name in WARM_CLIPS:
+        info = next((i for i in INFOS if i.clip.name == name), None)
+        if info is None:
+            continue
+        firsts = {case: f"vframe/jpg/offset/{warm_first_offset(info, case)}/w/{info.out_w}/h/{info.out_h}"
+                  + ("/rotate/auto" if info.clip.rotate else "") for case in WARM_CASES}
+        times = {case: ([], []) for case in WARM_CASES}
+        for rep in range(reps):
+            cases = list(WARM_CASES)
+            for case in cases[rep % len(cases):] + cases[:rep % len(cases)]:
+                fresh, warm = tools.rust.ask("warm", info.path, firsts[case], info.spec)
+                times[case][0].append(float(fresh))
+                times[case][1].append(float(warm))
+        for case in WARM_CASES:
+            fresh, warm = median(times[case][0]), median(times[case][1])
+            rows.append({"file": name, "case": case, "first": firsts[case], "second": info.spec,
+                         "fresh_ms": fresh * 1e3, "warm_ms": warm * 1e3, "ratio": fresh / warm})
+        log(f"  {name}: " + ", ".join(f"{r['case']} {r['ratio']:.2f}x" for r in rows if r["file"] == name))
+    return rows
+
+
+def memory_fresh(have_pyav):
+    """Peak memory of one thumbnail in a fresh process per tool and file: the vframe worker
+    (Rust) and the PyAV worker, each started for that file alone, asked once; resident set
+    before the call and the peak during it (VmHWM after reset; so the peak includes what the
+    process held before: its libraries, and for PyAV the Python interpreter)."""
+    rows = []
+    for info in INFOS:
+        if info.clip not in CORPUS:
+            continue
+        row = {"file": info.clip.name}
+        for tool in ("vframe", "pyav"):
+            if tool == "pyav" and not have_pyav:
+                continue
+            cmd = [str(VFRAME_WORKER)] if tool == "vframe" else [sys.executable, str(BENCH / "pyav_worker.py")]
+            worker = Worker(cmd)
+            try:
+                base = int(worker.ask("rss")[0])
+                if tool == "vframe":
+                    peak = int(worker.ask("extract", info.path, info.spec, "", 0)[1])
+                else:
+                    peak = int(worker.ask("extract", info.path, info.clip.offset, info.out_w, info.out_h, "")[1])
+            finally:
+                worker.close()
+            row[tool] = {"base_kb": base, "peak_kb": peak, "growth_kb": peak - base}
+        rows.append(row)
+    return rows
+
+
+def run_timed(cmd, env=None):
+    """Wall seconds, CPU seconds and minor page faults of one command (stdout and stderr
+    discarded; a failure raises)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {err.strip()[-300:]}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_minflt
+
+
+def ffmpeg_cmd(info, out, seconds=None, width=None, height=None):
+    """The ffmpeg CLI's single thumbnail (input seeking), as in the main table."""
+    t = info.ffmpeg_seconds if seconds is None else seconds
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-ss", f"{t:.6f}", "-i", str(info.path),
+            "-frames:v", "1", "-vf", f"scale={width or info.out_w}:{height or info.out_h}", "-q:v", "3", str(out)]
+
+
+def loader_statistics(cmd, env=None):
+    """The dynamic loader's own account (LD_DEBUG=statistics) of a command's start: loader
+    cycles, symbol relocations, relative relocations; and how many shared objects it maps."""
+    env = {**(env or os.environ), "LD_DEBUG": "statistics"}
+    err = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=env, text=True).stderr
+
+    def number(label):
+        for line in err.splitlines():
+            if label in line:
+                return int(line.rsplit(":", 1)[1].split()[0])
+        return None
+
+    # What ldd does: the loader lists the objects it would map (LD_PRELOAD included), runs nothing.
+    env.pop("LD_DEBUG")
+    out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         env={**env, "LD_TRACE_LOADED_OBJECTS": "1"}).stdout
+    libs = sum(1 for line in out.splitlines() if "=>" in line or line.strip().startswith("/"))
+    return {"cycles": number("total startup time in dynamic loader"), "relocations": number("number of relocations:"),
+            "relative": number("number of relative relocations"), "libraries": libs}
+
+
+STARTUP_CLIP = "h264_720p_gop30.mp4"
+STARTUP_SPEC = "vframe/jpg/offset/0/w/320/h/180"
+
+
+def startup(tools, reps):
+    """Where the CLI's start-up goes: an empty program's exec, `vframe --version` (the
+    dynamic loading of FFmpeg's libraries and Rust's start), the same with libavfilter
+    preloaded (as when it was linked), `ffmpeg -version`, and a whole cheap call (the frame
+    at 0 of the 720p file, 320 wide) by the vframe and ffmpeg CLIs; in-process, the open and
+    the extraction of that call. Then the open alone for every file (header-only open or
+    probe)."""
+    info = next(i for i in INFOS if i.clip.name == STARTUP_CLIP)
+    out = WORK / "scratch" / "startup.jpg"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    avfilter = f"libavfilter.so.{avfilter_major()}"
+    preload = {**os.environ, "LD_PRELOAD": avfilter}
+    rows = {
+        "empty": (["/bin/true"], None),
+        "vframe-version": ([str(VFRAME_CLI), "--version"], None),
+        "vframe-version-avfilter": ([str(VFRAME_CLI), "--version"], preload),
+        "ffmpeg-version": (["ffmpeg", "-hide_banner", "-version"], None),
+        "vframe-call": ([str(VFRAME_CLI), str(info.path), STARTUP_SPEC, "-o", str(out)], None),
+        "vframe-call-avfilter": ([str(VFRAME_CLI), str(info.path), STARTUP_SPEC, "-o", str(out)], preload),
+        "ffmpeg-call": (ffmpeg_cmd(info, out, 0.0, 320, 180), None),
+    }
+    runs = {k: [] for k in rows}
+    inproc = []
+    for rep in range(reps):
+        keys = list(rows)
+        for key in keys[rep % len(keys):] + keys[:rep % len(keys)]:
+            cmd, env = rows[key]
+            runs[key].append(run_timed(cmd, env))
+        inproc.append(tuple(float(x) for x in tools.rust.ask("open", info.path, STARTUP_SPEC)))
+    result = {"file": STARTUP_CLIP, "spec": STARTUP_SPEC, "reps": reps, "avfilter": avfilter, "rows": {}}
+    for key, rs in runs.items():
+        result["rows"][key] = {"wall_ms": median([r[0] for r in rs]) * 1e3, "cpu_ms": median([r[1] for r in rs]) * 1e3,
+                               "faults": median([r[2] for r in rs])}
+    result["open_ms"] = median([r[0] for r in inproc]) * 1e3
+    result["extract_ms"] = median([r[1] for r in inproc]) * 1e3
+    result["loader"] = {"vframe": loader_statistics([str(VFRAME_CLI), "--version"]),
+                        "vframe-avfilter": loader_statistics([str(VFRAME_CLI), "--version"], preload),
+                        "ffmpeg": loader_statistics(["ffmpeg", "-hide_banner", "-version"])}
+    opens = []
+    for i in INFOS:
+        if i.clip not in CORPUS:
+            continue
+        spec0 = f"vframe/jpg/offset/0/w/{i.out_w}/h/{i.out_h}"
+        t = [tuple(float(x) for x in tools.rust.ask("open", i.path, spec0)) for _ in range(max(3, reps // 2))]
+        opens.append({"file": i.clip.name, "format": i.path.suffix.lstrip("."), "open_ms": median([x[0] for x in t]) * 1e3,
+                      "extract_ms": median([x[1] for x in t]) * 1e3})
+    result["opens"] = opens
+    return result
+
+
+def many_frames(tools, reps):
+    """A frame every SAMPLE_INTERVAL s over each long file, and a storyboard at the same
+    interval: the vframe CLI against the ffmpeg CLI (`fps`, `fps` + `scale` + `tile`: a full
+    decode of the span), and in-process `vframe::sample` / `vframe::storyboard` against one
+    `vframe::extract` per frame (the worker checks the sample's images equal the single
+    calls'). Interleaved, medians."""
+    rows = []
+    for clip in LONG_CLIPS:
+        path = CORPUS_DIR / clip.name
+        probe_info = probe(clip)
+        duration = float(ffprobe_json("-show_entries", "format=duration", str(path))["format"]["duration"])
+        moments = math.ceil(duration / SAMPLE_INTERVAL)
+        rows_needed = math.ceil(moments / STORYBOARD_COLUMNS)
+        out = WORK / "scratch" / "frames" / path.stem
+        shutil.rmtree(out, ignore_errors=True)
+        tile_h = max(2, round(STORYBOARD_TILE_W * probe_info.height / probe_info.width / 2) * 2)
+        fps_vf = f"fps=1/{SAMPLE_INTERVAL},scale=640:-2"
+        tile_vf = f"fps=1/{SAMPLE_INTERVAL},scale={STORYBOARD_TILE_W}:{tile_h},tile={STORYBOARD_COLUMNS}x{rows_needed}"
+        commands = {
+            "vframe-cli-sample": [str(VFRAME_CLI), str(path), SAMPLE_SPEC, "-o", str(out / "vframe-sample")],
+            "ffmpeg-fps": ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-vf",
+                           fps_vf, "-q:v", "3", str(out / "ffmpeg-sample" / "%06d.jpg")],
+            "vframe-cli-storyboard": [str(VFRAME_CLI), str(path), STORYBOARD_SPEC, "-o", str(out / "vframe-board")],
+            "ffmpeg-tile": ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(path), "-vf",
+                            tile_vf, "-frames:v", "1", "-q:v", "3", str(out / "ffmpeg-board.jpg")],
+        }
+        for d in ("vframe-sample", "ffmpeg-sample", "vframe-board"):
+            (out / d).mkdir(parents=True, exist_ok=True)
+        times = {k: [] for k in [*commands, "sample", "sample-singles", "storyboard", "storyboard-singles"]}
+        counts = {}
+        for rep in range(reps):
+            keys = [*commands, "in-process-sample", "in-process-storyboard"]
+            for key in keys[rep % len(keys):] + keys[:rep % len(keys)]:
+                if key == "in-process-sample":
+                    sample_s, singles_s, n = tools.rust.ask("sample", path, SAMPLE_SPEC)
+                    times["sample"].append(float(sample_s))
+                    times["sample-singles"].append(float(singles_s))
+                    counts["sample"] = int(n)
+                elif key == "in-process-storyboard":
+                    board_s, singles_s, tiles, sheets = tools.rust.ask("storyboard", path, STORYBOARD_SPEC)
+                    times["storyboard"].append(float(board_s))
+                    times["storyboard-singles"].append(float(singles_s))
+                    counts["tiles"], counts["sheets"] = int(tiles), int(sheets)
+                else:
+                    times[key].append(run_timed(commands[key])[0])
+        counts["vframe-cli-sample"] = len(list((out / "vframe-sample").glob("*.jpg")))
+        counts["ffmpeg-fps"] = len(list((out / "ffmpeg-sample").glob("*.jpg")))
+        row = {"file": clip.name, "what": clip.what, "seconds": duration, "bytes": path.stat().st_size,
+               "ms": {k: median(v) * 1e3 for k, v in times.items()}, "counts": counts,
+               "ffmpeg_fps": fps_vf, "ffmpeg_tile": tile_vf}
+        ms = row["ms"]
+        log(f"  {clip.name}: sample CLI {ms['vframe-cli-sample']:.0f} ms vs ffmpeg fps {ms['ffmpeg-fps']:.0f} ms; "
+            f"in-process {ms['sample']:.0f} vs {counts['sample']} singles {ms['sample-singles']:.0f} ms; storyboard CLI "
+            f"{ms['vframe-cli-storyboard']:.0f} vs ffmpeg tile {ms['ffmpeg-tile']:.0f} ms; in-process "
+            f"{ms['storyboard']:.0f} vs singles {ms['storyboard-singles']:.0f} ms")
+        rows.append(row)
+    return {"interval": SAMPLE_INTERVAL, "sample_spec": SAMPLE_SPEC, "storyboard_spec": STORYBOARD_SPEC,
+            "reps": reps, "rows": rows}
+
+
+def avfilter_major():
+    """The major version of the libavfilter vframe was built against (from its FFmpeg's
+    version: 5.1 -> 8, 6.x -> 9, 7.x -> 10, 8.x -> 11)."""
+    out = subprocess.run(["pkg-config", "--modversion", "libavfilter"], capture_output=True, text=True).stdout.strip()
+    return out.split(".")[0] if out else "8"
+
+
+# N thumbnails of one file through the CLI's batch mode (several specs).
+CLI_BATCH_CLIPS = ["h264_720p_gop30.mp4", PROFILE_CLIP]
+
+
+def cli_batch(reps):
+    """The CLI's batch modes against the ffmpeg CLI, one process per thumbnail: (1) a jobs
+    file with one thumbnail of every corpus file (each at its deep offset) against one
+    ffmpeg call per file; (2) several specs of one file (BATCH_OFFSETS offsets) against one
+    ffmpeg call per offset. Untimed first runs check the images: the jobs file's against
+    single `vframe` CLI calls, byte for byte. Interleaved, medians of the totals."""
+    scratch = WORK / "scratch" / "cli-batch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    targets = [i for i in INFOS if i.clip in CORPUS]
+    jobs_file = scratch / "jobs.txt"
+    jobs_file.write_text("".join(f"{i.path}\t{i.spec}\t{scratch / 'jobs' / (i.path.stem + '.jpg')}\n" for i in targets))
+    (scratch / "jobs").mkdir()
+    cases = [{"name": "jobs", "label": f"`vframe --jobs FILE`: one thumbnail of each of the {len(targets)} files",
+              "thumbs": len(targets), "vframe": [str(VFRAME_CLI), "--jobs", str(jobs_file)],
+              "ffmpeg": [ffmpeg_cmd(i, scratch / "ff.jpg") for i in targets],
+              "outputs": [scratch / "jobs" / (i.path.stem + ".jpg") for i in targets],
+              "singles": [[str(VFRAME_CLI), str(i.path), i.spec, "-o", str(scratch / f"single-{k}.jpg")]
+                          for k, i in enumerate(targets)]}]
+    for name in CLI_BATCH_CLIPS:
+        info = next((i for i in INFOS if i.clip.name == name), None)
+        if info is None:
+            continue
+        duration = float(info.clip.seconds)
+        offsets = [round(duration * (k + 0.5) / (BATCH_OFFSETS + 1), 3) for k in range(BATCH_OFFSETS)]
+        specs = [f"vframe/jpg/offset/{o}/w/{info.out_w}/h/{info.out_h}" for o in offsets]
+        cases.append({"name": name, "label": f"`vframe {name} SPEC x{len(specs)} -o DIR`: {len(specs)} offsets",
+                      "thumbs": len(specs), "vframe": [str(VFRAME_CLI), str(info.path), *specs, "-o", str(scratch / name)],
+                      "ffmpeg": [ffmpeg_cmd(info, scratch / "ff.jpg", o + info.video_start - info.file_start)
+                                 for o in offsets],
+                      "outputs": [scratch / name / f"{info.path.stem}-{k + 1:0{len(str(len(specs)))}d}.jpg"
+                                  for k in range(len(specs))],
+                      "singles": [[str(VFRAME_CLI), str(info.path), spec, "-o", str(scratch / f"single-{k}.jpg")]
+                                  for k, spec in enumerate(specs)]})
+    checks = {}
+    for case in cases:
+        run_timed(case["vframe"])
+        same = 0
+        for k, single in enumerate(case["singles"]):
+            run_timed(single)
+            same += case["outputs"][k].exists() and case["outputs"][k].read_bytes() == (
+                scratch / f"single-{k}.jpg").read_bytes()
+        checks[case["name"]] = same
+    rows = []
+    for case in cases:
+        vf, ff = [], []
+        for rep in range(reps):
+            order = ["vframe", "ffmpeg"] if rep % 2 == 0 else ["ffmpeg", "vframe"]
+            for tool in order:
+                if tool == "vframe":
+                    vf.append(run_timed(case["vframe"])[0])
+                else:
+                    ff.append(sum(run_timed(cmd)[0] for cmd in case["ffmpeg"]))
+        rows.append({"case": case["name"], "label": case["label"], "thumbs": case["thumbs"],
+                     "vframe_ms": median(vf) * 1e3, "ffmpeg_ms": median(ff) * 1e3, "ratio": median(ff) / median(vf),
+                     "same_images": checks[case["name"]]})
+        log(f"  {case['name']}: vframe {median(vf) * 1e3:.0f} ms, ffmpeg {median(ff) * 1e3:.0f} ms for "
+            f"{case['thumbs']} thumbnails ({median(ff) / median(vf):.2f}x)")
+    return rows
+
 
 
 # ------------------------------------------------------------------------------- machine
@@ -604,14 +930,70 @@ def machine():
 # ---------------------------------------------------------------------------------- main
 
 INFOS = []
+# Parts that `--only` runs alone (run.sh also knows `server`, the service section).
+PARTS = ["handle", "memory", "startup", "cli-batch", "frames", "async"]
+
+
+def run_part(part, results, tools, args):
+    """One part's measurements, into `results`."""
+    if part == "handle":
+        log("handle: N offsets by extract_many, one Source and N extract calls")
+        results["batch"] = batch(tools, max(3, args.reps // 2))
+        log("handle: a second extraction on an open Source vs a fresh call (short-GOP files)")
+        results["warm"] = warm_handle(tools, max(5, args.reps))
+    elif part == "memory":
+        log("memory: one thumbnail in a fresh process, vframe vs PyAV, every file")
+        results["memory"] = memory_fresh(tools.py is not None)
+    elif part == "startup":
+        log("startup: where the CLI's start-up goes")
+        results["startup"] = startup(tools, max(15, 2 * args.reps))
+    elif part == "cli-batch":
+        log("cli-batch: the CLI's batch modes vs one ffmpeg CLI call per thumbnail")
+        results["cli_batch"] = cli_batch(3)
+    elif part == "frames":
+        log(f"frames: a frame every {SAMPLE_INTERVAL} s and a storyboard of the long files, vs ffmpeg and single calls")
+        results["frames"] = many_frames(tools, 3)
+    elif part == "async":
+        log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
+        results["async_load"] = async_load(args.async_reps)
+
+
+def run_parts(parts, args):
+    """`--only PART,...`: those parts alone, then the report rewritten with them (the other
+    sections from the last full run's results.json, when there is one)."""
+    make_corpus([ASYNC_CLIP] if parts == ["async"] else None)
+    INFOS.extend(probe(c) for c in CORPUS)
+    try:
+        import av  # noqa: F401
+        have_pyav = True
+    except ImportError:
+        have_pyav = False
+    tools = Tools(have_pyav) if parts != ["async"] else None
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    try:
+        for part in parts:
+            run_part(part, results, tools, args)
+    finally:
+        if tools:
+            tools.close()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1, default=str))
+    if results.get("files"):
+        write_report(results)
+    else:
+        for part in parts:
+            section = PART_SECTIONS[part](results)
+            print("\n".join(section))
+            splice_section(section)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 7)),
                         help="timed repetitions (default 7, at least 7 for the report)")
-    parser.add_argument("--only", help="comma-separated file names (for a quick look), or 'async' for the "
-                                         "asynchronous load alone")
+    parser.add_argument("--only", help="comma-separated file names (for a quick look), or parts to run alone: "
+                                         + ", ".join(PARTS) + " (the other sections come from the last full run's "
+                                         "results.json)")
     parser.add_argument("--async-reps", type=int, default=3, help="runs per row of the asynchronous load (default 3)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from results.json")
     parser.add_argument("--no-pyav-reason", default=os.environ.get("BENCH_NO_PYAV", ""),
@@ -624,16 +1006,9 @@ def main():
 
     started = time.perf_counter()
     load_start = os.getloadavg()
-    if args.only == "async":
-        make_corpus([ASYNC_CLIP])
-        log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
-        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results["async_load"] = async_load(args.async_reps)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1, default=str))
-        section = async_report(results["async_load"])
-        print("\n".join(section))
-        splice_async_report(section)
+    only = set(args.only.split(",")) if args.only else set()
+    if only and only <= set(PARTS) | {"server"}:
+        run_parts([p for p in PARTS if p in only], args)
         return
     make_corpus()
     clips = [c for c in CORPUS if not args.only or c.name in args.only.split(",")]
@@ -705,10 +1080,9 @@ def main():
     results["phases"] = phases(tools, max(5, args.reps // 2)) if any(i.clip.name == PROFILE_CLIP for i in targets) else None
     results["worker_rss_kb"] = {"vframe": int(tools.rust.ask("rss")[0]),
                                 "pyav": int(tools.py.ask("rss")[0]) if tools.py else None}
-    log("batch: extract_many vs one extract per offset")
-    results["batch"] = batch(tools, max(3, args.reps // 2))
-    log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
-    results["async_load"] = async_load(args.async_reps)
+    if not args.only:  # a quick look at some files leaves the parts out
+        for part in PARTS:
+            run_part(part, results, tools, args)
     log("profile: perf over the vframe worker on the long-GOP file")
     results["perf"] = perf_profile() if any(i.clip.name == PROFILE_CLIP for i in targets) else None
     tools.close()
@@ -731,6 +1105,7 @@ def main():
                 tool_entry["decode_ms"] = median([x["decode_s"] for x in r["extra"]]) * 1e3
                 tool_entry["present_ms"] = median([x["present_s"] for x in r["extra"]]) * 1e3
                 tool_entry["decoded_frames"] = r["extra"][0]["decoded"]
+                tool_entry["open_ms"] = median([x["open_s"] for x in r["extra"]]) * 1e3
             entry["tools"][tool] = tool_entry
         results["files"].append(entry)
     results["load_average"] = {"start": load_start, "end": os.getloadavg()}
@@ -811,6 +1186,7 @@ def write_report(results):
     if results.get("no_pyav_reason"):
         w(f"PyAV could not be used on this machine: {results['no_pyav_reason']}.")
         w("")
+    lines.extend(targets_report(results))
     w("## Per file")
     w("")
     w("Median wall ms over the repetitions (inter-quartile range in brackets), ratio to vframe in-process, "
@@ -844,7 +1220,8 @@ def write_report(results):
             spread = f" [{fmt_ms(t['q1_ms'])}–{fmt_ms(t['q3_ms'])}]" if t["q1_ms"] is not None else ""
             extra = ""
             if "decode_ms" in t:
-                extra = f" (decode {fmt_ms(t['decode_ms'])}, {t['decoded_frames']} frames; scale+JPEG {fmt_ms(t['present_ms'])})"
+                extra = (f" (open {fmt_ms(t.get('open_ms'))}; decode {fmt_ms(t['decode_ms'])}, {t['decoded_frames']} "
+                         f"frames; scale+JPEG {fmt_ms(t['present_ms'])})")
             w(f"| {tool} | {fmt_ms(t['median_ms'])}{spread}{extra} | {ratio} | {fmt_ms(t.get('cpu_ms'))} | {verdict} | "
               f"{(t['peak_rss_kb'] or 0) / 1024:.0f} MiB |")
     w("")
@@ -905,17 +1282,9 @@ def write_report(results):
     elif pf:
         w(f"(No perf profile: {pf['error']}.)")
         w("")
-    if results.get("batch"):
-        w("## Batch: N thumbnails of one file in one call")
-        w("")
-        w(f"`vframe::extract_many` (C: `vframe_extract_many`) for {BATCH_OFFSETS} offsets spread over the file, against "
-          f"{BATCH_OFFSETS} `vframe::extract` calls for the same specs (same images, checked); medians.")
-        w("")
-        w("| file | extract_many ms | N × extract ms | N single calls cost |")
-        w("|---|---:|---:|---:|")
-        for row in results["batch"]:
-            w(f"| `{row['file']}` | {row['many_ms']:.0f} | {row['singles_ms']:.0f} | {row['ratio']:.2f}× the batch |")
-        w("")
+    for part in PARTS:
+        if part != "async" and PART_PRESENT[part](results):
+            lines.extend(PART_SECTIONS[part](results))
     if results.get("async_load"):
         lines.extend(async_report(results["async_load"]))
     w("## How it was measured")
@@ -960,6 +1329,260 @@ def write_report(results):
         log(f"no chart (matplotlib missing: {e})")
 
 
+def ratio_text(x, digits=2):
+    return f"{x:.{digits}f}x" if x else "—"
+
+
+def met(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def targets_report(results):
+    """The issues' targets, each with the numbers of this run and whether it is met."""
+    lines = ["## Issue targets (issues 10 and 11)", ""]
+    w = lines.append
+    w("Each target as the issue states it, measured side by side in this run (ratios of medians; see the sections "
+      "below for every number).")
+    w("")
+    w("| target | measured | verdict |")
+    w("|---|---|---|")
+    files = results.get("files") or []
+    lb = [(f["name"], f["tools"]["vframe"]["median_ms"] / f["tools"]["lower-bound"]["median_ms"],
+           f["tools"]["vframe"]["median_ms"] / max(1e-9, f["tools"]["lower-bound"]["median_ms"]
+                                                   - (f["tools"]["lower-bound"].get("open_ms") or 0)))
+          for f in files if f["tools"].get("lower-bound", {}).get("median_ms") and f["tools"]["vframe"]["median_ms"]]
+    if lb:
+        g = geomean([r for _, r, _ in lb])
+        worst = max(lb, key=lambda x: x[1])
+        g0 = geomean([r0 for _, _, r0 in lb])
+        w(f"| In-process single call ≤ 1.05× the lower bound (geometric mean), the bound paying its own open | "
+          f"{g:.2f}× (against the bound without its open: {g0:.2f}×) | {met(g <= 1.05)} |")
+        w(f"| ... and no file above 1.15× | worst `{worst[0]}` {worst[1]:.2f}× | {met(worst[1] <= 1.15)} |")
+    warm = results.get("warm") or []
+    for case, label in WARM_CASES.items():
+        rows = [r for r in warm if r["case"] == case]
+        if rows:
+            low = min(rows, key=lambda r: r["ratio"])
+            ratios = ", ".join(f"{r['ratio']:.2f}×" for r in rows)
+            w(f"| Warm handle: a second extraction ≥ 2× faster than a fresh call (short-GOP files), first at {label} | "
+              f"{ratios} (lowest `{low['file']}`) | {met(low['ratio'] >= 2)} |")
+    batch_rows = results.get("batch") or []
+    if batch_rows and all("handle_ratio" in r for r in batch_rows):
+        w(f"| k offsets through one handle cost less than k fresh calls ({BATCH_OFFSETS} offsets) | "
+          + ", ".join(f"`{r['file']}` {r['handle_ratio']:.2f}×" for r in batch_rows)
+          + f" (k calls / handle) | {met(all(r['handle_ratio'] > 1 for r in batch_rows))} |")
+    cli = [(f["name"], f["tools"]["ffmpeg-cli"]["median_ms"] / f["tools"]["vframe-cli"]["median_ms"]) for f in files
+           if f["tools"].get("ffmpeg-cli", {}).get("median_ms") and f["tools"].get("vframe-cli", {}).get("median_ms")]
+    if cli:
+        g = geomean([r for _, r in cli])
+        low = min(cli, key=lambda x: x[1])
+        w(f"| CLI ≥ 1.5× faster than the ffmpeg CLI per thumbnail, single calls | {g:.2f}× geometric mean "
+          f"(lowest `{low[0]}` {low[1]:.2f}×) | {met(g >= 1.5)} |")
+    for r in results.get("cli_batch") or []:
+        w(f"| CLI batch mode ≥ 3× faster than the ffmpeg CLI: {r['label']} | {r['ratio']:.2f}× | {met(r['ratio'] >= 3)} |")
+    mem = [r for r in results.get("memory") or [] if "pyav" in r]
+    if mem:
+        below = sum(r["vframe"]["peak_kb"] <= r["pyav"]["peak_kb"] for r in mem)
+        below_growth = sum(r["vframe"]["growth_kb"] <= r["pyav"]["growth_kb"] for r in mem)
+        w(f"| Peak memory ≤ PyAV's on every file (a fresh process each) | process peak lower on {below}/{len(mem)} "
+          f"files; growth during the call lower on {below_growth}/{len(mem)} | "
+          f"{met(below == len(mem))} (peak), {met(below_growth == len(mem))} (growth) |")
+    fr = results.get("frames")
+    if fr:
+        for r in fr["rows"]:
+            ms = r["ms"]
+            a, b = ms["sample-singles"] / ms["sample"], ms["ffmpeg-fps"] / ms["vframe-cli-sample"]
+            w(f"| Sampling 1 frame / {fr['interval']} s below N single calls and below `ffmpeg -vf fps` "
+              f"(`{r['file']}`) | singles {a:.2f}× the sample; ffmpeg {b:.2f}× the vframe CLI | {met(a > 1 and b > 1)} |")
+            a, b = ms["storyboard-singles"] / ms["storyboard"], ms["ffmpeg-tile"] / ms["vframe-cli-storyboard"]
+            w(f"| Storyboard below N single calls and below ffmpeg `fps`+`scale`+`tile` (`{r['file']}`) | "
+              f"singles {a:.2f}× the storyboard; ffmpeg {b:.2f}× the vframe CLI | {met(a > 1 and b > 1)} |")
+    w("")
+    return lines
+
+
+def handle_report(results):
+    lines = []
+    w = lines.append
+    if results.get("batch"):
+        w("## N thumbnails of one file: batch call, one handle, N calls")
+        w("")
+        w(f"For {BATCH_OFFSETS} offsets spread over the file: one `vframe::extract_many` call (C: `vframe_extract_many`), "
+          f"one `vframe::Source` opened and asked for each spec in turn (open included; C: `vframe_source_*`), and "
+          f"{BATCH_OFFSETS} `vframe::extract` calls; same images from all three (checked); medians.")
+        w("")
+        w("| file | extract_many ms | Source ms | N × extract ms | N calls / batch | N calls / Source |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for row in results["batch"]:
+            handle_ms = row.get("handle_ms")
+            w(f"| `{row['file']}` | {row['many_ms']:.0f} | {fmt_ms(handle_ms)} | {row['singles_ms']:.0f} | "
+              f"{row['ratio']:.2f}× | {ratio_text(row.get('handle_ratio'))} |")
+        w("")
+    warm = results.get("warm")
+    if warm:
+        w("## Warm handle: a second extraction on an open source")
+        w("")
+        w("On the short-GOP files, the file's deep offset (as in the per-file tables) asked of a `Source` that has "
+          "already given one frame, against a fresh `vframe::extract` call for the same spec (same image, checked). "
+          "The first frame asked of the source is:")
+        w("")
+        for case, label in WARM_CASES.items():
+            w(f"- **{case}**: {label};")
+        w("")
+        w("| file | first frame | fresh call ms | on the open source ms | fresh / warm |")
+        w("|---|---|---:|---:|---:|")
+        for r in warm:
+            first = r["first"].split("/offset/")[1].split("/")[0]
+            w(f"| `{r['file']}` | {r['case']} (offset {first}) | {fmt_ms(r['fresh_ms'])} | {fmt_ms(r['warm_ms'])} | "
+              f"{r['ratio']:.2f}× |")
+        w("")
+    return lines
+
+
+def memory_report(results):
+    rows = results.get("memory")
+    if not rows:
+        return []
+    lines = ["## Peak memory of one thumbnail, a fresh process per tool and file", ""]
+    w = lines.append
+    w("The vframe worker (Rust, `vframe::extract`) and the PyAV worker (Python, the same steps as in the per-file "
+      "tables), each started for one file and asked for its thumbnail once. \"Before\" is the resident set of the "
+      "started process (its libraries; for PyAV the interpreter too), \"peak\" its high-water mark during the call "
+      "(`VmHWM`), \"growth\" the difference: what the call itself needed.")
+    w("")
+    w("| file | vframe before | vframe peak | vframe growth | PyAV before | PyAV peak | PyAV growth | vframe ≤ PyAV |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        v, p = r["vframe"], r.get("pyav")
+        if not p:
+            w(f"| `{r['file']}` | {fmt_kb(v['base_kb'])} | {fmt_kb(v['peak_kb'])} | {fmt_kb(v['growth_kb'])} | — | — | — | — |")
+            continue
+        verdict = ("peak and growth" if v["peak_kb"] <= p["peak_kb"] and v["growth_kb"] <= p["growth_kb"] else
+                   "peak only" if v["peak_kb"] <= p["peak_kb"] else
+                   "growth only" if v["growth_kb"] <= p["growth_kb"] else "**no**")
+        w(f"| `{r['file']}` | {fmt_kb(v['base_kb'])} | {fmt_kb(v['peak_kb'])} | {fmt_kb(v['growth_kb'])} | "
+          f"{fmt_kb(p['base_kb'])} | {fmt_kb(p['peak_kb'])} | {fmt_kb(p['growth_kb'])} | {verdict} |")
+    w("")
+    return lines
+
+
+def startup_report(results):
+    st = results.get("startup")
+    if not st:
+        return []
+    lines = ["## Where the CLI's start-up goes", ""]
+    w = lines.append
+    rows, ld = st["rows"], st["loader"]
+    w(f"Median of {st['reps']} interleaved runs of each command (wall ms; CPU ms of the process, all threads; minor "
+      "page faults). The whole call is the cheapest real one: the frame at 0 of "
+      f"`{st['file']}` as a 320x180 JPEG (`{st['spec']}`). `LD_PRELOAD={st['avfilter']}` puts libavfilter back "
+      "at start, as when vframe linked it (it is now loaded only when an HDR picture is tone-mapped).")
+    w("")
+    w("| command | wall ms | CPU ms | page faults | shared objects | symbol relocations | loader cycles |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    labels = [("empty", "`/bin/true` (process start)", None),
+              ("vframe-version", "`vframe --version`", "vframe"),
+              ("vframe-version-avfilter", "`vframe --version`, libavfilter preloaded", "vframe-avfilter"),
+              ("ffmpeg-version", "`ffmpeg -version`", "ffmpeg"),
+              ("vframe-call", "`vframe FILE SPEC -o out.jpg`", None),
+              ("vframe-call-avfilter", "the same, libavfilter preloaded", None),
+              ("ffmpeg-call", "`ffmpeg -ss 0 -i FILE -frames:v 1 -vf scale=320:180 out.jpg`", None)]
+    for key, label, loader in labels:
+        r = rows[key]
+        l = ld.get(loader) or {} if loader else {}
+        libs = l.get("libraries")
+        w(f"| {label} | {fmt_ms(r['wall_ms'])} | {fmt_ms(r['cpu_ms'])} | {r['faults']:.0f} | {libs if libs else '—'} | "
+          f"{l.get('relocations') or '—'} | {l.get('cycles') or '—'} |")
+    w("")
+    empty, version, call = rows["empty"]["wall_ms"], rows["vframe-version"]["wall_ms"], rows["vframe-call"]["wall_ms"]
+    loading = version - empty
+    rest = call - version - st["open_ms"] - st["extract_ms"]
+    w("The vframe CLI's call, split (wall ms):")
+    w("")
+    w("| part | ms | share |")
+    w("|---|---:|---:|")
+    for label, ms in [("process start (exec of an empty program)", empty),
+                      ("dynamic loading of FFmpeg's libraries and Rust's start (`--version` minus the above)", loading),
+                      ("open (in-process `Source::open`; this MP4 needs no probe)", st["open_ms"]),
+                      ("find, decode, scale and encode the frame (in-process `extract`)", st["extract_ms"]),
+                      ("the rest: arguments, writing the file, exit (the whole call minus the above)", rest)]:
+        w(f"| {label} | {fmt_ms(ms)} | {ms / call * 100:.0f} % |")
+    w(f"| whole call | {fmt_ms(call)} | 100 % |")
+    w("")
+    saved = rows["vframe-call-avfilter"]["wall_ms"] - call
+    w(f"Loading libavfilter at start would cost {fmt_ms(saved)} ms more per call "
+      f"({rows['vframe-call-avfilter']['faults'] - rows['vframe-call']['faults']:.0f} page faults). "
+      "Decoder threads are not on this path: with threads left to vframe, a frame a few frames from its keyframe is "
+      "decoded on one thread, and FFmpeg's threads start only for longer decodes, where they pay for themselves.")
+    w("")
+    if st.get("opens"):
+        w("The open, per file (in-process `Source::open`, then the frame at 0): MP4 and Matroska/WebM are opened "
+          "from their headers; MPEG-TS and AVI are probed (`avformat_find_stream_info`).")
+        w("")
+        w("| file | open ms | frame at 0 ms |")
+        w("|---|---:|---:|")
+        for o in st["opens"]:
+            w(f"| `{o['file']}` | {fmt_ms(o['open_ms'])} | {fmt_ms(o['extract_ms'])} |")
+        w("")
+    return lines
+
+
+def cli_batch_report(results):
+    rows = results.get("cli_batch")
+    if not rows:
+        return []
+    lines = ["## The CLI's batch mode against the ffmpeg CLI", ""]
+    w = lines.append
+    w("One vframe process for many thumbnails against one ffmpeg CLI process per thumbnail (input seeking, as in the "
+      "per-file tables); total wall time, medians of 3 interleaved runs. \"Same images\" counts the batch's images "
+      "byte-identical to single `vframe` CLI calls.")
+    w("")
+    w("| batch | thumbnails | vframe ms | ffmpeg CLI ms | ffmpeg / vframe | per thumbnail, vframe | same images |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        w(f"| {r['label']} | {r['thumbs']} | {r['vframe_ms']:.0f} | {r['ffmpeg_ms']:.0f} | {r['ratio']:.2f}× | "
+          f"{fmt_ms(r['vframe_ms'] / r['thumbs'])} ms | {r['same_images']}/{r['thumbs']} |")
+    w("")
+    return lines
+
+
+def frames_report(results):
+    fr = results.get("frames")
+    if not fr:
+        return []
+    lines = [f"## Many frames: a frame every {fr['interval']} s, and a storyboard", ""]
+    w = lines.append
+    w(f"Over each long file: `{fr['sample_spec']}` and `{fr['storyboard_spec']}` (160-wide tiles, 10 columns). "
+      "Against the ffmpeg CLI, which decodes the whole span (`-vf fps=1/N`; for the storyboard "
+      "`fps` + `scale` + `tile` into one image), process against process; and in-process against one "
+      "`vframe::extract` call per frame or tile (the sample's images equal the single calls', checked; the single "
+      "calls' tiles are not assembled into a sheet, which favours them). Medians of "
+      f"{fr['reps']} interleaved runs, wall ms.")
+    w("")
+    w("| file | vframe CLI vsample | ffmpeg `fps` | ffmpeg / vframe | in-process sample | N single calls | "
+      "N calls / sample | frames (vframe / ffmpeg) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in fr["rows"]:
+        ms, c = r["ms"], r["counts"]
+        w(f"| `{r['file']}` ({r['seconds']:.0f} s) | {ms['vframe-cli-sample']:.0f} | {ms['ffmpeg-fps']:.0f} | "
+          f"{ms['ffmpeg-fps'] / ms['vframe-cli-sample']:.2f}× | {ms['sample']:.0f} | {ms['sample-singles']:.0f} | "
+          f"{ms['sample-singles'] / ms['sample']:.2f}× | {c.get('vframe-cli-sample')} / {c.get('ffmpeg-fps')} |")
+    w("")
+    w("| file | vframe CLI storyboard | ffmpeg `fps`+`scale`+`tile` | ffmpeg / vframe | in-process storyboard | "
+      "N single calls | N calls / storyboard | tiles |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in fr["rows"]:
+        ms, c = r["ms"], r["counts"]
+        w(f"| `{r['file']}` | {ms['vframe-cli-storyboard']:.0f} | {ms['ffmpeg-tile']:.0f} | "
+          f"{ms['ffmpeg-tile'] / ms['vframe-cli-storyboard']:.2f}× | {ms['storyboard']:.0f} | "
+          f"{ms['storyboard-singles']:.0f} | {ms['storyboard-singles'] / ms['storyboard']:.2f}× | {c.get('tiles')} |")
+    w("")
+    w("The files: " + "; ".join(f"`{r['file']}` — {r['what']}, {r['bytes'] / 1e6:.1f} MB" for r in fr["rows"])
+      + f". ffmpeg's filters: `{fr['rows'][0]['ffmpeg_fps']}`; `{fr['rows'][0]['ffmpeg_tile']}` (rows to fit).")
+    w("")
+    return lines
+
+
 def async_report(a):
     """The report's section on the asynchronous load (also printed by `--only async`)."""
     lines = ["## Asynchronous jobs under load", ""]
@@ -996,20 +1619,41 @@ def async_report(a):
     return lines
 
 
-def splice_async_report(section):
-    """Puts the asynchronous load's section into BENCHMARKS.md in place of the one there (or
-    before "How it was measured"), leaving the rest of the last full run's report as it is."""
+def splice_section(section):
+    """Puts a section (its first line is its `## ` title) into BENCHMARKS.md in place of the
+    one with that title (or before "How it was measured"), leaving the rest of the last full
+    run's report as it is."""
+    if not section:
+        return
     text = REPORT.read_text() if REPORT.exists() else ""
-    start = text.find("## Asynchronous jobs under load")
+    start = text.find(section[0] + "\n")
     if start < 0:
         start = end = text.find("## How it was measured")
     else:
-        end = text.find("\n## ", start) + 1
+        end = text.find("\n## ", start + 1) + 1 or len(text)
     if start < 0:
         log("BENCHMARKS.md has no place for the section: left as it is")
         return
     REPORT.write_text(text[:start] + "\n".join(section) + "\n" + text[end:])
-    log(f"report: the asynchronous load's section of {REPORT.relative_to(ROOT)}")
+    log(f"report: the section {section[0][3:]!r} of {REPORT.relative_to(ROOT)}")
+
+
+PART_SECTIONS = {
+    "handle": handle_report,
+    "memory": memory_report,
+    "startup": startup_report,
+    "cli-batch": cli_batch_report,
+    "frames": frames_report,
+    "async": lambda results: async_report(results["async_load"]),
+}
+PART_PRESENT = {
+    "handle": lambda r: r.get("batch") or r.get("warm"),
+    "memory": lambda r: r.get("memory"),
+    "startup": lambda r: r.get("startup"),
+    "cli-batch": lambda r: r.get("cli_batch"),
+    "frames": lambda r: r.get("frames"),
+    "async": lambda r: r.get("async_load"),
+}
 
 
 def fmt_kb(kb):

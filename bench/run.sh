@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: installs what the benchmark needs, builds the in-process worker, and runs
 # bench/bench.py (which writes BENCHMARKS.md and bench/chart.png). Idempotent: a second run
-# reuses the corpus, the venv and the builds. Options go to bench.py (`--reps N`, `--only async`,
-# `--only FILE,...`, `--report-only`); `make bench REPS=N` sets the repetitions.
+# reuses the corpus, the venv and the builds. Options go to bench.py (`--reps N`, `--report-only`,
+# `--only FILE,...` for a quick look at some files, `--only PART,...` to run parts alone:
+# handle, memory, startup, cli-batch, frames, async, and server for the service section);
+# `make bench REPS=N` sets the repetitions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -47,12 +49,36 @@ say "set-up done in $((SECONDS - t0)) s"
 
 args=("$@")
 [ -n "${REPS:-}" ] && args+=(--reps "$REPS")
-"$venv/bin/python" bench/bench.py "${args[@]}"
+# `--only LIST`: parts (bench.py --help lists them, plus `server`) or file names. The
+# service section runs with a full bench or when `server` is in the list.
+only=""
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+        --only) only="${args[i + 1]:-}" ;;
+        --only=*) only="${args[i]#--only=}" ;;
+    esac
+done
+if [ -z "$only" ] || [ -n "$(tr ',' '\n' <<<"$only" | grep -vx server)" ]; then
+    bench_args=("${args[@]}")
+    if [ -n "$only" ]; then
+        # server is not bench.py's: leave it out of the list bench.py gets.
+        rest=$(tr ',' '\n' <<<"$only" | grep -vx server | paste -sd, -)
+        bench_args=()
+        for a in "${args[@]}"; do
+            case "$a" in
+                --only=*) bench_args+=("--only=$rest") ;;
+                "$only") bench_args+=("$rest") ;;
+                *) bench_args+=("$a") ;;
+            esac
+        done
+    fi
+    "$venv/bin/python" bench/bench.py "${bench_args[@]}"
+fi
 # The service section (~2 min): vframe-server vs an ffmpeg-per-request service, appended to
 # BENCHMARKS.md.
 if [[ " ${args[*]} " == *" --report-only "* ]]; then
     "$venv/bin/python" bench/server_bench.py --report-only
-else
+elif [ -z "$only" ] || tr ',' '\n' <<<"$only" | grep -qx server; then
     "$venv/bin/python" bench/server_bench.py
 fi
 # Ray Data (vframe.ray) against a plain loop (~3 min): its own venv; adds its section to

@@ -65,13 +65,11 @@ impl<'a> Source<'a> {
     /// to every spec not yet done; the time limit covers the whole call.
     pub fn extract_many(&mut self, specs: &[Spec]) -> Vec<Result<Image, Error>> {
         self.selector.restart_time_limit();
-        if specs.len() > 1 {
-            self.selector.expect_many();
-        }
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| (specs[i].offset_ms, specs[i].mode == Mode::Fast));
         let mut results: Vec<Option<Result<Image, Error>>> = vec![None; specs.len()];
         for (n, &i) in order.iter().enumerate() {
+            self.selector.expect_next(order.get(n + 1).map(|&j| specs[j].offset_ms));
             let result = self
                 .selector
                 .next(specs[i].offset_ms, specs[i].mode)

@@ -148,10 +148,7 @@ impl<'a> Visits<'a> {
         mode: Mode,
         options: &Options,
     ) -> Result<Visits<'a>, Error> {
-        let mut selector = Selector::open(input, options)?;
-        if mode == Mode::Exact {
-            selector.expect_many();
-        }
+        let selector = Selector::open(input, options)?;
         let moments = Moments::new(start_ms, duration_ms, every, video_ms(&selector))?;
         Ok(Visits { selector, moments, mode, next: 0, given: 0, last_ticks: None, done: false })
     }
@@ -182,6 +179,8 @@ impl<'a> Visits<'a> {
             }
             let offset_ms = self.moments.at(self.next);
             self.next += 1;
+            let following = self.moments.count().map_or(true, |n| self.next < n).then(|| self.moments.at(self.next));
+            self.selector.expect_next(following);
             let located = match self.selector.next(offset_ms, self.mode) {
                 Ok(located) => located,
                 Err(e) => return Some(Err(e)),

@@ -288,9 +288,9 @@ pub(crate) struct Selector<'a> {
     skip_before: Option<i64>,
     /// Whether any packet was decoded that way (the last frame may then be missing).
     skipped: bool,
-    /// Many targets will follow: the decoder gets the caller's threads (0: FFmpeg's
-    /// choice), not one thread for a first target near its keyframe.
-    many: bool,
+    /// The target that will be asked for after the current one, when the caller knows
+    /// (batches, samples, storyboards); set for one call of [`Selector::next`].
+    next_target: Option<u64>,
 }
 
 impl<'a> Selector<'a> {
@@ -304,12 +304,23 @@ impl<'a> Selector<'a> {
     pub fn new(source: Source<'a>) -> Selector<'a> {
         let clock = Clock::new(source.stream());
         let budget = Budget { decoded: 0, max: source.options().max_decoded_frames };
-        Selector { source, position: Position::Start, clock, budget, skip_before: None, skipped: false, many: false }
+        Selector {
+            source,
+            position: Position::Start,
+            clock,
+            budget,
+            skip_before: None,
+            skipped: false,
+            next_target: None,
+        }
     }
 
-    /// Tells the selector that many targets will follow (samples, storyboards, batches).
-    pub fn expect_many(&mut self) {
-        self.many = true;
+    /// Tells the selector which target the caller will ask for after the next one (batches,
+    /// samples and storyboards know): a target near its keyframe is decoded on one thread
+    /// only when the one after it is sought, or is near its keyframe too, so that a long
+    /// decode on from it gets the decoder's threads.
+    pub fn expect_next(&mut self, offset_ms: Option<u64>) {
+        self.next_target = offset_ms;
     }
 
     /// The stream's facts.
@@ -320,19 +331,21 @@ impl<'a> Selector<'a> {
     /// The frame `mode` names for `offset_ms`: [`Selector::next_at`] or
     /// [`Selector::keyframe_at`].
     pub fn next(&mut self, offset_ms: u64, mode: Mode) -> Result<Located, Error> {
-        match mode {
+        let result = match mode {
             Mode::Exact => self.next_at(offset_ms),
             Mode::Fast => self.keyframe_at(offset_ms),
-        }
+        };
+        self.next_target = None;
+        result
     }
 
-    /// Opens the decoder for a search for `offset_ms` unless it is open.
+    /// Opens the decoder for a search for `offset_ms` unless a suitable one is open (see
+    /// [`Selector::expect_next`]).
     fn prepare(&mut self, offset_ms: u64) -> Result<(), Error> {
-        if self.many {
-            self.source.open_decoder(self.source.options().threads)
-        } else {
-            self.source.prepare_decoder(offset_ms)
-        }
+        let single_allowed = self
+            .next_target
+            .map_or(true, |next| self.source.seeks_between(offset_ms, next) || self.source.near_keyframe(next));
+        self.source.prepare_decoder(offset_ms, single_allowed)
     }
 
     /// Starts the time limit again: a new call on this selector's input begins.

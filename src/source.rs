@@ -165,12 +165,14 @@ impl<'a> Source<'a> {
 
     /// Opens the decoder for a search from a seek or the start towards `offset_ms`, unless
     /// a suitable one is open. With threads left to vframe it gets one thread when the
-    /// index shows the target a few frames from its keyframe (starting FFmpeg's threads and
-    /// their buffers costs about as much as decoding a handful of frames), else as many as
-    /// FFmpeg likes; a one-thread decoder is replaced when a deeper target comes.
-    pub fn prepare_decoder(&mut self, offset_ms: u64) -> Result<(), Error> {
-        let single = self.options.threads == 0 && self.near_keyframe(offset_ms);
-        if self.decoder.is_some() && (single || !self.decoder_single_by_choice) {
+    /// index shows the target a few frames from its keyframe and `single_allowed` (starting
+    /// FFmpeg's threads and filling their pipeline costs more than decoding a handful of
+    /// frames: frame threads hold back the first frame until each has a packet), else as
+    /// many as FFmpeg likes. The decoder is replaced when the next search wants the other
+    /// kind: after a seek it holds nothing worth keeping.
+    pub fn prepare_decoder(&mut self, offset_ms: u64, single_allowed: bool) -> Result<(), Error> {
+        let single = self.options.threads == 0 && single_allowed && self.near_keyframe(offset_ms);
+        if self.decoder.is_some() && single == self.decoder_single_by_choice {
             return Ok(());
         }
         let threads = if single { 1 } else { self.options.threads };
@@ -190,8 +192,18 @@ impl<'a> Source<'a> {
         Ok(())
     }
 
+    /// Whether, after the frame for `from_ms`, the index has a keyframe at or before
+    /// `to_ms`: a search for `to_ms` then seeks rather than decoding on. True when the index
+    /// cannot tell.
+    pub fn seeks_between(&self, from_ms: u64, to_ms: u64) -> bool {
+        let Some(start) = self.stream.start_time else { return true };
+        let from = crate::select::Timeline::new(&self.stream, from_ms).target(start);
+        let to = crate::select::Timeline::new(&self.stream, to_ms).target(start);
+        self.demuxer.keyframe_before(&self.stream, to).map_or(true, |keyframe| keyframe > from)
+    }
+
     /// Whether the index puts `offset_ms` within a few frames of the keyframe before it.
-    fn near_keyframe(&self, offset_ms: u64) -> bool {
+    pub fn near_keyframe(&self, offset_ms: u64) -> bool {
         let Some(start) = self.stream.start_time else { return false };
         let target = crate::select::Timeline::new(&self.stream, offset_ms).target(start);
         self.demuxer.keyframe_before(&self.stream, target).is_some_and(|keyframe| {

@@ -22,14 +22,29 @@
 //! - `quit`.
 //!
 //! - `many\tPATH\tSPEC1,SPEC2,...`: one `vframe::extract_many` call for N specs of one file
-//!   (the batch API), then N `vframe::extract` calls for the same specs; replies
-//!   `ok\tMANY_SECONDS\tSINGLES_SECONDS` after checking that both give the same images.
+//!   (the batch API), N `vframe::extract` calls for the same specs, and a `vframe::Source`
+//!   opened and asked for each spec in turn (open included); replies
+//!   `ok\tMANY_SECONDS\tSINGLES_SECONDS\tHANDLE_SECONDS` after checking that all three give
+//!   the same images.
+//! - `warm\tPATH\tFIRST\tSECOND`: the warm handle. A fresh `vframe::extract` of SECOND,
+//!   timed; then a `Source` opened and asked for FIRST (untimed), then for SECOND (timed).
+//!   Replies `ok\tFRESH_SECONDS\tWARM_SECONDS` after checking both images are the same.
+//! - `open\tPATH\tSPEC`: `Source::open_path` then one `extract`, each timed; replies
+//!   `ok\tOPEN_SECONDS\tEXTRACT_SECONDS` (the in-process part of the CLI's start-up).
+//! - `sample\tPATH\tVSAMPLE`: one `vframe::sample` call, then one `vframe::extract` per
+//!   frame it gave, at that frame's moment with the same look; replies
+//!   `ok\tSAMPLE_SECONDS\tSINGLES_SECONDS\tFRAMES` after checking the images are the same.
+//! - `storyboard\tPATH\tSTORYBOARD`: one `vframe::storyboard` call, then one `vframe::extract`
+//!   per tile (its moment, the tile's size; the sheet is not assembled, which favours the
+//!   single calls); replies `ok\tSTORYBOARD_SECONDS\tSINGLES_SECONDS\tTILES\tSHEETS`.
+//!
+//! The many-frames requests run without a time limit, as the CLI does.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use vframe::{Input, Options, Spec};
+use vframe::{Input, Options, SampleSpec, Source, Spec, StoryboardSpec};
 
 /// A field of `/proc/self/status` in kB (`VmRSS`, `VmHWM`).
 fn status_kb(field: &str) -> u64 {
@@ -63,6 +78,10 @@ fn cpu_seconds() -> f64 {
 
 fn options(threads: &str) -> Options {
     Options { threads: threads.parse().unwrap_or(0), ..Options::default() }
+}
+
+fn parse<T: std::str::FromStr<Err = vframe::Error>>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|e: vframe::Error| e.to_string())
 }
 
 fn handle(fields: &[&str]) -> Result<String, String> {
@@ -121,10 +140,73 @@ fn handle(fields: &[&str]) -> Result<String, String> {
             let start = Instant::now();
             let singles: Vec<_> = specs.iter().map(|spec| vframe::extract(input, spec, &options)).collect();
             let singles_seconds = start.elapsed().as_secs_f64();
-            if many != singles {
-                return Err("extract_many and extract calls gave different results".into());
+            let start = Instant::now();
+            let mut source = Source::open(input, &options).map_err(|e| e.to_string())?;
+            let handle: Vec<_> = specs.iter().map(|spec| source.extract(spec)).collect();
+            let handle_seconds = start.elapsed().as_secs_f64();
+            if many != singles || handle != singles {
+                return Err("extract_many, a Source and extract calls gave different results".into());
             }
-            Ok(format!("{many_seconds:.6}\t{singles_seconds:.6}"))
+            Ok(format!("{many_seconds:.6}\t{singles_seconds:.6}\t{handle_seconds:.6}"))
+        }
+        ["warm", path, first, second] => {
+            let (first, second) = (parse::<Spec>(first)?, parse::<Spec>(second)?);
+            let (input, options) = (Input::Path(Path::new(path)), Options::default());
+            let start = Instant::now();
+            let fresh = vframe::extract(input, &second, &options);
+            let fresh_seconds = start.elapsed().as_secs_f64();
+            let mut source = Source::open(input, &options).map_err(|e| e.to_string())?;
+            source.extract(&first).map_err(|e| e.to_string())?;
+            let start = Instant::now();
+            let warm = source.extract(&second);
+            let warm_seconds = start.elapsed().as_secs_f64();
+            if warm != fresh {
+                return Err("a second extraction on a Source and a fresh call gave different results".into());
+            }
+            Ok(format!("{fresh_seconds:.6}\t{warm_seconds:.6}"))
+        }
+        ["open", path, spec] => {
+            let spec = parse::<Spec>(spec)?;
+            let start = Instant::now();
+            let mut source = Source::open_path(path, &Options::default()).map_err(|e| e.to_string())?;
+            let open_seconds = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            source.extract(&spec).map_err(|e| e.to_string())?;
+            let extract_seconds = start.elapsed().as_secs_f64();
+            Ok(format!("{open_seconds:.6}\t{extract_seconds:.6}"))
+        }
+        ["sample", path, spec] => {
+            let spec = parse::<SampleSpec>(spec)?;
+            let (input, options) = (Input::Path(Path::new(path)), Options { timeout: None, ..Options::default() });
+            let start = Instant::now();
+            let frames = vframe::sample(input, &spec, &options).map_err(|e| e.to_string())?;
+            let sample_seconds = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let singles: Vec<_> =
+                frames.iter().map(|frame| vframe::extract(input, &spec.look.at(frame.offset_ms), &options)).collect();
+            let singles_seconds = start.elapsed().as_secs_f64();
+            if frames.iter().zip(&singles).any(|(frame, single)| single.as_ref() != Ok(&frame.image)) {
+                return Err("a sample's frame differs from the single call at its moment".into());
+            }
+            Ok(format!("{sample_seconds:.6}\t{singles_seconds:.6}\t{}", frames.len()))
+        }
+        ["storyboard", path, spec] => {
+            let spec = parse::<StoryboardSpec>(spec)?;
+            let (input, options) = (Input::Path(Path::new(path)), Options { timeout: None, ..Options::default() });
+            let start = Instant::now();
+            let (sheets, index) = vframe::storyboard(input, &spec, &options).map_err(|e| e.to_string())?;
+            let storyboard_seconds = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            for tile in &index.tiles {
+                let single = Spec {
+                    width: Some(index.tile_width),
+                    height: Some(index.tile_height),
+                    ..spec.look.at(tile.start_ms)
+                };
+                vframe::extract(input, &single, &options).map_err(|e| e.to_string())?;
+            }
+            let singles_seconds = start.elapsed().as_secs_f64();
+            Ok(format!("{storyboard_seconds:.6}\t{singles_seconds:.6}\t{}\t{}", index.tiles.len(), sheets.len()))
         }
         ["rss"] => Ok(format!("{}\t{}", status_kb("VmRSS"), status_kb("VmHWM"))),
         _ => Err(format!("unknown request: {}", fields.join(" "))),

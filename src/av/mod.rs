@@ -1,5 +1,5 @@
 //! Safe, owning wrappers over the raw FFmpeg API (libavformat, libavcodec, libswscale,
-//! libavfilter).
+//! libavfilter, loaded at run time: see `tonemap`).
 //!
 //! This module and `crate::capi` are the only places with `unsafe` code. Each FFmpeg object
 //! has one RAII type here; raw pointers never leave this module. Every FFmpeg return code
