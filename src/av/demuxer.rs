@@ -266,12 +266,8 @@ impl<'a> Demuxer<'a> {
                     // SAFETY: the stream is valid while the context is open.
                     let set = ts(unsafe { (*self.stream(index)).start_time });
                     info.start_time = set.or_else(|| self.queued.iter().find_map(Packet::pts));
-                    let Some(start) = info.start_time else { return Ok(None) };
-                    // The file's end is its start plus its duration; with no start of its
-                    // own, the probe takes the stream's: so must the headers.
-                    // SAFETY: the context is open.
-                    if ts(unsafe { (*self.raw()).start_time }).is_none() {
-                        info.file_end = info.file_end.map(|end| end.saturating_add(start));
+                    if info.start_time.is_none() {
+                        return Ok(None);
                     }
                 }
                 if let Some(end) = self.file_end_without_probe(&info) {
