@@ -79,7 +79,9 @@ def test_jobs_over_a_bytearray_hold_a_copy_each_bounded_by_the_pool(big_video: P
     bound = (threads + max_queued + 2) * size
     report = load(big_video, "bytearray", 30, threads, max_queued, bound)
     assert report["stopped_at"] is None and report["growth"] <= bound, report
-    assert report["growth"] >= (threads + max_queued) * size, f"the copies are made and held: {report}"
+    # Each place holds a copy: well over two copies' worth (RSS counts pages, and the first
+    # copy's may be partly counted at the start, so not exactly three).
+    assert report["growth"] > (threads + max_queued - 1) * size, f"the copies are made and held: {report}"
     assert report["right"] == 30 and report["wrong"] == 0, report
 
 
