@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
-import webvtt  # type: ignore[import-untyped]  # webvtt-py ships no type information
+import webvtt
 from PIL import Image, ImageChops, ImageStat
 
 import vframe
