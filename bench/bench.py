@@ -738,6 +738,8 @@ def startup(tools, reps):
                                "faults": median([r[2] for r in rs])}
     result["open_ms"] = median([r[0] for r in inproc]) * 1e3
     result["extract_ms"] = median([r[1] for r in inproc]) * 1e3
+    result["open_cpu_ms"] = median([r[2] for r in inproc]) * 1e3
+    result["extract_cpu_ms"] = median([r[3] for r in inproc]) * 1e3
     result["loader"] = {"vframe": loader_statistics([str(VFRAME_CLI), "--version"]),
                         "vframe-avfilter": loader_statistics([str(VFRAME_CLI), "--version"], preload),
                         "ffmpeg": loader_statistics(["ffmpeg", "-hide_banner", "-version"])}
@@ -935,12 +937,19 @@ PARTS = ["handle", "memory", "startup", "cli-batch", "frames", "async"]
 
 
 def run_part(part, results, tools, args):
-    """One part's measurements, into `results`."""
+    """One part's measurements, into `results` (with how long they took)."""
+    started = time.perf_counter()
+    measure_part(part, results, tools, args)
+    results.setdefault("part_seconds", {})[part] = round(time.perf_counter() - started, 1)
+    log(f"  {part}: {results['part_seconds'][part]:.0f} s")
+
+
+def measure_part(part, results, tools, args):
     if part == "handle":
         log("handle: N offsets by extract_many, one Source and N extract calls")
         results["batch"] = batch(tools, max(3, args.reps // 2))
         log("handle: a second extraction on an open Source vs a fresh call (short-GOP files)")
-        results["warm"] = warm_handle(tools, max(5, args.reps))
+        results["warm"] = warm_handle(tools, 5)
     elif part == "memory":
         log("memory: one thumbnail in a fresh process, vframe vs PyAV, every file")
         results["memory"] = memory_fresh(tools.py is not None)
@@ -952,7 +961,7 @@ def run_part(part, results, tools, args):
         results["cli_batch"] = cli_batch(3)
     elif part == "frames":
         log(f"frames: a frame every {SAMPLE_INTERVAL} s and a storyboard of the long files, vs ffmpeg and single calls")
-        results["frames"] = many_frames(tools, 3)
+        results["frames"] = many_frames(tools, 2)
     elif part == "async":
         log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
         results["async_load"] = async_load(args.async_reps)
@@ -1494,24 +1503,28 @@ def startup_report(results):
         w(f"| {label} | {fmt_ms(r['wall_ms'])} | {fmt_ms(r['cpu_ms'])} | {r['faults']:.0f} | {libs if libs else '—'} | "
           f"{l.get('relocations') or '—'} | {l.get('cycles') or '—'} |")
     w("")
-    empty, version, call = rows["empty"]["wall_ms"], rows["vframe-version"]["wall_ms"], rows["vframe-call"]["wall_ms"]
-    loading = version - empty
-    rest = call - version - st["open_ms"] - st["extract_ms"]
-    w("The vframe CLI's call, split (wall ms):")
+    def split(kind, open_key, extract_key):
+        empty, version, call = (rows[k][kind] for k in ("empty", "vframe-version", "vframe-call"))
+        return [empty, version - empty, st.get(open_key) or 0, st.get(extract_key) or 0,
+                call - version - (st.get(open_key) or 0) - (st.get(extract_key) or 0), call]
+
+    wall, cpu = split("wall_ms", "open_ms", "extract_ms"), split("cpu_ms", "open_cpu_ms", "extract_cpu_ms")
+    w("The vframe CLI's call, split (wall and CPU ms; the CPU time is less disturbed by the machine's other load):")
     w("")
-    w("| part | ms | share |")
-    w("|---|---:|---:|")
-    for label, ms in [("process start (exec of an empty program)", empty),
-                      ("dynamic loading of FFmpeg's libraries and Rust's start (`--version` minus the above)", loading),
-                      ("open (in-process `Source::open`; this MP4 needs no probe)", st["open_ms"]),
-                      ("find, decode, scale and encode the frame (in-process `extract`)", st["extract_ms"]),
-                      ("the rest: arguments, writing the file, exit (the whole call minus the above)", rest)]:
-        w(f"| {label} | {fmt_ms(ms)} | {ms / call * 100:.0f} % |")
-    w(f"| whole call | {fmt_ms(call)} | 100 % |")
+    w("| part | wall ms | share | CPU ms | share |")
+    w("|---|---:|---:|---:|---:|")
+    labels = ["process start (exec of an empty program)",
+              "dynamic loading of FFmpeg's libraries and Rust's start (`--version` minus the above)",
+              "open (in-process `Source::open`; this MP4 needs no probe)",
+              "find, decode, scale and encode the frame (in-process `extract`)",
+              "the rest: arguments, writing the file, exit (the whole call minus the above)", "whole call"]
+    for label, a, b in zip(labels, wall, cpu):
+        w(f"| {label} | {fmt_ms(a)} | {a / wall[-1] * 100:.0f} % | {fmt_ms(b)} | {b / cpu[-1] * 100:.0f} % |")
     w("")
-    saved = rows["vframe-call-avfilter"]["wall_ms"] - call
-    w(f"Loading libavfilter at start would cost {fmt_ms(saved)} ms more per call "
-      f"({rows['vframe-call-avfilter']['faults'] - rows['vframe-call']['faults']:.0f} page faults). "
+    saved = rows["vframe-call-avfilter"]["wall_ms"] - wall[-1]
+    saved_cpu = rows["vframe-call-avfilter"]["cpu_ms"] - cpu[-1]
+    w(f"Loading libavfilter at start would cost {fmt_ms(saved)} ms more per call ({fmt_ms(saved_cpu)} ms CPU, "
+      f"{rows['vframe-call-avfilter']['faults'] - rows['vframe-call']['faults']:.0f} page faults). "
       "Decoder threads are not on this path: with threads left to vframe, a frame a few frames from its keyframe is "
       "decoded on one thread, and FFmpeg's threads start only for longer decodes, where they pay for themselves.")
     w("")

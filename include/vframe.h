@@ -151,7 +151,7 @@ typedef struct vframe_options {
    */
   uint32_t timeout_ms;
   /**
-   * Decoder threads; 0 lets FFmpeg choose (one per core). At most 1024.
+   * Decoder threads; 0 lets vframe choose (one per CPU, one for a frame near its keyframe). At most 1024.
    */
   uint32_t threads;
   /**

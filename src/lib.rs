@@ -92,7 +92,7 @@ pub enum Input<'a> {
 }
 
 /// Per-call limits and controls. `Options::default()` is safe for untrusted input: 60 s,
-/// 120,000 decoded frames, pictures up to 16384 x 16384, FFmpeg's choice of threads.
+/// 120,000 decoded frames, pictures up to 16384 x 16384, vframe's choice of threads.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,7 +129,8 @@ pub struct Options {
     pub max_decoded_frames: u64,
     /// The largest coded picture (width x height) accepted.
     pub max_input_pixels: u64,
-    /// Decoder threads; 0 lets FFmpeg choose (one per core).
+    /// Decoder threads; 0 lets vframe choose: one per CPU the process may run on (FFmpeg's
+    /// count), or one for a frame a few frames from its keyframe.
     pub threads: u32,
     /// Set to `true` from any thread to make the call stop with [`Status::Cancelled`].
     pub cancel: Option<Arc<AtomicBool>>,

@@ -30,7 +30,8 @@
 //!   timed; then a `Source` opened and asked for FIRST (untimed), then for SECOND (timed).
 //!   Replies `ok\tFRESH_SECONDS\tWARM_SECONDS` after checking both images are the same.
 //! - `open\tPATH\tSPEC`: `Source::open_path` then one `extract`, each timed; replies
-//!   `ok\tOPEN_SECONDS\tEXTRACT_SECONDS` (the in-process part of the CLI's start-up).
+//!   `ok\tOPEN_SECONDS\tEXTRACT_SECONDS\tOPEN_CPU_SECONDS\tEXTRACT_CPU_SECONDS` (the
+//!   in-process part of the CLI's start-up).
 //! - `sample\tPATH\tVSAMPLE`: one `vframe::sample` call, then one `vframe::extract` per
 //!   frame it gave, at that frame's moment with the same look; replies
 //!   `ok\tSAMPLE_SECONDS\tSINGLES_SECONDS\tFRAMES` after checking the images are the same.
@@ -167,13 +168,13 @@ fn handle(fields: &[&str]) -> Result<String, String> {
         }
         ["open", path, spec] => {
             let spec = parse::<Spec>(spec)?;
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_seconds());
             let mut source = Source::open_path(path, &Options::default()).map_err(|e| e.to_string())?;
-            let open_seconds = start.elapsed().as_secs_f64();
-            let start = Instant::now();
+            let (open_seconds, open_cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            let (start, cpu) = (Instant::now(), cpu_seconds());
             source.extract(&spec).map_err(|e| e.to_string())?;
-            let extract_seconds = start.elapsed().as_secs_f64();
-            Ok(format!("{open_seconds:.6}\t{extract_seconds:.6}"))
+            let (extract_seconds, extract_cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+            Ok(format!("{open_seconds:.6}\t{extract_seconds:.6}\t{open_cpu:.6}\t{extract_cpu:.6}"))
         }
         ["sample", path, spec] => {
             let spec = parse::<SampleSpec>(spec)?;

@@ -63,7 +63,7 @@ type Options struct {
 	// Timeout bounds the whole call: 0 means the library default (60 s), a negative
 	// value means no limit. Prefer a context deadline with the Context functions.
 	Timeout time.Duration
-	// Threads is the number of decoder threads; 0 lets FFmpeg choose (one per core).
+	// Threads is the number of decoder threads; 0 lets vframe choose (one per CPU, one for a frame near its keyframe).
 	Threads int
 	// MaxDecodedFrames bounds the frames one call may decode; 0 means the default.
 	MaxDecodedFrames uint64

@@ -18,7 +18,7 @@ const MAX_THREADS: u32 = 1024;
 pub struct vframe_options {
     /// Wall-clock limit of the whole call in milliseconds; 0 means no time limit.
     pub timeout_ms: u32,
-    /// Decoder threads; 0 lets FFmpeg choose (one per core). At most 1024.
+    /// Decoder threads; 0 lets vframe choose (one per CPU, one for a frame near its keyframe). At most 1024.
     pub threads: u32,
     /// The most frames one call may decode; 0 means the library default (120000).
     pub max_decoded_frames: u64,
