@@ -67,7 +67,9 @@ fi
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-# cargo in the chroot trusts what this machine trusts (a local proxy's CA included).
+# cargo in the chroot trusts what this machine trusts (a local proxy's CA included). A fresh
+# minbase root has no /etc/ssl until ca-certificates is installed in it.
+mkdir -p "$root/etc/ssl"
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
     cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca-certificates.crt"
 else
