@@ -287,7 +287,8 @@ impl<'a> Demuxer<'a> {
 
     /// Where the file ends, in the video's time base, when FFmpeg has not set the file's
     /// start (the probe does): the earliest start the streams' headers give (the video's
-    /// when none does) plus the file's duration, as the probe computes it.
+    /// when none does) plus the file's duration, or the latest stream end where the file
+    /// states no duration either, as the probe computes them.
     fn file_end_without_probe(&self, info: &StreamInfo) -> Option<i64> {
         let raw = self.raw();
         let av_time_base = ffi::AVRational { num: 1, den: ffi::AV_TIME_BASE };
@@ -296,7 +297,6 @@ impl<'a> Demuxer<'a> {
             if ts((*raw).start_time).is_some() {
                 return None;
             }
-            let duration = ts((*raw).duration)?;
             let time_base = ffi::AVRational { num: info.time_base.num, den: info.time_base.den };
             let earliest = (0..(*raw).nb_streams as usize)
                 .filter_map(|i| {
@@ -306,7 +306,20 @@ impl<'a> Demuxer<'a> {
                 .min();
             let video = info.start_time.map(|start| ffi::av_rescale_q(start, time_base, av_time_base));
             let start = earliest.or(video).unwrap_or(0);
-            Some(ffi::av_rescale_q(start.saturating_add(duration), av_time_base, time_base))
+            let end = match ts((*raw).duration) {
+                Some(duration) => start.saturating_add(duration),
+                // FFmpeg 7 leaves the file's duration to the probe too: the latest stream end,
+                // as the probe takes it.
+                None => (0..(*raw).nb_streams as usize)
+                    .filter_map(|i| {
+                        let st = *(*raw).streams.add(i);
+                        let (start, duration) = (ts((*st).start_time)?, ts((*st).duration)?);
+                        let duration = ffi::av_rescale_q(duration, (*st).time_base, av_time_base);
+                        Some(ffi::av_rescale_q(start, (*st).time_base, av_time_base).saturating_add(duration))
+                    })
+                    .max()?,
+            };
+            Some(ffi::av_rescale_q(end, av_time_base, time_base))
         }
     }
 
