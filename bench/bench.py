@@ -748,9 +748,15 @@ def startup(tools, reps):
         if i.clip not in CORPUS:
             continue
         spec0 = f"vframe/jpg/offset/0/w/{i.out_w}/h/{i.out_h}"
-        t = [tuple(float(x) for x in tools.rust.ask("open", i.path, spec0)) for _ in range(max(3, reps // 2))]
+        offset_ms = int(Fraction(i.clip.offset) * 1000)
+        t, find, whole = [], [], []
+        for _ in range(max(5, reps // 2)):
+            t.append(tuple(float(x) for x in tools.rust.ask("open", i.path, spec0)))
+            find.append(float(tools.rust.ask("decode", i.path, offset_ms, 0)[0]))
+            whole.append(float(tools.rust.ask("extract", i.path, i.spec, "", 0)[0]))
         opens.append({"file": i.clip.name, "format": i.path.suffix.lstrip("."), "open_ms": median([x[0] for x in t]) * 1e3,
-                      "extract_ms": median([x[1] for x in t]) * 1e3})
+                      "extract_ms": median([x[1] for x in t]) * 1e3, "decode_frame_ms": median(find) * 1e3,
+                      "target_extract_ms": median(whole) * 1e3})
     result["opens"] = opens
     return result
 
@@ -1313,10 +1319,13 @@ def write_report(results):
   JPEG quality {JPEG_QUALITY}. PyAV wheels bring their own FFmpeg build (see Machine), not Debian's.
 - **ffmpegthumbnailer**: `ffmpegthumbnailer -i FILE -o out.jpg -s LONGEST_SIDE -q 8 -t hh:mm:ss`. It takes whole
   seconds only and seeks to a keyframe without decoding forward, so it returns **a different frame** by design.
-- **Lower bound**: in the PyAV worker, with the file already open (opening not counted): seek to the keyframe
-  before T, decode forward with frame threads, setting `skip_frame=NONREF` on every packet before T so
-  non-reference frames the answer cannot need are not decoded, then one scale and one JPEG encode. No tool can
-  do much less work than this with these decoders; it uses PyAV's FFmpeg, so it is a bound for that build.
+- **Lower bound**: in the PyAV worker, paying its own open as vframe does (PyAV's `av.open`, which probes the
+  streams, and the decoder's open; the open is shown apart): seek to the keyframe before T, decode forward with
+  frame threads, setting `skip_frame=NONREF` on every packet before T so non-reference frames the answer cannot
+  need are not decoded, then one scale and one JPEG encode. No tool can do much less work than this with these
+  decoders; it uses PyAV's FFmpeg, so it is a bound for that build.
+- **Other sections**: each says what it runs; every comparison in them runs side by side, interleaved, in the
+  same run; `bench/run.sh --only PART,...` runs parts alone ({", ".join(PARTS)}, and `server`).
 - **Right frame**: each tool's image, decoded to RGB (resized to the thumbnail size if the tool chose another
   size), against the ground truth `ffmpeg -i FILE -ss T -frames:v 1` (output seeking) scaled the same way, and
   against the frames just before and after T. Right = PSNR ≥ {RIGHT_FRAME_MIN_PSNR:.0f} dB and more than
@@ -1339,7 +1348,7 @@ def write_report(results):
 
 
 def ratio_text(x, digits=2):
-    return f"{x:.{digits}f}x" if x else "—"
+    return f"{x:.{digits}f}×" if x else "—"
 
 
 def met(ok):
@@ -1469,8 +1478,8 @@ def memory_report(results):
         verdict = ("peak and growth" if v["peak_kb"] <= p["peak_kb"] and v["growth_kb"] <= p["growth_kb"] else
                    "peak only" if v["peak_kb"] <= p["peak_kb"] else
                    "growth only" if v["growth_kb"] <= p["growth_kb"] else "**no**")
-        w(f"| `{r['file']}` | {fmt_kb(v['base_kb'])} | {fmt_kb(v['peak_kb'])} | {fmt_kb(v['growth_kb'])} | "
-          f"{fmt_kb(p['base_kb'])} | {fmt_kb(p['peak_kb'])} | {fmt_kb(p['growth_kb'])} | {verdict} |")
+        w(f"| `{r['file']}` | {fmt_kb(v['base_kb'])} | {fmt_kb(v['peak_kb'])} | {v['growth_kb'] / 1024:.1f} MiB | "
+          f"{fmt_kb(p['base_kb'])} | {fmt_kb(p['peak_kb'])} | {p['growth_kb'] / 1024:.1f} MiB | {verdict} |")
     w("")
     return lines
 
@@ -1529,13 +1538,24 @@ def startup_report(results):
       "decoded on one thread, and FFmpeg's threads start only for longer decodes, where they pay for themselves.")
     w("")
     if st.get("opens"):
-        w("The open, per file (in-process `Source::open`, then the frame at 0): MP4 and Matroska/WebM are opened "
-          "from their headers; MPEG-TS and AVI are probed (`avformat_find_stream_info`).")
+        bound = {f["name"]: f["tools"].get("lower-bound", {}) for f in results.get("files") or []}
+        w("A single call in-process, per file, against the lower bound of the per-file tables: the open alone "
+          "(`Source::open`; MP4 and Matroska/WebM are opened from their headers, MPEG-TS and AVI probed with "
+          "`avformat_find_stream_info`), the frame at 0 after it, then at the file's deep offset `decode_frame` (open, "
+          "seek, decode, and a copy of the planes: finding the frame) and `extract` (the same plus scaling to RGB and "
+          "the JPEG: presenting it). The bound's columns come from the main run (its open with PyAV's probe, its "
+          "decode, its scale + JPEG with PyAV's default scaler and Pillow).")
         w("")
-        w("| file | open ms | frame at 0 ms |")
-        w("|---|---:|---:|")
+        w("| file | open ms | frame at 0 ms | find (decode_frame) ms | extract ms | present ms | bound: open + decode ms | "
+          "bound: scale + JPEG ms |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
         for o in st["opens"]:
-            w(f"| `{o['file']}` | {fmt_ms(o['open_ms'])} | {fmt_ms(o['extract_ms'])} |")
+            b = bound.get(o["file"]) or {}
+            find, whole = o.get("decode_frame_ms"), o.get("target_extract_ms")
+            present = whole - find if find and whole else None
+            b_find = (b.get("open_ms") or 0) + b["decode_ms"] if b.get("decode_ms") else None
+            w(f"| `{o['file']}` | {fmt_ms(o['open_ms'])} | {fmt_ms(o['extract_ms'])} | {fmt_ms(find)} | {fmt_ms(whole)} | "
+              f"{fmt_ms(present)} | {fmt_ms(b_find)} | {fmt_ms(b.get('present_ms'))} |")
         w("")
     return lines
 
