@@ -297,7 +297,11 @@ mod tests {
                     if headers.from_headers {
                         fast.push(name.clone());
                     }
-                    if (StreamInfo { from_headers: false, ..headers.clone() }) != full {
+                    // The file's end is read only where the stream states no duration
+                    // (sampling's span); FFmpeg 7.1's probe estimates it from packets the
+                    // headers do not give, so it is compared only where it is used.
+                    let file_end = if full.duration.is_some() { full.file_end } else { headers.file_end };
+                    if (StreamInfo { from_headers: false, file_end, ..headers.clone() }) != full {
                         failures.push(format!("{name}:\n  headers {headers:?}\n  probe   {full:?}"));
                     }
                 }
