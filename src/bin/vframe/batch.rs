@@ -4,7 +4,8 @@
 //! Each input is opened once, as a `vframe::Source`, for all its jobs, which are then run
 //! in time order (a later offset in the GOP being decoded is reached by decoding on). Each
 //! job's output follows `output`'s rules, the check that it is not the input included, and
-//! may be neither another job's input nor a file an earlier job writes (checked for every
+//! may be neither another job's input, nor the jobs file, nor a file an earlier job writes
+//! (checked for every
 //! job before any work). A job that fails (a bad line or spec, an unwritable output, an
 //! input that cannot be opened, an extraction error) is reported on its own line and the
 //! others go on; the exit status says whether any failed.
@@ -100,6 +101,11 @@ impl Job {
 }
 
 fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {
+    if crate::frames::is_frames_op(text) {
+        return Err("vsample and storyboard make many images each: run them one to a call, \
+                    `vframe INPUT SPEC -o FOLDER` (a storyboard: `-o IMAGE`)"
+            .to_string());
+    }
     match text.to_str().map(str::parse::<vframe::Spec>) {
         Some(Ok(spec)) => Ok(spec),
         Some(Err(e)) => Err(e.message().to_string()),
@@ -114,16 +120,23 @@ struct Ready<'a> {
     output: Output,
 }
 
-/// Runs `jobs`, input by input, and says how it went.
-pub fn run(jobs: Vec<Job>) -> ExitCode {
+/// Runs `jobs`, input by input, and says how it went. `jobs_file`, the file the jobs were
+/// read from, if any: no job may write over it either.
+pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>) -> ExitCode {
     let total = jobs.len();
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new("images", Some(total as u64));
     // What can be checked without the video, first, for every job: a bad job costs no
-    // decoding, and no job may write over a video or an image another job reads or writes.
-    let mut inputs: HashMap<Place, &str> = HashMap::new();
+    // decoding, and no job may write over a video, the jobs file, or an image another job
+    // reads or writes.
+    let mut inputs: HashMap<Place, String> = HashMap::new();
+    if let Some(place) = jobs_file.filter(|f| f.as_os_str() != "-").and_then(Place::of) {
+        inputs.insert(place, "the jobs file; writing it would destroy the list of jobs".to_string());
+    }
     for job in &jobs {
         if let Some(place) = Place::of(&job.input) {
-            inputs.entry(place).or_insert(&job.origin);
+            inputs
+                .entry(place)
+                .or_insert_with(|| format!("the input of {}; writing it would destroy that video", job.origin));
         }
     }
     let mut claimed: HashMap<Place, String> = HashMap::new();
@@ -190,11 +203,11 @@ fn by_input<'a>(jobs: Vec<Ready<'a>>) -> Vec<(&'a Path, Vec<Ready<'a>>)> {
 /// The job with its spec parsed and its output resolved and checked, or why it fails. The
 /// output may not be any job's input (`inputs`: where each leads, and the first job to read
 /// it), nor a file an earlier job writes (`claimed`, which this job's output joins): what
-/// one job writes would destroy another's video, or the image another made. Outputs
-/// written in place (standard output, FIFOs, devices) take any number of jobs.
+/// one job writes would destroy another's video, the jobs file, or the image another made.
+/// Outputs written in place (standard output, FIFOs, devices) take any number of jobs.
 fn prepare<'a>(
     job: &'a Job,
-    inputs: &HashMap<Place, &str>,
+    inputs: &HashMap<Place, String>,
     claimed: &mut HashMap<Place, String>,
 ) -> Result<Ready<'a>, String> {
     let spec = match &job.spec {
@@ -205,12 +218,8 @@ fn prepare<'a>(
         .map_err(|why| format!("{}: cannot write {}: {why}", job.origin, job.output.display()))?;
     output.check_not_input(&job.input).map_err(|why| format!("{}: {why}", job.origin))?;
     if let Some(place) = output.place() {
-        if let Some(reader) = inputs.get(&place) {
-            return Err(format!(
-                "{}: the output {} is the input of {reader}; writing it would destroy that video",
-                job.origin,
-                output.shown().display()
-            ));
+        if let Some(what) = inputs.get(&place) {
+            return Err(format!("{}: the output {} is {what}", job.origin, output.shown().display()));
         }
         if !output.in_place() {
             if let Some(writer) = claimed.get(&place) {

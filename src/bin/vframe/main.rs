@@ -176,11 +176,11 @@ fn main() -> ExitCode {
         }
         Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
         Ok(Command::Many { input, specs, dir }) => match batch::Job::for_specs(&input, &specs, &dir) {
-            Ok(jobs) => batch::run(jobs),
+            Ok(jobs) => batch::run(jobs, None),
             Err(why) => failure(&why),
         },
         Ok(Command::Jobs { file }) => match batch::Job::from_file(&file) {
-            Ok(jobs) => batch::run(jobs),
+            Ok(jobs) => batch::run(jobs, Some(&file)),
             Err(why) => failure(&why),
         },
         Err(message) => usage_error(&message),
