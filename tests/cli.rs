@@ -628,11 +628,29 @@ fn progress_is_shown_on_a_terminal_only() {
         dir.display()
     );
     let log = scratch.path("typescript");
-    let out = Command::new("script").args(["-q", "-e", "-c", &command]).arg(&log).output().expect("script runs");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let on_terminal = |command: &str| {
+        let out = Command::new("script").args(["-q", "-e", "-c", command]).arg(&log).output().expect("script runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, shown) = on_terminal(&command);
+    assert_eq!(code, Some(0), "{shown}");
     assert!(shown.contains("vframe: 3/3 images"), "the count on the terminal: {shown:?}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+    // A failure gets its own line; the count goes on and says it.
+    let command = format!("{VFRAME} {} vframe/jpg/offset/1 vframe/gif/offset/2 -o {}", video.display(), dir.display());
+    let (code, shown) = on_terminal(&command);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("\r\x1b[Kvframe: SPEC 2: "), "the failure on a line of its own: {shown:?}");
+    assert!(shown.contains("vframe: 2/2 images, 1 failed"), "{shown:?}");
+    assert!(shown.contains("vframe: 1 of 2 images failed"), "{shown:?}");
+    // The many-frames ops count the same way: frames of a sample, tiles of a storyboard.
+    for (spec, what) in [("vsample/jpg/interval/1/s/32x", "frames"), ("storyboard/jpg/interval/1", "tiles")] {
+        let out = scratch.path(spec.split('/').next().unwrap());
+        let (code, shown) = on_terminal(&format!("{VFRAME} {} {spec} -o {}", video.display(), out.display()));
+        assert_eq!(code, Some(0), "{shown}");
+        let all = (2..100).find(|n| shown.contains(&format!("vframe: {n}/{n} {what}\r\n")));
+        assert!(all.is_some(), "{spec}: the whole count on the terminal, then a new line: {shown:?}");
+    }
 }
 
 #[test]
@@ -657,6 +675,10 @@ fn a_job_never_writes_over_another_jobs_input_or_output() {
         // Standard output and /dev/null are written in place: any number of jobs may.
         format!("{}\tvframe/jpg/offset/2/w/16\t/dev/null", p("a.mp4")),
         format!("{}\tvframe/jpg/offset/3/w/16\t/dev/null", p("a.mp4")),
+        // Line 8 would write over the jobs file itself, spelled another way.
+        format!("{}\tvframe/jpg/offset/1\t{}", p("a.mp4"), p("sub/../jobs.txt")),
+        // Line 9: a many-images op has no one output file.
+        format!("{}\tvsample/jpg/interval/1\t{}", p("a.mp4"), p("z.jpg")),
     ];
     let file = scratch.path("jobs.txt");
     std::fs::write(&file, jobs.join("\n")).unwrap();
@@ -664,13 +686,21 @@ fn a_job_never_writes_over_another_jobs_input_or_output() {
     let err = stderr(&run);
     assert_eq!(run.status.code(), Some(1), "{err}");
     let shown = file.display().to_string();
-    for (line, needle) in [(1, "the input of"), (4, "also written by"), (5, "also written by")] {
+    for (line, needle) in [
+        (1, "the input of"),
+        (4, "also written by"),
+        (5, "also written by"),
+        (8, "is the jobs file"),
+        (9, "vsample and storyboard make many images each"),
+    ] {
         assert!(
             err.lines().any(|l| l.starts_with(&format!("vframe: {shown}:{line}: ")) && l.contains(needle)),
             "line {line} should fail with {needle:?}: {err}"
         );
     }
-    assert!(err.ends_with("vframe: 3 of 7 images failed\n"), "{err}");
+    assert!(err.ends_with("vframe: 5 of 9 images failed\n"), "{err}");
+    assert!(std::fs::read(&file).unwrap() == jobs.join("\n").as_bytes(), "the jobs file is untouched");
+    assert!(!scratch.path("z.jpg").exists());
     assert!(std::fs::read(&b).unwrap() == video_b, "b.mp4, another job's video, is untouched");
     assert!(std::fs::read(scratch.path("y.jpg")).unwrap() == library_image(&b, "vframe/jpg/offset/0"));
     assert!(std::fs::read(scratch.path("x.jpg")).unwrap() == library_image(&a, "vframe/jpg/offset/1"), "line 3's");

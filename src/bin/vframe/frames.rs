@@ -10,15 +10,14 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
 use crate::output::{Output, Place};
+use crate::progress::Progress;
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
 pub fn is_frames_op(spec: &OsStr) -> bool {
@@ -26,44 +25,6 @@ pub fn is_frames_op(spec: &OsStr) -> bool {
     let text = text.strip_prefix('?').unwrap_or(text);
     let op = text.split('/').next().unwrap_or("");
     op == "vsample" || op == "storyboard"
-}
-
-/// A progress line on standard error, only when it is a terminal, at most ten times a second.
-struct Progress {
-    what: &'static str,
-    planned: Option<u64>,
-    shown: Option<Instant>,
-    terminal: bool,
-}
-
-impl Progress {
-    fn new(what: &'static str, planned: Option<u64>) -> Progress {
-        Progress { what, planned, shown: None, terminal: std::io::stderr().is_terminal() }
-    }
-
-    fn update(&mut self, done: u64) {
-        if !self.terminal || self.shown.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
-            return;
-        }
-        self.shown = Some(Instant::now());
-        let line = match self.planned {
-            Some(n) => format!("\rvframe: {} {done}/{n} ({}%)", self.what, done * 100 / n.max(1)),
-            None => format!("\rvframe: {} {done}", self.what),
-        };
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }
-
-    fn clear(&self) {
-        if self.terminal && self.shown.is_some() {
-            let _ = std::io::stderr().write_all(b"\r\x1b[K");
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.clear();
-    }
 }
 
 /// A file name a pattern gave, refused if it could leave the folder or is no name at all.
@@ -136,7 +97,7 @@ pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
         Operation::Frame(_) => Err("a vframe spec writes one file (use -o FILE)".into()),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(why) => failure(&why),
     }
 }
@@ -145,24 +106,24 @@ fn failed(input: &Path, e: vframe::Error) -> String {
     format!("{}: {} ({})", input.display(), e.message(), e.status().as_str())
 }
 
-fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<(), String> {
+fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
     let frames = Sample::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
     let mut writer = Writer { input, written: HashMap::new() };
-    let mut progress = Progress::new("vsample", frames.planned());
+    let mut progress = Progress::new("frames", frames.planned());
     for (done, frame) in frames.enumerate() {
         let frame = frame.map_err(|e| failed(input, e))?;
         let name =
             frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
         writer.write(&file_in(dir, &name)?, &frame.image.data)?;
-        progress.update(done as u64 + 1);
+        progress.set(done as u64 + 1);
     }
-    Ok(())
+    Ok(progress.finish())
 }
 
-fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<(), String> {
+fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
     let mut board = Storyboard::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
     let mut writer = Writer { input, written: HashMap::new() };
-    let mut progress = Progress::new("storyboard tiles", board.planned());
+    let mut progress = Progress::new("tiles", board.planned());
     let mut tiles = 0;
     loop {
         match board.advance().map_err(|e| failed(input, e))? {
@@ -173,9 +134,10 @@ fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, di
             }
             Step::Done => break,
         }
-        progress.update(tiles as u64);
+        progress.set(tiles as u64);
     }
     let index = board.index();
     writer.write(&dir.join("storyboard.vtt"), index.vtt().as_bytes())?;
-    writer.write(&dir.join("storyboard.json"), index.json().as_bytes())
+    writer.write(&dir.join("storyboard.json"), index.json().as_bytes())?;
+    Ok(progress.finish())
 }
