@@ -312,7 +312,7 @@ mod tests {
         }
         eprintln!("from the headers alone: {}", fast.join(", "));
         assert!(failures.is_empty(), "the headers and the probe disagree:\n{}", failures.join("\n"));
-        let expected = [
+        let mut expected = vec![
             "bframes_gop250.mp4",
             "gop25_25fps.mp4",
             "editlist.mp4",
@@ -322,6 +322,12 @@ mod tests {
             "vp9.webm",
             "tiny_hevc.mp4",
         ];
+        // The fixtures are made by the system's ffmpeg CLI: FFmpeg 7's Matroska muxer writes
+        // no default duration for a variable-rate stream, so its vfr.mkv states no frame
+        // rate and is probed, as it must be.
+        if cfg!(ffmpeg_7_0) {
+            expected.retain(|name| *name != "vfr.mkv");
+        }
         for name in expected {
             assert!(fast.iter().any(|f| f == name), "{name} was probed although its headers suffice");
         }
