@@ -6,7 +6,7 @@
 //! the batch forms a failing job fails alone.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 mod common;
 
@@ -704,4 +704,259 @@ fn a_job_never_writes_over_another_jobs_input_or_output() {
     assert!(std::fs::read(&b).unwrap() == video_b, "b.mp4, another job's video, is untouched");
     assert!(std::fs::read(scratch.path("y.jpg")).unwrap() == library_image(&b, "vframe/jpg/offset/0"));
     assert!(std::fs::read(scratch.path("x.jpg")).unwrap() == library_image(&a, "vframe/jpg/offset/1"), "line 3's");
+}
+
+// ---- What an attacker and a careless user tried ----
+
+/// Runs the CLI with `args`, its standard input read from `stdin` (a file) and its stdout
+/// and stderr as given.
+fn vframe_with(args: &[&std::ffi::OsStr], stdin: Option<&Path>, stdout: Stdio, stderr: Stdio) -> Output {
+    let mut command = Command::new(VFRAME);
+    command.args(args).stdout(stdout).stderr(stderr);
+    if let Some(file) = stdin {
+        command.stdin(std::fs::File::open(file).unwrap());
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn jobs_read_from_standard_input_never_write_over_their_file() {
+    let scratch = Scratch::new("jobs-stdin");
+    let video = scratch.path("in.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
+    let jobs = scratch.path("jobs.txt");
+    for output in [jobs.display().to_string(), "/dev/stdin".into(), "/dev/fd/0".into()] {
+        let text = format!("{}\tvframe/jpg/offset/0.1\t{output}\n", video.display());
+        std::fs::write(&jobs, &text).unwrap();
+        let run = vframe_with(&["--jobs".as_ref(), "-".as_ref()], Some(&jobs), Stdio::null(), Stdio::piped());
+        assert_eq!(run.status.code(), Some(1), "{output}: {}", stderr(&run));
+        assert!(stderr(&run).contains("is the jobs file"), "{output}: {}", stderr(&run));
+        assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "{output}: the jobs file is intact");
+    }
+    // `-` (standard output) with standard output appended to the jobs file.
+    let text = format!("{}\tvframe/jpg/offset/0.1\t-\n", video.display());
+    std::fs::write(&jobs, &text).unwrap();
+    let appending = std::fs::OpenOptions::new().append(true).open(&jobs).unwrap();
+    let run = vframe_with(&["--jobs".as_ref(), "-".as_ref()], Some(&jobs), appending.into(), Stdio::piped());
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "the jobs file is intact");
+}
+
+#[test]
+fn an_endless_jobs_file_fails_instead_of_filling_memory() {
+    let run = vframe(&["--jobs".as_ref(), "/dev/zero".as_ref()]);
+    assert_fails(&run, &["larger than 64 MiB"]);
+}
+
+#[test]
+fn an_unwritable_standard_error_is_no_crash() {
+    // /dev/full: every write fails. The message is lost; the exit status still says 1.
+    let scratch = Scratch::new("full");
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let run = vframe_with(
+        &["missing.mp4".as_ref(), "vframe/jpg/offset/0".as_ref(), "-o".as_ref(), scratch.path("x.jpg").as_os_str()],
+        None,
+        Stdio::null(),
+        full().into(),
+    );
+    assert_eq!(run.status.code(), Some(1));
+    let jobs = scratch.path("jobs.txt");
+    std::fs::write(&jobs, "missing.mp4\tvframe/jpg/offset/0\tx.jpg\nmissing.mp4\tbad\ty.jpg\n").unwrap();
+    let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, Stdio::null(), full().into());
+    assert_eq!(run.status.code(), Some(1));
+    let run = vframe_with(&["--help".as_ref()], None, full().into(), Stdio::null());
+    assert_eq!(run.status.code(), Some(0), "help written to a full disk is no crash");
+}
+
+#[test]
+fn standard_error_redirected_into_the_input_stops_the_run_unsaid() {
+    // Any message would be written into the video (or the jobs file): nothing is written.
+    let scratch = Scratch::new("stderr-input");
+    let video = scratch.path("in.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
+    let original = std::fs::read(&video).unwrap();
+    let into_video = || std::fs::OpenOptions::new().read(true).write(true).open(&video).unwrap();
+    let run = vframe_with(
+        &[video.as_os_str(), "vframe/jpg/offset/0.1".as_ref(), "-o".as_ref(), "/dev/stderr".as_ref()],
+        None,
+        Stdio::null(),
+        into_video().into(),
+    );
+    assert_eq!(run.status.code(), Some(1));
+    assert!(std::fs::read(&video).unwrap() == original, "the video is intact");
+    let jobs = scratch.path("jobs.txt");
+    let text = format!("{}\tvframe/gif/offset/0\t{}\n", video.display(), scratch.path("x.jpg").display());
+    std::fs::write(&jobs, &text).unwrap();
+    let appending = std::fs::OpenOptions::new().append(true).open(&jobs).unwrap();
+    let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, Stdio::null(), appending.into());
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "the jobs file is intact");
+}
+
+#[test]
+fn names_near_the_file_systems_limit_are_written() {
+    // 254 bytes: the temporary name (a dot, six random characters, .vframe-tmp) must not
+    // push it past 255.
+    let scratch = Scratch::new("long-name");
+    let output = scratch.path(&format!("{}.jpg", "a".repeat(250)));
+    let run = run(&fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.1", &output);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(std::fs::read(&output).unwrap().starts_with(b"\xFF\xD8"));
+    assert_eq!(scratch.files().len(), 1, "no temporary file left: {:?}", scratch.files());
+}
+
+/// Runs the CLI as user `nobody` (uid and gid 65534), from a copy of it in `dir`, in `dir`.
+fn as_nobody(dir: &Path, args: &[&str]) -> Output {
+    let binary = dir.join("vframe-copy");
+    if !binary.exists() {
+        std::fs::copy(VFRAME, &binary).unwrap();
+    }
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("setpriv runs")
+}
+
+#[test]
+fn files_the_caller_may_not_write_or_own_are_not_replaced() {
+    if !is_root() {
+        eprintln!("SKIP: needs root (to run as another user)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("not-mine");
+    let dir = &scratch.0;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
+    std::fs::copy(fixture("tiny_h264.mp4"), scratch.path("in.mp4")).unwrap();
+    // Read-only, though the caller owns it and may write the folder: as the shell's `>`.
+    let read_only = scratch.path("mine.jpg");
+    std::fs::write(&read_only, b"mine").unwrap();
+    std::os::unix::fs::chown(&read_only, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "mine.jpg"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("only files you may write"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&read_only).unwrap(), b"mine");
+    // Writable by all, owned by root: a replacement would be nobody's file.
+    let roots = scratch.path("root.jpg");
+    std::fs::write(&roots, b"root's").unwrap();
+    std::fs::set_permissions(&roots, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "root.jpg"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("belongs to another user"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&roots).unwrap(), b"root's");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&roots).unwrap()), 0);
+    // A new file, and the caller's own writable file, are written.
+    for name in ["new.jpg", "new.jpg"] {
+        let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", name]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(!scratch.files().iter().any(|f| f.ends_with(".vframe-tmp")), "{:?}", scratch.files());
+}
+
+#[test]
+fn links_in_a_shared_sticky_folder_are_followed_only_as_the_kernel_would() {
+    if !is_root() {
+        eprintln!("SKIP: needs root (to give a link to another user)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("sticky");
+    let shared = scratch.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let secret = scratch.path("secret.txt");
+    std::fs::write(&secret, b"secret").unwrap();
+    // Another user's link: not followed (fs.protected_symlinks).
+    let planted = shared.join("thumb.jpg");
+    std::os::unix::fs::symlink(&secret, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+    assert_fails(&run(&fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.1", &planted), &["protected_symlinks"]);
+    assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+    // The caller's own link there is followed.
+    let own = shared.join("own.jpg");
+    std::os::unix::fs::symlink(scratch.path("target.jpg"), &own).unwrap();
+    assert!(run(&fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.1", &own).status.success());
+    assert!(std::fs::read(scratch.path("target.jpg")).unwrap().starts_with(b"\xFF\xD8"));
+}
+
+/// The temporary files in `dir`.
+fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map_or(Vec::new(), |entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".vframe-tmp"))
+            .collect()
+    })
+}
+
+#[test]
+fn a_stopped_run_leaves_no_temporary_file() {
+    // The run is frozen (SIGSTOP) at a moment a temporary file exists, then sent the
+    // signal: the file being written goes with the process.
+    let video = fixture("long_2h_1fps.mp4");
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let scratch = Scratch::new(&format!("signal-{signal}"));
+        let dir = scratch.path("frames");
+        let mut child = Command::new(VFRAME)
+            .args([video.as_os_str(), "vsample/png/interval/1".as_ref(), "-o".as_ref(), dir.as_os_str()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let start = std::time::Instant::now();
+        loop {
+            assert!(start.elapsed().as_secs() < 120, "no temporary file seen while frames were written");
+            let seen = temporary_files(&dir);
+            if seen.is_empty() {
+                continue;
+            }
+            // SAFETY: pid is our child, not yet waited for.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            if seen.iter().any(|p| p.exists()) {
+                break;
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(pid, signal);
+            libc::kill(pid, libc::SIGCONT);
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(signal), "{status:?}");
+        let left = temporary_files(&dir);
+        assert!(left.is_empty(), "signal {signal}: temporary files left: {left:?}");
+    }
+}
+
+#[test]
+fn links_in_the_folder_of_several_specs_are_replaced_never_followed() {
+    // `-o DIR` names the files itself: a link planted at one of the names sends nothing
+    // outside the folder.
+    let scratch = Scratch::new("dir-links");
+    let video = scratch.path("in.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
+    let notes = scratch.path("notes.txt");
+    std::fs::write(&notes, b"notes").unwrap();
+    let dir = scratch.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink(&notes, dir.join("in-1.jpg")).unwrap();
+    let out = vframe(&[
+        video.as_os_str(),
+        "vframe/jpg/offset/0.1".as_ref(),
+        "vframe/jpg/offset/0.2".as_ref(),
+        "-o".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&notes).unwrap(), b"notes");
+    assert!(std::fs::symlink_metadata(dir.join("in-1.jpg")).unwrap().is_file());
+    assert!(std::fs::read(dir.join("in-1.jpg")).unwrap() == library_image(&video, "vframe/jpg/offset/0.1"));
 }

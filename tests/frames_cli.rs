@@ -86,28 +86,52 @@ fn bad_folders_names_and_specs_fail_with_one_line() {
 }
 
 #[test]
-fn a_link_in_the_folder_never_makes_one_output_overwrite_another() {
-    // 000002.jpg links to 000001.jpg: following it would replace frame 1 with frame 2, and
-    // storyboard.vtt linking to the first sheet would replace the sheet with the index.
+fn links_in_the_folder_are_replaced_never_followed() {
+    // 000002.jpg links to 000001.jpg, 000003.jpg to a file outside the folder: following
+    // them would replace frame 1 with frame 2, or write outside the folder. Each link is
+    // replaced by the frame's own file.
     let video = fixture("gop25_25fps.mp4");
     let dir = scratch("links");
     std::fs::create_dir_all(&dir).unwrap();
+    let outside = scratch("links-precious.txt");
+    std::fs::write(&outside, b"precious").unwrap();
     std::os::unix::fs::symlink("000001.jpg", dir.join("000002.jpg")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("000003.jpg")).unwrap();
     let out = vframe(&[video.as_os_str(), "vsample/jpg/interval/2/s/64x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (name, offset) in [("000001.jpg", 0), ("000002.jpg", 2), ("000003.jpg", 4)] {
+        let single = vframe::extract_path(&video, &format!("vframe/jpg/offset/{offset}/w/64")).unwrap().data;
+        assert!(!std::fs::symlink_metadata(dir.join(name)).unwrap().file_type().is_symlink(), "{name}");
+        assert!(std::fs::read(dir.join(name)).unwrap() == single, "{name} is frame {offset} s");
+    }
+    assert_eq!(std::fs::read(&outside).unwrap(), b"precious", "the file outside is untouched");
+
+    let board = scratch("links-board");
+    std::fs::create_dir_all(&board).unwrap();
+    std::os::unix::fs::symlink("storyboard-000001.jpg", board.join("storyboard.vtt")).unwrap();
+    std::os::unix::fs::symlink(&outside, board.join("storyboard.json")).unwrap();
+    let spec = "storyboard/jpg/interval/1/s/80x/columns/2/rows/2";
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), board.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(board.join("storyboard-000001.jpg")).unwrap().starts_with(&[0xff, 0xd8]));
+    assert!(std::fs::read_to_string(board.join("storyboard.vtt")).unwrap().starts_with("WEBVTT"));
+    assert_eq!(std::fs::read(&outside).unwrap(), b"precious", "the file outside is untouched");
+    for path in [dir, board, outside] {
+        let _ = std::fs::remove_dir_all(&path);
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+#[test]
+fn a_fifo_in_the_folder_is_refused_not_waited_on() {
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("000001.jpg");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let out = vframe(&[video.as_os_str(), "vsample/jpg/frames/2".as_ref(), "-o".as_ref(), dir.as_os_str()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("000002.jpg") && err.contains("written already") && err.lines().count() == 1, "{err}");
-    let single = vframe::extract_path(&video, "vframe/jpg/offset/0/w/64").unwrap().data;
-    assert!(std::fs::read(dir.join("000001.jpg")).unwrap() == single, "frame 1 is still frame 1");
-
-    let dir = scratch("links-board");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink("storyboard-000001.jpg", dir.join("storyboard.vtt")).unwrap();
-    let spec = "storyboard/jpg/interval/1/s/80x/columns/2/rows/2";
-    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let sheet = std::fs::read(dir.join("storyboard-000001.jpg")).unwrap();
-    assert!(sheet.starts_with(&[0xff, 0xd8]), "the first sheet is still a JPEG");
+    assert!(err.contains("000001.jpg") && err.contains("not a regular file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(scratch("links"));
 }

@@ -20,6 +20,10 @@ use std::process::ExitCode;
 use crate::output::{Output, Place};
 use crate::progress::Progress;
 
+/// The largest jobs file read (about 300,000 jobs of 200 bytes): `--jobs /dev/zero` or an
+/// endless pipe fails instead of filling memory.
+const MAX_JOBS_FILE_BYTES: u64 = 64 << 20;
+
 /// One image to make.
 pub struct Job {
     /// Where the job was asked for, for messages: `jobs.txt:12`, or `SPEC 3`.
@@ -28,6 +32,9 @@ pub struct Job {
     /// The parsed spec, or why the job cannot run (a bad spec, a malformed line).
     spec: Result<vframe::Spec, String>,
     output: PathBuf,
+    /// Whether vframe named the output in a folder of the user's (`-o DIR`): then it is
+    /// [`Output::in_folder`], a link there replaced and never followed.
+    named_in_folder: bool,
 }
 
 impl Job {
@@ -50,6 +57,7 @@ impl Job {
                     input: input.to_path_buf(),
                     spec,
                     output: dir.join(format!("{stem}-{n:0width$}.{ext}")),
+                    named_in_folder: true,
                 }
             })
             .collect();
@@ -61,12 +69,20 @@ impl Job {
     /// job that fails.
     pub fn from_file(file: &Path) -> Result<Vec<Job>, String> {
         let mut text = Vec::new();
+        let limit = MAX_JOBS_FILE_BYTES + 1;
         let read = if file.as_os_str() == "-" {
-            std::io::stdin().lock().read_to_end(&mut text)
+            std::io::stdin().lock().take(limit).read_to_end(&mut text)
         } else {
-            std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut text))
+            std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut text))
         };
         read.map_err(|e| format!("cannot read the jobs file {}: {e}", file.display()))?;
+        if text.len() as u64 > MAX_JOBS_FILE_BYTES {
+            return Err(format!(
+                "the jobs file {} is larger than {} MiB (an endless stream, or too many jobs for one run: split it)",
+                file.display(),
+                MAX_JOBS_FILE_BYTES >> 20
+            ));
+        }
         let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
         let mut jobs = Vec::new();
         for (number, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -82,6 +98,7 @@ impl Job {
                     input: PathBuf::from(OsStr::from_bytes(input)),
                     spec: parse_spec(OsStr::from_bytes(spec)),
                     output: PathBuf::from(OsStr::from_bytes(output)),
+                    named_in_folder: false,
                 },
                 _ => Job {
                     origin,
@@ -92,6 +109,7 @@ impl Job {
                         crate::one_line(&String::from_utf8_lossy(line).chars().take(60).collect::<String>())
                     )),
                     output: PathBuf::new(),
+                    named_in_folder: false,
                 },
             };
             jobs.push(job);
@@ -103,7 +121,7 @@ impl Job {
 fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {
     if crate::frames::is_frames_op(text) {
         return Err("vsample and storyboard make many images each: run them one to a call, \
-                    `vframe INPUT SPEC -o FOLDER` (a storyboard: `-o IMAGE`)"
+                    `vframe INPUT SPEC -o FOLDER`"
             .to_string());
     }
     match text.to_str().map(str::parse::<vframe::Spec>) {
@@ -129,7 +147,9 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>) -> ExitCode {
     // decoding, and no job may write over a video, the jobs file, or an image another job
     // reads or writes.
     let mut inputs: HashMap<Place, String> = HashMap::new();
-    if let Some(place) = jobs_file.filter(|f| f.as_os_str() != "-").and_then(Place::of) {
+    // The jobs file, when it is a file on disk (`-`: standard input redirected from one).
+    let list = jobs_file.map(|f| if f.as_os_str() == "-" { Path::new("/dev/stdin") } else { f });
+    if let Some(place) = list.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file())).and_then(Place::of) {
         inputs.insert(place, "the jobs file; writing it would destroy the list of jobs".to_string());
     }
     for job in &jobs {
@@ -138,6 +158,10 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>) -> ExitCode {
                 .entry(place)
                 .or_insert_with(|| format!("the input of {}; writing it would destroy that video", job.origin));
         }
+    }
+    // Messages written into a video or the jobs file would damage it: stop first, silently.
+    if Place::of_stderr().is_some_and(|stderr| inputs.contains_key(&stderr)) {
+        return ExitCode::FAILURE;
     }
     let mut claimed: HashMap<Place, String> = HashMap::new();
     let mut ready = Vec::new();
@@ -214,8 +238,8 @@ fn prepare<'a>(
         Ok(spec) => spec.clone(),
         Err(why) => return Err(format!("{}: {why}", job.origin)),
     };
-    let output = Output::resolve(&job.output)
-        .map_err(|why| format!("{}: cannot write {}: {why}", job.origin, job.output.display()))?;
+    let output = if job.named_in_folder { Output::in_folder(&job.output) } else { Output::resolve(&job.output) };
+    let output = output.map_err(|why| format!("{}: cannot write {}: {why}", job.origin, job.output.display()))?;
     output.check_not_input(&job.input).map_err(|why| format!("{}: {why}", job.origin))?;
     if let Some(place) = output.place() {
         if let Some(what) = inputs.get(&place) {

@@ -1,14 +1,14 @@
 //! `vframe INPUT 'vsample/…' -o DIR` and `vframe INPUT 'storyboard/…' -o DIR`: many files
-//! into one folder, each written by the rules of `output` (atomic replacement, links
-//! followed, FIFOs in place, never the input, never a file the run wrote already), with a
-//! progress line on a terminal.
+//! into one folder, each written by `output`'s rules for files in a folder vframe writes
+//! (atomic replacement; a link there replaced, never followed; a FIFO or device refused;
+//! never the input), with a progress count on a terminal.
 //!
 //! - vsample: one image per frame, named by the spec's pattern (`$(count)` = 000001, ...)
 //!   or `000001.jpg`, `000002.jpg`, ...
 //! - storyboard: the sheets (named by the pattern, or `storyboard-000001.jpg`, ...), then
 //!   `storyboard.vtt` and `storyboard.json`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
-use crate::output::{Output, Place};
+use crate::output::Output;
 use crate::progress::Progress;
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
@@ -35,31 +35,26 @@ fn file_in(dir: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(dir.join(name))
 }
 
-/// Where a run writes: each file by the rules of `output`, never over the input, and
-/// never over a file this run wrote already (a link in the folder, `000002.jpg ->
-/// 000001.jpg`, would otherwise replace one output with the next).
+/// Where a run writes: each file in the folder as [`Output::in_folder`] says (a link there
+/// is replaced, never followed; a FIFO or device refused), never over the input, and each
+/// name once.
 struct Writer<'a> {
     input: &'a Path,
-    written: HashMap<Place, PathBuf>,
+    written: HashSet<PathBuf>,
 }
 
 impl Writer<'_> {
+    fn new(input: &Path) -> Writer<'_> {
+        Writer { input, written: HashSet::new() }
+    }
+
     fn write(&mut self, path: &Path, data: &[u8]) -> Result<(), String> {
-        let output = Output::resolve(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
+        let output = Output::in_folder(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
         output.check_not_input(self.input)?;
-        let place = output.place();
-        if let Some(earlier) = place.as_ref().and_then(|place| self.written.get(place)) {
-            return Err(format!(
-                "cannot write {}: it leads to {}, which this run has written already",
-                path.display(),
-                earlier.display()
-            ));
+        if !self.written.insert(path.to_path_buf()) {
+            return Err(format!("cannot write {}: this run has written it already", path.display()));
         }
-        output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))?;
-        if let (false, Some(place)) = (output.in_place(), output.place()) {
-            self.written.insert(place, path.to_path_buf());
-        }
-        Ok(())
+        output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
     }
 }
 
@@ -108,7 +103,7 @@ fn failed(input: &Path, e: vframe::Error) -> String {
 
 fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
     let frames = Sample::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
-    let mut writer = Writer { input, written: HashMap::new() };
+    let mut writer = Writer::new(input);
     let mut progress = Progress::new("frames", frames.planned());
     for (done, frame) in frames.enumerate() {
         let frame = frame.map_err(|e| failed(input, e))?;
@@ -122,7 +117,7 @@ fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path
 
 fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
     let mut board = Storyboard::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
-    let mut writer = Writer { input, written: HashMap::new() };
+    let mut writer = Writer::new(input);
     let mut progress = Progress::new("tiles", board.planned());
     let mut tiles = 0;
     loop {

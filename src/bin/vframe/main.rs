@@ -10,6 +10,7 @@
 //! output (file, link, FIFO, device, `/dev/stdout`) is written is in `output`.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ mod frames;
 mod output;
 mod progress;
 
-use output::Output;
+use output::{Output, Place};
 
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
        vframe INPUT SPEC SPEC... -o DIR
@@ -34,7 +35,7 @@ const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
           sheets with storyboard.vtt and storyboard.json
   DIR     with several SPECs: the folder (made if missing) to write INPUT's images into,
           named <input name>-<n>.<jpg|png>, n the SPEC's place (1, 2, ...; zero-padded
-          to the same width)
+          to the same width); a link at one of these names is replaced, not followed
   FILE    one job a line, INPUT<TAB>SPEC<TAB>OUTPUT (- reads standard input); empty lines
           and lines starting with # are skipped. Each input is opened once for its jobs
 options:
@@ -47,16 +48,28 @@ exit status: 0 every image written; 1 a failure (one line on stderr for each, th
 untouched; with several images the others are still written); 2 usage error
 progress: with several images and stderr a terminal, a count on stderr as they are written";
 
+/// `text` and a new line on stderr; a stderr that cannot be written (closed, a full disk,
+/// a reader gone) loses the message, and the exit status still tells.
+pub(crate) fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// A usage error: the problem and the synopsis on stderr, exit 2.
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("vframe: {message}\nusage: vframe INPUT SPEC -o OUTPUT (vframe --help for more)");
+    say(&format!("vframe: {message}\nusage: vframe INPUT SPEC -o OUTPUT (vframe --help for more)"));
     ExitCode::from(2)
 }
 
 /// A failure: one line on stderr, exit 1.
 fn failure(message: &str) -> ExitCode {
-    eprintln!("vframe: {}", one_line(message));
+    say(&format!("vframe: {}", one_line(message)));
     ExitCode::FAILURE
+}
+
+/// Whether stderr is redirected into `file` (a video or the jobs file): then no message
+/// may be written at all, and the run stops before any work with exit 1 and nothing said.
+fn stderr_is(file: &std::path::Path) -> bool {
+    Place::of_stderr().is_some_and(|stderr| Place::of(file) == Some(stderr))
 }
 
 /// `message` on one line whatever it holds (messages quote file names and FFmpeg's words).
@@ -165,13 +178,14 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
 }
 
 fn main() -> ExitCode {
+    output::cleanup::install();
     match parse_args(std::env::args_os().skip(1)) {
         Ok(Command::Help) => {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
             ExitCode::SUCCESS
         }
         Ok(Command::Version) => {
-            println!("vframe {}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(std::io::stdout().lock(), "vframe {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
@@ -189,6 +203,9 @@ fn main() -> ExitCode {
 
 /// `vframe INPUT SPEC -o OUTPUT`.
 fn extract_one(input: PathBuf, spec: OsString, output: PathBuf) -> ExitCode {
+    if stderr_is(&input) {
+        return ExitCode::FAILURE;
+    }
     if frames::is_frames_op(&spec) {
         return frames::run(&input, &spec, &output);
     }

@@ -1,18 +1,27 @@
 //! Where the CLI writes an image, and how, so that nothing the user owns is lost.
 //!
 //! - A regular file (new or existing) is replaced atomically: the image goes to a temporary
-//!   file with an unpredictable name, created exclusively beside it, then renamed over it.
-//!   An existing file keeps its permission bits; a new one gets 0666 less the umask.
-//! - A symbolic link is followed: the file it points to is written by the rule for its kind.
+//!   file with an unpredictable name, created exclusively beside it, synced, then renamed
+//!   over it. An existing file keeps its permission bits and owner; one the caller may not
+//!   write, or whose owner could not be kept, is refused (as the shell's `>` would refuse
+//!   the first). A new one gets 0666 less the umask. A temporary file is removed when the
+//!   command is stopped by SIGINT, SIGTERM or SIGHUP.
+//! - A symbolic link is followed: the file it points to is written by the rule for its kind,
+//!   except a link the kernel's `protected_symlinks` rule would not follow (in a sticky,
+//!   world-writable folder such as /tmp, owned by neither the caller nor the folder's owner).
+//! - Files vframe names itself in a folder it writes (vsample's frames, storyboard's files)
+//!   are [`Output::in_folder`]: a link there is replaced, never followed, and anything but a
+//!   regular file is refused.
 //! - `-` and `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N` write to the
 //!   inherited descriptor in place (its offset and append mode are respected).
 //! - An existing FIFO or character device is opened and written in place, never replaced.
 //! - Directories, block devices and sockets are refused.
 //! - The output may not be the input (same device and inode, however spelled).
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -50,6 +59,34 @@ fn descriptor(path: &Path) -> Option<u32> {
         .and_then(|n| n.parse().ok())
 }
 
+/// The folder `path` is in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if dir.components().next().is_some() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses to follow `link` (whose metadata is `meta`) where the kernel's
+/// `fs.protected_symlinks` would: in a sticky, world-writable folder, a link owned by
+/// neither the caller nor the folder's owner. vframe reads links itself, so the kernel's
+/// rule would not otherwise apply to it.
+fn check_protected_link(link: &Path, meta: &Metadata) -> Result<(), String> {
+    let Ok(folder) = std::fs::metadata(folder_of(link)) else { return Ok(()) };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let shared = folder.mode() & 0o1002 == 0o1002;
+    if shared && meta.uid() != me && meta.uid() != folder.uid() {
+        return Err(format!(
+            "{} is a symbolic link in a shared sticky folder, owned by another user (uid {}): \
+             not followed, as the kernel's protected_symlinks rule",
+            link.display(),
+            meta.uid()
+        ));
+    }
+    Ok(())
+}
+
 /// `path` with the symbolic links of its last component followed (those of the folders
 /// above are the kernel's business), stopping at a `/dev/stdout`-style path.
 fn follow_links(path: &Path) -> Result<PathBuf, String> {
@@ -60,6 +97,7 @@ fn follow_links(path: &Path) -> Result<PathBuf, String> {
         }
         match std::fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_symlink() => {
+                check_protected_link(&current, &meta)?;
                 let target = std::fs::read_link(&current).map_err(|e| e.to_string())?;
                 current = match current.parent() {
                     Some(dir) if target.is_relative() => dir.join(target),
@@ -89,9 +127,15 @@ impl Place {
             return Some(Place::Existing { dev: meta.dev(), ino: meta.ino() });
         }
         let name = resolved.file_name()?.to_os_string();
-        let dir = resolved.parent().filter(|dir| dir.components().next().is_some()).unwrap_or(Path::new("."));
-        let meta = std::fs::metadata(dir).ok()?;
+        let meta = std::fs::metadata(folder_of(&resolved)).ok()?;
         Some(Place::New { dev: meta.dev(), ino: meta.ino(), name })
+    }
+
+    /// Where standard error leads, when it is a regular file (a message written there
+    /// would land in that file).
+    pub fn of_stderr() -> Option<Place> {
+        let meta = std::fs::metadata("/proc/self/fd/2").ok().filter(Metadata::is_file)?;
+        Some(Place::Existing { dev: meta.dev(), ino: meta.ino() })
     }
 }
 
@@ -127,6 +171,24 @@ impl Output {
             Err("it is a block device (vframe does not write images onto devices)".into())
         } else {
             Err("it is not a file, a FIFO or a character device".into())
+        }
+    }
+
+    /// A file vframe names itself in a folder it writes: a symbolic link there is replaced
+    /// (a link planted in the folder never sends an image elsewhere), a regular file
+    /// replaced atomically, anything else (a FIFO, a device, a folder) refused.
+    pub fn in_folder(path: &Path) -> Result<Output, String> {
+        let shown = path.to_path_buf();
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                Ok(Output::File { path: shown.clone(), shown, existing: None })
+            }
+            Ok(meta) if meta.is_file() => Ok(Output::File { path: shown.clone(), shown, existing: Some(meta) }),
+            Ok(_) => Err("it is not a regular file, and vframe writes only files in its output folder".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Output::File { path: shown.clone(), shown, existing: None })
+            }
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -200,30 +262,54 @@ impl Output {
     }
 }
 
+/// The longest part of the output's name kept in its temporary file's name (which adds a
+/// dot, six random characters and `.vframe-tmp`), so a name near the file system's limit
+/// of 255 bytes still has a temporary name.
+const TEMP_NAME_KEEP: usize = 200;
+
+fn error(kind: std::io::ErrorKind, message: String) -> std::io::Error {
+    std::io::Error::new(kind, message)
+}
+
 /// Replaces (or creates) the regular file `path` with `data` atomically.
 fn write_atomically(path: &Path, existing: Option<&Metadata>, data: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if dir.components().next().is_some() => dir,
-        _ => Path::new("."),
-    };
+    let dir = folder_of(path);
     let name = path.file_name().filter(|_| !matches!(path.components().next_back(), Some(Component::ParentDir)));
     let Some(name) = name else {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the output names no file"));
+        return Err(error(std::io::ErrorKind::InvalidInput, "the output names no file".into()));
     };
+    if existing.is_some() {
+        may_replace(path)?;
+    }
     let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(name);
+    prefix.push(std::ffi::OsStr::from_bytes(&name.as_bytes()[..name.len().min(TEMP_NAME_KEEP)]));
     prefix.push(".");
     // O_CREAT | O_EXCL with a random name: a file or link planted in the folder is never
     // written through. The mode asked for is 0666; the umask applies, as for any new file.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".vframe-tmp")
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)?;
+    // Dropped in reverse order: on an error, the file is removed before it is unregistered.
+    let (_registered, mut tmp) = cleanup::create(|| {
+        tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".vframe-tmp")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+    })?;
     if let Some(meta) = existing {
-        // The replaced file's permission bits stay, and its owner where we may set it.
+        // The replaced file's owner stays (or nothing is replaced), its group where we may
+        // set it, and its permission bits.
+        if std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid())).is_err() {
+            // Only the group may be lost (a group the caller is not in), never the owner.
+            if tmp.as_file().metadata()?.uid() != meta.uid() {
+                return Err(error(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "it belongs to another user (uid {}), whom a replacement would not keep as owner",
+                        meta.uid()
+                    ),
+                ));
+            }
+        }
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-        let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()));
     }
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
@@ -234,6 +320,116 @@ fn write_atomically(path: &Path, existing: Option<&Metadata>, data: &[u8]) -> st
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+/// Refuses to replace a file the caller may not write (the shell's `>` would refuse it too):
+/// making a file read-only keeps vframe from replacing it.
+fn may_replace(path: &Path) -> std::io::Result<()> {
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| error(std::io::ErrorKind::InvalidInput, "the name holds a NUL byte".into()))?;
+    // SAFETY: c_path is a valid C string; faccessat only reads it.
+    let ret = unsafe { libc::faccessat(libc::AT_FDCWD, c_path.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if ret != 0 {
+        let why = std::io::Error::last_os_error();
+        return Err(error(why.kind(), format!("{why}: vframe replaces only files you may write")));
+    }
+    Ok(())
+}
+
+/// Temporary files removed when a signal stops the command: the one being written is
+/// registered (its name copied into static storage) and the handlers of SIGINT, SIGTERM
+/// and SIGHUP unlink it, then die of the signal as the default action would. A signal that
+/// comes while a temporary file is being created and registered waits until it is (on
+/// whichever thread the handler runs), so none escapes. Only async-signal-safe calls in the
+/// handler: atomics, `unlink`, `signal`, `raise`.
+pub mod cleanup {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+
+    const CAPACITY: usize = 4096;
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: AtomicU8 = AtomicU8::new(0);
+    static NAME: [AtomicU8; CAPACITY] = [ZERO; CAPACITY];
+    /// The registered name's length; 0 while none is (or while it is being changed).
+    static LENGTH: AtomicUsize = AtomicUsize::new(0);
+    /// Whether a temporary file is being created and registered.
+    static CREATING: AtomicBool = AtomicBool::new(false);
+    /// A signal that came meanwhile (0: none).
+    static PENDING: AtomicI32 = AtomicI32::new(0);
+
+    /// Installs the handlers; called once, at start.
+    pub fn install() {
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: the handler only makes async-signal-safe calls.
+            unsafe { libc::signal(signal, handler as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+        }
+    }
+
+    extern "C" fn handler(signal: libc::c_int) {
+        if CREATING.load(Ordering::SeqCst) {
+            PENDING.store(signal, Ordering::SeqCst);
+        } else {
+            die(signal);
+        }
+    }
+
+    /// Removes the registered file and ends the process as `signal` would.
+    fn die(signal: libc::c_int) {
+        let length = LENGTH.load(Ordering::SeqCst);
+        if length > 0 && length < CAPACITY {
+            let mut name = [0u8; CAPACITY];
+            for (byte, stored) in name.iter_mut().zip(NAME.iter()).take(length) {
+                *byte = stored.load(Ordering::Relaxed);
+            }
+            // SAFETY: `name` is NUL-terminated (length < CAPACITY).
+            unsafe { libc::unlink(name.as_ptr().cast()) };
+        }
+        // SAFETY: restoring the default action and raising the signal again ends the
+        // process as the signal would have.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+
+    /// Creates a temporary file with `make` and registers it; a signal that comes meanwhile
+    /// is acted on once it is registered.
+    pub fn create(
+        make: impl FnOnce() -> std::io::Result<tempfile::NamedTempFile>,
+    ) -> std::io::Result<(Registered, tempfile::NamedTempFile)> {
+        CREATING.store(true, Ordering::SeqCst);
+        let made = make().map(|file| (Registered::new(file.path()), file));
+        CREATING.store(false, Ordering::SeqCst);
+        let signal = PENDING.swap(0, Ordering::SeqCst);
+        if signal != 0 {
+            die(signal);
+        }
+        made
+    }
+
+    /// The temporary file `path` is registered while this lives.
+    pub struct Registered;
+
+    impl Registered {
+        fn new(path: &Path) -> Registered {
+            let bytes = path.as_os_str().as_bytes();
+            LENGTH.store(0, Ordering::SeqCst);
+            if bytes.len() < CAPACITY && !bytes.contains(&0) {
+                for (stored, &byte) in NAME.iter().zip(bytes) {
+                    stored.store(byte, Ordering::Relaxed);
+                }
+                LENGTH.store(bytes.len(), Ordering::SeqCst);
+            }
+            Registered
+        }
+    }
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            LENGTH.store(0, Ordering::SeqCst);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -72,13 +72,13 @@ impl Progress {
     pub fn finish(mut self) -> ExitCode {
         self.finished = true;
         if self.live && self.shown.is_some() {
-            eprintln!();
+            crate::say("");
         }
         if self.failed == 0 {
             return ExitCode::SUCCESS;
         }
         let of = self.total.unwrap_or(self.done + self.failed);
-        eprintln!("vframe: {} of {of} {} failed", self.failed, self.what);
+        crate::say(&format!("vframe: {} of {of} {} failed", self.failed, self.what));
         ExitCode::FAILURE
     }
 }
