@@ -967,7 +967,7 @@ def measure_part(part, results, tools, args):
         results["cli_batch"] = cli_batch(3)
     elif part == "frames":
         log(f"frames: a frame every {SAMPLE_INTERVAL} s and a storyboard of the long files, vs ffmpeg and single calls")
-        results["frames"] = many_frames(tools, 2)
+        results["frames"] = many_frames(tools, 4)
     elif part == "async":
         log(f"asynchronous load: {ASYNC_JOBS} jobs over one file, per way of giving it")
         results["async_load"] = async_load(args.async_reps)
