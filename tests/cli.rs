@@ -784,6 +784,18 @@ fn standard_error_redirected_into_the_input_stops_the_run_unsaid() {
     );
     assert_eq!(run.status.code(), Some(1));
     assert!(std::fs::read(&video).unwrap() == original, "the video is intact");
+    // A usage error too (here: no -o), with stderr appended to the video or opened over it.
+    let appending = || std::fs::OpenOptions::new().append(true).open(&video).unwrap();
+    for stderr_into in [into_video(), appending()] {
+        let run = vframe_with(
+            &[video.as_os_str(), "vframe/jpg/offset/0.1".as_ref()],
+            None,
+            Stdio::null(),
+            stderr_into.into(),
+        );
+        assert_eq!(run.status.code(), Some(2));
+        assert!(std::fs::read(&video).unwrap() == original, "the video is intact");
+    }
     let jobs = scratch.path("jobs.txt");
     let text = format!("{}\tvframe/gif/offset/0\t{}\n", video.display(), scratch.path("x.jpg").display());
     std::fs::write(&jobs, &text).unwrap();
@@ -850,6 +862,15 @@ fn files_the_caller_may_not_write_or_own_are_not_replaced() {
     assert!(stderr(&out).contains("belongs to another user"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&roots).unwrap(), b"root's");
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&roots).unwrap()), 0);
+    // The caller's own file in a group the caller is not in: the owner stays, the group
+    // cannot, so the group's bits go rather than pass to the caller's group.
+    let grouped = scratch.path("grouped.jpg");
+    std::fs::write(&grouped, b"grouped").unwrap();
+    std::os::unix::fs::chown(&grouped, Some(65534), Some(0)).unwrap();
+    std::fs::set_permissions(&grouped, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "grouped.jpg"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&grouped).unwrap().permissions().mode() & 0o7777, 0o600);
     // A new file, and the caller's own writable file, are written.
     for name in ["new.jpg", "new.jpg"] {
         let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", name]);
@@ -877,6 +898,26 @@ fn links_in_a_shared_sticky_folder_are_followed_only_as_the_kernel_would() {
     std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
     assert_fails(&run(&fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.1", &planted), &["protected_symlinks"]);
     assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+    // Anywhere on the path: a folder link planted there, as the output's folder, as the
+    // folder of several specs or of a sample, or on the way to one vframe makes.
+    let victims = scratch.path("victims");
+    std::fs::create_dir(&victims).unwrap();
+    std::fs::write(victims.join("a.jpg"), b"precious").unwrap();
+    let folder = shared.join("thumbs");
+    std::os::unix::fs::symlink(&victims, &folder).unwrap();
+    std::os::unix::fs::lchown(&folder, Some(65534), Some(65534)).unwrap();
+    let video = fixture("gop25_25fps.mp4");
+    assert_fails(&run(&video, "vframe/jpg/offset/1", &folder.join("a.jpg")), &["protected_symlinks"]);
+    for dir in [folder.clone(), folder.join("new/deeper")] {
+        for specs in [&["vframe/jpg/offset/1", "vframe/jpg/offset/2"][..], &["vsample/jpg/interval/2/s/32x"]] {
+            let mut args: Vec<&std::ffi::OsStr> = vec![video.as_os_str()];
+            args.extend(specs.iter().map(std::ffi::OsStr::new));
+            args.extend(["-o".as_ref(), dir.as_os_str()]);
+            assert_fails(&vframe(&args), &["protected_symlinks"]);
+        }
+    }
+    assert_eq!(std::fs::read_dir(&victims).unwrap().count(), 1, "nothing written into the folder the link names");
+    assert_eq!(std::fs::read(victims.join("a.jpg")).unwrap(), b"precious");
     // The caller's own link there is followed.
     let own = shared.join("own.jpg");
     std::os::unix::fs::symlink(scratch.path("target.jpg"), &own).unwrap();
@@ -959,4 +1000,41 @@ fn links_in_the_folder_of_several_specs_are_replaced_never_followed() {
     assert_eq!(std::fs::read(&notes).unwrap(), b"notes");
     assert!(std::fs::symlink_metadata(dir.join("in-1.jpg")).unwrap().is_file());
     assert!(std::fs::read(dir.join("in-1.jpg")).unwrap() == library_image(&video, "vframe/jpg/offset/0.1"));
+}
+
+#[test]
+fn signals_the_caller_ignores_stay_ignored() {
+    // nohup, `trap '' INT` and a script's background jobs ignore signals; the handlers that
+    // remove temporary files must not undo that.
+    use std::os::unix::process::CommandExt;
+    let video = fixture("long_2h_1fps.mp4");
+    for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+        let scratch = Scratch::new(&format!("ignored-{signal}"));
+        let dir = scratch.path("frames");
+        let mut command = Command::new(VFRAME);
+        command.args([
+            video.as_os_str(),
+            "vsample/jpg/interval/1/s/32x/t/120".as_ref(),
+            "-o".as_ref(),
+            dir.as_os_str(),
+        ]);
+        // SAFETY: signal is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(move || {
+                libc::signal(signal, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let mut child = command.stderr(Stdio::null()).spawn().unwrap();
+        let start = std::time::Instant::now();
+        while std::fs::read_dir(&dir).map_or(0, Iterator::count) == 0 {
+            assert!(start.elapsed().as_secs() < 60, "the sample makes frames");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // SAFETY: the child is ours and not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait().unwrap();
+        assert!(status.success(), "signal {signal}, ignored by the caller, ended the run: {status:?}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 120);
+    }
 }

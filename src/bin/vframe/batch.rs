@@ -42,6 +42,7 @@ impl Job {
     /// the spec's place from 1, zero-padded to the width of the last. DIR is made if
     /// missing.
     pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Result<Vec<Job>, String> {
+        crate::output::check_links_on_path(dir).map_err(|why| format!("cannot write into {}: {why}", dir.display()))?;
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the folder {}: {e}", dir.display()))?;
         let stem = input.file_stem().map_or_else(|| "frame".into(), |s| s.to_string_lossy().into_owned());
         let width = specs.len().to_string().len();

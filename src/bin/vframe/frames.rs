@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
-use crate::output::Output;
+use crate::output::{check_links_on_path, Output};
 use crate::progress::Progress;
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
@@ -63,6 +63,7 @@ fn folder(output: &Path) -> Result<PathBuf, String> {
     if output.as_os_str() == "-" {
         return Err("vsample and storyboard write several files: -o needs a folder, not -".into());
     }
+    check_links_on_path(output).map_err(|why| format!("cannot write into {}: {why}", output.display()))?;
     match std::fs::metadata(output) {
         Ok(meta) if meta.is_dir() => Ok(output.to_path_buf()),
         Ok(_) => Err(format!("cannot write into {}: it is not a folder", output.display())),

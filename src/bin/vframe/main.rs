@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod batch;
 mod frames;
@@ -48,10 +49,16 @@ exit status: 0 every image written; 1 a failure (one line on stderr for each, th
 untouched; with several images the others are still written); 2 usage error
 progress: with several images and stderr a terminal, a count on stderr as they are written";
 
+/// Set when stderr is redirected into a file named on the command line (the input, the
+/// jobs file): nothing is written there, not even a usage error.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
 /// `text` and a new line on stderr; a stderr that cannot be written (closed, a full disk,
 /// a reader gone) loses the message, and the exit status still tells.
 pub(crate) fn say(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    if !QUIET.load(Ordering::Relaxed) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
 }
 
 /// A usage error: the problem and the synopsis on stderr, exit 2.
@@ -179,7 +186,13 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
 
 fn main() -> ExitCode {
     output::cleanup::install();
-    match parse_args(std::env::args_os().skip(1)) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let Some(stderr) = Place::of_stderr() {
+        if args.iter().any(|arg| Place::of(arg.as_ref()) == Some(stderr.clone())) {
+            QUIET.store(true, Ordering::Relaxed);
+        }
+    }
+    match parse_args(args.into_iter()) {
         Ok(Command::Help) => {
             let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
             ExitCode::SUCCESS

@@ -5,10 +5,11 @@
 //!   over it. An existing file keeps its permission bits and owner; one the caller may not
 //!   write, or whose owner could not be kept, is refused (as the shell's `>` would refuse
 //!   the first). A new one gets 0666 less the umask. A temporary file is removed when the
-//!   command is stopped by SIGINT, SIGTERM or SIGHUP.
+//!   command is stopped by SIGINT, SIGTERM or SIGHUP (unless the caller ignores them).
 //! - A symbolic link is followed: the file it points to is written by the rule for its kind,
 //!   except a link the kernel's `protected_symlinks` rule would not follow (in a sticky,
-//!   world-writable folder such as /tmp, owned by neither the caller nor the folder's owner).
+//!   world-writable folder such as /tmp, owned by neither the caller nor the folder's
+//!   owner), anywhere on the path: a folder on the way, the output folder, the last name.
 //! - Files vframe names itself in a folder it writes (vsample's frames, storyboard's files)
 //!   are [`Output::in_folder`]: a link there is replaced, never followed, and anything but a
 //!   regular file is refused.
@@ -87,6 +88,63 @@ fn check_protected_link(link: &Path, meta: &Metadata) -> Result<(), String> {
     Ok(())
 }
 
+/// One step of a path, owned (a link's target joins the steps still to walk).
+enum Step {
+    Root,
+    Parent,
+    Name(OsString),
+}
+
+fn steps(path: &Path) -> impl Iterator<Item = Step> + '_ {
+    path.components().filter_map(|component| match component {
+        Component::RootDir | Component::Prefix(_) => Some(Step::Root),
+        Component::CurDir => None,
+        Component::ParentDir => Some(Step::Parent),
+        Component::Normal(name) => Some(Step::Name(name.to_os_string())),
+    })
+}
+
+/// Walks `path` as the kernel resolves it, link by link (at most [`MAX_LINKS`]), refusing
+/// at every step a link the kernel's `protected_symlinks` rule would not follow (see
+/// [`check_protected_link`]): a folder on the way, the output folder itself, the last name.
+/// Stops quietly where the path leads nowhere yet (what is missing, vframe makes).
+pub fn check_links_on_path(path: &Path) -> Result<(), String> {
+    let mut current =
+        if path.is_absolute() { PathBuf::from("/") } else { std::env::current_dir().map_err(|e| e.to_string())? };
+    let mut todo: std::collections::VecDeque<Step> = steps(path).collect();
+    let mut links = 0;
+    while let Some(step) = todo.pop_front() {
+        let name = match step {
+            Step::Root => {
+                current = PathBuf::from("/");
+                continue;
+            }
+            Step::Parent => {
+                current.pop();
+                continue;
+            }
+            Step::Name(name) => name,
+        };
+        let next = current.join(&name);
+        match std::fs::symlink_metadata(&next) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                check_protected_link(&next, &meta)?;
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err("too many levels of symbolic links".into());
+                }
+                let target = std::fs::read_link(&next).map_err(|e| e.to_string())?;
+                for step in steps(&target).collect::<Vec<_>>().into_iter().rev() {
+                    todo.push_front(step);
+                }
+            }
+            Ok(_) => current = next,
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// `path` with the symbolic links of its last component followed (those of the folders
 /// above are the kernel's business), stopping at a `/dev/stdout`-style path.
 fn follow_links(path: &Path) -> Result<PathBuf, String> {
@@ -146,6 +204,9 @@ impl Output {
             return Ok(Output::Stdout);
         }
         let shown = path.to_path_buf();
+        if descriptor(path).is_none() {
+            check_links_on_path(path)?;
+        }
         let resolved = follow_links(path)?;
         match descriptor(&resolved) {
             Some(1) => return Ok(Output::Stdout),
@@ -297,8 +358,11 @@ fn write_atomically(path: &Path, existing: Option<&Metadata>, data: &[u8]) -> st
     if let Some(meta) = existing {
         // The replaced file's owner stays (or nothing is replaced), its group where we may
         // set it, and its permission bits.
+        let mut mode = meta.mode() & 0o7777;
         if std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid())).is_err() {
-            // Only the group may be lost (a group the caller is not in), never the owner.
+            // Only the group may be lost (a group the caller is not in), never the owner;
+            // the group's bits then go too (as cp does), not to the caller's group.
+            mode &= !0o2070;
             if tmp.as_file().metadata()?.uid() != meta.uid() {
                 return Err(error(
                     std::io::ErrorKind::PermissionDenied,
@@ -309,7 +373,7 @@ fn write_atomically(path: &Path, existing: Option<&Metadata>, data: &[u8]) -> st
                 ));
             }
         }
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
@@ -358,11 +422,19 @@ pub mod cleanup {
     /// A signal that came meanwhile (0: none).
     static PENDING: AtomicI32 = AtomicI32::new(0);
 
-    /// Installs the handlers; called once, at start.
+    /// Installs the handlers; called once, at start. A signal the caller set to be ignored
+    /// (`nohup`, `trap '' INT`, a script's background job) stays ignored.
     pub fn install() {
         for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            // SAFETY: the handler only makes async-signal-safe calls.
-            unsafe { libc::signal(signal, handler as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+            // SAFETY: sigaction with a null new action only reads the current one into
+            // `old`; the handler only makes async-signal-safe calls.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                    continue;
+                }
+                libc::signal(signal, handler as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            }
         }
     }
 

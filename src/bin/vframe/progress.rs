@@ -47,12 +47,10 @@ impl Progress {
     /// One failed: `message` on a line of its own.
     pub fn fail(&mut self, message: &str) {
         self.failed += 1;
-        let mut err = std::io::stderr().lock();
         if self.live {
-            let _ = write!(err, "\r\x1b[K");
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
         }
-        let _ = writeln!(err, "vframe: {}", crate::one_line(message));
-        drop(err);
+        crate::say(&format!("vframe: {}", crate::one_line(message)));
         self.draw(true);
     }
 
