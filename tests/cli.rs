@@ -940,7 +940,7 @@ fn temporary_files(dir: &Path) -> Vec<PathBuf> {
 fn a_stopped_run_leaves_no_temporary_file() {
     // The run is frozen (SIGSTOP) at a moment a temporary file exists, then sent the
     // signal: the file being written goes with the process.
-    let video = fixture("long_2h_1fps.mp4");
+    let video = common::two_hour_video();
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         let scratch = Scratch::new(&format!("signal-{signal}"));
         let dir = scratch.path("frames");
@@ -1007,7 +1007,7 @@ fn signals_the_caller_ignores_stay_ignored() {
     // nohup, `trap '' INT` and a script's background jobs ignore signals; the handlers that
     // remove temporary files must not undo that.
     use std::os::unix::process::CommandExt;
-    let video = fixture("long_2h_1fps.mp4");
+    let video = common::two_hour_video();
     for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
         let scratch = Scratch::new(&format!("ignored-{signal}"));
         let dir = scratch.path("frames");

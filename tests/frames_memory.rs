@@ -9,30 +9,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use vframe::{Input, Options, SampleSpec, StoryboardSpec};
-
-/// 320x180 at 1 frame/s for two hours (7200 frames, a keyframe every 10), made once with
-/// the ffmpeg CLI (~15 s) and kept in target/fixtures.
-fn two_hour_video() -> PathBuf {
-    let path = common::fixtures_dir().join("long_2h_1fps.mp4");
-    if !path.is_file() {
-        let tmp = path.with_extension(format!("tmp{}.mp4", std::process::id()));
-        let status = Command::new("ffmpeg")
-            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("testsrc2=size=320x180:rate=1")
-            .args(["-t", "7200", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10"])
-            .arg(&tmp)
-            .stdin(Stdio::null())
-            .status()
-            .expect("the ffmpeg CLI runs");
-        assert!(status.success(), "ffmpeg could not make the two-hour video");
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
-}
 
 /// A field of /proc/self/status, in KiB.
 fn status_kib(field: &str) -> u64 {
@@ -57,7 +34,7 @@ const BOUND_MIB: f64 = 48.0;
 
 #[test]
 fn a_two_hour_video_at_one_frame_per_second_streams_in_bounded_memory() {
-    let path = two_hour_video();
+    let path = common::two_hour_video();
     let options = Options { timeout: None, ..Options::default() };
 
     let spec: SampleSpec = "vsample/png/interval/1".parse().unwrap();

@@ -37,6 +37,32 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// 320x180 at 1 frame/s for two hours (7200 frames, a keyframe every 10), made once with
+/// the ffmpeg CLI (~15 s) and kept in target/fixtures: long runs (memory over a whole film,
+/// a run stopped by a signal).
+pub fn two_hour_video() -> PathBuf {
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(make_two_hour_video).clone()
+}
+
+fn make_two_hour_video() -> PathBuf {
+    let path = fixtures_dir().join("long_2h_1fps.mp4");
+    if !path.is_file() {
+        let tmp = path.with_extension(format!("tmp{}.mp4", std::process::id()));
+        let status = Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=320x180:rate=1")
+            .args(["-t", "7200", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10"])
+            .arg(&tmp)
+            .stdin(Stdio::null())
+            .status()
+            .expect("the ffmpeg CLI runs");
+        assert!(status.success(), "ffmpeg could not make the two-hour video");
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
 /// The shared media collection: `$VFRAME_MEDIA`, else `../shared/media` beside the
 /// repository. When it is absent, tests that need it skip **loudly** (a line straight to
 /// the terminal, past the test harness's capture, and a line in
