@@ -8,7 +8,6 @@
 //! - storyboard: the sheets (named by the pattern, or `storyboard-000001.jpg`, ...), then
 //!   `storyboard.vtt` and `storyboard.json`.
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,27 +34,14 @@ fn file_in(dir: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(dir.join(name))
 }
 
-/// Where a run writes: each file in the folder as [`Output::in_folder`] says (a link there
-/// is replaced, never followed; a FIFO or device refused), never over the input, and each
-/// name once.
-struct Writer<'a> {
-    input: &'a Path,
-    written: HashSet<PathBuf>,
-}
-
-impl Writer<'_> {
-    fn new(input: &Path) -> Writer<'_> {
-        Writer { input, written: HashSet::new() }
-    }
-
-    fn write(&mut self, path: &Path, data: &[u8]) -> Result<(), String> {
-        let output = Output::in_folder(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
-        output.check_not_input(self.input)?;
-        if !self.written.insert(path.to_path_buf()) {
-            return Err(format!("cannot write {}: this run has written it already", path.display()));
-        }
-        output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
-    }
+/// Writes one of the run's files: as [`Output::in_folder`] says (a link there is replaced,
+/// never followed; a FIFO or device refused), never over the input. The names a run writes
+/// are all different (each holds its `$(count)`, or is storyboard.vtt or .json), and with
+/// links replaced, two names never reach one file.
+fn write(input: &Path, path: &Path, data: &[u8]) -> Result<(), String> {
+    let output = Output::in_folder(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
+    output.check_not_input(input)?;
+    output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
 }
 
 /// The output folder: made if missing; `-` and anything but a folder refused.
@@ -104,13 +90,12 @@ fn failed(input: &Path, e: vframe::Error) -> String {
 
 fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
     let frames = Sample::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
-    let mut writer = Writer::new(input);
     let mut progress = Progress::new("frames", frames.planned());
     for (done, frame) in frames.enumerate() {
         let frame = frame.map_err(|e| failed(input, e))?;
         let name =
             frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
-        writer.write(&file_in(dir, &name)?, &frame.image.data)?;
+        write(input, &file_in(dir, &name)?, &frame.image.data)?;
         progress.set(done as u64 + 1);
     }
     Ok(progress.finish())
@@ -118,7 +103,6 @@ fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path
 
 fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
     let mut board = Storyboard::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
-    let mut writer = Writer::new(input);
     let mut progress = Progress::new("tiles", board.planned());
     let mut tiles = 0;
     loop {
@@ -126,14 +110,14 @@ fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, di
             Step::Tile => tiles += 1,
             Step::Sheet(sheet) => {
                 tiles = sheet.first_tile + sheet.tile_count;
-                writer.write(&file_in(dir, &sheet.name)?, &sheet.image.data)?;
+                write(input, &file_in(dir, &sheet.name)?, &sheet.image.data)?;
             }
             Step::Done => break,
         }
         progress.set(tiles as u64);
     }
     let index = board.index();
-    writer.write(&dir.join("storyboard.vtt"), index.vtt().as_bytes())?;
-    writer.write(&dir.join("storyboard.json"), index.json().as_bytes())?;
+    write(input, &dir.join("storyboard.vtt"), index.vtt().as_bytes())?;
+    write(input, &dir.join("storyboard.json"), index.json().as_bytes())?;
     Ok(progress.finish())
 }

@@ -73,10 +73,10 @@ fn failure(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Whether stderr is redirected into `file` (a video or the jobs file): then no message
-/// may be written at all, and the run stops before any work with exit 1 and nothing said.
-fn stderr_is(file: &std::path::Path) -> bool {
-    Place::of_stderr().is_some_and(|stderr| Place::of(file) == Some(stderr))
+/// Whether stderr is redirected into one of `files` (a video, the jobs file): then no
+/// message may be written at all.
+fn stderr_is_one_of<'a>(files: impl IntoIterator<Item = &'a std::path::Path>) -> bool {
+    Place::of_stderr().is_some_and(|stderr| files.into_iter().any(|file| Place::of(file).as_ref() == Some(&stderr)))
 }
 
 /// `message` on one line whatever it holds (messages quote file names and FFmpeg's words).
@@ -187,10 +187,8 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
 fn main() -> ExitCode {
     output::cleanup::install();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if let Some(stderr) = Place::of_stderr() {
-        if args.iter().any(|arg| Place::of(arg.as_ref()) == Some(stderr.clone())) {
-            QUIET.store(true, Ordering::Relaxed);
-        }
+    if stderr_is_one_of(args.iter().map(std::path::Path::new)) {
+        QUIET.store(true, Ordering::Relaxed);
     }
     match parse_args(args.into_iter()) {
         Ok(Command::Help) => {
@@ -216,7 +214,8 @@ fn main() -> ExitCode {
 
 /// `vframe INPUT SPEC -o OUTPUT`.
 fn extract_one(input: PathBuf, spec: OsString, output: PathBuf) -> ExitCode {
-    if stderr_is(&input) {
+    // Stderr into the video: the run stops before any work, with nothing said.
+    if stderr_is_one_of([input.as_path()]) {
         return ExitCode::FAILURE;
     }
     if frames::is_frames_op(&spec) {
