@@ -15,7 +15,18 @@ pub(crate) struct Scaler {
     ctx: Option<NonNull<ffi::SwsContext>>,
 }
 
-const FLAGS: i32 = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT;
+/// Bicubic with accurate rounding; full horizontal chroma interpolation only where the
+/// image keeps every chroma sample (PNG). It costs 2-3x the scale's time, and a 4:2:0
+/// encoder (JPEG, WebP) averages each 2x2 block's chroma, undoing it: without it, the two
+/// pixels of a pair share their scaled chroma sample, which 4:2:0 then keeps as it is.
+fn flags(full_chroma: bool) -> i32 {
+    let flags = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND;
+    if full_chroma {
+        flags | ffi::SWS_FULL_CHR_H_INT
+    } else {
+        flags
+    }
+}
 
 /// swscale's matrix id for an `AVColorSpace`; unspecified matrices follow the convention
 /// of players (mpv, browsers): BT.709 for HD and larger, BT.601 below.
@@ -49,8 +60,15 @@ impl Scaler {
         Scaler { ctx: None }
     }
 
-    /// Converts `frame` to packed RGB24 of `width` x `height`.
-    pub fn convert_to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
+    /// Converts `frame` to packed RGB24 of `width` x `height`; `full_chroma` interpolates
+    /// chroma to every pixel (for images that keep it, see [`flags`]).
+    pub fn convert_to_rgb(
+        &mut self,
+        frame: &Frame,
+        width: u32,
+        height: u32,
+        full_chroma: bool,
+    ) -> Result<RgbImage, Error> {
         let src_format =
             frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
         let (src_w, src_h) = (frame.width() as i32, frame.height() as i32);
@@ -66,7 +84,7 @@ impl Scaler {
                 width as i32,
                 height as i32,
                 ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
-                FLAGS,
+                flags(full_chroma),
                 ptr::null_mut(),
                 ptr::null_mut(),
                 ptr::null(),
