@@ -617,6 +617,116 @@ fn a_jobs_file_runs_every_job_it_can() {
 }
 
 #[test]
+fn jobs_over_several_inputs_run_in_parallel_with_a_serial_runs_results() {
+    let scratch = Scratch::new("jobs-parallel");
+    let videos = ["gop25_25fps.mp4", "bframes_gop250.mp4", "mpeg4.avi", "tiny_hevc.mp4", "rotate90.mp4"].map(fixture);
+    // Two or three jobs per input, the inputs interleaved and offsets out of order.
+    let specs = ["vframe/jpg/offset/1.5/w/96", "vframe/png/offset/0.2/h/40", "vframe/jpg/offset/0.9/rotate/auto"];
+    let mut lines = Vec::new();
+    let mut wanted = Vec::new();
+    for (k, spec) in specs.iter().enumerate() {
+        for (v, video) in videos.iter().enumerate() {
+            if (k + v) % 4 == 3 {
+                continue;
+            }
+            let name = format!("v{v}-s{k}.{}", if spec.contains("png") { "png" } else { "jpg" });
+            lines.push((video.display().to_string(), spec.to_string(), name.clone()));
+            wanted.push((name, library_image(video, spec)));
+        }
+    }
+    let jobs_to = |dir: &str| {
+        std::fs::create_dir_all(scratch.path(dir)).unwrap();
+        let text: String = lines
+            .iter()
+            .map(|(input, spec, name)| format!("{input}\t{spec}\t{}\n", scratch.path(dir).join(name).display()))
+            .collect();
+        let file = scratch.path(&format!("{dir}.txt"));
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    for (dir, parallel) in [("serial", "1"), ("two", "2"), ("five", "5"), ("default", "")] {
+        let file = jobs_to(dir);
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--jobs".as_ref(), file.as_os_str()];
+        if !parallel.is_empty() {
+            args.extend::<[&std::ffi::OsStr; 2]>(["--parallel".as_ref(), parallel.as_ref()]);
+        }
+        let run = vframe(&args);
+        assert!(run.status.success() && run.stderr.is_empty(), "--parallel {parallel:?}: {}", stderr(&run));
+        for (name, image) in &wanted {
+            let made = std::fs::read(scratch.path(dir).join(name)).unwrap();
+            assert!(&made == image, "--parallel {parallel:?}: {name} is not the library's image");
+        }
+    }
+
+    // Images written in place (here all to standard output) come in a serial run's order:
+    // input by input as they first appear, each input's in time order.
+    let text: String = lines.iter().map(|(input, spec, _)| format!("{input}\t{spec}\t-\n")).collect();
+    let file = scratch.path("stdout.txt");
+    std::fs::write(&file, text).unwrap();
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    let first_seen = |i: usize| lines.iter().position(|l| l.0 == lines[i].0).unwrap();
+    let offset = |i: usize| lines[i].1.split('/').nth(3).unwrap().parse::<f64>().unwrap();
+    order.sort_by(|&a, &b| first_seen(a).cmp(&first_seen(b)).then(offset(a).total_cmp(&offset(b))));
+    let expected: Vec<u8> = order.iter().flat_map(|&i| wanted[i].1.clone()).collect();
+    let run = vframe(&["--jobs".as_ref(), file.as_os_str(), "--parallel=4".as_ref()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(run.stdout == expected, "standard output holds the images in a serial run's order");
+
+    for bad in ["0", "-1", "two", "257", ""] {
+        assert_usage_error(
+            &vframe(&["--jobs".as_ref(), file.as_os_str(), "--parallel".as_ref(), bad.as_ref()]),
+            &["--parallel takes a number of inputs at once"],
+        );
+    }
+    assert_usage_error(&vframe(&["--jobs".as_ref(), file.as_os_str(), "--parallel".as_ref()]), &["needs a number"]);
+    let video = videos[0].as_os_str();
+    let out = scratch.path("x.jpg");
+    assert_usage_error(
+        &vframe(&[video, "vframe/jpg/offset/1".as_ref(), "-o".as_ref(), out.as_os_str(), "--parallel=2".as_ref()]),
+        &["--parallel is for --jobs"],
+    );
+}
+
+#[test]
+fn jobs_run_one_at_a_time_where_no_thread_can_start() {
+    if !is_root() {
+        eprintln!("skipped: needs root, to run vframe as another user with a process limit");
+        return;
+    }
+    // As `nobody`, with RLIMIT_NPROC 1 (root is exempt from it): the process can start no
+    // thread, so the workers of a parallel run cannot either; every job still runs.
+    let scratch = Scratch::new("jobs-no-threads");
+    let mode = |path: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    mode(&scratch.0, 0o777);
+    let mut text = String::new();
+    let mut wanted = Vec::new();
+    for (k, name) in ["gop25_25fps.mp4", "mpeg4.avi", "tiny_hevc.mp4"].into_iter().enumerate() {
+        let video = scratch.path(name);
+        std::fs::copy(fixture(name), &video).unwrap();
+        mode(&video, 0o644);
+        text +=
+            &format!("{}\tvframe/jpg/offset/0.5\t{}\n", video.display(), scratch.path(&format!("{k}.jpg")).display());
+        wanted.push(library_image(&video, "vframe/jpg/offset/0.5"));
+    }
+    let file = scratch.path("jobs.txt");
+    std::fs::write(&file, text).unwrap();
+    mode(&file, 0o644);
+    let run = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", VFRAME, "--jobs"])
+        .arg(&file)
+        .args(["--parallel", "3"])
+        .output()
+        .expect("setpriv and prlimit (util-linux) run");
+    assert!(run.status.success() && run.stderr.is_empty(), "{}", stderr(&run));
+    for (k, image) in wanted.iter().enumerate() {
+        assert!(&std::fs::read(scratch.path(&format!("{k}.jpg"))).unwrap() == image, "{k}.jpg");
+    }
+}
+
+#[test]
 fn progress_is_shown_on_a_terminal_only() {
     // `script` (util-linux) runs the command on a pseudo-terminal.
     let scratch = Scratch::new("progress");

@@ -150,7 +150,14 @@ impl Decoder {
             (*raw).get_format = Some(guarded_get_format);
             (*raw).get_buffer2 = Some(guarded_get_buffer);
             (*raw).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
-            check(ffi::avcodec_open2(raw, codec, ptr::null_mut()), Status::DecodeError, "opening the decoder")?;
+            let opened = ffi::avcodec_open2(raw, codec, ptr::null_mut());
+            if opened == ffi::AVERROR(libc::EAGAIN) && (*raw).thread_count > 1 {
+                // No thread could be started (a process's or a container's limit on
+                // threads): one thread decodes the same frames, only slower.
+                drop(decoder);
+                return Decoder::open(stream, 1, max_pixels, reorder_delay);
+            }
+            check(opened, Status::DecodeError, "opening the decoder")?;
             Ok(decoder)
         }
     }

@@ -16,6 +16,9 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 
 use crate::output::{Output, Place};
 use crate::progress::Progress;
@@ -139,9 +142,9 @@ struct Ready<'a> {
     output: Output,
 }
 
-/// Runs `jobs`, input by input, and says how it went. `jobs_file`, the file the jobs were
-/// read from, if any: no job may write over it either.
-pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>) -> ExitCode {
+/// Runs `jobs`, input by input, `parallel` inputs at a time, and says how it went.
+/// `jobs_file`, the file the jobs were read from, if any: no job may write over it either.
+pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCode {
     let total = jobs.len();
     let mut progress = Progress::new("images", Some(total as u64));
     // What can be checked without the video, first, for every job: a bad job costs no
@@ -172,42 +175,90 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>) -> ExitCode {
             Err(message) => progress.fail(&message),
         }
     }
-    for (input, mut ready) in by_input(ready) {
-        let mut source = match vframe::Source::open_path(input, &vframe::Options::default()) {
-            Ok(source) => source,
-            Err(e) => {
-                for r in ready {
-                    progress.fail(&format!(
-                        "{}: {}: {} ({})",
-                        r.job.origin,
-                        input.display(),
-                        e.message(),
-                        e.status().as_str()
-                    ));
-                }
-                continue;
-            }
-        };
+    let mut groups = by_input(ready);
+    for (_, ready) in &mut groups {
         ready.sort_by_key(|r| r.spec.offset_ms);
-        for r in ready {
-            match source.extract(&r.spec) {
-                Ok(image) => match r.output.write(&image.data) {
-                    Ok(()) => progress.done(),
-                    Err(e) => {
-                        progress.fail(&format!("{}: cannot write {}: {e}", r.job.origin, r.output.shown().display()))
-                    }
-                },
-                Err(e) => progress.fail(&format!(
-                    "{}: {}: {} ({})",
-                    r.job.origin,
-                    input.display(),
-                    e.message(),
-                    e.status().as_str()
-                )),
-            }
+    }
+    // Outputs written in place get their images in the order a serial run gives them.
+    let in_order = groups.iter().flat_map(|g| &g.1).any(|r| r.output.in_place());
+    let workers = if in_order { 1 } else { parallel.clamp(1, groups.len().max(1)) };
+    let work =
+        groups.iter().map(|(input, ready)| (input.to_path_buf(), ready.iter().map(|r| r.spec.clone()).collect()));
+    for (group, job, result) in extract_all(work.collect(), workers) {
+        let r = &groups[group].1[job];
+        match result {
+            Ok(data) => match r.output.write(&data) {
+                Ok(()) => progress.done(),
+                Err(e) => progress.fail(&format!("{}: cannot write {}: {e}", r.job.origin, r.output.shown().display())),
+            },
+            Err(why) => progress.fail(&format!("{}: {why}", r.job.origin)),
         }
     }
     progress.finish()
+}
+
+/// One image of `work` (inputs, each with its specs in the order to make them): the
+/// input's place in `work`, the spec's place among its specs, and the image or why not.
+type Made = (usize, usize, Result<Vec<u8>, String>);
+
+/// Makes the images of `work`, each input opened once, and yields them as they come (an
+/// input's in its order). With one worker, on this thread, in order, as they are asked
+/// for; with more, `workers` inputs at a time on threads of their own, the images waiting
+/// for the caller (who writes them on its thread, one at a time) bounded at two a worker,
+/// however many jobs there are. Where no thread can be started, as with one worker.
+fn extract_all(work: Vec<(PathBuf, Vec<vframe::Spec>)>, workers: usize) -> Box<dyn Iterator<Item = Made>> {
+    let work = Arc::new(work);
+    if workers > 1 {
+        if let Some(receiver) = start_workers(&work, workers) {
+            return Box::new(receiver.into_iter());
+        }
+    }
+    let options = vframe::Options::default();
+    Box::new((0..work.len()).flat_map(move |group| {
+        let (work, options) = (work.clone(), options.clone());
+        let mut source = vframe::Source::open_path(&work[group].0, &options);
+        (0..work[group].1.len()).map(move |job| (group, job, make(&work[group].0, &mut source, &work[group].1[job])))
+    }))
+}
+
+/// The image of `spec` from `input`'s source, or why not.
+fn make(
+    input: &Path,
+    source: &mut Result<vframe::Source, vframe::Error>,
+    spec: &vframe::Spec,
+) -> Result<Vec<u8>, String> {
+    let why = |e: &vframe::Error| format!("{}: {} ({})", input.display(), e.message(), e.status().as_str());
+    match source {
+        Ok(source) => source.extract(spec).map(|image| image.data).map_err(|e| why(&e)),
+        Err(e) => Err(why(e)),
+    }
+}
+
+/// `workers` threads that take the inputs of `work` in turn; `None` if not one starts.
+fn start_workers(work: &Arc<Vec<(PathBuf, Vec<vframe::Spec>)>>, workers: usize) -> Option<Receiver<Made>> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Made>(2 * workers);
+    let next = Arc::new(AtomicUsize::new(0));
+    // Each decoder gets its share of the CPUs: with an input per CPU at once, one thread
+    // each, nothing is spent on frame threads' hand-offs.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cpus / workers).max(1) as u32;
+    let options = vframe::Options { threads, ..vframe::Options::default() };
+    let mut started = false;
+    for _ in 0..workers {
+        let (sender, next, work, options) = (sender.clone(), next.clone(), work.clone(), options.clone());
+        let worker = std::thread::Builder::new().name("vframe-batch".into()).spawn(move || loop {
+            let group = next.fetch_add(1, Ordering::Relaxed);
+            let Some((input, specs)) = work.get(group) else { break };
+            let mut source = vframe::Source::open_path(input, &options);
+            for (job, spec) in specs.iter().enumerate() {
+                if sender.send((group, job, make(input, &mut source, spec))).is_err() {
+                    return;
+                }
+            }
+        });
+        started |= worker.is_ok();
+    }
+    started.then_some(receiver)
 }
 
 /// The jobs grouped by input, inputs in the order they first appear.

@@ -4,7 +4,8 @@
 //!   success; on failure one line on stderr, exit 1, and the output untouched.
 //! - `vframe INPUT SPEC SPEC... -o DIR` writes one image per spec into DIR, opening the
 //!   video once (see `batch`).
-//! - `vframe --jobs FILE` runs the jobs of FILE, one `INPUT<TAB>SPEC<TAB>OUTPUT` a line.
+//! - `vframe --jobs FILE [--parallel N]` runs the jobs of FILE, one
+//!   `INPUT<TAB>SPEC<TAB>OUTPUT` a line, N inputs at a time (one per CPU by default).
 //!
 //! Usage errors exit 2. The spec is checked before the input is opened; how each kind of
 //! output (file, link, FIFO, device, `/dev/stdout`) is written is in `output`.
@@ -22,9 +23,12 @@ mod progress;
 
 use output::{Output, Place};
 
+/// The most inputs `--parallel` works on at once.
+const MAX_PARALLEL: usize = 256;
+
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
        vframe INPUT SPEC SPEC... -o DIR
-       vframe --jobs FILE
+       vframe --jobs FILE [--parallel N]
   INPUT   a video file
   SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
             extensions: the format webp, [/q/<1-100>] (jpg, webp), [/mode/<exact|fast>]
@@ -42,6 +46,8 @@ const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
 options:
   -o, --output OUTPUT  where to write the image(s)
   --jobs FILE          run the jobs in FILE
+  --parallel N         with --jobs: work on N inputs at once (default: one per CPU); jobs
+                       whose outputs are written in place (-, FIFOs, devices) run in order
   -h, --help           this help
   -V, --version        the version
   --                   ends the options (for an INPUT that starts with '-')
@@ -103,6 +109,8 @@ enum Command {
     /// The jobs of a file (`-`: standard input).
     Jobs {
         file: PathBuf,
+        /// How many inputs are worked on at once.
+        parallel: usize,
     },
 }
 
@@ -130,6 +138,22 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
         jobs = Some(PathBuf::from(path));
         Ok(())
     };
+    let mut parallel: Option<usize> = None;
+    let mut set_parallel = |text: &OsString| {
+        if parallel.is_some() {
+            return Err("--parallel is given more than once".to_string());
+        }
+        match text.to_str().and_then(|t| t.parse::<usize>().ok()) {
+            Some(n) if (1..=MAX_PARALLEL).contains(&n) => {
+                parallel = Some(n);
+                Ok(())
+            }
+            _ => Err(format!(
+                "--parallel takes a number of inputs at once, 1 to {MAX_PARALLEL}, not '{}'",
+                text.to_string_lossy()
+            )),
+        }
+    };
     let mut options_ended = false;
     while let Some(arg) = args.next() {
         let text = arg.to_str().unwrap_or("");
@@ -149,11 +173,17 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
                 Some(path) => set_jobs(path)?,
                 None => return Err("--jobs needs a file name".to_string()),
             },
+            "--parallel" => match args.next() {
+                Some(n) => set_parallel(&n)?,
+                None => return Err("--parallel needs a number".to_string()),
+            },
             _ => {
                 if let Some(path) = text.strip_prefix("--output=") {
                     set_output(path.into())?;
                 } else if let Some(path) = text.strip_prefix("--jobs=") {
                     set_jobs(path.into())?;
+                } else if let Some(n) = text.strip_prefix("--parallel=") {
+                    set_parallel(&n.into())?;
                 } else {
                     return Err(format!("unknown option '{text}'"));
                 }
@@ -164,7 +194,11 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
         if output.is_some() || !positional.is_empty() {
             return Err("--jobs takes no INPUT, SPEC or -o: the jobs file names them".to_string());
         }
-        return Ok(Command::Jobs { file });
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Ok(Command::Jobs { file, parallel: parallel.unwrap_or(cpus) });
+    }
+    if parallel.is_some() {
+        return Err("--parallel is for --jobs: one INPUT is decoded in one pass".to_string());
     }
     let output = output.ok_or("-o OUTPUT is missing")?;
     if positional.len() < 2 {
@@ -201,11 +235,11 @@ fn main() -> ExitCode {
         }
         Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
         Ok(Command::Many { input, specs, dir }) => match batch::Job::for_specs(&input, &specs, &dir) {
-            Ok(jobs) => batch::run(jobs, None),
+            Ok(jobs) => batch::run(jobs, None, 1),
             Err(why) => failure(&why),
         },
-        Ok(Command::Jobs { file }) => match batch::Job::from_file(&file) {
-            Ok(jobs) => batch::run(jobs, Some(&file)),
+        Ok(Command::Jobs { file, parallel }) => match batch::Job::from_file(&file) {
+            Ok(jobs) => batch::run(jobs, Some(&file), parallel),
             Err(why) => failure(&why),
         },
         Err(message) => usage_error(&message),
