@@ -14,8 +14,17 @@ pub(crate) struct RgbImage {
 
 impl RgbImage {
     /// Tightly packed RGB24 in `orientation`, with its new width and height.
-    pub fn oriented(&self, orientation: Orientation) -> (Vec<u8>, u32, u32) {
+    pub fn oriented(self, orientation: Orientation) -> (Vec<u8>, u32, u32) {
         let (w, h, stride) = (self.width as usize, self.height as usize, self.stride);
+        if orientation == Orientation::IDENTITY {
+            // The rows packed in place: each moves left, over bytes already moved.
+            let mut data = self.data;
+            for y in 1..h {
+                data.copy_within(y * stride..y * stride + w * 3, y * w * 3);
+            }
+            data.truncate(w * h * 3);
+            return (data, self.width, self.height);
+        }
         let (ow, oh) = if orientation.transpose { (h, w) } else { (w, h) };
         let mut out = vec![0u8; ow * oh * 3];
         if !orientation.transpose {
