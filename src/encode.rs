@@ -11,15 +11,6 @@ use crate::spec::Format;
 /// JPEG quality SPEC §4 prescribes.
 pub const JPEG_QUALITY: u8 = crate::spec::DEFAULT_JPEG_QUALITY;
 
-/// Whether `format` keeps one chroma sample per 2x2 block (JPEG as SPEC §4 has it, and
-/// lossy WebP) rather than one per pixel (PNG).
-pub(crate) fn subsamples_chroma(format: Format) -> bool {
-    match format {
-        Format::Jpeg | Format::Webp => true,
-        Format::Png => false,
-    }
-}
-
 /// Encodes `width` x `height` packed RGB24 pixels; `quality` (1-100) applies to the lossy
 /// formats, `None` giving the format's default.
 pub(crate) fn encode(

@@ -19,8 +19,10 @@ impl RgbImage {
         if orientation == Orientation::IDENTITY {
             // The rows packed in place: each moves left, over bytes already moved.
             let mut data = self.data;
-            for y in 1..h {
-                data.copy_within(y * stride..y * stride + w * 3, y * w * 3);
+            if stride != w * 3 {
+                for y in 1..h {
+                    data.copy_within(y * stride..y * stride + w * 3, y * w * 3);
+                }
             }
             data.truncate(w * h * 3);
             return (data, self.width, self.height);

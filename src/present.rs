@@ -5,11 +5,11 @@
 //! `encode` modules. Knows nothing of how the frame was found.
 
 use crate::av::{self, Scaler, ToneMapper};
-use crate::encode::{encode, subsamples_chroma};
+use crate::encode::encode;
 use crate::error::Error;
 use crate::geometry::{self, Orientation};
 use crate::select::Located;
-use crate::spec::{Format, Rotate, Spec};
+use crate::spec::{Rotate, Spec};
 use crate::{DecodedFrame, Image};
 
 /// Presents located frames; keeps the scaler between frames of one call (swscale reuses
@@ -32,21 +32,19 @@ impl Presenter {
 
     /// The image `spec` asks for, of `located`.
     pub fn present(&mut self, located: &Located, spec: &Spec) -> Result<Image, Error> {
-        let picture = self.render(located, spec.rotate, spec.width, spec.height, spec.format)?;
+        let picture = self.render(located, spec.rotate, spec.width, spec.height)?;
         let data = encode(&picture.pixels, picture.width, picture.height, spec.format, spec.quality)?;
         Ok(Image { data, width: picture.width, height: picture.height, format: spec.format })
     }
 
     /// The RGB picture of `located`, turned as `rotate` asks and sized by SPEC §3 from
-    /// `width` and `height` (each optional; they describe the final, rotated image), for
-    /// an image in `format` (whose chroma subsampling sets how finely chroma is scaled).
+    /// `width` and `height` (each optional; they describe the final, rotated image).
     pub fn render(
         &mut self,
         located: &Located,
         rotate: Option<Rotate>,
         width: Option<u32>,
         height: Option<u32>,
-        format: Format,
     ) -> Result<Picture, Error> {
         let sar = located.sample_aspect_ratio;
         let plan = geometry::plan(
@@ -68,7 +66,6 @@ impl Presenter {
             sdr.as_ref().unwrap_or(&located.frame),
             plan.scaled_width,
             plan.scaled_height,
-            !subsamples_chroma(format),
         )?;
         let (pixels, width, height) = rgb.oriented(plan.orientation);
         Ok(Picture { pixels, width, height })

@@ -274,7 +274,7 @@ impl<'a> Storyboard<'a> {
             0 => (look.width, look.height),
             w => (Some(w), Some(self.index.tile_height)),
         };
-        let picture = self.presenter.render(&visit.located, look.rotate, width, height, look.format)?;
+        let picture = self.presenter.render(&visit.located, look.rotate, width, height)?;
         if self.index.tile_width == 0 {
             self.index.tile_width = picture.width;
             self.index.tile_height = picture.height;

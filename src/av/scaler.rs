@@ -1,5 +1,12 @@
 //! `SwsContext`: one pass that converts any pixel format to 8-bit RGB with the stream's
 //! colour matrix and range, and scales to the output size.
+//!
+//! swscale writes planar RGB (`GBRP`), which this module interleaves: its planar output
+//! is the same arithmetic as packed `RGB24` with full chroma interpolation, bit for bit
+//! (checked on 8- and 10-bit 4:2:0 and 4:2:2, BT.601 and BT.709, up- and downscales), and
+//! has SIMD code where packed RGB24's has none: 720x576 to 640x512 takes 1.2 ms instead of
+//! 7.2 ms. (Packed RGB24 without full chroma interpolation is as fast, but its table-based
+//! conversion is off by up to two levels: white comes out 253.)
 
 use std::ptr::{self, NonNull};
 
@@ -13,20 +20,11 @@ use crate::image::RgbImage;
 /// input and output parameters do not change.
 pub(crate) struct Scaler {
     ctx: Option<NonNull<ffi::SwsContext>>,
+    /// The G, B and R planes swscale writes, kept for the next frame of the call.
+    planes: Vec<u8>,
 }
 
-/// Bicubic with accurate rounding; full horizontal chroma interpolation only where the
-/// image keeps every chroma sample (PNG). It costs 2-3x the scale's time, and a 4:2:0
-/// encoder (JPEG, WebP) averages each 2x2 block's chroma, undoing it: without it, the two
-/// pixels of a pair share their scaled chroma sample, which 4:2:0 then keeps as it is.
-fn flags(full_chroma: bool) -> i32 {
-    let flags = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND;
-    if full_chroma {
-        flags | ffi::SWS_FULL_CHR_H_INT
-    } else {
-        flags
-    }
-}
+const FLAGS: i32 = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT;
 
 /// swscale's matrix id for an `AVColorSpace`; unspecified matrices follow the convention
 /// of players (mpv, browsers): BT.709 for HD and larger, BT.601 below.
@@ -57,18 +55,11 @@ fn unj(format: ffi::AVPixelFormat) -> ffi::AVPixelFormat {
 
 impl Scaler {
     pub fn new() -> Scaler {
-        Scaler { ctx: None }
+        Scaler { ctx: None, planes: Vec::new() }
     }
 
-    /// Converts `frame` to packed RGB24 of `width` x `height`; `full_chroma` interpolates
-    /// chroma to every pixel (for images that keep it, see [`flags`]).
-    pub fn convert_to_rgb(
-        &mut self,
-        frame: &Frame,
-        width: u32,
-        height: u32,
-        full_chroma: bool,
-    ) -> Result<RgbImage, Error> {
+    /// Converts `frame` to packed RGB24 of `width` x `height`.
+    pub fn convert_to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
         let src_format =
             frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
         let (src_w, src_h) = (frame.width() as i32, frame.height() as i32);
@@ -83,8 +74,8 @@ impl Scaler {
                 unj(src_format),
                 width as i32,
                 height as i32,
-                ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
-                flags(full_chroma),
+                ffi::AVPixelFormat::AV_PIX_FMT_GBRP,
+                FLAGS,
                 ptr::null_mut(),
                 ptr::null_mut(),
                 ptr::null(),
@@ -111,13 +102,18 @@ impl Scaler {
                 1 << 16,
             );
         }
-        // Rows padded to 64 bytes: swscale's SIMD paths may write past the last pixel.
-        let stride = (width as usize * 3).div_ceil(64) * 64;
-        let mut data = vec![0u8; stride * height as usize + 64];
-        let dst = [data.as_mut_ptr(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut()];
-        let dst_stride = [stride as i32, 0, 0, 0];
-        // SAFETY: the frame's planes are valid for its size and format; `data` holds
-        // `height` rows of `stride` bytes plus padding.
+        // Rows padded to 64 bytes, and 64 bytes after the last plane: swscale's SIMD paths
+        // may write past the last pixel.
+        let (w, h) = (width as usize, height as usize);
+        let plane_stride = w.div_ceil(64) * 64;
+        let plane = plane_stride * h;
+        self.planes.resize(3 * plane + 64, 0);
+        let base = self.planes.as_mut_ptr();
+        // SAFETY: the offsets are within `self.planes` (3 planes and the padding).
+        let dst = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null_mut()] };
+        let dst_stride = [plane_stride as i32, plane_stride as i32, plane_stride as i32, 0];
+        // SAFETY: the frame's planes are valid for its size and format; each destination
+        // plane holds `height` rows of `plane_stride` bytes, the last one 64 more.
         let ret = unsafe {
             let raw = &*frame.as_ptr();
             ffi::sws_scale(
@@ -131,6 +127,18 @@ impl Scaler {
             )
         };
         check(ret, Status::DecodeError, "converting the frame to RGB")?;
+        let (g, rest) = self.planes.split_at(plane);
+        let (b, r) = rest.split_at(plane);
+        let stride = w * 3;
+        let mut data = vec![0u8; stride * h];
+        for (y, row) in data.chunks_exact_mut(stride).enumerate() {
+            let from = y * plane_stride;
+            let pixels =
+                row.chunks_exact_mut(3).zip(&r[from..from + w]).zip(&g[from..from + w]).zip(&b[from..from + w]);
+            for (((px, &r), &g), &b) in pixels {
+                px.copy_from_slice(&[r, g, b]);
+            }
+        }
         Ok(RgbImage { data, width, height, stride })
     }
 }

@@ -412,8 +412,7 @@ pub fn unique_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The swscale flags vframe uses for PNG (`src/av/scaler.rs`), for ffmpeg's scale filter;
-/// the tests that compare pixels with ffmpeg's compare PNGs.
+/// The swscale flags vframe uses (`src/av/scaler.rs`), for ffmpeg's scale filter.
 pub const SCALE_FLAGS: &str = "bicubic+accurate_rnd+full_chroma_int";
 
 /// ffmpeg's `in_color_matrix` name for the matrix vframe applies to a stream: the tagged
