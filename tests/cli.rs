@@ -724,6 +724,45 @@ fn jobs_run_one_at_a_time_where_no_thread_can_start() {
     for (k, image) in wanted.iter().enumerate() {
         assert!(&std::fs::read(scratch.path(&format!("{k}.jpg"))).unwrap() == image, "{k}.jpg");
     }
+    // One image, AV1: libdav1d reports the thread it cannot start as ENOMEM.
+    let video = scratch.path("tiny_av1.ivf");
+    std::fs::copy(fixture("tiny_av1.ivf"), &video).unwrap();
+    mode(&video, 0o644);
+    let out = scratch.path("av1.jpg");
+    let run = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", VFRAME])
+        .args([video.as_os_str(), "vframe/jpg/offset/0.5".as_ref(), "-o".as_ref(), out.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(std::fs::read(&out).unwrap() == library_image(&video, "vframe/jpg/offset/0.5"), "{}", out.display());
+}
+
+#[test]
+fn jobs_run_one_at_a_time_by_default_under_an_address_space_limit() {
+    // Under `ulimit -v` every worker's decoder, threads and malloc arena reserve address
+    // space: measured here, 200 MB is enough for these jobs one at a time and aborts two
+    // at a time, so the default is one at a time there.
+    let scratch = Scratch::new("jobs-ulimit-v");
+    let mut text = String::new();
+    let mut wanted = Vec::new();
+    for (k, name) in
+        ["gop25_25fps.mp4", "bframes_gop250.mp4", "mpeg4.avi", "tiny_hevc.mp4", "tiny_av1.ivf"].iter().enumerate()
+    {
+        for offset in ["0.5", "1.5"] {
+            let spec = format!("vframe/jpg/offset/{offset}");
+            let out = scratch.path(&format!("{k}-{offset}.jpg"));
+            text += &format!("{}\t{spec}\t{}\n", fixture(name).display(), out.display());
+            wanted.push((out, library_image(&fixture(name), &spec)));
+        }
+    }
+    let jobs = scratch.path("jobs.txt");
+    std::fs::write(&jobs, text).unwrap();
+    let run = Command::new("prlimit").arg("--as=200000000").args([VFRAME, "--jobs"]).arg(&jobs).output().unwrap();
+    assert!(run.status.success(), "{:?}: {}", run.status, stderr(&run));
+    for (out, image) in &wanted {
+        assert!(&std::fs::read(out).unwrap() == image, "{}", out.display());
+    }
 }
 
 #[test]
@@ -850,6 +889,59 @@ fn jobs_read_from_standard_input_never_write_over_their_file() {
     let run = vframe_with(&["--jobs".as_ref(), "-".as_ref()], Some(&jobs), appending.into(), Stdio::piped());
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "the jobs file is intact");
+}
+
+#[test]
+fn a_file_written_in_place_is_no_other_jobs_to_replace() {
+    // Standard output redirected into a file, and another job naming that file: replacing
+    // it would unlink the file the first job's image goes into. In either order, the
+    // second job fails and the first job's image is the file's.
+    let scratch = Scratch::new("jobs-in-place-clash");
+    let (a, b) = (fixture("gop25_25fps.mp4"), fixture("tiny_h264.mp4"));
+    let out = scratch.path("out.jpg");
+    let jobs = scratch.path("jobs.txt");
+    for (lines, kept) in [
+        ([(&a, "-".to_string()), (&b, out.display().to_string())], &a),
+        ([(&a, out.display().to_string()), (&b, "-".to_string())], &a),
+    ] {
+        let text: String =
+            lines.iter().map(|(v, o)| format!("{}\tvframe/jpg/offset/0.5\t{o}\n", v.display())).collect();
+        std::fs::write(&jobs, text).unwrap();
+        let _ = std::fs::remove_file(&out);
+        let stdout = std::fs::File::create(&out).unwrap();
+        let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, stdout.into(), Stdio::piped());
+        assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+        assert!(
+            stderr(&run).contains(":2: the output") && stderr(&run).contains("is also written by"),
+            "{}",
+            stderr(&run)
+        );
+        assert!(std::fs::read(&out).unwrap() == library_image(kept, "vframe/jpg/offset/0.5"), "the first job's image");
+    }
+}
+
+#[test]
+fn usage_errors_are_not_written_into_the_jobs_file() {
+    // Standard error appended to the jobs file, named as `--jobs=FILE` or given as
+    // standard input: a usage error says nothing rather than write into the list.
+    let scratch = Scratch::new("jobs-usage-quiet");
+    let jobs = scratch.path("jobs.txt");
+    let text =
+        format!("{}\tvframe/jpg/offset/0.5\t{}\n", fixture("tiny_h264.mp4").display(), scratch.path("o.jpg").display());
+    std::fs::write(&jobs, &text).unwrap();
+    let jobs_arg = format!("--jobs={}", jobs.display());
+    let runs: [(&[&str], bool); 3] = [
+        (&[&jobs_arg, "--parallel", "0"], false),
+        (&["--jobs", "-", "--parallel=x"], true),
+        (&["--jobs=-", "--parallel", "-1"], true),
+    ];
+    for (args, from_stdin) in runs {
+        let appending = std::fs::OpenOptions::new().append(true).open(&jobs).unwrap();
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let run = vframe_with(&args, from_stdin.then_some(jobs.as_path()), Stdio::piped(), appending.into());
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "{args:?}: the jobs file is intact");
+    }
 }
 
 #[test]

@@ -151,9 +151,11 @@ impl Decoder {
             (*raw).get_buffer2 = Some(guarded_get_buffer);
             (*raw).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
             let opened = ffi::avcodec_open2(raw, codec, ptr::null_mut());
-            if opened == ffi::AVERROR(libc::EAGAIN) && (*raw).thread_count > 1 {
+            let no_thread = opened == ffi::AVERROR(libc::EAGAIN) || opened == ffi::AVERROR(libc::ENOMEM);
+            if no_thread && (*raw).thread_count > 1 {
                 // No thread could be started (a process's or a container's limit on
-                // threads): one thread decodes the same frames, only slower.
+                // threads; libdav1d says ENOMEM for it): one thread decodes the same
+                // frames, only slower. Memory truly short fails again, and says so.
                 drop(decoder);
                 return Decoder::open(stream, 1, max_pixels, reorder_delay);
             }

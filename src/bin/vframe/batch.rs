@@ -167,7 +167,8 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
     if Place::of_stderr().is_some_and(|stderr| inputs.contains_key(&stderr)) {
         return ExitCode::FAILURE;
     }
-    let mut claimed: HashMap<Place, String> = HashMap::new();
+    // Where each output leads: the first job to write there, and whether it writes in place.
+    let mut claimed: HashMap<Place, (String, bool)> = HashMap::new();
     let mut ready = Vec::new();
     for job in &jobs {
         match prepare(job, &inputs, &mut claimed) {
@@ -184,7 +185,9 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
     let workers = if in_order { 1 } else { parallel.clamp(1, groups.len().max(1)) };
     let work =
         groups.iter().map(|(input, ready)| (input.to_path_buf(), ready.iter().map(|r| r.spec.clone()).collect()));
+    let mut made: Vec<Vec<bool>> = groups.iter().map(|(_, ready)| vec![false; ready.len()]).collect();
     for (group, job, result) in extract_all(work.collect(), workers) {
+        made[group][job] = true;
         let r = &groups[group].1[job];
         match result {
             Ok(data) => match r.output.write(&data) {
@@ -192,6 +195,16 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
                 Err(e) => progress.fail(&format!("{}: cannot write {}: {e}", r.job.origin, r.output.shown().display())),
             },
             Err(why) => progress.fail(&format!("{}: {why}", r.job.origin)),
+        }
+    }
+    // A job whose image never came (a worker that stopped on a bug) fails, never silently.
+    for ((input, ready), made) in groups.iter().zip(&made) {
+        for r in ready.iter().zip(made).filter(|(_, &made)| !made).map(|(r, _)| r) {
+            progress.fail(&format!(
+                "{}: {}: its worker stopped before making it (internal error)",
+                r.job.origin,
+                input.display()
+            ));
         }
     }
     progress.finish()
@@ -280,11 +293,12 @@ fn by_input<'a>(jobs: Vec<Ready<'a>>) -> Vec<(&'a Path, Vec<Ready<'a>>)> {
 /// output may not be any job's input (`inputs`: where each leads, and the first job to read
 /// it), nor a file an earlier job writes (`claimed`, which this job's output joins): what
 /// one job writes would destroy another's video, the jobs file, or the image another made.
-/// Outputs written in place (standard output, FIFOs, devices) take any number of jobs.
+/// Outputs written in place (standard output, FIFOs, devices) take any number of jobs, but
+/// a file written in place (standard output redirected into it) is no other job's to replace.
 fn prepare<'a>(
     job: &'a Job,
     inputs: &HashMap<Place, String>,
-    claimed: &mut HashMap<Place, String>,
+    claimed: &mut HashMap<Place, (String, bool)>,
 ) -> Result<Ready<'a>, String> {
     let spec = match &job.spec {
         Ok(spec) => spec.clone(),
@@ -297,15 +311,20 @@ fn prepare<'a>(
         if let Some(what) = inputs.get(&place) {
             return Err(format!("{}: the output {} is {what}", job.origin, output.shown().display()));
         }
-        if !output.in_place() {
-            if let Some(writer) = claimed.get(&place) {
+        match claimed.get(&place) {
+            // Images written in place follow each other; any other pair loses one: a
+            // replaced file, or the file a replacement unlinks under an in-place writer.
+            Some((_, true)) if output.in_place() => {}
+            Some((writer, _)) => {
                 return Err(format!(
                     "{}: the output {} is also written by {writer}; one file takes one job's image",
                     job.origin,
                     output.shown().display()
-                ));
+                ))
             }
-            claimed.insert(place, job.origin.clone());
+            None => {
+                claimed.insert(place, (job.origin.clone(), output.in_place()));
+            }
         }
     }
     Ok(Ready { job, spec, output })

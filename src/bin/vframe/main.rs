@@ -12,6 +12,7 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,8 +47,9 @@ const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
 options:
   -o, --output OUTPUT  where to write the image(s)
   --jobs FILE          run the jobs in FILE
-  --parallel N         with --jobs: work on N inputs at once (default: one per CPU); jobs
-                       whose outputs are written in place (-, FIFOs, devices) run in order
+  --parallel N         with --jobs: work on N inputs at once (default: one per CPU, one
+                       under ulimit -v); jobs whose outputs are written in place (-, FIFOs,
+                       devices) run in order
   -h, --help           this help
   -V, --version        the version
   --                   ends the options (for an INPUT that starts with '-')
@@ -85,6 +87,25 @@ fn stderr_is_one_of<'a>(files: impl IntoIterator<Item = &'a std::path::Path>) ->
     Place::of_stderr().is_some_and(|stderr| files.into_iter().any(|file| Place::of(file).as_ref() == Some(&stderr)))
 }
 
+/// Every file the command line may name: each argument, the value of `--jobs=` and
+/// `--output=`, and standard input where it is the jobs file (`--jobs -`).
+fn named_files(args: &[OsString]) -> Vec<OsString> {
+    let mut files = args.to_vec();
+    for (k, arg) in args.iter().enumerate() {
+        let text = arg.as_bytes();
+        for prefix in [&b"--jobs="[..], b"--output="] {
+            if let Some(value) = text.strip_prefix(prefix) {
+                files.push(std::ffi::OsStr::from_bytes(value).to_os_string());
+            }
+        }
+        let jobs_from_stdin = text == b"--jobs=-" || (text == b"--jobs" && args.get(k + 1).is_some_and(|a| a == "-"));
+        if jobs_from_stdin {
+            files.push("/dev/stdin".into());
+        }
+    }
+    files
+}
+
 /// `message` on one line whatever it holds (messages quote file names and FFmpeg's words).
 pub(crate) fn one_line(message: &str) -> String {
     message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
@@ -112,6 +133,19 @@ enum Command {
         /// How many inputs are worked on at once.
         parallel: usize,
     },
+}
+
+/// Inputs worked on at once when `--parallel` is not given: one per CPU, or one under an
+/// address-space limit (`ulimit -v`), where each worker's decoder, threads and malloc arena
+/// reserve address space that a serial run does not need.
+fn default_parallel() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the limit into `limit`.
+    let limited = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0 && limit.rlim_cur != libc::RLIM_INFINITY;
+    if limited {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, String> {
@@ -194,8 +228,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
         if output.is_some() || !positional.is_empty() {
             return Err("--jobs takes no INPUT, SPEC or -o: the jobs file names them".to_string());
         }
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        return Ok(Command::Jobs { file, parallel: parallel.unwrap_or(cpus) });
+        return Ok(Command::Jobs { file, parallel: parallel.unwrap_or_else(default_parallel) });
     }
     if parallel.is_some() {
         return Err("--parallel is for --jobs: one INPUT is decoded in one pass".to_string());
@@ -221,7 +254,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
 fn main() -> ExitCode {
     output::cleanup::install();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if stderr_is_one_of(args.iter().map(std::path::Path::new)) {
+    if stderr_is_one_of(named_files(&args).iter().map(std::path::Path::new)) {
         QUIET.store(true, Ordering::Relaxed);
     }
     match parse_args(args.into_iter()) {

@@ -354,6 +354,15 @@ fn write_atomically(path: &Path, existing: Option<&Metadata>, data: &[u8]) -> st
             .suffix(".vframe-tmp")
             .permissions(std::fs::Permissions::from_mode(0o666))
             .tempfile_in(dir)
+    })
+    .map_err(|e| {
+        // tempfile's message names the temporary file, which was never made: name the folder.
+        // (Its error keeps only the kind of the system's.)
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "the folder does not exist (any more)".to_string(),
+            kind => kind.to_string(),
+        };
+        error(e.kind(), format!("cannot create a file in {}: {why}", dir.display()))
     })?;
     if let Some(meta) = existing {
         // The replaced file's owner stays (or nothing is replaced), its group where we may
