@@ -37,6 +37,25 @@ const UNTIMED_MARGIN_FRAMES: i64 = 16;
 /// caller leaves threads to vframe (see [`Source::prepare_decoder`]).
 const FEW_FRAMES: i64 = 6;
 
+/// The most pixels (640x360) of an H.264, HEVC or AV1 picture decoded on one thread when
+/// the caller leaves threads to vframe (see [`light_to_decode`]).
+const SMALL_PICTURE: u64 = 640 * 360;
+
+/// Whether frame threads cost this stream more than they save, however far the target
+/// lies from its keyframe: their hand-offs outweigh the work where a frame decodes in a
+/// fraction of a millisecond. Measured on 2 cores (25 and 92 frames from a keyframe, wall
+/// time with FFmpeg's threads over one thread): MPEG-4 Part 2 1.47-1.76x at 360p to
+/// 720p and 1.11-1.16x at 1080p; at 640x360 H.264 1.05-1.35x, HEVC 1.24x, AV1
+/// 1.12-1.24x, while from 854x480 up threads break even or win, and VP9 and MPEG-2 gain
+/// from threads or break even at every size.
+fn light_to_decode(stream: &StreamInfo) -> bool {
+    match stream.codec_name.as_str() {
+        "mpeg4" => true,
+        "h264" | "hevc" | "av1" => u64::from(stream.width) * u64::from(stream.height) <= SMALL_PICTURE,
+        _ => false,
+    }
+}
+
 /// An open input and its video stream, ready to seek, read and decode.
 pub(crate) struct Source<'a> {
     origin: Origin<'a>,
@@ -164,14 +183,16 @@ impl<'a> Source<'a> {
     }
 
     /// Opens the decoder for a search from a seek or the start towards `offset_ms`, unless
-    /// a suitable one is open. With threads left to vframe it gets one thread when the
-    /// index shows the target a few frames from its keyframe and `single_allowed` (starting
+    /// a suitable one is open. With threads left to vframe it gets one thread for a stream
+    /// [`light_to_decode`], and when the index shows the target a few frames from its
+    /// keyframe and `single_allowed` (starting
     /// FFmpeg's threads and filling their pipeline costs more than decoding a handful of
     /// frames: frame threads hold back the first frame until each has a packet), else as
     /// many as FFmpeg likes. The decoder is replaced when the next search wants the other
     /// kind: after a seek it holds nothing worth keeping.
     pub fn prepare_decoder(&mut self, offset_ms: u64, single_allowed: bool) -> Result<(), Error> {
-        let single = self.options.threads == 0 && single_allowed && self.near_keyframe(offset_ms);
+        let single = self.options.threads == 0
+            && ((single_allowed && self.near_keyframe(offset_ms)) || light_to_decode(&self.stream));
         if self.decoder.is_some() && single == self.decoder_single_by_choice {
             return Ok(());
         }
