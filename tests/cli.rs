@@ -714,12 +714,7 @@ fn jobs_run_one_at_a_time_where_no_thread_can_start() {
     let file = scratch.path("jobs.txt");
     std::fs::write(&file, text).unwrap();
     mode(&file, 0o644);
-    let run = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", VFRAME, "--jobs"])
-        .arg(&file)
-        .args(["--parallel", "3"])
-        .output()
-        .expect("setpriv and prlimit (util-linux) run");
+    let run = as_nobody_with_processes(&scratch.0, Some(1), &["--jobs", "jobs.txt", "--parallel", "3"]);
     assert!(run.status.success() && run.stderr.is_empty(), "{}", stderr(&run));
     for (k, image) in wanted.iter().enumerate() {
         assert!(&std::fs::read(scratch.path(&format!("{k}.jpg"))).unwrap() == image, "{k}.jpg");
@@ -729,11 +724,8 @@ fn jobs_run_one_at_a_time_where_no_thread_can_start() {
     std::fs::copy(fixture("tiny_av1.ivf"), &video).unwrap();
     mode(&video, 0o644);
     let out = scratch.path("av1.jpg");
-    let run = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "prlimit", "--nproc=1", VFRAME])
-        .args([video.as_os_str(), "vframe/jpg/offset/0.5".as_ref(), "-o".as_ref(), out.as_os_str()])
-        .output()
-        .unwrap();
+    let run =
+        as_nobody_with_processes(&scratch.0, Some(1), &["tiny_av1.ivf", "vframe/jpg/offset/0.5", "-o", "av1.jpg"]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(std::fs::read(&out).unwrap() == library_image(&video, "vframe/jpg/offset/0.5"), "{}", out.display());
 }
@@ -1021,17 +1013,22 @@ fn names_near_the_file_systems_limit_are_written() {
 
 /// Runs the CLI as user `nobody` (uid and gid 65534), from a copy of it in `dir`, in `dir`.
 fn as_nobody(dir: &Path, args: &[&str]) -> Output {
+    as_nobody_with_processes(dir, None, args)
+}
+
+/// The same, with at most `processes` processes and threads for the user (`RLIMIT_NPROC`,
+/// which root would not be held to).
+fn as_nobody_with_processes(dir: &Path, processes: Option<u32>, args: &[&str]) -> Output {
     let binary = dir.join("vframe-copy");
     if !binary.exists() {
         std::fs::copy(VFRAME, &binary).unwrap();
     }
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&binary)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("setpriv runs")
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    if let Some(n) = processes {
+        command.args(["prlimit".to_string(), format!("--nproc={n}")]);
+    }
+    command.arg(&binary).args(args).current_dir(dir).output().expect("setpriv and prlimit (util-linux) run")
 }
 
 #[test]

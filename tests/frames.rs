@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{fixture, png_rgb, psnr};
+use common::{decoded_rgb, fixture, png_rgb, psnr};
 use vframe::{Input, Options, SampleSpec, Spec, StoryboardSpec};
 
 fn options() -> Options {
@@ -289,21 +289,6 @@ fn webp_decodes_to_the_png_picture() {
         }
         last = db;
     }
-}
-
-/// An image file's pixels, decoded by the ffmpeg CLI.
-fn decoded_rgb(data: &[u8], extension: &str) -> Vec<u8> {
-    let file = common::TempPath::new(&format!("q-{}.{extension}", common::unique_id()));
-    std::fs::write(&file.0, data).unwrap();
-    common::ffmpeg(&[
-        "-i".as_ref(),
-        file.0.as_os_str(),
-        "-f".as_ref(),
-        "rawvideo".as_ref(),
-        "-pix_fmt".as_ref(),
-        "rgb24".as_ref(),
-        "-".as_ref(),
-    ])
 }
 
 /// The real media collection: on every video, a sample (4 moments over its length, PNG,

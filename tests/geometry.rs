@@ -491,17 +491,7 @@ fn jpeg_is_baseline_420_quality_85() {
 
     // It is the same picture as the PNG, within JPEG's loss (checked by ffmpeg's decoder).
     let png = our_pixels(&video, "vframe/png/offset/1/w/200", 200, 150);
-    let jpeg = common::TempPath::new(&format!("geometry-{}.jpg", common::unique_id()));
-    std::fs::write(&jpeg.0, &image.data).unwrap();
-    let decoded = common::ffmpeg(&[
-        "-i".as_ref(),
-        jpeg.0.as_os_str(),
-        "-f".as_ref(),
-        "rawvideo".as_ref(),
-        "-pix_fmt".as_ref(),
-        "rgb24".as_ref(),
-        "-".as_ref(),
-    ]);
+    let decoded = common::decoded_rgb(&image.data, "jpg");
     // Luma only: 4:2:0 drops most of the chroma of testsrc2's saturated edges, by design.
     let luma = |rgb: &[u8]| -> Vec<u8> {
         rgb.chunks(3)
@@ -543,20 +533,9 @@ fn flat_colours_keep_their_levels_in_every_format() {
             ("vframe/webp/offset/0.4/q/100", 2),
         ] {
             let image = thumbnail(&video.0, spec);
-            let pixels = if image.format == Format::Png {
-                png_pixels(&image.data).2
-            } else {
-                let file = common::TempPath::new(&format!("flat-{}.{}", common::unique_id(), image.format.as_str()));
-                std::fs::write(&file.0, &image.data).unwrap();
-                common::ffmpeg(&[
-                    "-i".as_ref(),
-                    file.0.as_os_str(),
-                    "-f".as_ref(),
-                    "rawvideo".as_ref(),
-                    "-pix_fmt".as_ref(),
-                    "rgb24".as_ref(),
-                    "-".as_ref(),
-                ])
+            let pixels = match image.format {
+                Format::Png => png_pixels(&image.data).2,
+                format => common::decoded_rgb(&image.data, format.as_str()),
             };
             assert!(!pixels.is_empty(), "{hex} {spec}: no pixels");
             let worst = pixels.chunks(3).flat_map(|p| p.iter().zip(colour).map(|(&a, b)| a.abs_diff(b))).max().unwrap();

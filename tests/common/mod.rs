@@ -268,6 +268,22 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     10.0 * (255.0 * 255.0 / mse).log10()
 }
 
+/// An image file's pixels (JPEG, WebP, anything ffmpeg reads) as RGB24, decoded by the
+/// ffmpeg CLI.
+pub fn decoded_rgb(data: &[u8], extension: &str) -> Vec<u8> {
+    let file = TempPath::new(&format!("decoded-{}.{extension}", unique_id()));
+    std::fs::write(&file.0, data).unwrap();
+    ffmpeg(&[
+        "-i".as_ref(),
+        file.0.as_os_str(),
+        "-f".as_ref(),
+        "rawvideo".as_ref(),
+        "-pix_fmt".as_ref(),
+        "rgb24".as_ref(),
+        "-".as_ref(),
+    ])
+}
+
 /// A PNG file's pixels, which must be 8-bit RGB: (width, height, packed RGB24).
 pub fn png_rgb(data: &[u8]) -> (u32, u32, Vec<u8>) {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(data));
