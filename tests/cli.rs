@@ -934,6 +934,27 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
         assert_eq!(run.status.code(), Some(2), "{args:?}");
         assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "{args:?}: the jobs file is intact");
     }
+    // Standard error appended to a video the jobs file names: the same.
+    let video = scratch.path("v.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
+    std::fs::write(&jobs, format!("{}\tvframe/jpg/offset/0.5\t{}\n", video.display(), scratch.path("o.jpg").display()))
+        .unwrap();
+    let jobs_arg = format!("--jobs={}", jobs.display());
+    let runs: [(&[&str], bool); 3] = [
+        (&["--jobs", &jobs.display().to_string(), "--parallel", "0"], false),
+        (&[&jobs_arg, "--bogus"], false),
+        (&["--jobs", "-", "x"], true),
+    ];
+    for (args, from_stdin) in runs {
+        let appending = std::fs::OpenOptions::new().append(true).open(&video).unwrap();
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let run = vframe_with(&args, from_stdin.then_some(jobs.as_path()), Stdio::piped(), appending.into());
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        assert!(
+            std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(),
+            "{args:?}: the video is intact"
+        );
+    }
 }
 
 #[test]

@@ -545,6 +545,52 @@ fn flat_colours_keep_their_levels_in_every_format() {
 }
 
 #[test]
+fn pictures_kept_at_their_size_match_ffmpegs_conversion_in_any_pixel_format() {
+    // Unscaled, swscale's converters to planar RGB differ from its scaler's arithmetic for
+    // some formats (limited-range gray by up to 19 levels, P010 and RGB565 by 7): a picture
+    // kept at its size must come out as ffmpeg converts it with vframe's flags.
+    for pix_fmt in ["gray", "p010le", "rgb565le", "nv24", "yuv420p"] {
+        let video = common::TempPath::new(&format!("native-{pix_fmt}-{}.nut", common::unique_id()));
+        let mut args: Vec<String> = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=332x186:r=10:d=1",
+            "-vf",
+            &format!("format={pix_fmt}"),
+            "-c:v",
+            "rawvideo",
+        ]
+        .map(String::from)
+        .into();
+        if pix_fmt == "gray" {
+            args.extend(["-color_range".into(), "tv".into()]);
+        }
+        args.push(video.0.display().to_string());
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        common::ffmpeg(&args);
+        let ours = our_pixels(&video.0, "vframe/png/offset/0.5", 332, 186);
+        let filter = format!("scale=flags={SCALE_FLAGS},format=rgb24");
+        let theirs = common::ffmpeg(&[
+            "-i".as_ref(),
+            video.0.as_os_str(),
+            "-ss".as_ref(),
+            "0.5".as_ref(),
+            "-frames:v".as_ref(),
+            "1".as_ref(),
+            "-vf".as_ref(),
+            filter.as_ref(),
+            "-f".as_ref(),
+            "rawvideo".as_ref(),
+            "-".as_ref(),
+        ]);
+        assert_eq!(ours.len(), theirs.len(), "{pix_fmt}: size");
+        let worst = ours.iter().zip(&theirs).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 1, "{pix_fmt}: a channel is {worst} levels from ffmpeg's conversion");
+    }
+}
+
+#[test]
 fn png_is_8_bit_rgb() {
     let image = thumbnail(&fixture("vp9.webm"), "vframe/png/offset/0.5/h/60");
     assert_eq!((image.format, image.width, image.height), (Format::Png, 80, 60));

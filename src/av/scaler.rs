@@ -1,12 +1,14 @@
 //! `SwsContext`: one pass that converts any pixel format to 8-bit RGB with the stream's
 //! colour matrix and range, and scales to the output size.
 //!
-//! swscale writes planar RGB (`GBRP`), which this module interleaves: its planar output
-//! is the same arithmetic as packed `RGB24` with full chroma interpolation, bit for bit
-//! (checked on 8- and 10-bit 4:2:0 and 4:2:2, BT.601 and BT.709, up- and downscales), and
-//! has SIMD code where packed RGB24's has none: 720x576 to 640x512 takes 1.2 ms instead of
-//! 7.2 ms. (Packed RGB24 without full chroma interpolation is as fast, but its table-based
-//! conversion is off by up to two levels: white comes out 253.)
+//! A scaled picture is written as planar RGB (`GBRP`), which this module interleaves: the
+//! scaler's planar output is the same arithmetic as packed `RGB24` with full chroma
+//! interpolation (bit for bit on 8- and 10-bit 4:2:0 and 4:2:2, BT.601 and BT.709, up- and
+//! downscales, and on 30 pixel formats scaled; one level off in a pixel or two of extreme
+//! downscales, 4000 pixels wide to 3), and has SIMD code where packed RGB24's has none:
+//! 720x576 to 640x512 takes 1.2 ms instead of 7.2 ms. (Packed RGB24 without full chroma
+//! interpolation is as fast, but its table-based conversion is off by up to two levels:
+//! white comes out 253.) A picture kept at its size is written as packed RGB24.
 
 use std::ptr::{self, NonNull};
 
@@ -64,6 +66,12 @@ impl Scaler {
             frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
         let (src_w, src_h) = (frame.width() as i32, frame.height() as i32);
         let colour = frame.colour();
+        // Planar RGB where the picture is scaled; packed RGB24 at its own size, where
+        // swscale's unscaled converters to planar RGB differ from the scaler's arithmetic
+        // for some formats (gray, P010, NV24, RGB565: up to 19 levels).
+        let planar = (src_w, src_h) != (width as i32, height as i32);
+        let dst_format =
+            if planar { ffi::AVPixelFormat::AV_PIX_FMT_GBRP } else { ffi::AVPixelFormat::AV_PIX_FMT_RGB24 };
         // SAFETY: all arguments are validated sizes and formats; getCachedContext frees
         // and replaces the old context itself when parameters change.
         let ctx = unsafe {
@@ -74,7 +82,7 @@ impl Scaler {
                 unj(src_format),
                 width as i32,
                 height as i32,
-                ffi::AVPixelFormat::AV_PIX_FMT_GBRP,
+                dst_format,
                 FLAGS,
                 ptr::null_mut(),
                 ptr::null_mut(),
@@ -102,18 +110,31 @@ impl Scaler {
                 1 << 16,
             );
         }
-        // Rows padded to 64 bytes, and 64 bytes after the last plane: swscale's SIMD paths
+        // Rows padded to 64 bytes, and 64 bytes after the last row: swscale's SIMD paths
         // may write past the last pixel.
         let (w, h) = (width as usize, height as usize);
-        let plane_stride = w.div_ceil(64) * 64;
-        let plane = plane_stride * h;
-        self.planes.resize(3 * plane + 64, 0);
-        let base = self.planes.as_mut_ptr();
-        // SAFETY: the offsets are within `self.planes` (3 planes and the padding).
-        let dst = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null_mut()] };
-        let dst_stride = [plane_stride as i32, plane_stride as i32, plane_stride as i32, 0];
+        let mut packed = Vec::new();
+        let (dst, dst_stride, plane_stride, plane) = if planar {
+            let plane_stride = w.div_ceil(64) * 64;
+            let plane = plane_stride * h;
+            self.planes.resize(3 * plane + 64, 0);
+            let base = self.planes.as_mut_ptr();
+            // SAFETY: the offsets are within `self.planes` (3 planes and the padding).
+            let dst = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null_mut()] };
+            (dst, [plane_stride as i32, plane_stride as i32, plane_stride as i32, 0], plane_stride, plane)
+        } else {
+            let stride = (w * 3).div_ceil(64) * 64;
+            packed = vec![0u8; stride * h + 64];
+            (
+                [packed.as_mut_ptr(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut()],
+                [stride as i32, 0, 0, 0],
+                stride,
+                0,
+            )
+        };
         // SAFETY: the frame's planes are valid for its size and format; each destination
-        // plane holds `height` rows of `plane_stride` bytes, the last one 64 more.
+        // plane holds `height` rows of `plane_stride` bytes, the last one 64 more; `packed`
+        // and `self.planes` are not touched until sws_scale returns.
         let ret = unsafe {
             let raw = &*frame.as_ptr();
             ffi::sws_scale(
@@ -127,6 +148,9 @@ impl Scaler {
             )
         };
         check(ret, Status::DecodeError, "converting the frame to RGB")?;
+        if !planar {
+            return Ok(RgbImage { data: packed, width, height, stride: plane_stride });
+        }
         let (g, rest) = self.planes.split_at(plane);
         let (b, r) = rest.split_at(plane);
         let stride = w * 3;

@@ -31,7 +31,7 @@ const MAX_JOBS_FILE_BYTES: u64 = 64 << 20;
 pub struct Job {
     /// Where the job was asked for, for messages: `jobs.txt:12`, or `SPEC 3`.
     origin: String,
-    input: PathBuf,
+    pub input: PathBuf,
     /// The parsed spec, or why the job cannot run (a bad spec, a malformed line).
     spec: Result<vframe::Spec, String>,
     output: PathBuf,

@@ -257,7 +257,7 @@ fn main() -> ExitCode {
     if stderr_is_one_of(named_files(&args).iter().map(std::path::Path::new)) {
         QUIET.store(true, Ordering::Relaxed);
     }
-    match parse_args(args.into_iter()) {
+    match parse_args(args.clone().into_iter()) {
         Ok(Command::Help) => {
             let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
             ExitCode::SUCCESS
@@ -275,8 +275,33 @@ fn main() -> ExitCode {
             Ok(jobs) => batch::run(jobs, Some(&file), parallel),
             Err(why) => failure(&why),
         },
-        Err(message) => usage_error(&message),
+        Err(message) => {
+            // The jobs file names the videos; the run that would check them never comes.
+            if stderr_is_one_of(jobs_inputs(&args).iter().map(PathBuf::as_path)) {
+                return ExitCode::from(2);
+            }
+            usage_error(&message)
+        }
     }
+}
+
+/// The inputs the jobs file on the command line names (`--jobs FILE`, `--jobs=FILE`, `-`
+/// when standard input is a file), read only when stderr goes to a regular file (a terminal
+/// or a pipe cannot be one of them), and where the file can be read.
+fn jobs_inputs(args: &[OsString]) -> Vec<PathBuf> {
+    if Place::of_stderr().is_none() {
+        return Vec::new();
+    }
+    let named = args.iter().enumerate().find_map(|(k, arg)| match arg.as_bytes() {
+        b"--jobs" => args.get(k + 1).cloned(),
+        text => text.strip_prefix(b"--jobs=").map(|v| std::ffi::OsStr::from_bytes(v).to_os_string()),
+    });
+    let Some(file) = named else { return Vec::new() };
+    let file = if file == "-" { PathBuf::from("/dev/stdin") } else { PathBuf::from(file) };
+    if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
+    batch::Job::from_file(&file).map(|jobs| jobs.into_iter().map(|job| job.input).collect()).unwrap_or_default()
 }
 
 /// `vframe INPUT SPEC -o OUTPUT`.
