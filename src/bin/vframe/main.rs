@@ -87,23 +87,24 @@ fn stderr_is_one_of<'a>(files: impl IntoIterator<Item = &'a std::path::Path>) ->
     Place::of_stderr().is_some_and(|stderr| files.into_iter().any(|file| Place::of(file).as_ref() == Some(&stderr)))
 }
 
-/// Every file the command line may name: each argument, the value of `--jobs=` and
-/// `--output=`, and standard input where it is the jobs file (`--jobs -`).
-fn named_files(args: &[OsString]) -> Vec<OsString> {
-    let mut files = args.to_vec();
-    for (k, arg) in args.iter().enumerate() {
-        let text = arg.as_bytes();
-        for prefix in [&b"--jobs="[..], b"--output="] {
-            if let Some(value) = text.strip_prefix(prefix) {
-                files.push(std::ffi::OsStr::from_bytes(value).to_os_string());
-            }
-        }
-        let jobs_from_stdin = text == b"--jobs=-" || (text == b"--jobs" && args.get(k + 1).is_some_and(|a| a == "-"));
-        if jobs_from_stdin {
-            files.push("/dev/stdin".into());
-        }
-    }
+/// Every file the command line may name: each argument, the value of `--output=`, and the
+/// jobs files (see [`jobs_files`]).
+fn named_files(args: &[OsString]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
+    let outputs = args.iter().filter_map(|arg| arg.as_bytes().strip_prefix(b"--output="));
+    files.extend(outputs.map(|value| PathBuf::from(std::ffi::OsStr::from_bytes(value))));
+    files.extend(jobs_files(args));
     files
+}
+
+/// The jobs files the command line names, however often (`--jobs FILE`, `--jobs=FILE`),
+/// standard input as `/dev/stdin` (`-`).
+fn jobs_files(args: &[OsString]) -> Vec<PathBuf> {
+    let named = args.iter().enumerate().filter_map(|(k, arg)| match arg.as_bytes() {
+        b"--jobs" => args.get(k + 1).cloned(),
+        text => text.strip_prefix(b"--jobs=").map(|v| std::ffi::OsStr::from_bytes(v).to_os_string()),
+    });
+    named.map(|file| if file == "-" { PathBuf::from("/dev/stdin") } else { PathBuf::from(file) }).collect()
 }
 
 /// `message` on one line whatever it holds (messages quote file names and FFmpeg's words).
@@ -254,7 +255,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
 fn main() -> ExitCode {
     output::cleanup::install();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if stderr_is_one_of(named_files(&args).iter().map(std::path::Path::new)) {
+    if stderr_is_one_of(named_files(&args).iter().map(PathBuf::as_path)) {
         QUIET.store(true, Ordering::Relaxed);
     }
     match parse_args(args.clone().into_iter()) {
@@ -285,19 +286,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The inputs the jobs file on the command line names (`--jobs FILE`, `--jobs=FILE`, `-`
-/// when standard input is a file), read only when stderr goes to a regular file (a terminal
-/// or a pipe cannot be one of them), and where the file can be read.
+/// The inputs the first jobs file on the command line names ([`jobs_files`]; standard
+/// input when it is a file), read only when stderr goes to a regular file (a terminal or a
+/// pipe cannot be one of them), and where the file can be read.
 fn jobs_inputs(args: &[OsString]) -> Vec<PathBuf> {
     if Place::of_stderr().is_none() {
         return Vec::new();
     }
-    let named = args.iter().enumerate().find_map(|(k, arg)| match arg.as_bytes() {
-        b"--jobs" => args.get(k + 1).cloned(),
-        text => text.strip_prefix(b"--jobs=").map(|v| std::ffi::OsStr::from_bytes(v).to_os_string()),
-    });
-    let Some(file) = named else { return Vec::new() };
-    let file = if file == "-" { PathBuf::from("/dev/stdin") } else { PathBuf::from(file) };
+    let Some(file) = jobs_files(args).into_iter().next() else { return Vec::new() };
     if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
         return Vec::new();
     }
