@@ -110,31 +110,26 @@ impl Scaler {
                 1 << 16,
             );
         }
-        // Rows padded to 64 bytes, and 64 bytes after the last row: swscale's SIMD paths
-        // may write past the last pixel.
+        // `stride`: bytes per row of each destination plane (G, B, R), or of the packed
+        // rows, padded to 64, and 64 bytes after the last row: swscale's SIMD paths may
+        // write past the last pixel.
         let (w, h) = (width as usize, height as usize);
+        let stride = if planar { w } else { w * 3 }.div_ceil(64) * 64;
+        let plane = stride * h;
         let mut packed = Vec::new();
-        let (dst, dst_stride, plane_stride, plane) = if planar {
-            let plane_stride = w.div_ceil(64) * 64;
-            let plane = plane_stride * h;
+        let (dst, dst_stride) = if planar {
             self.planes.resize(3 * plane + 64, 0);
             let base = self.planes.as_mut_ptr();
             // SAFETY: the offsets are within `self.planes` (3 planes and the padding).
             let dst = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null_mut()] };
-            (dst, [plane_stride as i32, plane_stride as i32, plane_stride as i32, 0], plane_stride, plane)
+            (dst, [stride as i32, stride as i32, stride as i32, 0])
         } else {
-            let stride = (w * 3).div_ceil(64) * 64;
-            packed = vec![0u8; stride * h + 64];
-            (
-                [packed.as_mut_ptr(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut()],
-                [stride as i32, 0, 0, 0],
-                stride,
-                0,
-            )
+            packed = vec![0u8; plane + 64];
+            ([packed.as_mut_ptr(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut()], [stride as i32, 0, 0, 0])
         };
         // SAFETY: the frame's planes are valid for its size and format; each destination
-        // plane holds `height` rows of `plane_stride` bytes, the last one 64 more; `packed`
-        // and `self.planes` are not touched until sws_scale returns.
+        // plane holds `height` rows of `stride` bytes, the last one 64 more; `packed` and
+        // `self.planes` are not touched until sws_scale returns.
         let ret = unsafe {
             let raw = &*frame.as_ptr();
             ffi::sws_scale(
@@ -149,21 +144,20 @@ impl Scaler {
         };
         check(ret, Status::DecodeError, "converting the frame to RGB")?;
         if !planar {
-            return Ok(RgbImage { data: packed, width, height, stride: plane_stride });
+            return Ok(RgbImage { data: packed, width, height, stride });
         }
         let (g, rest) = self.planes.split_at(plane);
         let (b, r) = rest.split_at(plane);
-        let stride = w * 3;
-        let mut data = vec![0u8; stride * h];
-        for (y, row) in data.chunks_exact_mut(stride).enumerate() {
-            let from = y * plane_stride;
+        let mut data = vec![0u8; w * 3 * h];
+        for (y, row) in data.chunks_exact_mut(w * 3).enumerate() {
+            let from = y * stride;
             let pixels =
                 row.chunks_exact_mut(3).zip(&r[from..from + w]).zip(&g[from..from + w]).zip(&b[from..from + w]);
             for (((px, &r), &g), &b) in pixels {
                 px.copy_from_slice(&[r, g, b]);
             }
         }
-        Ok(RgbImage { data, width, height, stride })
+        Ok(RgbImage { data, width, height, stride: w * 3 })
     }
 }
 
