@@ -265,6 +265,12 @@ fn mknod(path: &Path, kind: &str, major: u32, minor: u32) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Sets `path`'s permission bits to `mode`.
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 fn file_type(path: &Path) -> std::fs::FileType {
     std::fs::symlink_metadata(path).unwrap().file_type()
 }
@@ -437,7 +443,7 @@ fn new_files_get_the_usual_mode_and_replaced_files_keep_theirs() {
     }
     let kept = scratch.path("kept.jpg");
     std::fs::write(&kept, b"old").unwrap();
-    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o604)).unwrap();
+    chmod(&kept, 0o604);
     assert!(run(&video, "vframe/jpg/offset/1", &kept).status.success());
     assert_eq!(mode(&kept), 0o604);
     assert!(std::fs::read(&kept).unwrap().starts_with(b"\xFF\xD8"));
@@ -696,24 +702,20 @@ fn jobs_run_one_at_a_time_where_no_thread_can_start() {
     // As `nobody`, with RLIMIT_NPROC 1 (root is exempt from it): the process can start no
     // thread, so the workers of a parallel run cannot either; every job still runs.
     let scratch = Scratch::new("jobs-no-threads");
-    let mode = |path: &Path, mode: u32| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    };
-    mode(&scratch.0, 0o777);
+    chmod(&scratch.0, 0o777);
     let mut text = String::new();
     let mut wanted = Vec::new();
     for (k, name) in ["gop25_25fps.mp4", "mpeg4.avi", "tiny_hevc.mp4"].into_iter().enumerate() {
         let video = scratch.path(name);
         std::fs::copy(fixture(name), &video).unwrap();
-        mode(&video, 0o644);
+        chmod(&video, 0o644);
         text +=
             &format!("{}\tvframe/jpg/offset/0.5\t{}\n", video.display(), scratch.path(&format!("{k}.jpg")).display());
         wanted.push(library_image(&video, "vframe/jpg/offset/0.5"));
     }
     let file = scratch.path("jobs.txt");
     std::fs::write(&file, text).unwrap();
-    mode(&file, 0o644);
+    chmod(&file, 0o644);
     let run = as_nobody_with_processes(&scratch.0, Some(1), &["--jobs", "jobs.txt", "--parallel", "3"]);
     assert!(run.status.success() && run.stderr.is_empty(), "{}", stderr(&run));
     for (k, image) in wanted.iter().enumerate() {
@@ -722,7 +724,7 @@ fn jobs_run_one_at_a_time_where_no_thread_can_start() {
     // One image, AV1: libdav1d reports the thread it cannot start as ENOMEM.
     let video = scratch.path("tiny_av1.ivf");
     std::fs::copy(fixture("tiny_av1.ivf"), &video).unwrap();
-    mode(&video, 0o644);
+    chmod(&video, 0o644);
     let out = scratch.path("av1.jpg");
     let run =
         as_nobody_with_processes(&scratch.0, Some(1), &["tiny_av1.ivf", "vframe/jpg/offset/0.5", "-o", "av1.jpg"]);
@@ -1061,14 +1063,14 @@ fn files_the_caller_may_not_write_or_own_are_not_replaced() {
     use std::os::unix::fs::PermissionsExt;
     let scratch = Scratch::new("not-mine");
     let dir = &scratch.0;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod(dir, 0o755);
     std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
     std::fs::copy(fixture("tiny_h264.mp4"), scratch.path("in.mp4")).unwrap();
     // Read-only, though the caller owns it and may write the folder: as the shell's `>`.
     let read_only = scratch.path("mine.jpg");
     std::fs::write(&read_only, b"mine").unwrap();
     std::os::unix::fs::chown(&read_only, Some(65534), Some(65534)).unwrap();
-    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    chmod(&read_only, 0o444);
     let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "mine.jpg"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("only files you may write"), "{}", stderr(&out));
@@ -1076,7 +1078,7 @@ fn files_the_caller_may_not_write_or_own_are_not_replaced() {
     // Writable by all, owned by root: a replacement would be nobody's file.
     let roots = scratch.path("root.jpg");
     std::fs::write(&roots, b"root's").unwrap();
-    std::fs::set_permissions(&roots, std::fs::Permissions::from_mode(0o666)).unwrap();
+    chmod(&roots, 0o666);
     let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "root.jpg"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("belongs to another user"), "{}", stderr(&out));
@@ -1087,7 +1089,7 @@ fn files_the_caller_may_not_write_or_own_are_not_replaced() {
     let grouped = scratch.path("grouped.jpg");
     std::fs::write(&grouped, b"grouped").unwrap();
     std::os::unix::fs::chown(&grouped, Some(65534), Some(0)).unwrap();
-    std::fs::set_permissions(&grouped, std::fs::Permissions::from_mode(0o640)).unwrap();
+    chmod(&grouped, 0o640);
     let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "grouped.jpg"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::metadata(&grouped).unwrap().permissions().mode() & 0o7777, 0o600);
@@ -1105,11 +1107,10 @@ fn links_in_a_shared_sticky_folder_are_followed_only_as_the_kernel_would() {
         eprintln!("SKIP: needs root (to give a link to another user)");
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
     let scratch = Scratch::new("sticky");
     let shared = scratch.path("shared");
     std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    chmod(&shared, 0o1777);
     let secret = scratch.path("secret.txt");
     std::fs::write(&secret, b"secret").unwrap();
     // Another user's link: not followed (fs.protected_symlinks).
