@@ -76,6 +76,11 @@ make_one rgb_x264rgb.mkv -f lavfi -i "$(src 320x240 30)" -t 1 -c:v libx264rgb -p
 # Other codecs and containers.
 make_one vp9.webm -f lavfi -i "$(src 320x240 30)" -t 3 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 30 -b:v 300k
 make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -q:v 4
+# Xvid with B-frames as VfW-era AVIs store them: "packed" (a P-frame and the B-frame before
+# it in one packet, then a 6-byte placeholder), so a packet's time is not its frame's; the
+# same stream unpacked by FFmpeg's mpeg4_unpack_bframes on a stream copy, as guides advise.
+make_one xvid_packed.avi -f lavfi -i "$(src 320x240 25)" -t 4 -c:v libxvid -g 50 -bf 2 -q:v 3
+make_one xvid_unpacked.avi -i "$dir/xvid_packed.avi" -c copy -bsf:v mpeg4_unpack_bframes
 # Elementary streams with B-frames: no container, no index; the H.264 one has no
 # timestamps at all (frame n is at n / frame rate).
 make_one bframes_annexb.h264 -i "$dir/bframes_gop250.mp4" -c copy -bsf:v h264_mp4toannexb -f h264

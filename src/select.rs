@@ -192,8 +192,9 @@ struct Scan<'t> {
     found: Option<Timed>,
     last: Option<Timed>,
     late: bool,
-    /// After a seek, the first frame came out without a timestamp.
-    unplaced: bool,
+    /// After a seek, the first frame cannot be trusted: it came out without a timestamp,
+    /// or predicted from a picture before the seek.
+    untrusted: bool,
     /// Packet times a seek pass checks the decoder's output against: the earliest at or
     /// after the target, and the latest (frames skipped on purpose left aside).
     first_due: Option<i64>,
@@ -209,7 +210,7 @@ impl<'t> Scan<'t> {
             found: None,
             last: None,
             late: false,
-            unplaced: false,
+            untrusted: false,
             first_due: None,
             last_due: None,
         }
@@ -231,7 +232,15 @@ impl<'t> Scan<'t> {
         // After a seek, a frame without a timestamp before any with one cannot be placed
         // (the clock would put it at the stream's start): only a pass from the start can.
         if self.check_late.is_some() && frame.pts().is_none() && clock.placed.is_none() {
-            self.unplaced = true;
+            self.untrusted = true;
+            return Ok(Flow::Stop);
+        }
+        // After a seek, a first frame predicted from an earlier picture means the packet
+        // marked as a keyframe was none (an AVI stream-copied through mpeg4_unpack_bframes
+        // keeps the mark on the packet before the I-frame): the decoder made it up from a
+        // blank picture, dropped the B-frames after it and gave the rest the wrong times.
+        if self.first && self.check_late.is_some() && frame.is_predicted() {
+            self.untrusted = true;
             return Ok(Flow::Stop);
         }
         let (pts, start) = clock.place(frame);
@@ -249,7 +258,7 @@ impl<'t> Scan<'t> {
     }
 
     fn outcome(self) -> Outcome {
-        if self.unplaced {
+        if self.untrusted {
             return Outcome::Lost;
         }
         if self.late {

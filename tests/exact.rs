@@ -190,6 +190,19 @@ fn mpeg4_part2_avi_with_b_frames() {
 }
 
 #[test]
+fn xvid_avi_with_packed_b_frames() {
+    // One keyframe at 0 s and one at 2 s (the second GOP is reached by a seek). Frame
+    // times come from the decoder's delay over packets without timestamps, as in ffmpeg:
+    // 0.2 s is a B-frame whose data travels in the packet timed before it.
+    check_fixture("xvid_packed.avi", &[0, 200, 1000, 1960, 2000, 2120, 2560, 3640, 3960, 10_000]);
+}
+
+#[test]
+fn xvid_avi_unpacked_by_stream_copy() {
+    check_fixture("xvid_unpacked.avi", &[0, 200, 1000, 1960, 2000, 2120, 2560, 3640, 3960, 10_000]);
+}
+
+#[test]
 fn ten_bit_422() {
     check_fixture("yuv422p10.mkv", &[0, 1000, 1010, 2500, 2950, 10_000]);
 }

@@ -71,7 +71,6 @@ pub(super) unsafe fn frame_rate(format: *mut ffi::AVFormatContext, stream: *mut 
 /// # Safety
 /// `frame` must be a valid frame.
 #[cfg(ffmpeg_6_1)]
-#[allow(dead_code)]
 pub(super) unsafe fn frame_is_key(frame: *const ffi::AVFrame) -> bool {
     // SAFETY: frame is valid per the contract.
     unsafe { (*frame).flags & ffi::AV_FRAME_FLAG_KEY != 0 }
@@ -82,7 +81,6 @@ pub(super) unsafe fn frame_is_key(frame: *const ffi::AVFrame) -> bool {
 /// # Safety
 /// `frame` must be a valid frame.
 #[cfg(not(ffmpeg_6_1))]
-#[allow(dead_code)]
 pub(super) unsafe fn frame_is_key(frame: *const ffi::AVFrame) -> bool {
     // SAFETY: frame is valid per the contract.
     unsafe { (*frame).key_frame != 0 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use ffmpeg_sys_next as ffi;
 
+use super::bsf::Unpacker;
 use super::io::{Avio, Reader};
 use super::{check, compat, interrupt, ts, Decoder, Interrupt, Packet, Rational};
 use crate::error::{Error, Status};
@@ -106,6 +107,9 @@ pub(crate) struct Demuxer<'a> {
     /// The H.264 reorder delay measured on the first packets where the probe was skipped
     /// (0 otherwise: the stream's parameters say it).
     reorder_delay: i32,
+    /// The packed-B-frame unpacker for the video stream (by index) once it is read from;
+    /// `None` inside for codecs that never pack.
+    unpacker: Option<(i32, Option<Unpacker>)>,
 }
 
 /// The reorder delay of packets with these presentation times, in decode order: for each,
@@ -229,7 +233,7 @@ impl<'a> Demuxer<'a> {
             }));
         }
         let ctx = NonNull::new(raw).expect("avformat_open_input succeeded");
-        Ok(Demuxer { ctx, _io: io, interrupt, queued: VecDeque::new(), reorder_delay: 0 })
+        Ok(Demuxer { ctx, _io: io, interrupt, queued: VecDeque::new(), reorder_delay: 0, unpacker: None })
     }
 
     fn raw(&self) -> *mut ffi::AVFormatContext {
@@ -612,16 +616,36 @@ impl<'a> Demuxer<'a> {
             if ret < 0 {
                 return Ok(false);
             }
-            if pkt.stream_index() == stream.index {
+            if pkt.stream_index() != stream.index {
+                continue;
+            }
+            let kept = match self.unpacker(stream)? {
+                Some(unpacker) => !unpacker.filter(pkt)?,
+                None => false,
+            };
+            if !kept {
                 return Ok(true);
             }
         }
+    }
+
+    /// The unpacker of `stream`'s packed B-frames, made on first use: without it a packed
+    /// B-frame is decoded from the packet timed before it and `skip_frame` before a target
+    /// could skip the answer itself, where ffmpeg's output seeking decodes it.
+    fn unpacker(&mut self, stream: &StreamInfo) -> Result<Option<&mut Unpacker>, Error> {
+        if !matches!(&self.unpacker, Some((index, _)) if *index == stream.index) {
+            self.unpacker = Some((stream.index, Unpacker::open(self.stream(stream.index))?));
+        }
+        Ok(self.unpacker.as_mut().and_then(|(_, unpacker)| unpacker.as_mut()))
     }
 
     /// Seeks so that the next packets start at or before `timestamp` (in the stream's
     /// time base) at a keyframe, as far as the container's index allows.
     pub fn seek(&mut self, stream: &StreamInfo, timestamp: i64) -> Result<(), Error> {
         self.queued.clear();
+        if let Some((_, Some(unpacker))) = &mut self.unpacker {
+            unpacker.flush();
+        }
         // SAFETY: context is open; the index is a valid stream.
         let ret = unsafe { ffi::av_seek_frame(self.raw(), stream.index, timestamp, ffi::AVSEEK_FLAG_BACKWARD) };
         if let Some(e) = self.interrupt.error() {

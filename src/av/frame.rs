@@ -4,7 +4,7 @@ use std::ptr::NonNull;
 
 use ffmpeg_sys_next as ffi;
 
-use super::Rational;
+use super::{compat, Rational};
 use crate::error::{Error, Status};
 
 pub(crate) struct Frame {
@@ -61,6 +61,13 @@ impl Frame {
     pub fn unref(&mut self) {
         // SAFETY: ptr is valid; unref leaves a blank frame.
         unsafe { ffi::av_frame_unref(self.ptr.as_ptr()) }
+    }
+
+    /// Whether this is a P-frame the decoder did not mark as a keyframe: a picture
+    /// predicted from an earlier one (an intra-refresh recovery point is marked).
+    pub fn is_predicted(&self) -> bool {
+        // SAFETY: ptr is a valid frame for the life of self.
+        self.raw().pict_type == ffi::AVPictureType::AV_PICTURE_TYPE_P && !unsafe { compat::frame_is_key(self.raw()) }
     }
 
     /// The presentation time the decoder settled on (best effort), in stream time base.

@@ -5,6 +5,7 @@
 //! has one RAII type here; raw pointers never leave this module. Every FFmpeg return code
 //! goes through [`check`], and version differences live in [`compat`] alone.
 
+mod bsf;
 mod compat;
 mod decoder;
 mod demuxer;
