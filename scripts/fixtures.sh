@@ -81,6 +81,9 @@ make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -
 # same stream unpacked by FFmpeg's mpeg4_unpack_bframes on a stream copy, as guides advise.
 make_one xvid_packed.avi -f lavfi -i "$(src 320x240 25)" -t 4 -c:v libxvid -g 50 -bf 2 -q:v 3
 make_one xvid_unpacked.avi -i "$dir/xvid_packed.avi" -c copy -bsf:v mpeg4_unpack_bframes
+# H.264 with intra refresh, no I-frame after the first: MPEG-TS marks each recovery point (a
+# P-frame) as a keyframe, and a seek to one is sound.
+make_one intra_refresh.ts -f lavfi -i "$(src 320x240 25)" -t 20 "${x264[@]}" -x264-params intra-refresh=1:keyint=50 -bf 0 -f mpegts
 # Elementary streams with B-frames: no container, no index; the H.264 one has no
 # timestamps at all (frame n is at n / frame rate).
 make_one bframes_annexb.h264 -i "$dir/bframes_gop250.mp4" -c copy -bsf:v h264_mp4toannexb -f h264

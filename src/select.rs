@@ -148,6 +148,28 @@ impl Clock {
     }
 }
 
+/// Whether FFmpeg decodes a P-frame of this stream whose reference it never had from a
+/// blank picture (its MPEG-1/2, MPEG-4 Part 2 and H.263 family) and shows it. H.264 and
+/// HEVC decoders instead show nothing before a picture they can rebuild, and their
+/// intra-refresh streams rightly mark recovery-point P-frames as keyframes: a seek to one
+/// is sound.
+fn predicts_from_blank(stream: &StreamInfo) -> bool {
+    matches!(
+        stream.codec_name.as_str(),
+        "mpeg1video"
+            | "mpeg2video"
+            | "mpeg4"
+            | "h263"
+            | "h263p"
+            | "flv1"
+            | "msmpeg4v1"
+            | "msmpeg4v2"
+            | "msmpeg4v3"
+            | "wmv1"
+            | "wmv2"
+    )
+}
+
 /// The decoded-frame limit of one search.
 struct Budget {
     decoded: u64,
@@ -195,6 +217,9 @@ struct Scan<'t> {
     /// After a seek, the first frame cannot be trusted: it came out without a timestamp,
     /// or predicted from a picture before the seek.
     untrusted: bool,
+    /// Whether the decoder decodes a P-frame without its reference from a blank picture
+    /// (see [`predicts_from_blank`]).
+    blank_references: bool,
     /// Packet times a seek pass checks the decoder's output against: the earliest at or
     /// after the target, and the latest (frames skipped on purpose left aside).
     first_due: Option<i64>,
@@ -202,8 +227,9 @@ struct Scan<'t> {
 }
 
 impl<'t> Scan<'t> {
-    fn new(timeline: &'t Timeline, check_late: Option<i64>) -> Scan<'t> {
+    fn new(timeline: &'t Timeline, check_late: Option<i64>, blank_references: bool) -> Scan<'t> {
         Scan {
+            blank_references,
             timeline,
             check_late,
             first: true,
@@ -239,7 +265,7 @@ impl<'t> Scan<'t> {
         // marked as a keyframe was none (an AVI stream-copied through mpeg4_unpack_bframes
         // keeps the mark on the packet before the I-frame): the decoder made it up from a
         // blank picture, dropped the B-frames after it and gave the rest the wrong times.
-        if self.first && self.check_late.is_some() && frame.is_predicted() {
+        if self.first && self.check_late.is_some() && self.blank_references && frame.is_predicted() {
             self.untrusted = true;
             return Ok(Flow::Stop);
         }
@@ -556,7 +582,7 @@ impl<'a> Selector<'a> {
     fn scan(&mut self, timeline: &Timeline, check_late: Option<i64>) -> Result<Outcome, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
         let (mut packet, mut frame) = (Packet::new()?, Frame::new()?);
-        let mut scan = Scan::new(timeline, check_late);
+        let mut scan = Scan::new(timeline, check_late, predicts_from_blank(self.source.stream()));
         let mut packets: u64 = 0;
         let Selector { source, clock, budget, skip_before, skipped, .. } = self;
         loop {

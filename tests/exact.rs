@@ -203,6 +203,21 @@ fn xvid_avi_unpacked_by_stream_copy() {
 }
 
 #[test]
+fn h264_intra_refresh_in_mpeg_ts() {
+    check_fixture("intra_refresh.ts", &[0, 2000, 7010, 11_960, 18_500, 19_960, 30_000]);
+}
+
+#[test]
+fn a_seek_to_an_intra_refresh_recovery_point_is_trusted() {
+    // The recovery points are P-frames marked as keyframes; seeking to one must not fall
+    // back to decoding the 462 frames from the start (a budget of 200 would stop that).
+    let path = common::fixture("intra_refresh.ts");
+    let options = Options { max_decoded_frames: 200, ..Options::default() };
+    let frame = vframe::decode_frame(Input::Path(&path), 18_500, &options).expect("found by a seek");
+    assert!((frame.time - 18.52).abs() < 0.021, "t={}", frame.time);
+}
+
+#[test]
 fn ten_bit_422() {
     check_fixture("yuv422p10.mkv", &[0, 1000, 1010, 2500, 2950, 10_000]);
 }

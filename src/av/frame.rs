@@ -63,11 +63,16 @@ impl Frame {
         unsafe { ffi::av_frame_unref(self.ptr.as_ptr()) }
     }
 
-    /// Whether this is a P-frame the decoder did not mark as a keyframe: a picture
-    /// predicted from an earlier one (an intra-refresh recovery point is marked).
+    /// Whether the decoder marked this picture neither as a keyframe nor as an intra or a
+    /// bidirectional one: a P-frame, predicted from an earlier picture (an intra-refresh
+    /// recovery point is marked as a keyframe), or a picture of no type (FFmpeg 7's MPEG-4
+    /// Part 2 decoder gives a P-frame decoded without its reference no type).
     pub fn is_predicted(&self) -> bool {
+        use ffi::AVPictureType::{AV_PICTURE_TYPE_B, AV_PICTURE_TYPE_BI, AV_PICTURE_TYPE_I};
+        let kind = self.raw().pict_type;
         // SAFETY: ptr is a valid frame for the life of self.
-        self.raw().pict_type == ffi::AVPictureType::AV_PICTURE_TYPE_P && !unsafe { compat::frame_is_key(self.raw()) }
+        let key = unsafe { compat::frame_is_key(self.raw()) };
+        !key && !matches!(kind, AV_PICTURE_TYPE_I | AV_PICTURE_TYPE_B | AV_PICTURE_TYPE_BI)
     }
 
     /// The presentation time the decoder settled on (best effort), in stream time base.
