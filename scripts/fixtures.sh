@@ -81,6 +81,8 @@ make_one mpeg4.avi -f lavfi -i "$(src 320x240 25)" -t 3 -c:v mpeg4 -g 12 -bf 2 -
 # same stream unpacked by FFmpeg's mpeg4_unpack_bframes on a stream copy, as guides advise.
 make_one xvid_packed.avi -f lavfi -i "$(src 320x240 25)" -t 4 -c:v libxvid -g 50 -bf 2 -q:v 3
 make_one xvid_unpacked.avi -i "$dir/xvid_packed.avi" -c copy -bsf:v mpeg4_unpack_bframes
+# ... and stream-copied, still packed, into MP4: every packet's pts is its dts.
+make_one xvid_packed.mp4 -i "$dir/xvid_packed.avi" -c copy
 # H.264 with intra refresh, no I-frame after the first: MPEG-TS marks each recovery point (a
 # P-frame) as a keyframe, and a seek to one is sound.
 make_one intra_refresh.ts -f lavfi -i "$(src 320x240 25)" -t 20 "${x264[@]}" -x264-params intra-refresh=1:keyint=50 -bf 0 -f mpegts

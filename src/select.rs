@@ -596,7 +596,11 @@ impl<'a> Selector<'a> {
                         "read too many packets without a frame (the decode limit)",
                     ));
                 }
-                let skip = skip_before.is_some_and(|t| packet.pts().is_some_and(|p| p < t));
+                // Packed B-frames are decoded whatever their packet times say: stream-copied
+                // into MP4 or MOV they carry decoding times as presentation times, and
+                // which frames are B-frames changes how FFmpeg times the others.
+                let skip =
+                    skip_before.is_some_and(|t| packet.pts().is_some_and(|p| p < t)) && !source.packed_b_frames();
                 *skipped |= skip;
                 scan.packet(&packet, skip);
                 source.decoder()?.skip_non_reference(skip);

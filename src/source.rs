@@ -245,6 +245,12 @@ impl<'a> Source<'a> {
         self.demuxer.read(&self.stream, packet)
     }
 
+    /// Whether the stream has shown packed B-frames (DivX/Xvid): their containers' packet
+    /// times are no guide to which frames come before a target.
+    pub fn packed_b_frames(&self) -> bool {
+        self.demuxer.packed_b_frames()
+    }
+
     /// Seeks to the keyframe at or before `timestamp` (as far as the index allows) and
     /// empties the decoder.
     pub fn seek(&mut self, timestamp: i64) -> Result<(), Error> {

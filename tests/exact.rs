@@ -203,6 +203,13 @@ fn xvid_avi_unpacked_by_stream_copy() {
 }
 
 #[test]
+fn xvid_packed_b_frames_stream_copied_into_mp4() {
+    // The packets' times are decoding times; ffmpeg times the frames from the decoder's
+    // view of all of them, B-frames included.
+    check_fixture("xvid_packed.mp4", &[0, 200, 330, 480, 1000, 1960, 2000, 2120, 2560, 3640, 3960, 10_000]);
+}
+
+#[test]
 fn h264_intra_refresh_in_mpeg_ts() {
     check_fixture("intra_refresh.ts", &[0, 2000, 7010, 11_960, 18_500, 19_960, 30_000]);
 }

@@ -11,6 +11,9 @@ use crate::error::{Error, Status};
 
 pub(crate) struct Unpacker {
     ctx: NonNull<ffi::AVBSFContext>,
+    /// Whether the filter has unpacked a packet (or dropped a placeholder): the stream
+    /// is packed.
+    unpacked: bool,
 }
 
 impl Unpacker {
@@ -33,6 +36,7 @@ impl Unpacker {
             check(ffi::av_bsf_alloc(filter, &mut raw), Status::Internal, "allocating the B-frame unpacker")?;
             let unpacker = Unpacker {
                 ctx: NonNull::new(raw).ok_or_else(|| Error::new(Status::Internal, "out of memory for a filter"))?,
+                unpacked: false,
             };
             check(ffi::avcodec_parameters_copy((*raw).par_in, par), Status::Internal, "B-frame unpacker parameters")?;
             (*raw).time_base_in = (*stream).time_base;
@@ -46,16 +50,25 @@ impl Unpacker {
     /// out, or a packed B-frame it holds for the next placeholder).
     pub fn filter(&mut self, pkt: &mut Packet) -> Result<bool, Error> {
         let ctx = self.ctx.as_ptr();
+        let size = pkt.size();
         // SAFETY: ctx is an initialised filter and pkt a valid packet; send takes over its
         // reference (leaving it blank) and receive fills the blank packet.
         unsafe {
             check(ffi::av_bsf_send_packet(ctx, pkt.as_ptr()), Status::DecodeError, "unpacking B-frames")?;
             let ret = ffi::av_bsf_receive_packet(ctx, pkt.as_ptr());
             if ret == ffi::AVERROR(libc::EAGAIN) {
+                self.unpacked = true;
                 return Ok(false);
             }
-            check(ret, Status::DecodeError, "unpacking B-frames").map(|_| true)
+            check(ret, Status::DecodeError, "unpacking B-frames")?;
         }
+        self.unpacked |= pkt.size() != size;
+        Ok(true)
+    }
+
+    /// Whether the stream has shown itself packed: a packet split or a placeholder dropped.
+    pub fn unpacked(&self) -> bool {
+        self.unpacked
     }
 
     /// Forgets any B-frame held back: after a seek it belongs to the wrong place.

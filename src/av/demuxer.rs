@@ -629,6 +629,11 @@ impl<'a> Demuxer<'a> {
         }
     }
 
+    /// Whether the packets read so far show packed B-frames (see [`Unpacker`]).
+    pub fn packed_b_frames(&self) -> bool {
+        matches!(&self.unpacker, Some((_, Some(unpacker))) if unpacker.unpacked())
+    }
+
     /// The unpacker of `stream`'s packed B-frames, made on first use: without it a packed
     /// B-frame is decoded from the packet timed before it and `skip_frame` before a target
     /// could skip the answer itself, where ffmpeg's output seeking decodes it.
