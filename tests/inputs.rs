@@ -47,3 +47,19 @@ fn still_images_are_refused_and_gif_is_video() {
     let image = extract("still.gif").unwrap();
     assert_eq!((image.width, image.height), (64, 48));
 }
+
+#[test]
+fn a_video_stream_of_no_known_codec_says_so() {
+    // The sample description's codec blanked, as a truncated or damaged MP4 can leave it:
+    // FFmpeg sees a video stream of codec "none".
+    let mut bytes = std::fs::read(fixture("gop25_25fps.mp4")).unwrap();
+    let stsd = bytes.windows(4).position(|w| w == b"stsd").expect("a sample description");
+    let at = stsd + bytes[stsd..].windows(4).position(|w| w == b"avc1").expect("an avc1 sample entry");
+    bytes[at..at + 4].copy_from_slice(&[0; 4]);
+    let spec: Spec = "vframe/jpg/offset/1".parse().unwrap();
+    let Err(error) = vframe::extract(Input::Memory(&bytes), &spec, &Options::default()) else {
+        panic!("an image from a stream of no codec");
+    };
+    assert_eq!(error.status(), Status::NoVideoStream, "{error}");
+    assert!(error.message().contains("names no codec"), "{error}");
+}
