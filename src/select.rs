@@ -323,6 +323,12 @@ pub(crate) struct Selector<'a> {
     skip_before: Option<i64>,
     /// Whether any packet was decoded that way (the last frame may then be missing).
     skipped: bool,
+    /// Whether this search met frame times that depend on the decode's history (see
+    /// [`Selector::faulty_times`]).
+    mistimed: bool,
+    /// The stream's timestamps are faulty: its frames are timed as ffmpeg times them only
+    /// when every frame is decoded from the start, so every search here is such a pass.
+    faulty_times: bool,
     /// The target that will be asked for after the current one, when the caller knows
     /// (batches, samples, storyboards); set for one call of [`Selector::next`].
     next_target: Option<u64>,
@@ -346,6 +352,8 @@ impl<'a> Selector<'a> {
             budget,
             skip_before: None,
             skipped: false,
+            mistimed: false,
+            faulty_times: false,
             next_target: None,
         }
     }
@@ -423,8 +431,14 @@ impl<'a> Selector<'a> {
             _ => {}
         }
         self.new_search();
-        self.skip_before = self.skip_target(Some(start), &timeline);
-        match self.scan(&timeline, None)? {
+        self.skip_before = if self.faulty_times { None } else { self.skip_target(Some(start), &timeline) };
+        let outcome = self.scan(&timeline, None)?;
+        if self.mistimed && !self.faulty_times {
+            self.faulty_times = true;
+            self.position = Position::Elsewhere;
+            return Ok(None);
+        }
+        match outcome {
             Outcome::Found(timed) => self.settle(timed, offset_ms, false).map(Some),
             Outcome::Ended(_) if self.skipped => {
                 self.position = Position::Elsewhere;
@@ -472,7 +486,8 @@ impl<'a> Selector<'a> {
         match self.attempt(offset_ms, true)? {
             Some((timed, ended)) => self.settle(timed, offset_ms, ended),
             // The container overstated its duration and frames skipped on the way may
-            // include the last one: do it again without skipping (rare, and then exact).
+            // include the last one, or the stream's times proved faulty: do it again
+            // without skipping (rare, and then exact).
             None => match self.attempt(offset_ms, false)? {
                 Some((timed, ended)) => self.settle(timed, offset_ms, ended),
                 None => Err(Error::new(Status::Internal, "frame search without skipping asked to skip")),
@@ -488,6 +503,7 @@ impl<'a> Selector<'a> {
         self.reset();
         let timeline = Timeline::new(self.source.stream(), offset_ms);
         self.prepare(offset_ms)?;
+        let allow_skip = allow_skip && !self.faulty_times;
         let skip_before = if allow_skip { self.skip_target(self.clock.start, &timeline) } else { None };
         self.skip_before = skip_before;
         let outcome = match self.seek_and_scan(&timeline)? {
@@ -500,6 +516,11 @@ impl<'a> Selector<'a> {
                 self.scan(&timeline, None)?
             }
         };
+        if self.mistimed && !self.faulty_times {
+            self.faulty_times = true;
+            self.position = Position::Elsewhere;
+            return Ok(None);
+        }
         if matches!(outcome, Outcome::Ended(_)) && self.skipped {
             return Ok(None);
         }
@@ -531,6 +552,7 @@ impl<'a> Selector<'a> {
     fn new_search(&mut self) {
         self.budget.decoded = 0;
         self.skipped = false;
+        self.mistimed = false;
     }
 
     /// Seeks to the keyframe before the target and decodes forward from there, seeking
@@ -539,6 +561,9 @@ impl<'a> Selector<'a> {
     /// start time, or the seeks failed, lost frames or kept landing late.
     fn seek_and_scan(&mut self, timeline: &Timeline) -> Result<Option<Outcome>, Error> {
         let Some(begin) = self.clock.start else { return Ok(None) };
+        if self.faulty_times {
+            return Ok(None);
+        }
         // Targets among untimed frames at the stream's head are reached from the start.
         let beyond_untimed = self.source.untimed_span().is_some_and(|span| timeline.offset_ticks > span);
         if !beyond_untimed || !self.source.seekable() {
@@ -584,7 +609,10 @@ impl<'a> Selector<'a> {
         let (mut packet, mut frame) = (Packet::new()?, Frame::new()?);
         let mut scan = Scan::new(timeline, check_late, predicts_from_blank(self.source.stream()));
         let mut packets: u64 = 0;
-        let Selector { source, clock, budget, skip_before, skipped, .. } = self;
+        // Container timestamps that are decoding times (every pts equal to its dts) in a
+        // stream the decoder reorders: the times of frames depend on which were decoded.
+        let mut pts_is_dts = true;
+        let Selector { source, clock, budget, skip_before, skipped, mistimed, .. } = self;
         loop {
             source.poll()?;
             let more = source.read(&mut packet)?;
@@ -604,10 +632,12 @@ impl<'a> Selector<'a> {
                 *skipped |= skip;
                 scan.packet(&packet, skip);
                 source.decoder()?.skip_non_reference(skip);
+                pts_is_dts &= packet.pts().is_some() && packet.pts() == packet.dts();
             }
             let decoder = source.decoder()?;
             let flow = decoder.decode(more.then_some(&packet), &mut frame, &mut |f| {
                 budget.count()?;
+                *mistimed |= f.times_disagree();
                 scan.frame(f, clock)
             })?;
             // A picture refused for its size may have been the answer: never a fallback.
@@ -616,6 +646,7 @@ impl<'a> Selector<'a> {
                 break;
             }
         }
+        *mistimed |= packets >= 2 && pts_is_dts && source.decoder()?.reorders();
         Ok(scan.outcome())
     }
 

@@ -65,6 +65,24 @@ fn transport_stream_and_vfr() {
 }
 
 #[test]
+fn faulty_timestamps() {
+    // Decoded from the start, every frame: later offsets decode on, earlier ones start again.
+    assert_same_as_single_calls(
+        "xvid.mp4",
+        &[
+            "vframe/png/offset/3.9",
+            "vframe/png/offset/1.2",
+            "vframe/png/offset/0",
+            "vframe/png/offset/1.2",
+            "vframe/png/offset/2.41",
+            "vframe/png/offset/1.19",
+            "vframe/png/offset/3.6",
+            "vframe/png/offset/2.4",
+        ],
+    );
+}
+
+#[test]
 fn untimed_frames_at_the_head() {
     // Frames without timestamps before a cut are placed from their neighbours, in a batch
     // (decoding on from one offset to the next) as in single calls.

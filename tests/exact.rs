@@ -210,6 +210,15 @@ fn xvid_packed_b_frames_stream_copied_into_mp4() {
 }
 
 #[test]
+fn faulty_timestamps_are_timed_as_a_decode_from_the_start_times_them() {
+    // Every packet's pts equals its dts in streams with B-frames: FFmpeg then times frames
+    // by their decoding times once it has seen the pts go back, and which frames it has
+    // seen decides it. Offsets at and around the keyframes (every 1.2 s in xvid.mp4).
+    check_fixture("xvid.mp4", &[0, 500, 1180, 1190, 1200, 1300, 1320, 2400, 2520, 3600, 3720, 10_000]);
+    check_fixture("h264_pts_is_dts.ts", &[0, 160, 1340, 1400, 2320, 3500, 10_000]);
+}
+
+#[test]
 fn h264_intra_refresh_in_mpeg_ts() {
     check_fixture("intra_refresh.ts", &[0, 2000, 7010, 11_960, 18_500, 19_960, 30_000]);
 }

@@ -170,6 +170,13 @@ impl Decoder {
         }
     }
 
+    /// Whether the decoder holds frames back to put them in presentation order (its
+    /// `has_b_frames`, which it raises once it sees reordering).
+    pub fn reorders(&self) -> bool {
+        // SAFETY: ctx is an open codec context.
+        unsafe { (*self.ctx.as_ptr()).has_b_frames > 0 }
+    }
+
     /// Whether to skip decoding frames no other frame refers to (`skip_frame = nonref`).
     /// Frames that are decoded stay bit-exact.
     pub fn skip_non_reference(&mut self, skip: bool) {

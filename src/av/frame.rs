@@ -75,6 +75,14 @@ impl Frame {
         !key && !matches!(kind, AV_PICTURE_TYPE_I | AV_PICTURE_TYPE_B | AV_PICTURE_TYPE_BI)
     }
 
+    /// Whether the decoder's best-effort time differs from the frame's own timestamp: it
+    /// found the presentation times out of order and now times frames by their decoding
+    /// times, a choice that depends on every frame it decoded before.
+    pub fn times_disagree(&self) -> bool {
+        let raw = self.raw();
+        super::ts(raw.pts).is_some_and(|pts| super::ts(raw.best_effort_timestamp).is_some_and(|best| best != pts))
+    }
+
     /// The presentation time the decoder settled on (best effort), in stream time base.
     pub fn pts(&self) -> Option<i64> {
         super::ts(self.raw().best_effort_timestamp).or_else(|| super::ts(self.raw().pts))
