@@ -84,10 +84,14 @@ make_one xvid_unpacked.avi -i "$dir/xvid_packed.avi" -c copy -bsf:v mpeg4_unpack
 # ... and stream-copied, still packed, into MP4: every packet's pts is its dts.
 make_one xvid_packed.mp4 -i "$dir/xvid_packed.avi" -c copy
 # Faulty timestamps, where ffmpeg's frame times depend on every frame decoded before: Xvid
-# (not packed) straight into MP4, whose packets then carry pts = dts in a B-frame stream;
-# and H.264 with B-frames in MPEG-TS, its pts overwritten with the dts.
+# (not packed) straight into MP4, whose packets then carry pts = dts in a B-frame stream.
 make_one xvid.mp4 -f lavfi -i "$(src 320x240 25)" -t 4 -c:v libxvid -bf 2 -g 30 -q:v 3
-make_one h264_pts_is_dts.ts -i "$dir/bframes_gop250.mp4" -t 4 -c copy -bsf:v setts=pts=DTS -f mpegts
+# ... and where pts = dts is right: MPEG-2 with I- and P-frames only, which FFmpeg's encoder
+# still marks as possibly reordered (low_delay 0).
+if [ ! -s "$dir/mpeg2_ip_pts_is_dts.mp4" ]; then
+    make_one .mpeg2_ip.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 -c:v mpeg2video -bf 0 -g 15 -q:v 4
+    make_one mpeg2_ip_pts_is_dts.mp4 -i "$dir/.mpeg2_ip.mp4" -c copy -bsf:v setts=dts=PTS-STARTPTS:pts=PTS-STARTPTS
+fi
 # H.264 with intra refresh, no I-frame after the first: MPEG-TS marks each recovery point (a
 # P-frame) as a keyframe, and a seek to one is sound.
 make_one intra_refresh.ts -f lavfi -i "$(src 320x240 25)" -t 20 "${x264[@]}" -x264-params intra-refresh=1:keyint=50 -bf 0 -f mpegts

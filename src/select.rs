@@ -609,9 +609,12 @@ impl<'a> Selector<'a> {
         let (mut packet, mut frame) = (Packet::new()?, Frame::new()?);
         let mut scan = Scan::new(timeline, check_late, predicts_from_blank(self.source.stream()));
         let mut packets: u64 = 0;
-        // Container timestamps that are decoding times (every pts equal to its dts) in a
-        // stream the decoder reorders: the times of frames depend on which were decoded.
-        let mut pts_is_dts = true;
+        // Container timestamps that are decoding times (every pts equal to its dts) in an
+        // MPEG-4 Part 2 stream the decoder reorders (its VOL says B-frames may come, and
+        // encoders say so only when they use them): the times of frames depend on which
+        // were decoded. Other codecs declare reordering without B-frames (FFmpeg's MPEG-2
+        // encoder, some H.264 headers), where pts = dts is right.
+        let mut pts_is_dts = self.source.stream().codec_name == "mpeg4";
         let Selector { source, clock, budget, skip_before, skipped, mistimed, .. } = self;
         loop {
             source.poll()?;
