@@ -433,9 +433,7 @@ impl<'a> Selector<'a> {
         self.new_search();
         self.skip_before = if self.faulty_times { None } else { self.skip_target(Some(start), &timeline) };
         let outcome = self.scan(&timeline, None)?;
-        if self.mistimed && !self.faulty_times {
-            self.faulty_times = true;
-            self.position = Position::Elsewhere;
+        if self.mistimed && self.redo_for_faulty_times() {
             return Ok(None);
         }
         match outcome {
@@ -516,9 +514,7 @@ impl<'a> Selector<'a> {
                 self.scan(&timeline, None)?
             }
         };
-        if self.mistimed && !self.faulty_times {
-            self.faulty_times = true;
-            self.position = Position::Elsewhere;
+        if self.mistimed && self.redo_for_faulty_times() {
             return Ok(None);
         }
         if matches!(outcome, Outcome::Ended(_)) && self.skipped {
@@ -546,6 +542,18 @@ impl<'a> Selector<'a> {
         }
         self.reset();
         Ok(())
+    }
+
+    /// After a search that met faulty times (`mistimed`), whether to search again: the first
+    /// time, on an input that can be read again, every later search becoming a decode of
+    /// every frame from the start. A pipe keeps the answer of its one pass.
+    fn redo_for_faulty_times(&mut self) -> bool {
+        if self.faulty_times || !self.source.seekable() {
+            return false;
+        }
+        self.faulty_times = true;
+        self.position = Position::Elsewhere;
+        true
     }
 
     /// Resets what one search counts: decoded frames, and frames skipped on purpose.
@@ -824,10 +832,16 @@ impl<'a> Selector<'a> {
     fn no_frame(&mut self) -> Error {
         let stream = self.source.stream();
         let (codec, format) = (stream.codec_name.clone(), stream.format_name.clone());
-        let why = match self.source.decoder() {
+        let mut why = match self.source.decoder() {
             Ok(decoder) => decoder.last_error().map(|e| format!(": {e}")).unwrap_or_default(),
             Err(_) => String::new(),
         };
+        if !self.source.seekable() && format.starts_with("mov,") {
+            why.push_str(
+                " (read from a pipe, an MP4 must have its index before its data: write it with \
+                 `-movflags +faststart`, or give a file)",
+            );
+        }
         Error::new(
             Status::DecodeError,
             format!("no frame of the {codec} video stream (in {format}) could be decoded{why}"),

@@ -1259,3 +1259,46 @@ fn signals_the_caller_ignores_stay_ignored() {
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 120);
     }
 }
+
+/// The input read from a pipe (standard input): the image `vframe /dev/stdin SPEC -o -`
+/// gives when `bytes` are written to it.
+fn from_a_pipe(bytes: &[u8], spec: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(VFRAME)
+        .args(["/dev/stdin", spec, "-o", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The reader may stop early (an error): a broken pipe here is its answer, not ours.
+    let _ = stdin.write_all(bytes);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn an_mp4_is_read_from_a_pipe_when_its_index_comes_first() {
+    let scratch = Scratch::new("pipe-mp4");
+    let faststart = scratch.path("faststart.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(fixture("gop25_25fps.mp4"))
+        .args(["-c", "copy", "-movflags", "+faststart"])
+        .arg(&faststart)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let spec = "vframe/png/offset/1.2";
+    let piped = from_a_pipe(&std::fs::read(&faststart).unwrap(), spec);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let from_file = run(&faststart, spec, &scratch.path("file.png"));
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    assert!(piped.stdout == std::fs::read(scratch.path("file.png")).unwrap(), "the same image as from the file");
+    // With the index at the end (moov after mdat) a pipe cannot go back to the data: the
+    // error says what to do.
+    let piped = from_a_pipe(&std::fs::read(fixture("gop25_25fps.mp4")).unwrap(), spec);
+    assert_eq!(piped.status.code(), Some(1));
+    assert!(stderr(&piped).contains("+faststart"), "{}", stderr(&piped));
+}

@@ -167,6 +167,7 @@ impl<'a> Avio<'a> {
         if buffer.is_null() {
             return Err(Error::new(Status::Internal, "out of memory for the I/O buffer"));
         }
+        let seekable = source.is_seekable();
         let source = Box::into_raw(Box::new(source));
         // SAFETY: buffer was allocated by av_malloc (AVIO may reallocate it); `source`
         // stays valid until Drop, after FFmpeg's last use of the context.
@@ -182,7 +183,15 @@ impl<'a> Avio<'a> {
             )
         };
         match NonNull::new(ctx) {
-            Some(ctx) => Ok(Avio { ctx, source, _borrow: PhantomData }),
+            Some(ctx) => {
+                if !seekable {
+                    // A pipe: FFmpeg must skip forward by reading, as over its own pipe:
+                    // protocol (the MP4 demuxer gives up on a failed seek past an atom).
+                    // SAFETY: ctx is the fresh context; seekable is a plain flag field.
+                    unsafe { (*ctx.as_ptr()).seekable = 0 };
+                }
+                Ok(Avio { ctx, source, _borrow: PhantomData })
+            }
             None => {
                 // SAFETY: both were allocated above and are not referenced elsewhere.
                 unsafe {
