@@ -120,13 +120,13 @@ impl Decoder {
         // context copies what it needs from them.
         unsafe {
             let par = (*stream).codecpar;
-            let codec = ffi::avcodec_find_decoder((*par).codec_id);
             if (*par).codec_id == ffi::AVCodecID::AV_CODEC_ID_NONE {
                 return Err(Error::new(
                     Status::NoVideoStream,
                     "the video stream names no codec FFmpeg knows (a damaged or truncated file?)",
                 ));
             }
+            let codec = ffi::avcodec_find_decoder((*par).codec_id);
             if codec.is_null() {
                 let name = std::ffi::CStr::from_ptr(ffi::avcodec_get_name((*par).codec_id));
                 return Err(Error::new(

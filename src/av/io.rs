@@ -152,6 +152,9 @@ fn read_pipe(file: &mut File, buf: &mut [u8], interrupt: &Interrupt) -> std::io:
 
 const BUFFER_SIZE: usize = 64 * 1024;
 
+/// The AVIO seek callback's type.
+type SeekFn = unsafe extern "C" fn(*mut c_void, i64, c_int) -> i64;
+
 /// An `AVIOContext` reading from a boxed [`Reader`]. Dropped after the format context that
 /// uses it has been closed (field order in `Demuxer`).
 pub(crate) struct Avio<'a> {
@@ -167,7 +170,10 @@ impl<'a> Avio<'a> {
         if buffer.is_null() {
             return Err(Error::new(Status::Internal, "out of memory for the I/O buffer"));
         }
-        let seekable = source.is_seekable();
+        // A pipe gets no seek callback: FFmpeg then knows it cannot seek, nor learn the
+        // size, and skips forward by reading, as over its own pipe: protocol (the MP4
+        // demuxer gives up on a failed seek past an atom).
+        let seek = if source.is_seekable() { Some(seek as SeekFn) } else { None };
         let source = Box::into_raw(Box::new(source));
         // SAFETY: buffer was allocated by av_malloc (AVIO may reallocate it); `source`
         // stays valid until Drop, after FFmpeg's last use of the context.
@@ -179,19 +185,11 @@ impl<'a> Avio<'a> {
                 source as *mut c_void,
                 Some(read_packet),
                 None,
-                Some(seek),
+                seek,
             )
         };
         match NonNull::new(ctx) {
-            Some(ctx) => {
-                if !seekable {
-                    // A pipe: FFmpeg must skip forward by reading, as over its own pipe:
-                    // protocol (the MP4 demuxer gives up on a failed seek past an atom).
-                    // SAFETY: ctx is the fresh context; seekable is a plain flag field.
-                    unsafe { (*ctx.as_ptr()).seekable = 0 };
-                }
-                Ok(Avio { ctx, source, _borrow: PhantomData })
-            }
+            Some(ctx) => Ok(Avio { ctx, source, _borrow: PhantomData }),
             None => {
                 // SAFETY: both were allocated above and are not referenced elsewhere.
                 unsafe {
