@@ -916,6 +916,18 @@ fn a_file_written_in_place_is_no_other_jobs_to_replace() {
 
 #[test]
 fn usage_errors_are_not_written_into_the_jobs_file() {
+    // Each run: its arguments and whether the jobs file is its standard input; standard
+    // error goes to the end of `victim`, which a usage error must leave as it was.
+    fn usage_errors_leave_intact(victim: &Path, jobs: &Path, runs: &[(&[&str], bool)]) {
+        let before = std::fs::read(victim).unwrap();
+        for &(args, from_stdin) in runs {
+            let appending = std::fs::OpenOptions::new().append(true).open(victim).unwrap();
+            let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+            let run = vframe_with(&args, from_stdin.then_some(jobs), Stdio::piped(), appending.into());
+            assert_eq!(run.status.code(), Some(2), "{args:?}");
+            assert!(std::fs::read(victim).unwrap() == before, "{args:?}: {} is intact", victim.display());
+        }
+    }
     // Standard error appended to the jobs file, named as `--jobs=FILE` or given as
     // standard input: a usage error says nothing rather than write into the list.
     let scratch = Scratch::new("jobs-usage-quiet");
@@ -924,39 +936,32 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
         format!("{}\tvframe/jpg/offset/0.5\t{}\n", fixture("tiny_h264.mp4").display(), scratch.path("o.jpg").display());
     std::fs::write(&jobs, &text).unwrap();
     let jobs_arg = format!("--jobs={}", jobs.display());
-    let runs: [(&[&str], bool); 3] = [
-        (&[&jobs_arg, "--parallel", "0"], false),
-        (&["--jobs", "-", "--parallel=x"], true),
-        (&["--jobs=-", "--parallel", "-1"], true),
-    ];
-    for (args, from_stdin) in runs {
-        let appending = std::fs::OpenOptions::new().append(true).open(&jobs).unwrap();
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-        let run = vframe_with(&args, from_stdin.then_some(jobs.as_path()), Stdio::piped(), appending.into());
-        assert_eq!(run.status.code(), Some(2), "{args:?}");
-        assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "{args:?}: the jobs file is intact");
-    }
+    usage_errors_leave_intact(
+        &jobs,
+        &jobs,
+        &[
+            (&[&jobs_arg, "--parallel", "0"], false),
+            (&["--jobs", "-", "--parallel=x"], true),
+            (&["--jobs=-", "--parallel", "-1"], true),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "the jobs file is intact");
     // Standard error appended to a video the jobs file names: the same.
     let video = scratch.path("v.mp4");
     std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
     std::fs::write(&jobs, format!("{}\tvframe/jpg/offset/0.5\t{}\n", video.display(), scratch.path("o.jpg").display()))
         .unwrap();
     let jobs_arg = format!("--jobs={}", jobs.display());
-    let runs: [(&[&str], bool); 3] = [
-        (&["--jobs", &jobs.display().to_string(), "--parallel", "0"], false),
-        (&[&jobs_arg, "--bogus"], false),
-        (&["--jobs", "-", "x"], true),
-    ];
-    for (args, from_stdin) in runs {
-        let appending = std::fs::OpenOptions::new().append(true).open(&video).unwrap();
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-        let run = vframe_with(&args, from_stdin.then_some(jobs.as_path()), Stdio::piped(), appending.into());
-        assert_eq!(run.status.code(), Some(2), "{args:?}");
-        assert!(
-            std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(),
-            "{args:?}: the video is intact"
-        );
-    }
+    usage_errors_leave_intact(
+        &video,
+        &jobs,
+        &[
+            (&["--jobs", &jobs.display().to_string(), "--parallel", "0"], false),
+            (&[&jobs_arg, "--bogus"], false),
+            (&["--jobs", "-", "x"], true),
+        ],
+    );
+    assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
 }
 
 #[test]
