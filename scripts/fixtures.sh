@@ -126,6 +126,10 @@ make_one tiny_vp9.webm "${tiny[@]}" -c:v libvpx-vp9 -deadline realtime -cpu-used
 make_one tiny_av1.ivf "${tiny[@]}" -c:v libaom-av1 -cpu-used 8 -g 5
 make_one tiny_mpeg4.avi "${tiny[@]}" -c:v mpeg4 -g 5 -bf 1
 make_one tiny_mpeg2.mpg "${tiny[@]}" -c:v mpeg2video -g 5
+# Xvid packed in AVI (the bitstream filter on the way to the decoder) and Xvid straight into
+# MP4 (pts = dts: the faulty-timestamp pass), so damage and fuzzing reach those paths too.
+make_one tiny_xvid_packed.avi "${tiny[@]}" -c:v libxvid -g 5 -bf 2 -q:v 4
+make_one tiny_xvid.mp4 "${tiny[@]}" -c:v libxvid -g 5 -bf 2 -q:v 4
 make_one tiny_flv1.flv "${tiny[@]}" -c:v flv1
 make_one tiny_theora.ogv "${tiny[@]}" -c:v libtheora -g 5
 make_one tiny_mjpeg.mov "${tiny[@]}" -c:v mjpeg -pix_fmt yuvj420p
