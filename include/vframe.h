@@ -115,6 +115,13 @@ typedef struct vframe_pool vframe_pool;
  * one at a time (a second caller waits), so for parallel work open one source per
  * thread. Memory kept between calls: the demuxer, the decoder and its reference frames,
  * and the last frame returned (for a 1080p H.264 video, tens of MB).
+ *
+ * The file is read through the descriptor opened here, never by its path again: renamed
+ * over, deleted or given relative to a working folder that changed, it is still the video
+ * this source gives frames of. After `fork()` a source works in the child (its first call
+ * there opens the input again, leaving what the parent's decoder held allocated), unless
+ * another thread was inside a call on it at the fork: then the child must neither use nor
+ * close it (that call never ends in the child).
  */
 typedef struct vframe_source vframe_source;
 

@@ -7,6 +7,7 @@
 //! by a seek on the same demuxer and decoder. The one-shot calls of `extract` are this
 //! handle used once.
 
+use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -36,9 +37,16 @@ use crate::{DecodedFrame, Image, Input, Options, Spec};
 /// looked for the whole decoded-frame limit. A `Source` may move between threads; its
 /// methods take `&mut self`, so one thread uses it at a time. Memory held between calls:
 /// the demuxer, the decoder with its reference frames, and the last frame returned.
+///
+/// After `fork()`, a source the parent opened still works in the child: its first call
+/// there opens the input again (the same open file, or the same bytes), because the
+/// decoder's threads stayed in the parent; what the parent's decoder held is left
+/// allocated in the child, never freed (freeing it would wait for those threads).
 pub struct Source<'a> {
-    selector: Selector<'a>,
+    selector: ManuallyDrop<Selector<'a>>,
     presenter: Presenter,
+    /// The process whose threads the selector's decoder has.
+    pid: u32,
 }
 
 impl<'a> Source<'a> {
@@ -49,13 +57,26 @@ impl<'a> Source<'a> {
     }
 
     fn from_origin(origin: Origin<'a>, options: &Options) -> Result<Source<'a>, Error> {
-        Ok(Source { selector: Selector::open(origin, options)?, presenter: Presenter::new() })
+        let selector = ManuallyDrop::new(Selector::open(origin, options)?);
+        Ok(Source { selector, presenter: Presenter::new(), pid: std::process::id() })
+    }
+
+    /// The selector, opened again first in a process made by `fork()` since it was.
+    fn selector(&mut self) -> Result<&mut Selector<'a>, Error> {
+        let pid = std::process::id();
+        if pid != self.pid {
+            // The old selector is never dropped here (see the type's documentation).
+            self.selector = ManuallyDrop::new(self.selector.open_again()?);
+            self.pid = pid;
+        }
+        Ok(&mut self.selector)
     }
 
     /// The thumbnail `spec` describes.
     pub fn extract(&mut self, spec: &Spec) -> Result<Image, Error> {
-        self.selector.restart_time_limit();
-        let located = self.selector.next(spec.offset_ms, spec.mode)?;
+        let selector = self.selector()?;
+        selector.restart_time_limit();
+        let located = selector.next(spec.offset_ms, spec.mode)?;
         self.presenter.present(&located, spec)
     }
 
@@ -64,6 +85,9 @@ impl<'a> Source<'a> {
     /// concerns the whole input (time limit, cancellation, the input unreadable) is given
     /// to every spec not yet done; the time limit covers the whole call.
     pub fn extract_many(&mut self, specs: &[Spec]) -> Vec<Result<Image, Error>> {
+        if let Err(e) = self.selector() {
+            return specs.iter().map(|_| Err(e.clone())).collect();
+        }
         self.selector.restart_time_limit();
         let mut order: Vec<usize> = (0..specs.len()).collect();
         order.sort_by_key(|&i| (specs[i].offset_ms, specs[i].mode == Mode::Fast));
@@ -98,8 +122,9 @@ impl<'a> Source<'a> {
 
     /// The decoded frame `mode` selects for `offset_ms`, unconverted.
     pub(crate) fn decode(&mut self, offset_ms: u64, mode: Mode) -> Result<DecodedFrame, Error> {
-        self.selector.restart_time_limit();
-        present::decoded_frame(&self.selector.next(offset_ms, mode)?)
+        let selector = self.selector()?;
+        selector.restart_time_limit();
+        present::decoded_frame(&selector.next(offset_ms, mode)?)
     }
 }
 
@@ -114,6 +139,15 @@ impl Source<'static> {
     /// not copied; a `Vec<u8>` or `&[u8]` is copied into one, once).
     pub fn open_bytes(bytes: impl Into<Arc<[u8]>>, options: &Options) -> Result<Source<'static>, Error> {
         Source::from_origin(Origin::Memory(Bytes::Shared(bytes.into())), options)
+    }
+}
+
+impl Drop for Source<'_> {
+    fn drop(&mut self) {
+        if std::process::id() == self.pid {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.selector) };
+        }
     }
 }
 

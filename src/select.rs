@@ -392,6 +392,11 @@ impl<'a> Selector<'a> {
     }
 
     /// Starts the time limit again: a new call on this selector's input begins.
+    /// A selector over the same input opened anew (see [`Source::open_again`]).
+    pub fn open_again(&self) -> Result<Selector<'a>, Error> {
+        Ok(Selector::new(self.source.open_again()?))
+    }
+
     pub fn restart_time_limit(&self) {
         self.source.restart_clock();
     }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::av::{Bytes, Decoder, Demuxer, Frame, Interrupt, Packet, Probe, Rational, Reader, StreamInfo};
+use crate::av::{Bytes, Decoder, Demuxer, Frame, Interrupt, OpenFile, Packet, Probe, Rational, Reader, StreamInfo};
 use crate::error::{Error, Status};
 use crate::{Input, Options};
 
@@ -18,6 +18,10 @@ use crate::{Input, Options};
 pub(crate) enum Origin<'a> {
     Path(PathBuf),
     Memory(Bytes<'a>),
+    /// A file as the source first opened it: read again through that open file, never
+    /// through its path, which may name another file by now (renamed over, deleted, or
+    /// relative to a working folder that changed).
+    Opened(OpenFile),
 }
 
 impl<'a> From<Input<'a>> for Origin<'a> {
@@ -92,6 +96,10 @@ impl<'a> Source<'a> {
     fn open_with(origin: Origin<'a>, options: Options, interrupt: Arc<Interrupt>) -> Result<Source<'a>, Error> {
         let reader = Source::reader(&origin, &interrupt)?;
         let seekable = reader.is_seekable();
+        let origin = match (origin, &reader) {
+            (Origin::Path(_), Reader::File(file, None)) => Origin::Opened(file.again()),
+            (origin, _) => origin,
+        };
         let mut demuxer = Demuxer::open(reader, Arc::clone(&interrupt))?;
         let stream = match demuxer.video_stream(options.max_input_pixels, Probe::HeadersFirst)? {
             Some(stream) => stream,
@@ -142,6 +150,7 @@ impl<'a> Source<'a> {
         Ok(match origin {
             Origin::Path(path) => Reader::open_path(path, interrupt)?,
             Origin::Memory(bytes) => Reader::Memory(std::io::Cursor::new(bytes.clone())),
+            Origin::Opened(file) => Reader::File(file.again(), None),
         })
     }
 
@@ -165,6 +174,12 @@ impl<'a> Source<'a> {
 
     pub fn stream(&self) -> &StreamInfo {
         &self.stream
+    }
+
+    /// The same input opened anew, with nothing of this source's state: for a process
+    /// made by `fork()`, where this source's decoder threads do not exist.
+    pub fn open_again(&self) -> Result<Source<'a>, Error> {
+        Source::open(self.origin.clone(), &self.options)
     }
 
     pub fn options(&self) -> &Options {

@@ -186,3 +186,32 @@ fn truncated_files_answer_as_fresh_calls_do() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn a_source_reads_the_file_it_opened_whatever_its_path_names_later() {
+    // A raw H.264 stream is read again from its start for an earlier offset: the handle
+    // must read the file it opened, not whatever the path names by then. It read the path
+    // again, and gave frames of the file renamed over it, or failed on one deleted.
+    let (first, earlier) = (spec("vframe/png/offset/2"), spec("vframe/png/offset/0.5"));
+    let want = vframe::extract(Input::Path(&fixture("bframes_annexb.h264")), &earlier, &Options::default()).unwrap();
+    for change in ["renamed over", "deleted", "overwritten in place by a new file"] {
+        let path = common::TempPath::new(&format!("reopened-{}.h264", change.replace(' ', "-")));
+        std::fs::copy(fixture("bframes_annexb.h264"), &path.0).unwrap();
+        let mut source = Source::open_path(&path.0, &Options::default()).unwrap();
+        source.extract(&first).unwrap();
+        match change {
+            "renamed over" => {
+                let other = common::TempPath::new("reopened-other.h264");
+                std::fs::copy(fixture("tiny_h264.h264"), &other.0).unwrap();
+                std::fs::rename(&other.0, &path.0).unwrap();
+            }
+            "deleted" => std::fs::remove_file(&path.0).unwrap(),
+            _ => {
+                std::fs::remove_file(&path.0).unwrap();
+                std::fs::copy(fixture("tiny_h264.h264"), &path.0).unwrap();
+            }
+        }
+        let got = source.extract(&earlier).unwrap_or_else(|e| panic!("the file {change}: {e}"));
+        assert!(got == want, "the file {change}: the handle read another file ({}x{})", got.width, got.height);
+    }
+}

@@ -17,8 +17,55 @@ use crate::error::{Error, Status};
 /// What FFmpeg reads from.
 pub(crate) enum Reader<'a> {
     /// A file; for a pipe (FIFO), the call's interrupt, which its reads wait on.
-    File(File, Option<Arc<Interrupt>>),
+    File(OpenFile, Option<Arc<Interrupt>>),
     Memory(Cursor<Bytes<'a>>),
+}
+
+/// A file vframe opened, read at a position of its own (`pread`): every reader of one open
+/// file (a source reading its input again from the start, a probe after a header-only
+/// open) reads the file it opened, whatever its path names since, and no reader moves
+/// another's position, nor does a process sharing the descriptor after `fork()`.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    file: Arc<File>,
+    pos: u64,
+}
+
+impl Clone for OpenFile {
+    /// Another reader of the same open file, at its start.
+    fn clone(&self) -> OpenFile {
+        self.again()
+    }
+}
+
+impl OpenFile {
+    /// A reader of the same open file, at its start.
+    pub fn again(&self) -> OpenFile {
+        OpenFile { file: Arc::clone(&self.file), pos: 0 }
+    }
+}
+
+impl Read for OpenFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for OpenFile {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let (base, delta) = match pos {
+            SeekFrom::Start(to) => (to, 0),
+            SeekFrom::Current(delta) => (self.pos, delta),
+            SeekFrom::End(delta) => (self.file.metadata()?.len(), delta),
+        };
+        self.pos = base.checked_add_signed(delta).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "a seek before the start of the file")
+        })?;
+        Ok(self.pos)
+    }
 }
 
 /// The bytes of a whole file in memory: the caller's, or shared with whoever keeps them
@@ -38,7 +85,7 @@ impl AsRef<[u8]> for Bytes<'_> {
     }
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     /// Opens the file at `path` for reading, and nothing else: no protocol, no URL.
     ///
     /// The open itself never blocks (`O_NONBLOCK`: a FIFO without a writer would otherwise
@@ -81,7 +128,7 @@ impl Reader<'_> {
             return Err(Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")));
         }
         let pipe = !(kind.is_file() || kind.is_block_device());
-        Ok(Reader::File(file, pipe.then(|| Arc::clone(interrupt))))
+        Ok(Reader::File(OpenFile { file: Arc::new(file), pos: 0 }, pipe.then(|| Arc::clone(interrupt))))
     }
 
     /// Whether the input can be read again from the start and seeked (not a pipe).
@@ -94,7 +141,7 @@ impl Reader<'_> {
 
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Reader::File(f, Some(interrupt)) => read_pipe(f, buf, interrupt),
+            Reader::File(f, Some(interrupt)) => read_pipe(&f.file, buf, interrupt),
             Reader::File(f, None) => f.read(buf),
             Reader::Memory(c) => c.read(buf),
         }
@@ -102,14 +149,16 @@ impl Reader<'_> {
 
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
         match self {
-            Reader::File(f, _) => f.seek(pos),
+            // A pipe cannot go back: nothing may read ahead of FFmpeg there (`head`).
+            Reader::File(_, Some(_)) => Err(std::io::Error::from_raw_os_error(libc::ESPIPE)),
+            Reader::File(f, None) => f.seek(pos),
             Reader::Memory(c) => c.seek(pos),
         }
     }
 
     fn len(&mut self) -> std::io::Result<u64> {
         match self {
-            Reader::File(f, _) => f.metadata().map(|m| m.len()),
+            Reader::File(f, _) => f.file.metadata().map(|m| m.len()),
             Reader::Memory(c) => Ok(c.get_ref().as_ref().len() as u64),
         }
     }
@@ -129,7 +178,7 @@ impl Reader<'_> {
 
 /// Reads a pipe without blocking past the call's time limit or cancellation: waits for data
 /// (or the writer's end) in short polls, checking the interrupt between them.
-fn read_pipe(file: &mut File, buf: &mut [u8], interrupt: &Interrupt) -> std::io::Result<usize> {
+fn read_pipe(file: &File, buf: &mut [u8], interrupt: &Interrupt) -> std::io::Result<usize> {
     use std::os::unix::io::AsRawFd;
     loop {
         if interrupt.should_stop() {
@@ -139,6 +188,7 @@ fn read_pipe(file: &mut File, buf: &mut [u8], interrupt: &Interrupt) -> std::io:
         // SAFETY: one valid pollfd for the descriptor `file` owns.
         let ready = unsafe { libc::poll(&mut fd, 1, 100) };
         if ready > 0 {
+            let mut file = file;
             return file.read(buf);
         }
         if ready < 0 {

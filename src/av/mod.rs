@@ -29,7 +29,7 @@ pub(crate) use demuxer::{Demuxer, Probe, StreamInfo};
 pub(crate) use encoder::{encode_webp, WEBP_MAX_SIDE};
 pub(crate) use frame::Frame;
 pub(crate) use interrupt::Interrupt;
-pub(crate) use io::{Bytes, Reader};
+pub(crate) use io::{Bytes, OpenFile, Reader};
 pub(crate) use packet::Packet;
 pub(crate) use scaler::Scaler;
 pub(crate) use tonemap::ToneMapper;

@@ -156,3 +156,77 @@ def test_a_fork_during_a_done_callback_fails_that_future_in_the_child(fixtures: 
         "parent: job being reported at the fork: True",
     ], run.stderr
     assert run.returncode == 0, run.stderr
+
+
+# A source opened in the parent, whose decoder has threads (VP9, frames from its keyframe):
+# those threads stay in the parent, so the child's first call opens the input again (it
+# hung, or read the file at the parent's descriptor offset); a source a thread was using at
+# the fork is given up in the child, with a message (its lock stayed held: close hung).
+_SOURCE_FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    import vframe
+
+    video = sys.argv[1]
+    specs = {t: f"vframe/png/offset/{t}" for t in ("0.5", "0.8", "0.1", "2.5")}
+    fresh = {t: vframe.extract(video, s) for t, s in specs.items()}
+    src = vframe.open(video)
+    assert src.extract(specs["0.5"]) == fresh["0.5"]
+    busy = vframe.open(video)
+    held, forked = threading.Event(), threading.Event()
+
+    def in_a_call():  # what a thread inside busy.extract holds
+        with busy._lock:
+            held.set()
+            forked.wait(60)
+
+    thread = threading.Thread(target=in_a_call)
+    thread.start()
+    held.wait(60)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)  # a hang ends the child, and the test with it
+        print("child: decodes on:", src.extract(specs["0.8"]) == fresh["0.8"], flush=True)
+        print("child: seeks back:", src.extract(specs["0.1"]) == fresh["0.1"], flush=True)
+        try:
+            busy.extract(specs["0.1"])
+            print("child: busy source: no error", flush=True)
+        except ValueError as e:
+            print("child: busy source:", "forked" in str(e), flush=True)
+        busy.close()
+        src.close()
+        print("child: closed", flush=True)
+        os._exit(0)
+    forked.set()
+    thread.join()
+    _, status = os.waitpid(pid, 0)
+    print("parent: child exit code", os.waitstatus_to_exitcode(status), flush=True)
+    print("parent: decodes on:", src.extract(specs["0.8"]) == fresh["0.8"], flush=True)
+    print("parent: seeks on:", src.extract(specs["2.5"]) == fresh["2.5"], flush=True)
+    print("parent: busy source:", busy.extract(specs["0.1"]) == fresh["0.1"], flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_source_works_in_a_forked_child_unless_it_was_in_use(fixtures: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    run = subprocess.run(
+        [sys.executable, "-c", _SOURCE_FORK_SCRIPT, str(fixtures / "vp9.webm")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.stdout.splitlines() == [
+        "child: decodes on: True",
+        "child: seeks back: True",
+        "child: busy source: True",
+        "child: closed",
+        "parent: child exit code 0",
+        "parent: decodes on: True",
+        "parent: seeks on: True",
+        "parent: busy source: True",
+    ], run.stderr
+    assert run.returncode == 0, run.stderr

@@ -1,10 +1,18 @@
 """A video opened once for many extractions: ``vframe.open`` and ``vframe.Source``
-(the C ``vframe_source``)."""
+(the C ``vframe_source``).
+
+After ``os.fork()`` a source works in the child (the library opens its input again there),
+except one that a thread was using at the fork: that thread does not exist in the child,
+and the call it was in stays unfinished, so ``_after_fork_in_child`` gives such a source up
+there (its calls raise ``ValueError`` saying why; closing it does nothing).
+"""
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
+import weakref
 from types import TracebackType
 
 from . import _native
@@ -33,6 +41,7 @@ class Source:
         max_input_pixels: int | None = None,
     ) -> None:
         self._handle: int | None = None
+        self._why_closed = "the source is closed"
         # Held during every call and by close: a source is never closed under a call.
         self._lock = threading.Lock()
         c_video = CSource(video)
@@ -46,6 +55,7 @@ class Source:
             # The library copies the bytes: the caller's buffer is free again on return.
             lib.vframe_source_open_memory(c_video.data, c_video.length, options, ctypes.byref(handle), err, len(err))
         self._handle = handle.value
+        _open_sources.add(self)
 
     def extract(
         self,
@@ -81,8 +91,17 @@ class Source:
 
     def _open_handle(self) -> int:
         if self._handle is None:
-            raise ValueError("the source is closed")
+            raise ValueError(self._why_closed)
         return self._handle
+
+    def _give_up_after_fork(self) -> None:
+        """In a child of ``fork()``, for a source a thread of the parent was using: the
+        call it was in never ends here, so the library's source is left as it is."""
+        self._lock = threading.Lock()
+        self._handle = None
+        self._why_closed = (
+            "the source was in use by another thread when the process forked: open the video again in this process"
+        )
 
     def __enter__(self) -> Source:
         self._open_handle()
@@ -130,3 +149,16 @@ def open(
         max_decoded_frames=max_decoded_frames,
         max_input_pixels=max_input_pixels,
     )
+
+
+_open_sources: weakref.WeakSet[Source] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for source in list(_open_sources):
+        if source._lock.locked():  # held by a thread that stayed in the parent
+            source._give_up_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
