@@ -602,3 +602,29 @@ fn png_is_8_bit_rgb() {
     let (w, h, pixels) = png_pixels(&image.data);
     assert_eq!((w, h, pixels.len()), (80, 60, 80 * 60 * 3));
 }
+
+#[test]
+fn extreme_downscales_give_the_same_pixels_every_time() {
+    // FFmpeg 5.1's scaler reads stale stack memory into the picture when one pass narrows
+    // it more than about 45 times: repeated calls in one process gave other pixels (and
+    // the file other bytes) each time. vframe narrows in passes of at most 32 times.
+    let wide = fixture("wide_4000x1000.mp4");
+    for spec in ["vframe/png/offset/0/w/50", "vframe/jpg/offset/0/w/80", "vframe/png/offset/0/h/50/rotate/90"] {
+        let first = thumbnail(&wide, spec);
+        for _ in 0..3 {
+            // A decode between the calls leaves other contents on the stack.
+            vframe::extract_path(fixture("gop25_25fps.mp4"), "vframe/jpg/offset/3.3").unwrap();
+            assert!(thumbnail(&wide, spec).data == first.data, "{spec}: another image from the same call");
+        }
+    }
+    // The passes are ffmpeg's scale filter twice (to 1600 wide, then to 50x13), bit for
+    // bit. Both are closer to the exact box average of the full picture (35 dB) than
+    // ffmpeg's one 80-fold pass (24 dB), which reads the stale memory too.
+    let ours = our_pixels(&wide, "vframe/png/offset/0/w/50", 50, 13);
+    let then = format!("scale=50:13:flags={SCALE_FLAGS}");
+    let two_passes = ffmpeg_pixels(&wide, "0", &Reference { then: &then, ..stream_colours(&wide, (1600, 1000)) });
+    assert_same("4000x1000 to 50x13", &ours, &two_passes);
+    let then = format!("{then},hflip");
+    let wrong = ffmpeg_pixels(&wide, "0", &Reference { then: &then, ..stream_colours(&wide, (1600, 1000)) });
+    assert_different("4000x1000 to 50x13, mirrored", &ours, &wrong);
+}

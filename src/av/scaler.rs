@@ -8,7 +8,8 @@
 //! downscales, 4000 pixels wide to 3), and has SIMD code where packed RGB24's has none:
 //! 720x576 to 640x512 takes 1.2 ms instead of 7.2 ms. (Packed RGB24 without full chroma
 //! interpolation is as fast, but its table-based conversion is off by up to two levels:
-//! white comes out 253.) A picture kept at its size is written as packed RGB24.
+//! white comes out 253.) A picture kept at its size is written as packed RGB24; one narrowed
+//! more than [`MAX_WIDTH_STEP`] times is scaled in passes.
 
 use std::ptr::{self, NonNull};
 
@@ -24,9 +25,19 @@ pub(crate) struct Scaler {
     ctx: Option<NonNull<ffi::SwsContext>>,
     /// The G, B and R planes swscale writes, kept for the next frame of the call.
     planes: Vec<u8>,
+    /// The passes before the last one of an extreme horizontal downscale (see
+    /// [`MAX_WIDTH_STEP`]), each with its context and its planes.
+    steps: Vec<(Option<NonNull<ffi::SwsContext>>, Vec<u8>)>,
 }
 
 const FLAGS: i32 = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT;
+
+/// The most a width is divided by in one swscale pass. FFmpeg 5.1's scaler reads memory it
+/// never wrote (stale stack contents, valgrind says) into the picture when one pass narrows
+/// it more than about 45 times (4000 pixels wide to 80, 1920 to 40): the same call gave
+/// other pixels each time. A narrower thumbnail is made in passes that divide the width
+/// by at most this much, in planar RGB after the first.
+const MAX_WIDTH_STEP: u32 = 32;
 
 /// swscale's matrix id for an `AVColorSpace`; unspecified matrices follow the convention
 /// of players (mpv, browsers): BT.709 for HD and larger, BT.601 below.
@@ -55,54 +66,84 @@ fn unj(format: ffi::AVPixelFormat) -> ffi::AVPixelFormat {
     }
 }
 
-impl Scaler {
-    pub fn new() -> Scaler {
-        Scaler { ctx: None, planes: Vec::new() }
-    }
+/// What one swscale pass reads: the decoded frame (with its colour matrix and range) or
+/// the planar RGB of the pass before.
+struct Picture {
+    data: [*const u8; 4],
+    linesize: [i32; 4],
+    width: i32,
+    height: i32,
+    format: ffi::AVPixelFormat,
+    /// swscale's matrix id and whether the range is full, for YUV; `None` for RGB.
+    colour: Option<(i32, bool)>,
+}
 
-    /// Converts `frame` to packed RGB24 of `width` x `height`.
-    pub fn convert_to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
-        let src_format =
-            frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
-        let (src_w, src_h) = (frame.width() as i32, frame.height() as i32);
-        let colour = frame.colour();
-        // Planar RGB where the picture is scaled; packed RGB24 at its own size, where
-        // swscale's unscaled converters to planar RGB differ from the scaler's arithmetic
-        // for some formats (gray, P010, NV24, RGB565: up to 19 levels).
-        let planar = (src_w, src_h) != (width as i32, height as i32);
-        let dst_format =
-            if planar { ffi::AVPixelFormat::AV_PIX_FMT_GBRP } else { ffi::AVPixelFormat::AV_PIX_FMT_RGB24 };
-        // SAFETY: all arguments are validated sizes and formats; getCachedContext frees
-        // and replaces the old context itself when parameters change.
-        let ctx = unsafe {
-            ffi::sws_getCachedContext(
-                self.ctx.map_or(ptr::null_mut(), |c| c.as_ptr()),
-                src_w,
-                src_h,
-                unj(src_format),
-                width as i32,
-                height as i32,
-                dst_format,
-                FLAGS,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                ptr::null(),
-            )
-        };
-        self.ctx = NonNull::new(ctx);
-        let ctx = self.ctx.ok_or_else(|| {
-            Error::new(
-                Status::DecodeError,
-                format!("cannot convert {}x{} {} to RGB", src_w, src_h, frame.pixel_format_name()),
-            )
-        })?;
-        let matrix = sws_matrix(colour.matrix, frame.height());
+/// Bytes per row of each plane swscale writes (G, B, R), or of packed rows: padded to 64,
+/// and 64 bytes after the last row, as swscale's SIMD paths may write past the last pixel.
+fn stride(bytes_per_row: usize) -> usize {
+    bytes_per_row.div_ceil(64) * 64
+}
+
+/// The planar RGB of a pass in `planes` (each `stride(width)` bytes per row), as what the
+/// next pass reads.
+fn planar_picture(planes: &[u8], width: u32, height: u32) -> Picture {
+    let plane = stride(width as usize) * height as usize;
+    let base = planes.as_ptr();
+    // SAFETY: the offsets are within `planes` (3 planes and the padding).
+    let data = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null()] };
+    let line = stride(width as usize) as i32;
+    Picture {
+        data,
+        linesize: [line, line, line, 0],
+        width: width as i32,
+        height: height as i32,
+        format: ffi::AVPixelFormat::AV_PIX_FMT_GBRP,
+        colour: None,
+    }
+}
+
+/// One swscale pass of `from` to `width` x `height`, into `out`: planar RGB (`GBRP`), or
+/// packed `RGB24` when `packed`. The context in `slot` is reused when its parameters hold.
+fn pass(
+    slot: &mut Option<NonNull<ffi::SwsContext>>,
+    from: &Picture,
+    width: u32,
+    height: u32,
+    packed: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let dst_format = if packed { ffi::AVPixelFormat::AV_PIX_FMT_RGB24 } else { ffi::AVPixelFormat::AV_PIX_FMT_GBRP };
+    // SAFETY: all arguments are validated sizes and formats; getCachedContext frees and
+    // replaces the old context itself when parameters change.
+    let ctx = unsafe {
+        ffi::sws_getCachedContext(
+            slot.map_or(ptr::null_mut(), |c| c.as_ptr()),
+            from.width,
+            from.height,
+            from.format,
+            width as i32,
+            height as i32,
+            dst_format,
+            FLAGS,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null(),
+        )
+    };
+    *slot = NonNull::new(ctx);
+    let ctx = slot.ok_or_else(|| {
+        Error::new(
+            Status::DecodeError,
+            format!("cannot convert {}x{} to {width}x{height} RGB", from.width, from.height),
+        )
+    })?;
+    if let Some((matrix, full_range)) = from.colour {
         // SAFETY: ctx is valid; the coefficient tables are static.
         unsafe {
             ffi::sws_setColorspaceDetails(
                 ctx.as_ptr(),
                 ffi::sws_getCoefficients(matrix),
-                i32::from(colour.full_range),
+                i32::from(full_range),
                 ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT),
                 1,
                 0,
@@ -110,47 +151,90 @@ impl Scaler {
                 1 << 16,
             );
         }
-        // `stride`: bytes per row of each destination plane (G, B, R), or of the packed
-        // rows, padded to 64, and 64 bytes after the last row: swscale's SIMD paths may
-        // write past the last pixel.
-        let (w, h) = (width as usize, height as usize);
-        let stride = if planar { w } else { w * 3 }.div_ceil(64) * 64;
-        let plane = stride * h;
-        let mut packed = Vec::new();
-        let (dst, dst_stride) = if planar {
-            self.planes.resize(3 * plane + 64, 0);
-            let base = self.planes.as_mut_ptr();
-            // SAFETY: the offsets are within `self.planes` (3 planes and the padding).
-            let dst = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null_mut()] };
-            (dst, [stride as i32, stride as i32, stride as i32, 0])
+    }
+    let (w, h) = (width as usize, height as usize);
+    let line = stride(if packed { w * 3 } else { w });
+    let plane = line * h;
+    let planes = if packed { 1 } else { 3 };
+    out.clear();
+    out.resize(planes * plane + 64, 0);
+    let base = out.as_mut_ptr();
+    // SAFETY: the offsets are within `out` (the planes and the padding).
+    let dst = unsafe {
+        if packed {
+            [base, ptr::null_mut(), ptr::null_mut(), ptr::null_mut()]
         } else {
-            packed = vec![0u8; plane + 64];
-            ([packed.as_mut_ptr(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut()], [stride as i32, 0, 0, 0])
-        };
-        // SAFETY: the frame's planes are valid for its size and format; each destination
-        // plane holds `height` rows of `stride` bytes, the last one 64 more; `packed` and
-        // `self.planes` are not touched until sws_scale returns.
-        let ret = unsafe {
-            let raw = &*frame.as_ptr();
-            ffi::sws_scale(
-                ctx.as_ptr(),
-                raw.data.as_ptr() as *const *const u8,
-                raw.linesize.as_ptr(),
-                0,
-                src_h,
-                dst.as_ptr(),
-                dst_stride.as_ptr(),
-            )
-        };
-        check(ret, Status::DecodeError, "converting the frame to RGB")?;
-        if !planar {
-            return Ok(RgbImage { data: packed, width, height, stride });
+            [base, base.add(plane), base.add(2 * plane), ptr::null_mut()]
         }
+    };
+    let dst_stride = if packed { [line as i32, 0, 0, 0] } else { [line as i32, line as i32, line as i32, 0] };
+    // SAFETY: `from`'s planes are valid for its size and format; each destination plane
+    // holds `height` rows of `line` bytes, the last one 64 more; `out` is not touched
+    // until sws_scale returns.
+    let ret = unsafe {
+        ffi::sws_scale(
+            ctx.as_ptr(),
+            from.data.as_ptr(),
+            from.linesize.as_ptr(),
+            0,
+            from.height,
+            dst.as_ptr(),
+            dst_stride.as_ptr(),
+        )
+    };
+    check(ret, Status::DecodeError, "converting the frame to RGB").map(|_| ())
+}
+
+impl Scaler {
+    pub fn new() -> Scaler {
+        Scaler { ctx: None, planes: Vec::new(), steps: Vec::new() }
+    }
+
+    /// Converts `frame` to packed RGB24 of `width` x `height`.
+    pub fn convert_to_rgb(&mut self, frame: &Frame, width: u32, height: u32) -> Result<RgbImage, Error> {
+        let src_format =
+            frame.pixel_format().ok_or_else(|| Error::new(Status::DecodeError, "decoded frame has no pixel format"))?;
+        let colour = frame.colour();
+        // SAFETY: the frame is valid; its planes stay so while `frame` is borrowed.
+        let raw = unsafe { &*frame.as_ptr() };
+        let mut from = Picture {
+            data: raw.data.map(|p| p as *const u8)[..4].try_into().expect("four planes"),
+            linesize: raw.linesize[..4].try_into().expect("four planes"),
+            width: frame.width() as i32,
+            height: frame.height() as i32,
+            format: unj(src_format),
+            colour: Some((sws_matrix(colour.matrix, frame.height()), colour.full_range)),
+        };
+        // Planar RGB where the picture is scaled; packed RGB24 at its own size, where
+        // swscale's unscaled converters to planar RGB differ from the scaler's arithmetic
+        // for some formats (gray, P010, NV24, RGB565: up to 19 levels).
+        if (from.width, from.height) == (width as i32, height as i32) {
+            let mut packed = Vec::new();
+            pass(&mut self.ctx, &from, width, height, true, &mut packed).map_err(|e| named(e, frame))?;
+            return Ok(RgbImage { data: packed, width, height, stride: stride(width as usize * 3) });
+        }
+        // An extreme horizontal downscale: passes narrowing by at most MAX_WIDTH_STEP each,
+        // at the frame's height, before the last one.
+        let mut widths = Vec::new();
+        let mut step_width = width.saturating_mul(MAX_WIDTH_STEP);
+        while step_width < frame.width() {
+            widths.push(step_width);
+            step_width = step_width.saturating_mul(MAX_WIDTH_STEP);
+        }
+        self.steps.resize_with(widths.len(), || (None, Vec::new()));
+        for (step, &step_width) in self.steps.iter_mut().zip(widths.iter().rev()) {
+            pass(&mut step.0, &from, step_width, frame.height(), false, &mut step.1).map_err(|e| named(e, frame))?;
+            from = planar_picture(&step.1, step_width, frame.height());
+        }
+        pass(&mut self.ctx, &from, width, height, false, &mut self.planes).map_err(|e| named(e, frame))?;
+        let (w, h) = (width as usize, height as usize);
+        let line = stride(w);
+        let plane = line * h;
         let (g, rest) = self.planes.split_at(plane);
         let (b, r) = rest.split_at(plane);
         let mut data = vec![0u8; w * 3 * h];
         for (y, row) in data.chunks_exact_mut(w * 3).enumerate() {
-            let from = y * stride;
+            let from = y * line;
             let pixels =
                 row.chunks_exact_mut(3).zip(&r[from..from + w]).zip(&g[from..from + w]).zip(&b[from..from + w]);
             for (((px, &r), &g), &b) in pixels {
@@ -161,10 +245,18 @@ impl Scaler {
     }
 }
 
+/// A scaler's error, naming the frame's size and pixel format.
+fn named(e: Error, frame: &Frame) -> Error {
+    Error::new(
+        e.status(),
+        format!("{} (a {}x{} {} frame)", e.message(), frame.width(), frame.height(), frame.pixel_format_name()),
+    )
+}
+
 impl Drop for Scaler {
     fn drop(&mut self) {
-        if let Some(ctx) = self.ctx {
-            // SAFETY: we own the context.
+        for ctx in self.steps.iter().map(|step| step.0).chain([self.ctx]).flatten() {
+            // SAFETY: we own the contexts.
             unsafe { ffi::sws_freeContext(ctx.as_ptr()) };
         }
     }
