@@ -521,6 +521,16 @@ fn several_specs_write_numbered_images_into_a_folder() {
     assert_eq!(files.first().map(String::as_str), Some("bframes_gop250-01.jpg"));
     assert_eq!(files.last().map(String::as_str), Some("bframes_gop250-11.jpg"));
     assert_eq!(files.len(), 11);
+
+    // -o naming a file: refused as not a folder (it said "cannot make the folder: File
+    // exists"), and the file is left as it was.
+    let file = scratch.path("a-file");
+    std::fs::write(&file, b"mine").unwrap();
+    assert_fails(
+        &vframe(&[video.as_os_str(), specs[0].as_ref(), specs[1].as_ref(), "-o".as_ref(), file.as_os_str()]),
+        &["it is not a folder"],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
 }
 
 #[test]
@@ -556,7 +566,7 @@ fn a_failing_spec_fails_alone() {
         "/dev/null/x".as_ref(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot make the folder"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write into /dev/null/x: Not a directory"), "{}", stderr(&out));
 }
 
 #[test]
@@ -577,6 +587,8 @@ fn a_jobs_file_runs_every_job_it_can() {
         format!("{}\tvframe/jpg/offset/1\t{}", input_copy.display(), input_copy.display()),
         "only one field".to_string(),
         format!("{}\tvframe/png/offset/9.99\t{}\r", bframes.display(), out("b3.png")),
+        format!("\tvframe/jpg/offset/1\t{}", out("no-input.jpg")),
+        format!("{}\tvframe/jpg/offset/1\t", gop.display()),
     ];
     let file = scratch.path("jobs.txt");
     std::fs::write(&file, jobs.join("\n")).unwrap();
@@ -584,15 +596,20 @@ fn a_jobs_file_runs_every_job_it_can() {
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     let err = stderr(&run);
     let shown = file.display().to_string();
-    for (line, needle) in
-        [(6, "offset 'nope'"), (7, "missing.mp4"), (8, "is the input file itself"), (9, "got 1 field")]
-    {
+    for (line, needle) in [
+        (6, "offset 'nope'"),
+        (7, "missing.mp4"),
+        (8, "is the input file itself"),
+        (9, "got 1 field"),
+        (11, "the INPUT field (the first) is empty"),
+        (12, "the OUTPUT field (the third) is empty"),
+    ] {
         assert!(
             err.lines().any(|l| l.starts_with(&format!("vframe: {shown}:{line}: ")) && l.contains(needle)),
             "line {line} should fail with {needle:?}: {err}"
         );
     }
-    assert!(err.ends_with("vframe: 4 of 8 images failed\n"), "{err}");
+    assert!(err.ends_with("vframe: 6 of 10 images failed\n"), "{err}");
     for (name, video, spec) in [
         ("b1.jpg", &bframes, "vframe/jpg/offset/7.01/w/160"),
         ("g1.jpg", &gop, "vframe/jpg/offset/1"),

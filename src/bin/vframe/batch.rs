@@ -45,8 +45,7 @@ impl Job {
     /// the spec's place from 1, zero-padded to the width of the last. DIR is made if
     /// missing.
     pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Result<Vec<Job>, String> {
-        crate::output::check_links_on_path(dir).map_err(|why| format!("cannot write into {}: {why}", dir.display()))?;
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot make the folder {}: {e}", dir.display()))?;
+        crate::output::folder(dir)?;
         let stem = input.file_stem().map_or_else(|| "frame".into(), |s| s.to_string_lossy().into_owned());
         let width = specs.len().to_string().len();
         let jobs = specs
@@ -107,11 +106,15 @@ impl Job {
                 _ => Job {
                     origin,
                     input: PathBuf::new(),
-                    spec: Err(format!(
-                        "expected INPUT<TAB>SPEC<TAB>OUTPUT, got {} field(s) ('{}')",
-                        fields.len(),
-                        crate::one_line(&String::from_utf8_lossy(line).chars().take(60).collect::<String>())
-                    )),
+                    spec: Err(match fields.as_slice() {
+                        [[], _, _] => "the INPUT field (the first) is empty".to_string(),
+                        [_, _, _] => "the OUTPUT field (the third) is empty".to_string(),
+                        _ => format!(
+                            "expected INPUT<TAB>SPEC<TAB>OUTPUT, got {} field(s) ('{}')",
+                            fields.len(),
+                            crate::one_line(&String::from_utf8_lossy(line).chars().take(60).collect::<String>())
+                        ),
+                    }),
                     output: PathBuf::new(),
                     named_in_folder: false,
                 },

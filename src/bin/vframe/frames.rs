@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
-use crate::output::{check_links_on_path, Output};
+use crate::output::Output;
 use crate::progress::Progress;
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
@@ -49,15 +49,7 @@ fn folder(output: &Path) -> Result<PathBuf, String> {
     if output.as_os_str() == "-" {
         return Err("vsample and storyboard write several files: -o needs a folder, not -".into());
     }
-    check_links_on_path(output).map_err(|why| format!("cannot write into {}: {why}", output.display()))?;
-    match std::fs::metadata(output) {
-        Ok(meta) if meta.is_dir() => Ok(output.to_path_buf()),
-        Ok(_) => Err(format!("cannot write into {}: it is not a folder", output.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(output)
-            .map(|()| output.to_path_buf())
-            .map_err(|e| format!("cannot make the folder {}: {e}", output.display())),
-        Err(e) => Err(format!("cannot write into {}: {e}", output.display())),
-    }
+    crate::output::folder(output)
 }
 
 /// Runs a vsample or storyboard spec (see the module's documentation).

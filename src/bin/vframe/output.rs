@@ -145,6 +145,20 @@ pub fn check_links_on_path(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A folder to write into: checked for links as [`check_links_on_path`] does, made if
+/// missing, refused if something else (a file, a device) has its name.
+pub fn folder(output: &Path) -> Result<PathBuf, String> {
+    check_links_on_path(output).map_err(|why| format!("cannot write into {}: {why}", output.display()))?;
+    match std::fs::metadata(output) {
+        Ok(meta) if meta.is_dir() => Ok(output.to_path_buf()),
+        Ok(_) => Err(format!("cannot write into {}: it is not a folder", output.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(output)
+            .map(|()| output.to_path_buf())
+            .map_err(|e| format!("cannot make the folder {}: {e}", output.display())),
+        Err(e) => Err(format!("cannot write into {}: {e}", output.display())),
+    }
+}
+
 /// `path` with the symbolic links of its last component followed (those of the folders
 /// above are the kernel's business), stopping at a `/dev/stdout`-style path. Which links
 /// may be followed at all is [`check_links_on_path`]'s to say, before any write.
