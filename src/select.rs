@@ -332,6 +332,9 @@ pub(crate) struct Selector<'a> {
     /// The target that will be asked for after the current one, when the caller knows
     /// (batches, samples, storyboards); set for one call of [`Selector::next`].
     next_target: Option<u64>,
+    /// For a pipe, the failure of the last search, which may have read it to its end: a
+    /// later search that would read it again says so rather than blame the order.
+    pipe_failure: Option<Error>,
 }
 
 impl<'a> Selector<'a> {
@@ -355,6 +358,7 @@ impl<'a> Selector<'a> {
             mistimed: false,
             faulty_times: false,
             next_target: None,
+            pipe_failure: None,
         }
     }
 
@@ -379,6 +383,13 @@ impl<'a> Selector<'a> {
             Mode::Fast => self.keyframe_at(offset_ms),
         };
         self.next_target = None;
+        if !self.source.seekable() {
+            match &result {
+                Ok(_) => self.pipe_failure = None,
+                Err(e) if self.pipe_failure.is_none() => self.pipe_failure = Some(e.clone()),
+                Err(_) => {} // the first failure is the cause
+            }
+        }
         result
     }
 
@@ -391,12 +402,12 @@ impl<'a> Selector<'a> {
         self.source.prepare_decoder(offset_ms, single_allowed)
     }
 
-    /// Starts the time limit again: a new call on this selector's input begins.
     /// A selector over the same input opened anew (see [`Source::open_again`]).
     pub fn open_again(&self) -> Result<Selector<'a>, Error> {
         Ok(Selector::new(self.source.open_again()?))
     }
 
+    /// Starts the time limit again: a new call on this selector's input begins.
     pub fn restart_time_limit(&self) {
         self.source.restart_clock();
     }
@@ -541,6 +552,15 @@ impl<'a> Selector<'a> {
     /// Puts the selector at the start of a fresh demuxer, unless it is there already.
     fn rewind(&mut self) -> Result<(), Error> {
         if !matches!(self.position, Position::Start) {
+            if let Some(e) = &self.pipe_failure {
+                return Err(Error::new(
+                    e.status(),
+                    format!(
+                        "the input is a pipe, which is read once, and an earlier frame's search failed: {}",
+                        e.message()
+                    ),
+                ));
+            }
             self.position = Position::Elsewhere;
             self.source.reopen()?;
             self.position = Position::Start;

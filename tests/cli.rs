@@ -1285,9 +1285,15 @@ fn signals_the_caller_ignores_stay_ignored() {
 /// The input read from a pipe (standard input): the image `vframe /dev/stdin SPEC -o -`
 /// gives when `bytes` are written to it.
 fn from_a_pipe(bytes: &[u8], spec: &str) -> Output {
+    from_a_pipe_with(bytes, &[spec, "-o", "-"])
+}
+
+/// `vframe /dev/stdin ARGS...` reading `bytes` from a pipe.
+fn from_a_pipe_with(bytes: &[u8], args: &[&str]) -> Output {
     use std::io::Write;
     let mut child = Command::new(VFRAME)
-        .args(["/dev/stdin", spec, "-o", "-"])
+        .arg("/dev/stdin")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1323,4 +1329,13 @@ fn an_mp4_is_read_from_a_pipe_when_its_index_comes_first() {
     let piped = from_a_pipe(&std::fs::read(fixture("gop25_25fps.mp4")).unwrap(), spec);
     assert_eq!(piped.status.code(), Some(1));
     assert!(stderr(&piped).contains("+faststart"), "{}", stderr(&piped));
+    // Several specs: the first search reads the pipe to its end; the others say that
+    // failure, not that the offsets came out of order (they are taken in time order).
+    let dir = scratch.path("several");
+    let args = ["vframe/png/offset/5", "vframe/png/offset/1", "vframe/png/offset/3", "-o", dir.to_str().unwrap()];
+    let piped = from_a_pipe_with(&std::fs::read(fixture("gop25_25fps.mp4")).unwrap(), &args);
+    assert_eq!(piped.status.code(), Some(1));
+    let err = stderr(&piped);
+    assert_eq!(err.lines().filter(|l| l.contains("+faststart")).count(), 3, "{err}");
+    assert!(!err.contains("time order"), "{err}");
 }
