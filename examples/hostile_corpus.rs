@@ -103,9 +103,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut mutants = 8;
     let mut files: Vec<(PathBuf, usize)> = Vec::new();
+    let mut extreme: Vec<PathBuf> = Vec::new();
     while let Some(arg) = args.next() {
         if arg == "--mutants" {
             mutants = args.next().and_then(|n| n.parse().ok()).expect("--mutants N");
+        } else if arg == "--extreme" {
+            extreme.push(args.next().expect("--extreme FILE").into());
         } else {
             files.push((arg.into(), mutants));
         }
@@ -136,6 +139,25 @@ fn main() {
                 damaged[at] = rng.below(256) as u8;
             }
             run.call(Input::Memory(&damaged), SPECS[(m + 2) % SPECS.len()], options, &format!("{name} damaged ({m})"));
+        }
+    }
+
+    // Thumbnails far narrower or lower than the picture, through one source: swscale
+    // read memory it never wrote in one such pass, and passes of other counts in turn
+    // leaked the contexts of the passes no longer needed.
+    for path in &extreme {
+        let name = path.display().to_string();
+        match vframe::Source::open(Input::Path(path), &default) {
+            Ok(mut source) => {
+                for spec in ["vframe/png/offset/0/w/1", "vframe/png/offset/0/w/200", "vframe/png/offset/0/w/3840/h/2"] {
+                    run.calls += 1;
+                    let spec = spec.parse().expect("a valid spec");
+                    if let Err(e) = source.extract(&spec) {
+                        run.internal.push(format!("{name} {spec}: {e}"));
+                    }
+                }
+            }
+            Err(e) => run.internal.push(format!("{name}: {e}")),
         }
     }
 

@@ -15,7 +15,7 @@ command -v valgrind >/dev/null || { echo "hostile-valgrind: valgrind is missing 
 
 fixtures=$(scripts/fixtures.sh target/fixtures)
 cargo build --release --locked --quiet --example hostile_corpus
-files=(--mutants "$mutants" "$fixtures"/tiny_*)
+files=(--mutants "$mutants" "$fixtures"/tiny_* --extreme "$fixtures/wide_4000x1000.mp4")
 
 media=${VFRAME_MEDIA:-$root/../shared/media}
 if [ -d "$media" ]; then

@@ -605,11 +605,19 @@ fn png_is_8_bit_rgb() {
 
 #[test]
 fn extreme_downscales_give_the_same_pixels_every_time() {
-    // FFmpeg 5.1's scaler reads stale stack memory into the picture when one pass narrows
-    // it more than about 45 times: repeated calls in one process gave other pixels (and
-    // the file other bytes) each time. vframe narrows in passes of at most 32 times.
+    // FFmpeg 5.1's scaler reads memory it never wrote into the picture when one pass
+    // narrows it about 45 times or lowers it about 50 times: repeated calls in one process
+    // gave other pixels (and the file other bytes) each time. vframe divides each side by
+    // at most 32 in a pass.
     let wide = fixture("wide_4000x1000.mp4");
-    for spec in ["vframe/png/offset/0/w/50", "vframe/jpg/offset/0/w/80", "vframe/png/offset/0/h/50/rotate/90"] {
+    let specs = [
+        "vframe/png/offset/0/w/50",
+        "vframe/jpg/offset/0/w/80",
+        "vframe/png/offset/0/h/50/rotate/90",
+        "vframe/png/offset/0/w/3840/h/20",
+        "vframe/png/offset/0/w/3840/h/1",
+    ];
+    for spec in specs {
         let first = thumbnail(&wide, spec);
         for _ in 0..3 {
             // A decode between the calls leaves other contents on the stack.

@@ -8,8 +8,8 @@
 //! downscales, 4000 pixels wide to 3), and has SIMD code where packed RGB24's has none:
 //! 720x576 to 640x512 takes 1.2 ms instead of 7.2 ms. (Packed RGB24 without full chroma
 //! interpolation is as fast, but its table-based conversion is off by up to two levels:
-//! white comes out 253.) A picture kept at its size is written as packed RGB24; one narrowed
-//! more than [`MAX_WIDTH_STEP`] times is scaled in passes.
+//! white comes out 253.) A picture kept at its size is written as packed RGB24; one made
+//! more than [`MAX_STEP`] times narrower or lower is scaled in passes.
 
 use std::ptr::{self, NonNull};
 
@@ -22,22 +22,36 @@ use crate::image::RgbImage;
 /// Reused across frames of one call (batch extraction): swscale keeps its context when the
 /// input and output parameters do not change.
 pub(crate) struct Scaler {
-    ctx: Option<NonNull<ffi::SwsContext>>,
+    ctx: Context,
     /// The G, B and R planes swscale writes, kept for the next frame of the call.
     planes: Vec<u8>,
-    /// The passes before the last one of an extreme horizontal downscale (see
-    /// [`MAX_WIDTH_STEP`]), each with its context and its planes.
-    steps: Vec<(Option<NonNull<ffi::SwsContext>>, Vec<u8>)>,
+    /// The passes before the last one of an extreme downscale (see [`MAX_STEP`]), each
+    /// with its context and its planes.
+    steps: Vec<(Context, Vec<u8>)>,
+}
+
+/// A swscale context (none yet, or one that failed), freed when dropped.
+#[derive(Default)]
+struct Context(Option<NonNull<ffi::SwsContext>>);
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.0 {
+            // SAFETY: we own the context.
+            unsafe { ffi::sws_freeContext(ctx.as_ptr()) };
+        }
+    }
 }
 
 const FLAGS: i32 = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT;
 
-/// The most a width is divided by in one swscale pass. FFmpeg 5.1's scaler reads memory it
-/// never wrote (stale stack contents, valgrind says) into the picture when one pass narrows
-/// it more than about 45 times (4000 pixels wide to 80, 1920 to 40): the same call gave
-/// other pixels each time. A narrower thumbnail is made in passes that divide the width
-/// by at most this much, in planar RGB after the first.
-const MAX_WIDTH_STEP: u32 = 32;
+/// The most a width or a height is divided by in one swscale pass. FFmpeg 5.1's scaler
+/// reads memory it never wrote (stale stack contents, buffers it allocated, valgrind says)
+/// into the picture when one pass narrows it about 45 times or more (4000 pixels wide to
+/// 80, 1920 to 40) or lowers it about 50 times or more (1000 lines to 20, 1080 to 10): the
+/// same call gave other pixels each time. Such a thumbnail is made in passes that divide
+/// each side by at most this much, in planar RGB after the first.
+const MAX_STEP: u32 = 32;
 
 /// swscale's matrix id for an `AVColorSpace`; unspecified matrices follow the convention
 /// of players (mpv, browsers): BT.709 for HD and larger, BT.601 below.
@@ -105,7 +119,7 @@ fn planar_picture(planes: &[u8], width: u32, height: u32) -> Picture {
 /// One swscale pass of `from` to `width` x `height`, into `out`: planar RGB (`GBRP`), or
 /// packed `RGB24` when `packed`. The context in `slot` is reused when its parameters hold.
 fn pass(
-    slot: &mut Option<NonNull<ffi::SwsContext>>,
+    slot: &mut Context,
     from: &Picture,
     width: u32,
     height: u32,
@@ -117,7 +131,7 @@ fn pass(
     // replaces the old context itself when parameters change.
     let ctx = unsafe {
         ffi::sws_getCachedContext(
-            slot.map_or(ptr::null_mut(), |c| c.as_ptr()),
+            slot.0.map_or(ptr::null_mut(), |c| c.as_ptr()),
             from.width,
             from.height,
             from.format,
@@ -130,8 +144,9 @@ fn pass(
             ptr::null(),
         )
     };
-    *slot = NonNull::new(ctx);
-    let ctx = slot.ok_or_else(|| {
+    // getCachedContext freed the old context if it made a new one.
+    std::mem::forget(std::mem::replace(slot, Context(NonNull::new(ctx))));
+    let ctx = slot.0.ok_or_else(|| {
         Error::new(
             Status::DecodeError,
             format!("cannot convert {}x{} to {width}x{height} RGB", from.width, from.height),
@@ -187,7 +202,7 @@ fn pass(
 
 impl Scaler {
     pub fn new() -> Scaler {
-        Scaler { ctx: None, planes: Vec::new(), steps: Vec::new() }
+        Scaler { ctx: Context::default(), planes: Vec::new(), steps: Vec::new() }
     }
 
     /// Converts `frame` to packed RGB24 of `width` x `height`.
@@ -213,18 +228,19 @@ impl Scaler {
             pass(&mut self.ctx, &from, width, height, true, &mut packed).map_err(|e| named(e, frame))?;
             return Ok(RgbImage { data: packed, width, height, stride: stride(width as usize * 3) });
         }
-        // An extreme horizontal downscale: passes narrowing by at most MAX_WIDTH_STEP each,
-        // at the frame's height, before the last one.
-        let mut widths = Vec::new();
-        let mut step_width = width.saturating_mul(MAX_WIDTH_STEP);
-        while step_width < frame.width() {
-            widths.push(step_width);
-            step_width = step_width.saturating_mul(MAX_WIDTH_STEP);
+        // An extreme downscale: passes dividing each side by at most MAX_STEP, from the
+        // largest; the last one below makes the thumbnail.
+        let (src_w, src_h) = (frame.width(), frame.height());
+        let mut sizes = Vec::new();
+        let (mut w, mut h) = (width.saturating_mul(MAX_STEP), height.saturating_mul(MAX_STEP));
+        while w < src_w || h < src_h {
+            sizes.push((w.min(src_w), h.min(src_h)));
+            (w, h) = (w.saturating_mul(MAX_STEP), h.saturating_mul(MAX_STEP));
         }
-        self.steps.resize_with(widths.len(), || (None, Vec::new()));
-        for (step, &step_width) in self.steps.iter_mut().zip(widths.iter().rev()) {
-            pass(&mut step.0, &from, step_width, frame.height(), false, &mut step.1).map_err(|e| named(e, frame))?;
-            from = planar_picture(&step.1, step_width, frame.height());
+        self.steps.resize_with(sizes.len(), Default::default);
+        for (step, &(w, h)) in self.steps.iter_mut().zip(sizes.iter().rev()) {
+            pass(&mut step.0, &from, w, h, false, &mut step.1).map_err(|e| named(e, frame))?;
+            from = planar_picture(&step.1, w, h);
         }
         pass(&mut self.ctx, &from, width, height, false, &mut self.planes).map_err(|e| named(e, frame))?;
         let (w, h) = (width as usize, height as usize);
@@ -251,15 +267,6 @@ fn named(e: Error, frame: &Frame) -> Error {
         e.status(),
         format!("{} (a {}x{} {} frame)", e.message(), frame.width(), frame.height(), frame.pixel_format_name()),
     )
-}
-
-impl Drop for Scaler {
-    fn drop(&mut self) {
-        for ctx in self.steps.iter().map(|step| step.0).chain([self.ctx]).flatten() {
-            // SAFETY: we own the contexts.
-            unsafe { ffi::sws_freeContext(ctx.as_ptr()) };
-        }
-    }
 }
 
 // SAFETY: the context is used by one thread at a time (we hold it by &mut).
