@@ -119,9 +119,10 @@ typedef struct vframe_pool vframe_pool;
  * The file is read through the descriptor opened here, never by its path again: renamed
  * over, deleted or given relative to a working folder that changed, it is still the video
  * this source gives frames of. After `fork()` a source works in the child (its first call
- * there opens the input again, leaving what the parent's decoder held allocated), unless
- * another thread was inside a call on it at the fork: then the child must neither use nor
- * close it (that call never ends in the child).
+ * there opens the input again, leaving what the parent's decoder held allocated; one on a
+ * pipe gives `VFRAME_STATUS_INVALID_ARGUMENT` there, the pipe's bytes being the parent's),
+ * unless another thread was inside a call on it at the fork: then the child must neither
+ * use nor close it (that call never ends in the child).
  */
 typedef struct vframe_source vframe_source;
 

@@ -378,6 +378,10 @@ impl<'a> Selector<'a> {
     /// The frame `mode` names for `offset_ms`: [`Selector::next_at`] or
     /// [`Selector::keyframe_at`].
     pub fn next(&mut self, offset_ms: u64, mode: Mode) -> Result<Located, Error> {
+        if let Some(refusal) = self.pipe_refusal(offset_ms) {
+            self.next_target = None;
+            return Err(refusal);
+        }
         let result = match mode {
             Mode::Exact => self.next_at(offset_ms),
             Mode::Fast => self.keyframe_at(offset_ms),
@@ -391,6 +395,25 @@ impl<'a> Selector<'a> {
             }
         }
         result
+    }
+
+    /// For a pipe, an offset before the one last answered: refused before anything is
+    /// touched, so that the source goes on from where it is for later offsets.
+    fn pipe_refusal(&self, offset_ms: u64) -> Option<Error> {
+        match &self.position {
+            Position::After { offset_ms: last, .. } if !self.source.seekable() && offset_ms < *last => {
+                Some(Error::new(
+                    Status::InvalidArgument,
+                    format!(
+                        "the input is a pipe, which is read once: its frames can only be asked for in time \
+                         order (offset {} s after {} s)",
+                        crate::spec::seconds_text(offset_ms),
+                        crate::spec::seconds_text(*last)
+                    ),
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// Opens the decoder for a search for `offset_ms` unless a suitable one is open (see

@@ -179,6 +179,15 @@ impl<'a> Source<'a> {
     /// The same input opened anew, with nothing of this source's state: for a process
     /// made by `fork()`, where this source's decoder threads do not exist.
     pub fn open_again(&self) -> Result<Source<'a>, Error> {
+        if !self.seekable {
+            // Its bytes went to the process that read them: the child would read on from
+            // wherever the pipe is now, and take them from the parent.
+            return Err(Error::new(
+                Status::InvalidArgument,
+                "the input is a pipe, which the process that opened it reads: a process made by fork() cannot \
+                 read it too (open the video in this process)",
+            ));
+        }
         Source::open(self.origin.clone(), &self.options)
     }
 

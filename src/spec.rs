@@ -711,7 +711,7 @@ impl FromStr for Operation {
 }
 
 /// `ms` as seconds, with only the decimals needed (`7`, `7.5`, `0.04`).
-fn seconds_text(ms: u64) -> String {
+pub(crate) fn seconds_text(ms: u64) -> String {
     let (secs, millis) = (ms / 1000, ms % 1000);
     if millis == 0 {
         return secs.to_string();

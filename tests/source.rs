@@ -215,3 +215,34 @@ fn a_source_reads_the_file_it_opened_whatever_its_path_names_later() {
         assert!(got == want, "the file {change}: the handle read another file ({}x{})", got.width, got.height);
     }
 }
+
+#[test]
+fn on_a_pipe_an_earlier_offset_is_refused_and_later_ones_go_on() {
+    // A pipe is read once: an offset before the last one answered cannot be found. It was
+    // refused only after the search had reset the source, so that every later offset
+    // failed as well.
+    let video = fixture("start600.ts");
+    let fifo = common::TempPath::new("source-pipe.fifo");
+    let _ = std::fs::remove_file(&fifo.0);
+    assert!(std::process::Command::new("mkfifo").arg(&fifo.0).status().unwrap().success());
+    let writer = {
+        let (fifo, video) = (fifo.0.clone(), video.clone());
+        std::thread::spawn(move || {
+            let mut out = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            // The reader may stop before the end: a broken pipe is its answer.
+            let _ = std::io::copy(&mut std::fs::File::open(video).unwrap(), &mut out);
+        })
+    };
+    let options = Options::default();
+    let mut source = Source::open_path(&fifo.0, &options).unwrap();
+    let fresh = |s: &str| vframe::extract(Input::Path(&video), &spec(s), &options).unwrap();
+    for s in ["vframe/png/offset/1", "vframe/png/offset/5"] {
+        assert!(source.extract(&spec(s)).unwrap() == fresh(s), "{s}");
+    }
+    let err = source.extract(&spec("vframe/png/offset/2")).unwrap_err();
+    assert_eq!(err.status(), Status::InvalidArgument, "{err}");
+    assert!(err.message().contains("time order"), "{err}");
+    assert!(source.extract(&spec("vframe/png/offset/7")).unwrap() == fresh("vframe/png/offset/7"));
+    drop(source);
+    writer.join().unwrap();
+}

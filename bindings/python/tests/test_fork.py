@@ -161,7 +161,8 @@ def test_a_fork_during_a_done_callback_fails_that_future_in_the_child(fixtures: 
 # A source opened in the parent, whose decoder has threads (VP9, frames from its keyframe):
 # those threads stay in the parent, so the child's first call opens the input again (it
 # hung, or read the file at the parent's descriptor offset); a source a thread was using at
-# the fork is given up in the child, with a message (its lock stayed held: close hung).
+# the fork is given up in the child, with a message (its lock stayed held: close hung);
+# one on a pipe refuses to read it in the child (it read on from the parent's place).
 _SOURCE_FORK_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, threading
@@ -172,6 +173,8 @@ _SOURCE_FORK_SCRIPT = textwrap.dedent(
     fresh = {t: vframe.extract(video, s) for t, s in specs.items()}
     src = vframe.open(video)
     assert src.extract(specs["0.5"]) == fresh["0.5"]
+    piped, stream = vframe.open("/dev/stdin"), sys.argv[2]  # standard input is a pipe
+    assert piped.extract("vframe/png/offset/0.2") == vframe.extract(stream, "vframe/png/offset/0.2")
     busy = vframe.open(video)
     held, forked = threading.Event(), threading.Event()
 
@@ -193,8 +196,14 @@ _SOURCE_FORK_SCRIPT = textwrap.dedent(
             print("child: busy source: no error", flush=True)
         except ValueError as e:
             print("child: busy source:", "forked" in str(e), flush=True)
+        try:
+            piped.extract("vframe/png/offset/0.5")
+            print("child: pipe: no error", flush=True)
+        except vframe.VframeError as e:  # its bytes belong to the parent
+            print("child: pipe:", type(e).__name__, "fork" in str(e), flush=True)
         busy.close()
         src.close()
+        piped.close()
         print("child: closed", flush=True)
         os._exit(0)
     forked.set()
@@ -204,6 +213,8 @@ _SOURCE_FORK_SCRIPT = textwrap.dedent(
     print("parent: decodes on:", src.extract(specs["0.8"]) == fresh["0.8"], flush=True)
     print("parent: seeks on:", src.extract(specs["2.5"]) == fresh["2.5"], flush=True)
     print("parent: busy source:", busy.extract(specs["0.1"]) == fresh["0.1"], flush=True)
+    later = "vframe/png/offset/0.6"
+    print("parent: pipe:", piped.extract(later) == vframe.extract(stream, later), flush=True)
     """
 )
 
@@ -213,20 +224,23 @@ def test_a_source_works_in_a_forked_child_unless_it_was_in_use(fixtures: Path) -
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     env.setdefault("VFRAME_LIBRARY", vframe.library_path())
     run = subprocess.run(
-        [sys.executable, "-c", _SOURCE_FORK_SCRIPT, str(fixtures / "vp9.webm")],
+        [sys.executable, "-c", _SOURCE_FORK_SCRIPT, str(fixtures / "vp9.webm"), str(fixtures / "tiny_h264.ts")],
+        input=(fixtures / "tiny_h264.ts").read_bytes(),
         env=env,
         capture_output=True,
-        text=True,
         timeout=180,
     )
-    assert run.stdout.splitlines() == [
+    stdout, stderr = run.stdout.decode(), run.stderr.decode()
+    assert stdout.splitlines() == [
         "child: decodes on: True",
         "child: seeks back: True",
         "child: busy source: True",
+        "child: pipe: InvalidArgumentError True",
         "child: closed",
         "parent: child exit code 0",
         "parent: decodes on: True",
         "parent: seeks on: True",
         "parent: busy source: True",
-    ], run.stderr
-    assert run.returncode == 0, run.stderr
+        "parent: pipe: True",
+    ], stderr
+    assert run.returncode == 0, stderr
