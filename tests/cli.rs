@@ -531,6 +531,13 @@ fn several_specs_write_numbered_images_into_a_folder() {
         &["it is not a folder"],
     );
     assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    // ... or a link to nothing (it said "File exists").
+    let dangling = scratch.path("dangling");
+    std::os::unix::fs::symlink("nowhere", &dangling).unwrap();
+    assert_fails(
+        &vframe(&[video.as_os_str(), specs[0].as_ref(), specs[1].as_ref(), "-o".as_ref(), dangling.as_os_str()]),
+        &["a symbolic link to nowhere, which does not exist"],
+    );
 }
 
 #[test]

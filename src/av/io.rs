@@ -43,6 +43,20 @@ impl OpenFile {
     pub fn again(&self) -> OpenFile {
         OpenFile { file: Arc::clone(&self.file), pos: 0 }
     }
+
+    /// The file's size in bytes; for a block device (whose metadata says 0) its end.
+    fn size(&self) -> std::io::Result<u64> {
+        use std::os::unix::fs::FileTypeExt;
+        use std::os::unix::io::AsRawFd;
+        let meta = self.file.metadata()?;
+        if !meta.file_type().is_block_device() {
+            return Ok(meta.len());
+        }
+        // SAFETY: lseek on the descriptor `file` owns; reads here are positioned, so the
+        // descriptor's own offset is used by nothing.
+        let end = unsafe { libc::lseek(self.file.as_raw_fd(), 0, libc::SEEK_END) };
+        u64::try_from(end).map_err(|_| std::io::Error::last_os_error())
+    }
 }
 
 impl Read for OpenFile {
@@ -59,7 +73,7 @@ impl Seek for OpenFile {
         let (base, delta) = match pos {
             SeekFrom::Start(to) => (to, 0),
             SeekFrom::Current(delta) => (self.pos, delta),
-            SeekFrom::End(delta) => (self.file.metadata()?.len(), delta),
+            SeekFrom::End(delta) => (self.size()?, delta),
         };
         self.pos = base.checked_add_signed(delta).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "a seek before the start of the file")
@@ -158,7 +172,7 @@ impl<'a> Reader<'a> {
 
     fn len(&mut self) -> std::io::Result<u64> {
         match self {
-            Reader::File(f, _) => f.file.metadata().map(|m| m.len()),
+            Reader::File(f, _) => f.size(),
             Reader::Memory(c) => Ok(c.get_ref().as_ref().len() as u64),
         }
     }

@@ -152,9 +152,16 @@ pub fn folder(output: &Path) -> Result<PathBuf, String> {
     match std::fs::metadata(output) {
         Ok(meta) if meta.is_dir() => Ok(output.to_path_buf()),
         Ok(_) => Err(format!("cannot write into {}: it is not a folder", output.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(output)
-            .map(|()| output.to_path_buf())
-            .map_err(|e| format!("cannot make the folder {}: {e}", output.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(output) {
+            Ok(target) => Err(format!(
+                "cannot write into {}: it is a symbolic link to {}, which does not exist",
+                output.display(),
+                target.display()
+            )),
+            Err(_) => std::fs::create_dir_all(output)
+                .map(|()| output.to_path_buf())
+                .map_err(|e| format!("cannot make the folder {}: {e}", output.display())),
+        },
         Err(e) => Err(format!("cannot write into {}: {e}", output.display())),
     }
 }
