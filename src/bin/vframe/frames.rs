@@ -59,6 +59,7 @@ pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
         Some(Err(e)) => return failure(e.message()),
         None => return failure("invalid spec: it is not valid UTF-8"),
     };
+    let existed = std::fs::symlink_metadata(output).is_ok();
     let dir = match folder(output) {
         Ok(dir) => dir,
         Err(why) => return failure(&why),
@@ -70,6 +71,7 @@ pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
         Operation::Storyboard(spec) => storyboard(input, &spec, &options, &dir),
         Operation::Frame(_) => Err("a vframe spec writes one file (use -o FILE)".into()),
     };
+    crate::output::remove_if_made_and_empty(&dir, existed);
     match result {
         Ok(code) => code,
         Err(why) => failure(&why),

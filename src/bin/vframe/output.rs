@@ -145,6 +145,14 @@ pub fn check_links_on_path(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Removes `dir` if this run made it (`existed` false) and wrote nothing into it: a run
+/// that failed leaves no empty folder behind. Only an empty folder is ever removed.
+pub fn remove_if_made_and_empty(dir: &Path, existed: bool) {
+    if !existed {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 /// A folder to write into: checked for links as [`check_links_on_path`] does, made if
 /// missing, refused if something else (a file, a device) has its name.
 pub fn folder(output: &Path) -> Result<PathBuf, String> {
