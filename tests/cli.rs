@@ -580,7 +580,9 @@ fn a_failing_spec_fails_alone() {
     let missing = scratch.path("missing.mp4");
     let (made, own) = (scratch.path("made"), scratch.path("own"));
     std::fs::create_dir(&own).unwrap();
-    for dir in [&made, &own] {
+    // ... however it is spelled: `new/../own` reaches it through a folder made on the way.
+    let own_again = scratch.path("new/../own");
+    for dir in [&made, &own, &own_again] {
         let out = vframe(&[&[missing.as_os_str()], &specs[..], &["-o".as_ref(), dir.as_os_str()]].concat());
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     }

@@ -42,13 +42,12 @@ pub struct Job {
 
 impl Job {
     /// The jobs of `vframe INPUT SPEC SPEC... -o DIR`: `DIR/<input name>-<n>.<ext>`, `n`
-    /// the spec's place from 1, zero-padded to the width of the last. DIR is made if
-    /// missing.
-    pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Result<Vec<Job>, String> {
-        crate::output::folder(dir)?;
+    /// the spec's place from 1, zero-padded to the width of the last (DIR: see
+    /// [`crate::output::folder`]).
+    pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Vec<Job> {
         let stem = input.file_stem().map_or_else(|| "frame".into(), |s| s.to_string_lossy().into_owned());
         let width = specs.len().to_string().len();
-        let jobs = specs
+        specs
             .iter()
             .enumerate()
             .map(|(i, text)| {
@@ -63,8 +62,7 @@ impl Job {
                     named_in_folder: true,
                 }
             })
-            .collect();
-        Ok(jobs)
+            .collect()
     }
 
     /// The jobs of a jobs file (`-`: standard input): one `INPUT<TAB>SPEC<TAB>OUTPUT` a

@@ -268,17 +268,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
-        Ok(Command::Many { input, specs, dir }) => {
-            let existed = std::fs::symlink_metadata(&dir).is_ok();
-            match batch::Job::for_specs(&input, &specs, &dir) {
-                Ok(jobs) => {
-                    let code = batch::run(jobs, None, 1);
-                    output::remove_if_made_and_empty(&dir, existed);
-                    code
-                }
-                Err(why) => failure(&why),
+        Ok(Command::Many { input, specs, dir }) => match output::folder(&dir) {
+            Ok(folder) => {
+                let code = batch::run(batch::Job::for_specs(&input, &specs, &folder.path), None, 1);
+                folder.remove_if_unused();
+                code
             }
-        }
+            Err(why) => failure(&why),
+        },
         Ok(Command::Jobs { file, parallel }) => match batch::Job::from_file(&file) {
             Ok(jobs) => batch::run(jobs, Some(&file), parallel),
             Err(why) => failure(&why),
