@@ -42,12 +42,13 @@ pub struct Job {
 
 impl Job {
     /// The jobs of `vframe INPUT SPEC SPEC... -o DIR`: `DIR/<input name>-<n>.<ext>`, `n`
-    /// the spec's place from 1, zero-padded to the width of the last (DIR: see
-    /// [`crate::output::folder`]).
-    pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Vec<Job> {
+    /// the spec's place from 1, zero-padded to the width of the last. DIR is made if
+    /// missing.
+    pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Result<Vec<Job>, String> {
+        crate::output::folder(dir)?;
         let stem = input.file_stem().map_or_else(|| "frame".into(), |s| s.to_string_lossy().into_owned());
         let width = specs.len().to_string().len();
-        specs
+        let jobs = specs
             .iter()
             .enumerate()
             .map(|(i, text)| {
@@ -62,7 +63,8 @@ impl Job {
                     named_in_folder: true,
                 }
             })
-            .collect()
+            .collect();
+        Ok(jobs)
     }
 
     /// The jobs of a jobs file (`-`: standard input): one `INPUT<TAB>SPEC<TAB>OUTPUT` a

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
-use crate::output::{Folder, Output};
+use crate::output::Output;
 use crate::progress::Progress;
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
@@ -44,8 +44,8 @@ fn write(input: &Path, path: &Path, data: &[u8]) -> Result<(), String> {
     output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
 }
 
-/// The output folder (see [`crate::output::folder`]); `-` refused.
-fn folder(output: &Path) -> Result<Folder, String> {
+/// The output folder: made if missing; `-` and anything but a folder refused.
+fn folder(output: &Path) -> Result<PathBuf, String> {
     if output.as_os_str() == "-" {
         return Err("vsample and storyboard write several files: -o needs a folder, not -".into());
     }
@@ -59,19 +59,17 @@ pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
         Some(Err(e)) => return failure(e.message()),
         None => return failure("invalid spec: it is not valid UTF-8"),
     };
-    let folder = match folder(output) {
-        Ok(folder) => folder,
+    let dir = match folder(output) {
+        Ok(dir) => dir,
         Err(why) => return failure(&why),
     };
-    let dir = &folder.path;
     // An interactive tool: long videos take as long as they take (Ctrl-C stops them).
     let options = Options { timeout: None, ..Options::default() };
     let result = match op {
-        Operation::Sample(spec) => sample(input, &spec, &options, dir),
-        Operation::Storyboard(spec) => storyboard(input, &spec, &options, dir),
+        Operation::Sample(spec) => sample(input, &spec, &options, &dir),
+        Operation::Storyboard(spec) => storyboard(input, &spec, &options, &dir),
         Operation::Frame(_) => Err("a vframe spec writes one file (use -o FILE)".into()),
     };
-    folder.remove_if_unused();
     match result {
         Ok(code) => code,
         Err(why) => failure(&why),

@@ -268,12 +268,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
-        Ok(Command::Many { input, specs, dir }) => match output::folder(&dir) {
-            Ok(folder) => {
-                let code = batch::run(batch::Job::for_specs(&input, &specs, &folder.path), None, 1);
-                folder.remove_if_unused();
-                code
-            }
+        Ok(Command::Many { input, specs, dir }) => match batch::Job::for_specs(&input, &specs, &dir) {
+            Ok(jobs) => batch::run(jobs, None, 1),
             Err(why) => failure(&why),
         },
         Ok(Command::Jobs { file, parallel }) => match batch::Job::from_file(&file) {

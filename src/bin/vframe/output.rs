@@ -145,51 +145,23 @@ pub fn check_links_on_path(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A folder to write into, and whether this run made it.
-pub struct Folder {
-    pub path: PathBuf,
-    made: bool,
-}
-
-impl Folder {
-    /// Removes the folder if this run made it and wrote nothing into it: a run that failed
-    /// leaves no empty folder behind. Only an empty folder is ever removed, and never one
-    /// that was there before.
-    pub fn remove_if_unused(&self) {
-        if self.made {
-            let _ = std::fs::remove_dir(&self.path);
-        }
-    }
-}
-
 /// A folder to write into: checked for links as [`check_links_on_path`] does, made if
-/// missing, refused if something else (a file, a device, a link to nothing) has its name.
-pub fn folder(output: &Path) -> Result<Folder, String> {
+/// missing, refused if something else (a file, a device) has its name.
+pub fn folder(output: &Path) -> Result<PathBuf, String> {
     check_links_on_path(output).map_err(|why| format!("cannot write into {}: {why}", output.display()))?;
-    let path = output.to_path_buf();
     match std::fs::metadata(output) {
-        Ok(meta) if meta.is_dir() => Ok(Folder { path, made: false }),
+        Ok(meta) if meta.is_dir() => Ok(output.to_path_buf()),
         Ok(_) => Err(format!("cannot write into {}: it is not a folder", output.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(output) {
+        // `components()` drops a trailing slash, which would make read_link follow the link.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(output.components().as_path()) {
             Ok(target) => Err(format!(
                 "cannot write into {}: it is a symbolic link to {}, which does not exist",
                 output.display(),
                 target.display()
             )),
-            Err(_) => {
-                let cannot = |e: std::io::Error| format!("cannot make the folder {}: {e}", output.display());
-                if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(cannot)?;
-                }
-                // Made here, or there already by another way of spelling it (`new/../x`).
-                match std::fs::create_dir(output) {
-                    Ok(()) => Ok(Folder { path, made: true }),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && output.is_dir() => {
-                        Ok(Folder { path, made: false })
-                    }
-                    Err(e) => Err(cannot(e)),
-                }
-            }
+            Err(_) => std::fs::create_dir_all(output)
+                .map(|()| output.to_path_buf())
+                .map_err(|e| format!("cannot make the folder {}: {e}", output.display())),
         },
         Err(e) => Err(format!("cannot write into {}: {e}", output.display())),
     }
