@@ -390,6 +390,8 @@ impl<'a> Selector<'a> {
         if !self.source.seekable() {
             match &result {
                 Ok(_) => self.pipe_failure = None,
+                // A refusal to read the pipe again read nothing: it is no cause.
+                Err(e) if e.status() == Status::InvalidArgument => {}
                 Err(e) if self.pipe_failure.is_none() => self.pipe_failure = Some(e.clone()),
                 Err(_) => {} // the first failure is the cause
             }
@@ -465,7 +467,8 @@ impl<'a> Selector<'a> {
             return self.repeat_last(offset_ms, false).map(Some);
         }
         match self.source.keyframe_before(target) {
-            Some(keyframe) if keyframe > last_pts => return Ok(None),
+            // A pipe cannot seek: it decodes on past the keyframe.
+            Some(keyframe) if keyframe > last_pts && self.source.seekable() => return Ok(None),
             None if self.source.seekable() => return Ok(None),
             _ => {}
         }

@@ -160,7 +160,9 @@ impl<'a> Source<'a> {
         if !self.seekable {
             return Err(Error::new(
                 Status::InvalidArgument,
-                "the input is a pipe, which is read once: its frames can only be asked for in time order",
+                "the input is a pipe, which is read once: this frame could only be found by reading it again \
+                 from the start (an offset before one already answered, or, in a stream without timestamps, \
+                 any offset after the first)",
             ));
         }
         *self = Source::open_with(self.origin.clone(), self.options.clone(), Arc::clone(&self.interrupt))?;
