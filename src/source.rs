@@ -157,16 +157,22 @@ impl<'a> Source<'a> {
     /// Opens the input again, from its start, with a new decoder: where seeking cannot be
     /// trusted, a fresh demuxer is (the time limit runs on). A pipe cannot be read again.
     pub fn reopen(&mut self) -> Result<(), Error> {
-        if !self.seekable {
-            return Err(Error::new(
-                Status::InvalidArgument,
-                "the input is a pipe, which is read once: this frame could only be found by reading it again \
-                 from the start (an offset before one already answered, or, in a stream without timestamps, \
-                 any offset after the first)",
-            ));
-        }
-        *self = Source::open_with(self.origin.clone(), self.options.clone(), Arc::clone(&self.interrupt))?;
+        *self = self.fresh(
+            Arc::clone(&self.interrupt),
+            "the input is a pipe, which is read once: this frame could only be found by reading it again from \
+             the start (an offset before one already answered, or, in a stream without timestamps, any offset \
+             after the first)",
+        )?;
         Ok(())
+    }
+
+    /// The same input opened anew from its start (fresh demuxer and decoder) under
+    /// `interrupt`; for a pipe, which cannot be read again, the error `pipe` says why.
+    fn fresh(&self, interrupt: Arc<Interrupt>, pipe: &str) -> Result<Source<'a>, Error> {
+        if !self.seekable {
+            return Err(Error::new(Status::InvalidArgument, pipe));
+        }
+        Source::open_with(self.origin.clone(), self.options.clone(), interrupt)
     }
 
     /// Starts the time limit again: a new call on this source begins.
@@ -181,16 +187,13 @@ impl<'a> Source<'a> {
     /// The same input opened anew, with nothing of this source's state: for a process
     /// made by `fork()`, where this source's decoder threads do not exist.
     pub fn open_again(&self) -> Result<Source<'a>, Error> {
-        if !self.seekable {
-            // Its bytes went to the process that read them: the child would read on from
-            // wherever the pipe is now, and take them from the parent.
-            return Err(Error::new(
-                Status::InvalidArgument,
-                "the input is a pipe, which the process that opened it reads: a process made by fork() cannot \
-                 read it too (open the video in this process)",
-            ));
-        }
-        Source::open(self.origin.clone(), &self.options)
+        // A pipe's bytes go to the process that reads them: the child would read on from
+        // wherever the pipe is now, and take them from the parent.
+        self.fresh(
+            Arc::new(Interrupt::new(self.options.timeout, self.options.cancel.clone())),
+            "the input is a pipe, which the process that opened it reads: a process made by fork() cannot read \
+             it too (open the video in this process)",
+        )
     }
 
     pub fn options(&self) -> &Options {

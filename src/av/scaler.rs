@@ -98,14 +98,21 @@ fn stride(bytes_per_row: usize) -> usize {
     bytes_per_row.div_ceil(64) * 64
 }
 
-/// The planar RGB of a pass in `planes` (each `stride(width)` bytes per row), as what the
-/// next pass reads.
+/// Where planar RGB of `width` x `height` lies in a pass's buffer: bytes per row, and bytes
+/// per plane (G, then B, then R).
+fn planar_layout(width: u32, height: u32) -> (usize, usize) {
+    let line = stride(width as usize);
+    (line, line * height as usize)
+}
+
+/// The planar RGB of a pass in `planes` (see [`planar_layout`]), as what the next pass
+/// reads.
 fn planar_picture(planes: &[u8], width: u32, height: u32) -> Picture {
-    let plane = stride(width as usize) * height as usize;
+    let (line, plane) = planar_layout(width, height);
     let base = planes.as_ptr();
     // SAFETY: the offsets are within `planes` (3 planes and the padding).
     let data = unsafe { [base, base.add(plane), base.add(2 * plane), ptr::null()] };
-    let line = stride(width as usize) as i32;
+    let line = line as i32;
     Picture {
         data,
         linesize: [line, line, line, 0],
@@ -167,10 +174,15 @@ fn pass(
             );
         }
     }
-    let (w, h) = (width as usize, height as usize);
-    let line = stride(if packed { w * 3 } else { w });
-    let plane = line * h;
+    let (line, plane) = if packed {
+        let line = stride(width as usize * 3);
+        (line, line * height as usize)
+    } else {
+        planar_layout(width, height)
+    };
     let planes = if packed { 1 } else { 3 };
+    // Zeroed each time: the next pass's SIMD may read into a row's padding, which then
+    // never holds an earlier frame's pixels.
     out.clear();
     out.resize(planes * plane + 64, 0);
     let base = out.as_mut_ptr();
@@ -244,8 +256,7 @@ impl Scaler {
         }
         pass(&mut self.ctx, &from, width, height, false, &mut self.planes).map_err(|e| named(e, frame))?;
         let (w, h) = (width as usize, height as usize);
-        let line = stride(w);
-        let plane = line * h;
+        let (line, plane) = planar_layout(width, height);
         let (g, rest) = self.planes.split_at(plane);
         let (b, r) = rest.split_at(plane);
         let mut data = vec![0u8; w * 3 * h];
