@@ -573,7 +573,7 @@ fn a_failing_spec_fails_alone() {
         "/dev/null/x".as_ref(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot write into /dev/null/x: Not a directory"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write into /dev/null/x: /dev/null is not a folder"), "{}", stderr(&out));
 }
 
 #[test]
@@ -1175,23 +1175,26 @@ fn links_in_a_shared_sticky_folder_are_followed_only_as_the_kernel_would() {
     assert!(std::fs::read(scratch.path("target.jpg")).unwrap().starts_with(b"\xFF\xD8"));
 }
 
-/// The temporary files in `dir`.
+/// The temporary files in `dir`, and the staging folders of vsample and storyboard runs.
 fn temporary_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).map_or(Vec::new(), |entries| {
         entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.to_string_lossy().ends_with(".vframe-tmp"))
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.ends_with(".vframe-tmp") || (name.starts_with(".vframe-") && name.ends_with(".tmp"))
+            })
             .collect()
     })
 }
 
 #[test]
 fn a_stopped_run_leaves_no_temporary_file() {
-    // The run is frozen (SIGSTOP) at a moment a temporary file exists, then sent the
-    // signal: the file being written goes with the process.
+    // The run is frozen (SIGSTOP) at a moment its staging folder exists, then sent the
+    // signal: the frames made so far go with the process, none is moved into the folder.
     let video = common::two_hour_video();
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
         let scratch = Scratch::new(&format!("signal-{signal}"));
         let dir = scratch.path("frames");
         let mut child = Command::new(VFRAME)
@@ -1222,9 +1225,50 @@ fn a_stopped_run_leaves_no_temporary_file() {
         }
         let status = child.wait().unwrap();
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(signal), "{status:?}");
-        let left = temporary_files(&dir);
-        assert!(left.is_empty(), "signal {signal}: temporary files left: {left:?}");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "signal {signal}: files left in the folder: {left:?}");
     }
+}
+
+#[test]
+fn a_file_size_limit_fails_the_write_and_keeps_the_file() {
+    // Past `ulimit -f` the kernel sends SIGXFSZ, which killed vframe with its temporary
+    // file left beside the output and no word said. The write fails instead: one line,
+    // exit 1, the output as it was, no temporary file; other jobs go on.
+    let scratch = Scratch::new("fsize");
+    let video = fixture("gop25_25fps.mp4");
+    let output = scratch.path("thumb.png");
+    std::fs::write(&output, b"mine").unwrap();
+    use std::os::unix::process::CommandExt;
+    let limited = |args: &[&std::ffi::OsStr]| {
+        let mut command = Command::new(VFRAME);
+        command.args(args);
+        // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 4096, rlim_max: 4096 };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+                Ok(())
+            });
+        }
+        command.output().unwrap()
+    };
+    let out = limited(&[video.as_os_str(), "vframe/png/offset/1".as_ref(), "-o".as_ref(), output.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&output).unwrap(), b"mine");
+    assert_eq!(scratch.files(), ["thumb.png"]);
+    // A jobs file: the large image fails, the small one is written.
+    let jobs = scratch.path("jobs.txt");
+    let small = scratch.path("small.jpg");
+    let line = |spec: &str, out: &Path| format!("{}\t{spec}\t{}\n", video.display(), out.display());
+    let text = line("vframe/png/offset/1", &output) + &line("vframe/jpg/offset/2/w/32", &small);
+    std::fs::write(&jobs, text).unwrap();
+    let out = limited(&["--jobs".as_ref(), jobs.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&output).unwrap(), b"mine");
+    assert!(std::fs::read(&small).unwrap().starts_with(b"\xFF\xD8"));
+    assert_eq!(scratch.files(), ["jobs.txt", "small.jpg", "thumb.png"]);
 }
 
 #[test]
@@ -1345,4 +1389,73 @@ fn an_mp4_is_read_from_a_pipe_when_its_index_comes_first() {
     let err = stderr(&piped);
     assert_eq!(err.lines().filter(|l| l.contains("+faststart")).count(), 3, "{err}");
     assert!(!err.contains("time order"), "{err}");
+}
+
+#[test]
+fn several_specs_name_their_outputs_exactly_and_make_the_folder_only_for_an_image() {
+    let scratch = Scratch::new("many-names");
+    let video = fixture("gop25_25fps.mp4");
+    // Every spec bad: nothing to write, no folder made.
+    let dir = scratch.path("never");
+    let out =
+        vframe(&[video.as_os_str(), "vframe/gif/offset/1".as_ref(), "x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!dir.exists(), "a run that wrote nothing made its folder");
+    // Names that differ only in bytes that are not UTF-8 give different outputs (both
+    // were 'caf\u{FFFD}-1.jpg', the second run replacing the first's).
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch.path("out");
+    for byte in [0xe9u8, 0xe8] {
+        let name = [b'c', b'a', b'f', byte, b'.', b'm', b'p', b'4'];
+        let input = scratch.path("").join(std::ffi::OsStr::from_bytes(&name));
+        std::fs::copy(&video, &input).unwrap();
+        let out = vframe(&[
+            input.as_os_str(),
+            "vframe/jpg/offset/1/w/32".as_ref(),
+            "vframe/jpg/offset/2/w/32".as_ref(),
+            "-o".as_ref(),
+            dir.as_os_str(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut made: Vec<Vec<u8>> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().as_bytes().to_vec()).collect();
+    made.sort();
+    assert_eq!(
+        made,
+        [b"caf\xe8-1.jpg".to_vec(), b"caf\xe8-2.jpg".to_vec(), b"caf\xe9-1.jpg".to_vec(), b"caf\xe9-2.jpg".to_vec()]
+    );
+    // A link at one of the names to another of them is replaced, not taken for a clash
+    // ("also written by SPEC 1"), and a link to the video is replaced, the video kept.
+    let links = scratch.path("links");
+    std::fs::create_dir_all(&links).unwrap();
+    let copy = scratch.path("v.mp4");
+    std::fs::copy(&video, &copy).unwrap();
+    std::os::unix::fs::symlink("v-2.jpg", links.join("v-1.jpg")).unwrap();
+    std::os::unix::fs::symlink(&copy, links.join("v-3.jpg")).unwrap();
+    let specs = ["vframe/jpg/offset/1/w/32", "vframe/jpg/offset/2/w/32", "vframe/jpg/offset/3/w/32"];
+    let mut args: Vec<&std::ffi::OsStr> = vec![copy.as_os_str()];
+    args.extend(specs.iter().map(std::ffi::OsStr::new));
+    args.extend(["-o".as_ref(), links.as_os_str()]);
+    let out = vframe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (n, spec) in specs.iter().enumerate() {
+        let path = links.join(format!("v-{}.jpg", n + 1));
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert!(std::fs::read(&path).unwrap() == library_image(&copy, spec), "{}", path.display());
+    }
+    assert!(std::fs::read(&copy).unwrap() == std::fs::read(&video).unwrap(), "the video is untouched");
+}
+
+#[test]
+fn a_jobs_file_with_a_byte_order_mark_reads_its_first_line() {
+    let scratch = Scratch::new("bom");
+    let video = fixture("gop25_25fps.mp4");
+    let jobs = scratch.path("jobs.txt");
+    let out = scratch.path("a.jpg");
+    std::fs::write(&jobs, format!("\u{FEFF}{}\tvframe/jpg/offset/1/w/32\t{}\n", video.display(), out.display()))
+        .unwrap();
+    let run = vframe(&["--jobs".as_ref(), jobs.as_os_str()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(std::fs::read(&out).unwrap() == library_image(&video, "vframe/jpg/offset/1/w/32"));
 }

@@ -135,3 +135,79 @@ fn a_fifo_in_the_folder_is_refused_not_waited_on() {
     assert!(err.contains("000001.jpg") && err.contains("not a regular file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_failed_run_leaves_the_folder_as_it_was() {
+    // A storyboard made again into its folder, where one name the new run writes is a
+    // FIFO: the run fails, and the earlier run's sheets, index and frames are all still
+    // there (sheets were replaced one by one as they came: the old set was half gone).
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("all-or-nothing");
+    let spec = "storyboard/jpg/interval/1/s/80x/columns/2/rows/2";
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before: Vec<(String, Vec<u8>)> =
+        names(&dir).into_iter().map(|n| (n.clone(), std::fs::read(dir.join(&n)).unwrap())).collect();
+    assert_eq!(before.len(), 4, "{:?}", names(&dir));
+    std::fs::remove_file(dir.join("storyboard.json")).unwrap();
+    assert!(Command::new("mkfifo").arg(dir.join("storyboard.json")).status().unwrap().success());
+    let other = "storyboard/jpg/interval/1/s/64x/columns/3/rows/1";
+    let out = vframe(&[video.as_os_str(), other.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("storyboard.json") && err.contains("not a regular file"), "{err}");
+    for (name, bytes) in before.iter().filter(|(name, _)| name != "storyboard.json") {
+        assert!(std::fs::read(dir.join(name)).unwrap() == *bytes, "{name} is the first run's");
+    }
+    assert_eq!(names(&dir), ["storyboard-000001.jpg", "storyboard-000002.jpg", "storyboard.json", "storyboard.vtt"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_folder_swapped_for_a_link_during_the_run_is_not_followed() {
+    // The folder is checked, then the run is frozen while its frames are being made, the
+    // folder moved away and a link to another folder put in its place: the frames still go
+    // into the folder that was checked (now under its new name), never through the link.
+    let video = common::two_hour_video();
+    let dir = scratch("swap");
+    let moved = scratch("swap-moved");
+    let victim = scratch("swap-victim");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("000001.jpg"), b"precious").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_vframe"))
+        .args([video.as_os_str(), "vsample/jpg/frames/3/s/32x".as_ref(), "-o".as_ref(), dir.as_os_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let start = std::time::Instant::now();
+    while !names(&dir).iter().any(|n| n.starts_with(".vframe-")) {
+        assert!(start.elapsed().as_secs() < 120, "no staging folder seen");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // SAFETY: pid is our child, not yet waited for.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::fs::rename(&dir, &moved).unwrap();
+    std::os::unix::fs::symlink(&victim, &dir).unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(names(&victim), ["000001.jpg"]);
+    assert_eq!(std::fs::read(victim.join("000001.jpg")).unwrap(), b"precious");
+    assert_eq!(names(&moved), ["000001.jpg", "000002.jpg", "000003.jpg"]);
+    for path in [&moved, &victim] {
+        let _ = std::fs::remove_dir_all(path);
+    }
+    let _ = std::fs::remove_file(&dir);
+}
+
+#[test]
+fn a_run_that_fails_before_its_first_frame_makes_no_folder() {
+    let dir = scratch("no-folder").join("deeper");
+    let missing = scratch("no-such-video.mp4");
+    let out = vframe(&[missing.as_os_str(), "vsample/jpg/frames/2".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.exists() && !dir.parent().unwrap().exists(), "a failed run made {}", dir.display());
+}

@@ -42,11 +42,13 @@ pub struct Job {
 
 impl Job {
     /// The jobs of `vframe INPUT SPEC SPEC... -o DIR`: `DIR/<input name>-<n>.<ext>`, `n`
-    /// the spec's place from 1, zero-padded to the width of the last. DIR is made if
-    /// missing.
+    /// the spec's place from 1, zero-padded to the width of the last. DIR is checked now
+    /// and made (if missing) when the first image is written.
     pub fn for_specs(input: &Path, specs: &[OsString], dir: &Path) -> Result<Vec<Job>, String> {
-        crate::output::folder(dir)?;
-        let stem = input.file_stem().map_or_else(|| "frame".into(), |s| s.to_string_lossy().into_owned());
+        crate::folder::check_folder(dir)?;
+        // The name's own bytes: two names that differ only in bytes that are not UTF-8
+        // must not give one output name.
+        let stem: OsString = input.file_stem().map_or_else(|| "frame".into(), OsStr::to_os_string);
         let width = specs.len().to_string().len();
         let jobs = specs
             .iter()
@@ -55,11 +57,13 @@ impl Job {
                 let spec = parse_spec(text);
                 let ext = spec.as_ref().map_or("img", |s| s.format.as_str());
                 let n = i + 1;
+                let mut name = stem.clone();
+                name.push(format!("-{n:0width$}.{ext}"));
                 Job {
                     origin: format!("SPEC {n}"),
                     input: input.to_path_buf(),
                     spec,
-                    output: dir.join(format!("{stem}-{n:0width$}.{ext}")),
+                    output: dir.join(name),
                     named_in_folder: true,
                 }
             })
@@ -85,6 +89,10 @@ impl Job {
                 file.display(),
                 MAX_JOBS_FILE_BYTES >> 20
             ));
+        }
+        // A byte order mark (Windows editors write one) is not part of the first input's name.
+        if text.starts_with(b"\xef\xbb\xbf") {
+            text.drain(..3);
         }
         let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
         let mut jobs = Vec::new();

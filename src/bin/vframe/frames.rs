@@ -1,7 +1,9 @@
 //! `vframe INPUT 'vsample/…' -o DIR` and `vframe INPUT 'storyboard/…' -o DIR`: many files
-//! into one folder, each written by `output`'s rules for files in a folder vframe writes
-//! (atomic replacement; a link there replaced, never followed; a FIFO or device refused;
-//! never the input), with a progress count on a terminal.
+//! into one folder, all or none: they are written into a hidden staging folder inside it
+//! and moved into place together once every one is made (`folder::Staging`), so a run
+//! that fails or is stopped leaves the folder as it was. For each name: a link there is
+//! replaced, never followed; a FIFO, device or folder refused; never the input. The folder
+//! is made (if missing) with the first file. A progress count on a terminal.
 //!
 //! - vsample: one image per frame, named by the spec's pattern (`$(count)` = 000001, ...)
 //!   or `000001.jpg`, `000002.jpg`, ...
@@ -9,13 +11,14 @@
 //!   `storyboard.vtt` and `storyboard.json`.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::ExitCode;
 
 use vframe::{Input, Operation, Options, Sample, Step, Storyboard};
 
 use crate::failure;
-use crate::output::Output;
+use crate::folder::{check_folder, Staging};
 use crate::progress::Progress;
 
 /// Whether `spec` names an operation of many outputs (this module's), not one frame.
@@ -27,29 +30,24 @@ pub fn is_frames_op(spec: &OsStr) -> bool {
 }
 
 /// A file name a pattern gave, refused if it could leave the folder or is no name at all.
-fn file_in(dir: &Path, name: &str) -> Result<PathBuf, String> {
+fn file_name(name: &str) -> Result<&OsStr, String> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') {
         return Err(format!("the pattern gives the name '{name}', which is not a file name in the folder"));
     }
-    Ok(dir.join(name))
+    Ok(OsStr::new(name))
 }
 
-/// Writes one of the run's files: as [`Output::in_folder`] says (a link there is replaced,
-/// never followed; a FIFO or device refused), never over the input. The names a run writes
-/// are all different (each holds its `$(count)`, or is storyboard.vtt or .json), and with
-/// links replaced, two names never reach one file.
-fn write(input: &Path, path: &Path, data: &[u8]) -> Result<(), String> {
-    let output = Output::in_folder(path).map_err(|why| format!("cannot write {}: {why}", path.display()))?;
-    output.check_not_input(input)?;
-    output.write(data).map_err(|e| format!("cannot write {}: {e}", output.shown().display()))
-}
-
-/// The output folder: made if missing; `-` and anything but a folder refused.
-fn folder(output: &Path) -> Result<PathBuf, String> {
-    if output.as_os_str() == "-" {
-        return Err("vsample and storyboard write several files: -o needs a folder, not -".into());
+/// Refuses a file in the folder that is the input itself (replacing it would lose the
+/// video).
+fn not_the_input(input: &Path) -> impl Fn(&libc::stat) -> Result<(), String> + '_ {
+    let video = std::fs::metadata(input).ok().map(|m| (m.dev(), m.ino()));
+    move |st: &libc::stat| match video {
+        Some(video) if video == (st.st_dev, st.st_ino) => Err(format!(
+            "a file vframe would replace in the folder is the input {} itself; writing it would destroy the video",
+            input.display()
+        )),
+        _ => Ok(()),
     }
-    crate::output::folder(output)
 }
 
 /// Runs a vsample or storyboard spec (see the module's documentation).
@@ -59,15 +57,17 @@ pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
         Some(Err(e)) => return failure(e.message()),
         None => return failure("invalid spec: it is not valid UTF-8"),
     };
-    let dir = match folder(output) {
-        Ok(dir) => dir,
-        Err(why) => return failure(&why),
-    };
+    if output.as_os_str() == "-" {
+        return failure("vsample and storyboard write several files: -o needs a folder, not -");
+    }
+    if let Err(why) = check_folder(output) {
+        return failure(&why);
+    }
     // An interactive tool: long videos take as long as they take (Ctrl-C stops them).
     let options = Options { timeout: None, ..Options::default() };
     let result = match op {
-        Operation::Sample(spec) => sample(input, &spec, &options, &dir),
-        Operation::Storyboard(spec) => storyboard(input, &spec, &options, &dir),
+        Operation::Sample(spec) => sample(input, &spec, &options, output),
+        Operation::Storyboard(spec) => storyboard(input, &spec, &options, output),
         Operation::Frame(_) => Err("a vframe spec writes one file (use -o FILE)".into()),
     };
     match result {
@@ -80,21 +80,31 @@ fn failed(input: &Path, e: vframe::Error) -> String {
     format!("{}: {} ({})", input.display(), e.message(), e.status().as_str())
 }
 
-fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
+fn sample(input: &Path, spec: &vframe::SampleSpec, options: &Options, output: &Path) -> Result<ExitCode, String> {
     let frames = Sample::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
+    let refuse = not_the_input(input);
+    let mut staged = Staging::new(output);
     let mut progress = Progress::new("frames", frames.planned());
     for (done, frame) in frames.enumerate() {
         let frame = frame.map_err(|e| failed(input, e))?;
         let name =
             frame.key.clone().unwrap_or_else(|| format!("{:06}.{}", frame.index + 1, frame.image.format.as_str()));
-        write(input, &file_in(dir, &name)?, &frame.image.data)?;
+        staged.add(file_name(&name)?, &frame.image.data, &refuse)?;
         progress.set(done as u64 + 1);
     }
+    staged.commit(&refuse)?;
     Ok(progress.finish())
 }
 
-fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, dir: &Path) -> Result<ExitCode, String> {
+fn storyboard(
+    input: &Path,
+    spec: &vframe::StoryboardSpec,
+    options: &Options,
+    output: &Path,
+) -> Result<ExitCode, String> {
     let mut board = Storyboard::open(Input::Path(input), spec, options).map_err(|e| failed(input, e))?;
+    let refuse = not_the_input(input);
+    let mut staged = Staging::new(output);
     let mut progress = Progress::new("tiles", board.planned());
     let mut tiles = 0;
     loop {
@@ -102,14 +112,15 @@ fn storyboard(input: &Path, spec: &vframe::StoryboardSpec, options: &Options, di
             Step::Tile => tiles += 1,
             Step::Sheet(sheet) => {
                 tiles = sheet.first_tile + sheet.tile_count;
-                write(input, &file_in(dir, &sheet.name)?, &sheet.image.data)?;
+                staged.add(file_name(&sheet.name)?, &sheet.image.data, &refuse)?;
             }
             Step::Done => break,
         }
         progress.set(tiles as u64);
     }
     let index = board.index();
-    write(input, &dir.join("storyboard.vtt"), index.vtt().as_bytes())?;
-    write(input, &dir.join("storyboard.json"), index.json().as_bytes())?;
+    staged.add(OsStr::new("storyboard.vtt"), index.vtt().as_bytes(), &refuse)?;
+    staged.add(OsStr::new("storyboard.json"), index.json().as_bytes(), &refuse)?;
+    staged.commit(&refuse)?;
     Ok(progress.finish())
 }

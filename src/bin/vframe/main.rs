@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod batch;
+mod folder;
 mod frames;
 mod output;
 mod progress;
@@ -38,7 +39,7 @@ const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
   OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
           standard output; a FIFO, character device or /dev/stdout is written in place.
           For vsample and storyboard, a folder (made if missing): numbered images, or the
-          sheets with storyboard.vtt and storyboard.json
+          sheets with storyboard.vtt and storyboard.json, all written or none
   DIR     with several SPECs: the folder (made if missing) to write INPUT's images into,
           named <input name>-<n>.<jpg|png>, n the SPEC's place (1, 2, ...; zero-padded
           to the same width); a link at one of these names is replaced, not followed
@@ -253,7 +254,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
 }
 
 fn main() -> ExitCode {
-    output::cleanup::install();
+    folder::cleanup::install();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if stderr_is_one_of(named_files(&args).iter().map(PathBuf::as_path)) {
         QUIET.store(true, Ordering::Relaxed);

@@ -1,0 +1,810 @@
+//! Folders the CLI writes into, held by a descriptor from the moment they are checked.
+//!
+//! A folder is reached by a walk of its path, one name at a time, each folder on the way
+//! opened relative to the one before with `O_NOFOLLOW` and each symbolic link read and
+//! followed by vframe itself, after the kernel's `protected_symlinks` rule (see
+//! [`check_protected_link`]). Every later step (the temporary file, the rename, the sync)
+//! goes through the folder's descriptor: a folder moved away, or replaced by a link,
+//! after the check cannot send an image anywhere else, whatever `fs.protected_symlinks`
+//! says on this machine.
+//!
+//! - [`Folder::replace`] writes one file atomically: a temporary file created exclusively
+//!   beside it, synced, renamed over it.
+//! - [`Staging`] writes a whole set of files (vsample's frames, storyboard's sheets and
+//!   index) into a hidden folder inside the output folder, then moves them all into place
+//!   at the end, holding a lock on the folder: a run that fails or is stopped before the
+//!   end leaves what was there untouched, and two runs into one folder leave one run's set.
+//!
+//! The temporary file or the staging folder is removed when the command is stopped by
+//! SIGINT, SIGTERM, SIGHUP or SIGQUIT ([`cleanup`]); SIGXFSZ (a file size limit) is ignored
+//! so that the write fails with an error the command reports and cleans up after.
+
+use std::collections::VecDeque;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Symbolic links followed before giving up, as the kernel's own limit.
+const MAX_LINKS: usize = 40;
+
+/// The longest part of the output's name kept in its temporary file's name (which adds a
+/// dot, six random characters and `.vframe-tmp`), so a name near the file system's limit
+/// of 255 bytes still has a temporary name.
+const TEMP_NAME_KEEP: usize = 200;
+
+fn c_name(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the name holds a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`, retried when a signal interrupts it.
+fn open_at(dir: RawFd, name: &OsStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let name = c_name(name)?;
+    loop {
+        // SAFETY: `name` is a NUL-terminated string; a descriptor returned is owned here.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, libc::c_uint::from(mode)) };
+        if fd >= 0 {
+            // SAFETY: `fd` was just opened and nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// What `name` in `dir` is, its links not followed.
+pub fn stat_at(dir: RawFd, name: &OsStr) -> io::Result<libc::stat> {
+    let name = c_name(name)?;
+    // SAFETY: an all-zero `stat` is a valid value for fstatat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated and `st` writable.
+    check(unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(st)
+}
+
+fn stat_fd(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: as in `stat_at`.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is writable.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
+}
+
+fn kind(st: &libc::stat) -> libc::mode_t {
+    st.st_mode & libc::S_IFMT
+}
+
+fn read_link_at(dir: RawFd, name: &OsStr) -> io::Result<PathBuf> {
+    let name = c_name(name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `buf` has room for `buf.len()` bytes; readlinkat writes no more.
+    let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(OsString::from_vec(buf)))
+}
+
+/// Refuses to follow the link `name` in `dir` (its own metadata `link`) where the kernel's
+/// `fs.protected_symlinks` would: in a sticky, world-writable folder, a link owned by
+/// neither the caller nor the folder's owner. vframe reads links itself, so the kernel's
+/// rule would not otherwise apply to it.
+fn check_protected_link(dir: RawFd, link: &libc::stat, shown: &Path) -> Result<(), String> {
+    let Ok(folder) = stat_fd(dir) else { return Ok(()) };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let shared = folder.st_mode & 0o1002 == 0o1002;
+    if shared && link.st_uid != me && link.st_uid != folder.st_uid {
+        return Err(format!(
+            "{} is a symbolic link in a shared sticky folder, owned by another user (uid {}): \
+             not followed, as the kernel's protected_symlinks rule",
+            shown.display(),
+            link.st_uid
+        ));
+    }
+    Ok(())
+}
+
+/// One step of a path, owned (a link's target joins the steps still to walk).
+enum Step {
+    Root,
+    Parent,
+    /// A name, and, when it is the last name of a link's target, that link (for saying
+    /// that the link leads nowhere).
+    Name(OsString, Option<(PathBuf, PathBuf)>),
+}
+
+fn steps(path: &Path) -> Vec<Step> {
+    path.components()
+        .filter_map(|component| match component {
+            Component::RootDir | Component::Prefix(_) => Some(Step::Root),
+            Component::CurDir => None,
+            Component::ParentDir => Some(Step::Parent),
+            Component::Normal(name) => Some(Step::Name(name.to_os_string(), None)),
+        })
+        .collect()
+}
+
+fn open_dir(dir: RawFd, name: &str) -> io::Result<OwnedFd> {
+    open_at(dir, OsStr::new(name), libc::O_PATH | libc::O_DIRECTORY, 0)
+}
+
+/// A folder held open for writing.
+pub struct Folder {
+    fd: OwnedFd,
+    shown: PathBuf,
+}
+
+impl Folder {
+    /// Opens the folder `path` by the walk described in the module's documentation,
+    /// making what is missing when `make` (as `mkdir -p`, but never at the end of a link
+    /// that leads nowhere). Refuses a name on the way that is not a folder, and a link the
+    /// `protected_symlinks` rule would not follow.
+    pub fn open(path: &Path, make: bool) -> Result<Folder, String> {
+        Folder::reach(path, make).map_err(|why| format!("cannot write into {}: {why}", path.display()))
+    }
+
+    /// As [`Folder::open`]; the error says only why.
+    pub fn reach(path: &Path, make: bool) -> Result<Folder, String> {
+        let it = |here: &Path, last: bool| if last { "it".to_string() } else { here.display().to_string() };
+        match walk(path, make)? {
+            Walked::Folder(fd) => Ok(Folder { fd, shown: path.to_path_buf() }),
+            Walked::NotFolder { here, last } => Err(format!("{} is not a folder", it(&here, last))),
+            Walked::Missing { link: Some((link, target)), last, .. } => {
+                Err(format!("{} is a symbolic link to {}, which does not exist", it(&link, last), target.display()))
+            }
+            Walked::Missing { here, last, .. } => Err(format!("{} does not exist", it(&here, last))),
+        }
+    }
+
+    /// Opens `name` here to be written in place (appended to, never truncated): a FIFO or
+    /// a character device, never through a link.
+    pub fn open_in_place(&self, name: &OsStr) -> io::Result<std::fs::File> {
+        let fd = open_at(self.fd(), name, libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW, 0)?;
+        if !matches!(kind(&stat_fd(fd.as_raw_fd())?), libc::S_IFIFO | libc::S_IFCHR) {
+            return Err(io::Error::other("it is no longer a FIFO or a character device"));
+        }
+        Ok(std::fs::File::from(fd))
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// `name` in this folder, for messages.
+    pub fn shown(&self, name: &OsStr) -> PathBuf {
+        self.shown.join(name)
+    }
+
+    /// Replaces (or creates) the regular file `name` in this folder with `data`, atomically.
+    /// An existing file keeps its permission bits and owner; one the caller may not write,
+    /// or whose owner could not be kept, is refused. What else may be at `name` is
+    /// `at_name`'s to say (a link replaced, or refused).
+    pub fn replace(&self, name: &OsStr, data: &[u8], at_name: AtName) -> io::Result<()> {
+        let existing = self.existing(name, at_name)?;
+        let (tmp_name, file, _registered) = self.temporary(name, existing.as_ref())?;
+        let written = write_synced(file, data).and_then(|()| rename_at(self.fd(), &tmp_name, self.fd(), name));
+        if let Err(e) = written {
+            let _ = unlink_at(self.fd(), &tmp_name, 0);
+            return Err(e);
+        }
+        // The rename itself is durable once the folder is synced.
+        // SAFETY: fsync on a descriptor we own; O_PATH descriptors refuse it harmlessly.
+        unsafe { libc::fsync(self.fd()) };
+        Ok(())
+    }
+
+    /// What is at `name` now: a regular file (kept as its metadata), nothing, or a link
+    /// (replaced, or refused, as `at_name` says); anything else is refused.
+    pub fn existing(&self, name: &OsStr, at_name: AtName) -> io::Result<Option<libc::stat>> {
+        match stat_at(self.fd(), name) {
+            Ok(st) if kind(&st) == libc::S_IFREG => {
+                may_replace(self.fd(), name)?;
+                Ok(Some(st))
+            }
+            Ok(st) if kind(&st) == libc::S_IFLNK && at_name == AtName::LinkReplaced => Ok(None),
+            Ok(st) if kind(&st) == libc::S_IFLNK => Err(io::Error::other(
+                "it became a symbolic link while vframe worked (a link there is followed only when the run starts)",
+            )),
+            Ok(_) if at_name == AtName::LinkReplaced => {
+                Err(io::Error::other("it is not a regular file, and vframe writes only files in its output folder"))
+            }
+            Ok(_) => Err(io::Error::other("it is no longer a regular file")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new temporary file beside `name`, with `existing`'s owner and permission bits
+    /// when there is one (0666 less the umask otherwise).
+    fn temporary(
+        &self,
+        name: &OsStr,
+        existing: Option<&libc::stat>,
+    ) -> io::Result<(OsString, OwnedFd, cleanup::Registered)> {
+        let keep = &name.as_bytes()[..name.len().min(TEMP_NAME_KEEP)];
+        let dir = self.fd();
+        // Created and registered before a signal is acted on.
+        let made = cleanup::creating(|| {
+            let made = create_unique(dir, |random| {
+                let mut tmp = b".".to_vec();
+                tmp.extend_from_slice(keep);
+                tmp.push(b'.');
+                tmp.extend_from_slice(random);
+                tmp.extend_from_slice(b".vframe-tmp");
+                OsString::from_vec(tmp)
+            });
+            made.map(|(tmp_name, fd)| {
+                let registered = cleanup::Registered::file(dir, &tmp_name);
+                (tmp_name, fd, registered)
+            })
+        });
+        let (tmp_name, fd, registered) = made.map_err(|e| {
+            let why = match e.kind() {
+                io::ErrorKind::NotFound => "the folder does not exist (any more)".to_string(),
+                _ => e.to_string(),
+            };
+            io::Error::new(e.kind(), format!("cannot create a file in {}: {why}", self.shown.display()))
+        })?;
+        if let Some(st) = existing {
+            if let Err(e) = keep_owner_and_mode(&fd, st) {
+                let _ = unlink_at(self.fd(), &tmp_name, 0);
+                return Err(e);
+            }
+        }
+        Ok((tmp_name, fd, registered))
+    }
+}
+
+/// What a file vframe writes may replace at its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtName {
+    /// A name vframe chose in a folder: a link there is replaced, never followed.
+    LinkReplaced,
+    /// A name whose links were followed when the run started: a link now is refused.
+    LinkRefused,
+}
+
+/// Where a walk of a path ended.
+enum Walked {
+    /// At a folder, held open.
+    Folder(OwnedFd),
+    /// At a name that does not exist (`here`; the last name of the path when `last`),
+    /// reached through `link` (the link and its target) when that link leads nowhere.
+    Missing { here: PathBuf, last: bool, link: Option<(PathBuf, PathBuf)> },
+    /// At something that is not a folder (`here`; the last name of the path when `last`).
+    NotFolder { here: PathBuf, last: bool },
+}
+
+/// Refuses a path whose walk meets a link the kernel's `protected_symlinks` rule would not
+/// follow: a folder on the way, the output folder itself, the last name. Where the path
+/// leads nowhere yet (what is missing, vframe makes) or ends at a file, the walk stops there.
+pub fn check_links_on_path(path: &Path) -> Result<(), String> {
+    walk(path, false).map(drop)
+}
+
+/// Refuses, before any work, an output folder that cannot be one (a file, a link to
+/// nothing, a link the `protected_symlinks` rule would not follow); a missing one is fine
+/// (it is made when the first file is written).
+pub fn check_folder(path: &Path) -> Result<(), String> {
+    match Folder::reach(path, false) {
+        Ok(_) => Ok(()),
+        Err(_) if matches!(walk(path, false), Ok(Walked::Missing { link: None, .. })) => Ok(()),
+        Err(why) => Err(format!("cannot write into {}: {why}", path.display())),
+    }
+}
+
+/// Walks `path` (see the module's documentation), making missing folders when `make`.
+fn walk(path: &Path, make: bool) -> Result<Walked, String> {
+    let start = if path.is_absolute() { "/" } else { "." };
+    let mut stack = vec![open_dir(libc::AT_FDCWD, start).map_err(|e| e.to_string())?];
+    let mut todo: VecDeque<Step> = steps(path).into();
+    // The path walked so far, for messages.
+    let mut walked = PathBuf::from(start);
+    let mut links = 0;
+    while let Some(step) = todo.pop_front() {
+        let top = stack.last().map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd);
+        let (name, link) = match step {
+            Step::Root => {
+                stack = vec![open_dir(libc::AT_FDCWD, "/").map_err(|e| e.to_string())?];
+                walked = PathBuf::from("/");
+                continue;
+            }
+            Step::Parent => {
+                if stack.len() > 1 {
+                    stack.pop();
+                } else {
+                    stack[0] = open_dir(top, "..").map_err(|e| e.to_string())?;
+                }
+                walked.push("..");
+                continue;
+            }
+            Step::Name(name, link) => (name, link),
+        };
+        let here = walked.join(&name);
+        let last = todo.is_empty();
+        match stat_at(top, &name) {
+            Ok(st) if kind(&st) == libc::S_IFLNK => {
+                check_protected_link(top, &st, &here)?;
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err("too many levels of symbolic links".into());
+                }
+                let target = read_link_at(top, &name).map_err(|e| format!("{}: {e}", here.display()))?;
+                let mut more = steps(&target);
+                if let Some(Step::Name(_, end)) = more.last_mut() {
+                    *end = Some((here.clone(), target.clone()));
+                }
+                for step in more.into_iter().rev() {
+                    todo.push_front(step);
+                }
+            }
+            Ok(st) if kind(&st) == libc::S_IFDIR => {
+                // O_NOFOLLOW: a link put in its place since the stat is not followed.
+                let fd = open_at(top, &name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+                    .map_err(|e| format!("{}: {e} (it changed while vframe opened it)", here.display()))?;
+                stack.push(fd);
+                walked = here;
+            }
+            Ok(_) => return Ok(Walked::NotFolder { here, last }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && make && link.is_none() => {
+                let c = c_name(&name).map_err(|e| e.to_string())?;
+                // SAFETY: `c` is NUL-terminated. 0777 less the umask, as mkdir -p.
+                if let Err(e) = check(unsafe { libc::mkdirat(top, c.as_ptr(), 0o777) }) {
+                    if e.kind() != io::ErrorKind::AlreadyExists {
+                        return Err(format!("cannot make the folder {}: {e}", here.display()));
+                    }
+                }
+                // Walked again: opened if a folder, whoever made it.
+                todo.push_front(Step::Name(name, None));
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(Walked::Missing { here, last, link })
+            }
+            Err(e) => return Err(format!("{}: {e}", here.display())),
+        }
+    }
+    // Reopened readable where it may be (fsync and flock need more than O_PATH).
+    let last = stack.pop().ok_or("no folder")?;
+    let fd = open_at(last.as_raw_fd(), OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap_or(last);
+    Ok(Walked::Folder(fd))
+}
+
+/// Creates a new file exclusively in `dir` under a name `name_for` makes from six random
+/// characters (another six on a clash): a file or link planted in the folder is never
+/// written through. The mode asked for is 0666; the umask applies, as for any new file.
+fn create_unique(dir: RawFd, name_for: impl Fn(&[u8]) -> OsString) -> io::Result<(OsString, OwnedFd)> {
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for _ in 0..100 {
+        let name = name_for(&random_chars());
+        match open_at(dir, &name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o666) {
+            Ok(fd) => return Ok((name, fd)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+fn random_chars() -> [u8; 6] {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 6];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if got != bytes.len() as isize {
+        // No random bytes: the time and the process still make clashes unlikely, and
+        // O_EXCL makes them harmless.
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let seed = seed ^ u128::from(std::process::id()) << 64;
+        bytes.iter_mut().enumerate().for_each(|(i, b)| *b = (seed >> (i * 8)) as u8);
+    }
+    bytes.map(|b| ALPHABET[usize::from(b) % ALPHABET.len()])
+}
+
+/// The replaced file's owner stays (or nothing is replaced), its group where we may set
+/// it, and its permission bits.
+fn keep_owner_and_mode(fd: &OwnedFd, st: &libc::stat) -> io::Result<()> {
+    let mut mode = st.st_mode & 0o7777;
+    // SAFETY: fchown/fchmod on a descriptor we own.
+    if unsafe { libc::fchown(fd.as_raw_fd(), st.st_uid, st.st_gid) } != 0 {
+        // Only the group may be lost (a group the caller is not in), never the owner;
+        // the group's bits then go too (as cp does), not to the caller's group.
+        mode &= !0o2070;
+        if stat_fd(fd.as_raw_fd())?.st_uid != st.st_uid {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("it belongs to another user (uid {}), whom a replacement would not keep as owner", st.st_uid),
+            ));
+        }
+    }
+    // SAFETY: as above.
+    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+    Ok(())
+}
+
+fn write_synced(fd: OwnedFd, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+fn rename_at(from_dir: RawFd, from: &OsStr, to_dir: RawFd, to: &OsStr) -> io::Result<()> {
+    let (from, to) = (c_name(from)?, c_name(to)?);
+    // SAFETY: both names are NUL-terminated.
+    check(unsafe { libc::renameat(from_dir, from.as_ptr(), to_dir, to.as_ptr()) }).map(drop)
+}
+
+fn unlink_at(dir: RawFd, name: &OsStr, flags: libc::c_int) -> io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { libc::unlinkat(dir, name.as_ptr(), flags) }).map(drop)
+}
+
+/// Refuses to replace a file the caller may not write (the shell's `>` would refuse it too):
+/// making a file read-only keeps vframe from replacing it.
+fn may_replace(dir: RawFd, name: &OsStr) -> io::Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: `c` is NUL-terminated; faccessat only reads it.
+    let ret = unsafe { libc::faccessat(dir, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if ret != 0 {
+        let why = io::Error::last_os_error();
+        return Err(io::Error::new(why.kind(), format!("{why}: vframe replaces only files you may write")));
+    }
+    Ok(())
+}
+
+/// A set of files written into a hidden folder inside the output folder, then moved into
+/// place together by [`Staging::commit`]; dropped before that, it is removed with what it
+/// holds. The output folder is opened (and made, if missing) with the first file, so a run
+/// that fails before it makes none. A name written twice keeps the last.
+pub struct Staging {
+    output: PathBuf,
+    open: Option<Staged>,
+    /// The files staged, in order.
+    files: Vec<OsString>,
+}
+
+/// The output folder, and the staging folder in it.
+struct Staged {
+    folder: Folder,
+    name: OsString,
+    fd: OwnedFd,
+    _registered: cleanup::Registered,
+}
+
+impl Staged {
+    fn new(folder: Folder) -> Result<Staged, String> {
+        let fail = |e: io::Error| format!("cannot write into {}: {e}", folder.shown.display());
+        let mut made = None;
+        for _ in 0..100 {
+            let mut name = b".vframe-".to_vec();
+            name.extend_from_slice(&random_chars());
+            name.extend_from_slice(b".tmp");
+            let name = OsString::from_vec(name);
+            let c = c_name(&name).map_err(fail)?;
+            // Made and registered before a signal is acted on. 0700: only the caller may
+            // enter it while it fills.
+            let mkdir = cleanup::creating(|| {
+                // SAFETY: `c` is NUL-terminated.
+                check(unsafe { libc::mkdirat(folder.fd(), c.as_ptr(), 0o700) })
+                    .map(|_| cleanup::Registered::folder(folder.fd(), &name))
+            });
+            match mkdir {
+                Ok(registered) => {
+                    made = Some((name, registered));
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        let (name, registered) = made.ok_or_else(|| fail(io::Error::from(io::ErrorKind::AlreadyExists)))?;
+        let fd = match open_at(folder.fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = unlink_at(folder.fd(), &name, libc::AT_REMOVEDIR);
+                return Err(fail(e));
+            }
+        };
+        Ok(Staged { folder, name, fd, _registered: registered })
+    }
+}
+
+impl Staging {
+    pub fn new(output: &Path) -> Staging {
+        Staging { output: output.to_path_buf(), open: None, files: Vec::new() }
+    }
+
+    fn staged(&mut self) -> Result<&Staged, String> {
+        if self.open.is_none() {
+            self.open = Some(Staged::new(Folder::open(&self.output, true)?)?);
+        }
+        self.open.as_ref().ok_or_else(String::new)
+    }
+
+    /// Writes `name`'s bytes into the staging folder. What is at `name` in the output
+    /// folder is checked now (a link there will be replaced; a folder, FIFO or device, or
+    /// a file the caller may not write, is refused, and so is what `refuse` refuses), and
+    /// again at the commit.
+    pub fn add(
+        &mut self,
+        name: &OsStr,
+        data: &[u8],
+        refuse: &dyn Fn(&libc::stat) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let staged = self.staged()?;
+        let shown = staged.folder.shown(name);
+        let fail = |e: io::Error| format!("cannot write {}: {e}", shown.display());
+        if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced).map_err(fail)? {
+            refuse(&st)?;
+        }
+        let dir = staged.fd.as_raw_fd();
+        if self.files.iter().any(|f| f == name) {
+            unlink_at(dir, name, 0).map_err(fail)?;
+            self.files.retain(|f| f != name);
+        }
+        let fd = cleanup::creating(|| {
+            open_at(dir, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW, 0o666)
+        })
+        .map_err(fail)?;
+        self.files.push(name.to_os_string());
+        use std::io::Write;
+        std::fs::File::from(fd).write_all(data).map_err(fail)
+    }
+
+    /// Moves every staged file into the output folder, under an exclusive lock on it (a
+    /// second run into the same folder waits), after checking every name again, then
+    /// removes the staging folder. Files that replace existing ones keep their owner and
+    /// permission bits. `refuse` refuses a name (the input's, say) before anything moves.
+    pub fn commit(mut self, refuse: &dyn Fn(&libc::stat) -> Result<(), String>) -> Result<(), String> {
+        let dir = self.staged()?.folder.fd();
+        // SAFETY: flock on a descriptor we own; released when it closes (or at exit).
+        let locked = unsafe { libc::flock(dir, libc::LOCK_EX) } == 0;
+        let result = self.move_all(refuse);
+        // SAFETY: fsync on a descriptor we own.
+        unsafe { libc::fsync(dir) };
+        if locked {
+            // SAFETY: as above.
+            unsafe { libc::flock(dir, libc::LOCK_UN) };
+        }
+        result
+    }
+
+    fn move_all(&mut self, refuse: &dyn Fn(&libc::stat) -> Result<(), String>) -> Result<(), String> {
+        let Some(staged) = &self.open else { return Ok(()) };
+        let (dir, staging) = (staged.folder.fd(), staged.fd.as_raw_fd());
+        // Everything on disk before any name changes.
+        // SAFETY: syncfs on a descriptor we own.
+        unsafe { libc::syncfs(staging) };
+        for name in &self.files {
+            let shown = staged.folder.shown(name);
+            let fail = |e: io::Error| format!("cannot write {}: {e}", shown.display());
+            if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced).map_err(fail)? {
+                refuse(&st)?;
+                let file = open_at(staging, name, libc::O_RDONLY | libc::O_NOFOLLOW, 0).map_err(fail)?;
+                keep_owner_and_mode(&file, &st).map_err(fail)?;
+            }
+        }
+        let files = &mut self.files;
+        cleanup::creating(|| {
+            for done in 0..files.len() {
+                let name = &files[done];
+                if let Err(e) = rename_at(staging, name, dir, name) {
+                    let message = format!(
+                        "cannot write {}: {e} ({done} of the {} files were already in place)",
+                        staged.folder.shown(name).display(),
+                        files.len()
+                    );
+                    files.drain(..done);
+                    return Err(message);
+                }
+            }
+            files.clear();
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(staged) = &self.open {
+            for name in &self.files {
+                let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
+            }
+            let _ = unlink_at(staged.folder.fd(), &staged.name, libc::AT_REMOVEDIR);
+        }
+    }
+}
+
+/// Temporary files and staging folders removed when a signal stops the command: the one
+/// being written is registered (its folder's descriptor and its name, copied into static
+/// storage) and the handlers of SIGINT, SIGTERM, SIGHUP and SIGQUIT remove it, then die of
+/// the signal as the default action would. A signal that comes while a file is being
+/// created, or files moved into place, waits until that is done (on whichever thread the
+/// handler runs), so none escapes and no set is left half moved. Only async-signal-safe
+/// calls in the handler: atomics, `openat`, `getdents64`, `unlinkat`, `close`, `signal`,
+/// `raise`.
+pub mod cleanup {
+    use std::ffi::OsStr;
+    use std::os::fd::RawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+
+    const CAPACITY: usize = 4096;
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: AtomicU8 = AtomicU8::new(0);
+    static NAME: [AtomicU8; CAPACITY] = [ZERO; CAPACITY];
+    /// The registered name's length; 0 while none is (or while it is being changed).
+    static LENGTH: AtomicUsize = AtomicUsize::new(0);
+    /// The folder the registered name is in.
+    static DIR: AtomicI32 = AtomicI32::new(-1);
+    /// Whether the registered name is a staging folder (removed with what it holds).
+    static IS_FOLDER: AtomicBool = AtomicBool::new(false);
+    /// Whether a file is being created and registered, or files moved into place.
+    static BUSY: AtomicBool = AtomicBool::new(false);
+    /// A signal that came meanwhile (0: none).
+    static PENDING: AtomicI32 = AtomicI32::new(0);
+
+    /// Installs the handlers; called once, at start. A signal the caller set to be ignored
+    /// (`nohup`, `trap '' INT`, a script's background job) stays ignored. SIGXFSZ is
+    /// ignored: past a file size limit a write fails (EFBIG), and the command says so.
+    pub fn install() {
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            // SAFETY: sigaction with a null new action only reads the current one into
+            // `old`; the handler only makes async-signal-safe calls.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                    continue;
+                }
+                libc::signal(signal, handler as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            }
+        }
+        // SAFETY: ignoring a signal is always allowed.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    }
+
+    extern "C" fn handler(signal: libc::c_int) {
+        if BUSY.load(Ordering::SeqCst) {
+            PENDING.store(signal, Ordering::SeqCst);
+        } else {
+            die(signal);
+        }
+    }
+
+    /// Removes the registered file or folder and ends the process as `signal` would.
+    fn die(signal: libc::c_int) {
+        let length = LENGTH.load(Ordering::SeqCst);
+        if length > 0 && length < CAPACITY {
+            let mut name = [0u8; CAPACITY];
+            for (byte, stored) in name.iter_mut().zip(NAME.iter()).take(length) {
+                *byte = stored.load(Ordering::Relaxed);
+            }
+            let dir = DIR.load(Ordering::SeqCst);
+            if IS_FOLDER.load(Ordering::SeqCst) {
+                empty_folder(dir, &name);
+                // SAFETY: `name` is NUL-terminated (length < CAPACITY).
+                unsafe { libc::unlinkat(dir, name.as_ptr().cast(), libc::AT_REMOVEDIR) };
+            } else {
+                // SAFETY: as above.
+                unsafe { libc::unlinkat(dir, name.as_ptr().cast(), 0) };
+            }
+        }
+        // SAFETY: restoring the default action and raising the signal again ends the
+        // process as the signal would have.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+
+    /// Unlinks every file in the folder `name` (NUL-terminated) of `dir`, with system calls
+    /// only (no allocation: this runs in a signal handler).
+    fn empty_folder(dir: RawFd, name: &[u8]) {
+        // SAFETY: `name` is NUL-terminated; the descriptor is closed below.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                name.as_ptr().cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            while at + 19 < n as usize {
+                // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+                let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+                if reclen == 0 {
+                    break;
+                }
+                let entry = &buf[at + 19..(at + reclen).min(n as usize)];
+                let is_dot = entry.starts_with(b".\0") || entry.starts_with(b"..\0");
+                if !is_dot && entry.contains(&0) {
+                    // SAFETY: the entry's name is NUL-terminated within the record.
+                    unsafe { libc::unlinkat(fd, entry.as_ptr().cast(), 0) };
+                }
+                at += reclen;
+            }
+        }
+        // SAFETY: `fd` was opened above.
+        unsafe { libc::close(fd) };
+    }
+
+    /// Runs `work` (the creation of a file, or moving files into place) with signals
+    /// held back until it is done; a signal that came meanwhile is then acted on.
+    pub fn creating<T>(work: impl FnOnce() -> T) -> T {
+        let nested = BUSY.swap(true, Ordering::SeqCst);
+        let result = work();
+        if !nested {
+            BUSY.store(false, Ordering::SeqCst);
+            let signal = PENDING.swap(0, Ordering::SeqCst);
+            if signal != 0 {
+                die(signal);
+            }
+        }
+        result
+    }
+
+    /// The temporary file or staging folder registered while this lives.
+    pub struct Registered(bool);
+
+    impl Registered {
+        pub fn file(dir: RawFd, name: &OsStr) -> Registered {
+            Registered::new(dir, name, false)
+        }
+
+        pub fn folder(dir: RawFd, name: &OsStr) -> Registered {
+            Registered::new(dir, name, true)
+        }
+
+        fn new(dir: RawFd, name: &OsStr, is_folder: bool) -> Registered {
+            let bytes = name.as_bytes();
+            // A staging folder stays registered while the files in it are: those are
+            // removed with it.
+            if IS_FOLDER.load(Ordering::SeqCst) && LENGTH.load(Ordering::SeqCst) > 0 {
+                return Registered(false);
+            }
+            LENGTH.store(0, Ordering::SeqCst);
+            if bytes.len() < CAPACITY && !bytes.contains(&0) {
+                for (stored, &byte) in NAME.iter().zip(bytes) {
+                    stored.store(byte, Ordering::Relaxed);
+                }
+                DIR.store(dir, Ordering::SeqCst);
+                IS_FOLDER.store(is_folder, Ordering::SeqCst);
+                LENGTH.store(bytes.len(), Ordering::SeqCst);
+            }
+            Registered(true)
+        }
+    }
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            if self.0 {
+                LENGTH.store(0, Ordering::SeqCst);
+                IS_FOLDER.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+}
