@@ -20,6 +20,7 @@ static vframe_status vframe_go_sample_each(const char *path, const char *spec, c
 import "C"
 
 import (
+	"runtime"
 	"runtime/cgo"
 	"unsafe"
 )
@@ -119,7 +120,12 @@ func (o *Options) Sample(path, spec string) ([]Frame, error) {
 }
 
 // SampleEach is Sample that streams: each frame is handed to fn as soon as it is made and
-// nothing is kept. An error from fn stops the sample and is returned.
+// nothing is kept. An error from fn stops the sample and is returned. A panic in fn stops
+// the sample too, and once the library has returned (its input, decoder and buffers freed)
+// SampleEach panics again with the same value; runtime.Goexit in fn (t.FailNow, t.Fatal)
+// likewise stops the sample, then ends the calling goroutine. fn runs on a goroutine of its
+// own (the caller waits for it, so calls never overlap): a panic or Goexit there must not
+// unwind through the library's frames, which Go would leave without their cleanup.
 func (o *Options) SampleEach(path, spec string, fn func(Frame) error) error {
 	copts, err := o.toC()
 	if err != nil {
@@ -136,6 +142,13 @@ func (o *Options) SampleEach(path, spec string, fn func(Frame) error) error {
 	defer handle.Delete()
 	var errBuf [errBufLen]C.char
 	status := C.vframe_go_sample_each(cpath, cspec, &copts, C.uintptr_t(handle), &errBuf[0], errBufLen)
+	// The library has returned and cleaned up: now fn's panic or Goexit may go on.
+	switch state.ended {
+	case fnPanicked:
+		panic(state.panicValue)
+	case fnExited:
+		runtime.Goexit()
+	}
 	if state.err != nil {
 		return state.err
 	}
@@ -153,16 +166,51 @@ func SampleEach(path, spec string, fn func(Frame) error) error {
 type eachState struct {
 	fn  func(Frame) error
 	err error
+	// How fn's last call ended, when it did not return: its panic value, or Goexit.
+	ended      fnEnd
+	panicValue any
 }
 
-// goVframeFrame is vframe_sample_each's callback (through vframe_go_frame), on the
-// goroutine's own thread: it copies the frame and hands it to the caller's function.
+type fnEnd int
+
+const (
+	fnReturned fnEnd = iota
+	fnPanicked
+	fnExited // runtime.Goexit
+)
+
+// call runs fn on frame and records how it ended; done is closed then, whatever happened.
+// On its own goroutine (see goVframeFrame): a Goexit ends only that goroutine.
+func (s *eachState) call(frame Frame, done chan<- struct{}) {
+	returned := false
+	defer func() {
+		if !returned {
+			// Neither returned nor panicked (recover gives nil): runtime.Goexit. A
+			// panic(nil) is recovered as a *runtime.PanicNilError (Go 1.21).
+			if r := recover(); r != nil {
+				s.ended, s.panicValue = fnPanicked, r
+			} else {
+				s.ended = fnExited
+			}
+		}
+		close(done)
+	}()
+	s.err = s.fn(frame)
+	returned = true
+}
+
+// goVframeFrame is vframe_sample_each's callback (through vframe_go_frame), on the calling
+// goroutine's thread: it copies the frame and hands it to the caller's function, run on a
+// goroutine of its own that it waits for. Non-zero stops the sample: fn's error, panic or
+// Goexit, which SampleEach hands on once the library has returned.
 //
 //export goVframeFrame
 func goVframeFrame(frame *C.vframe_frame, user unsafe.Pointer) C.int {
 	state := cgo.Handle(uintptr(user)).Value().(*eachState)
-	if err := state.fn(goFrame(frame)); err != nil {
-		state.err = err
+	done := make(chan struct{})
+	go state.call(goFrame(frame), done)
+	<-done
+	if state.err != nil || state.ended != fnReturned {
 		return 1
 	}
 	return 0

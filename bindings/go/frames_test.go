@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -84,5 +86,80 @@ func TestStoryboard(t *testing.T) {
 	_, err = vframe.Storyboard(fixture("audio_only.m4a"), "storyboard/jpg")
 	if !errors.Is(err, vframe.ErrNoVideoStream) {
 		t.Fatalf("audio: %v", err)
+	}
+}
+
+// openFDs is the number of open file descriptors of the process.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count open descriptors: %v", err)
+	}
+	return len(entries)
+}
+
+// A panic in the callback must not unwind through the library's frames (Go would skip their
+// cleanup: one descriptor and megabytes per call leaked): the sample stops, the library
+// returns and frees everything, then the panic reaches the caller with its value.
+func TestSampleEachPanicReachesTheCallerAfterCleanup(t *testing.T) {
+	path := fixture("gop25_25fps.mp4")
+	calls := 0
+	sample := func() (value any) {
+		defer func() { value = recover() }()
+		err := vframe.SampleEach(path, "vsample/jpg/interval/1", func(vframe.Frame) error {
+			calls++
+			panic("callback bug")
+		})
+		t.Errorf("SampleEach returned %v instead of panicking", err)
+		return nil
+	}
+	sample() // the first call may open descriptors that stay (the library's own)
+	before := openFDs(t)
+	for i := 0; i < 50; i++ {
+		if value := sample(); value != "callback bug" {
+			t.Fatalf("call %d: recovered %#v, want the callback's panic value", i, value)
+		}
+	}
+	if after := openFDs(t); after > before+5 {
+		t.Fatalf("open descriptors %d -> %d over 50 panicking callbacks", before, after)
+	}
+	if calls != 51 {
+		t.Fatalf("the callback ran %d times over 51 samples: a panic must stop the sample", calls)
+	}
+}
+
+// runtime.Goexit in the callback (what t.FailNow does) stops the sample, and then ends the
+// calling goroutine (its deferred calls run), without leaking the library's resources.
+func TestSampleEachGoexitStopsTheSampleThenTheGoroutine(t *testing.T) {
+	path := fixture("gop25_25fps.mp4")
+	exit := func() (wentOn bool, calls int) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			vframe.SampleEach(path, "vsample/jpg/interval/1", func(vframe.Frame) error {
+				calls++
+				runtime.Goexit()
+				return nil
+			})
+			wentOn = true
+		}()
+		<-done
+		return wentOn, calls
+	}
+	exit()
+	before := openFDs(t)
+	for i := 0; i < 50; i++ {
+		if wentOn, calls := exit(); wentOn || calls != 1 {
+			t.Fatalf("call %d: the goroutine went on after Goexit: %v, callback calls %d", i, wentOn, calls)
+		}
+	}
+	if after := openFDs(t); after > before+5 {
+		t.Fatalf("open descriptors %d -> %d over 50 callbacks calling runtime.Goexit", before, after)
+	}
+	// A sample afterwards works.
+	frames, err := vframe.Sample(path, "vsample/jpg/frames/2/mode/fast")
+	if err != nil || len(frames) != 2 {
+		t.Fatalf("a later Sample: %d frames, %v", len(frames), err)
 	}
 }

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -150,6 +152,30 @@ def test_bytes_are_copied_at_submission(one_thread_pool: vframe.Pool, stalled: S
     assert job.result(timeout=60) == expected
 
 
+@needs_pipes
+def test_a_read_only_view_of_a_writable_buffer_is_copied_at_submission(
+    one_thread_pool: vframe.Pool, stalled: StalledInput, fixtures: Path
+) -> None:
+    # The view is read-only, its memory is not: the caller may refill the bytearray.
+    video = bytearray((fixtures / "gop25_25fps.mp4").read_bytes())
+    expected = vframe.extract(bytes(video), "vframe/jpg/offset/3")
+    blocker = one_thread_pool.submit(stalled.path, "vframe/jpg/offset/0")
+    stalled.wait_opened(blocker.done)
+    job = one_thread_pool.submit(memoryview(video).toreadonly(), "vframe/jpg/offset/3")  # queued
+    video[:] = (fixtures / "bframes_gop250.mp4").read_bytes()[: len(video)]  # reused, same length
+    stalled.finish()
+    blocker.result(timeout=60)
+    assert job.result(timeout=60) == expected
+
+
+def test_a_pool_cannot_be_copied_or_pickled() -> None:
+    with vframe.Pool(threads=1) as pool:
+        for copy_it in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match="vframe.Pool .*cannot be copied or pickled"):
+                copy_it(pool)
+        assert pool.submit(b"", "vframe/jpg/offset/0").exception(timeout=60) is not None  # still usable
+
+
 def test_a_pool_cannot_be_closed_from_its_own_callback(fixtures: Path) -> None:
     pool = vframe.Pool(threads=1)
     seen: list[BaseException] = []
@@ -238,3 +264,49 @@ def test_python_exits_cleanly_with_jobs_in_flight(fixtures: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["first done", "exiting"] and run.stderr == ""
+
+
+def test_python_exits_cleanly_while_daemon_threads_call_extract_async(fixtures: Path) -> None:
+    # The pools are closed at exit while daemon threads keep submitting: the default pool is
+    # not started again then (a pool nothing closes aborted the interpreter at exit: its
+    # threads called back into a finalised Python), extract_async raises RuntimeError.
+    script = (
+        "import sys, threading, time, vframe\n"
+        "video = open(sys.argv[1], 'rb').read()\n"
+        "def work():\n"
+        "    while True:\n"
+        "        try:\n"
+        "            vframe.extract_async(video, 'vframe/jpg/offset/2.9/w/64').result()\n"
+        "        except Exception:\n"
+        "            pass\n"
+        "for _ in range(4):\n"
+        "    threading.Thread(target=work, daemon=True).start()\n"
+        "time.sleep(0.3)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    command = [sys.executable, "-c", script, str(fixtures / "gop25_25fps.mp4")]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(10)]
+    for run in runs:
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr.decode(errors="replace")[-2000:]
+
+
+def test_no_pool_starts_once_the_pools_were_closed_at_exit(fixtures: Path) -> None:
+    script = (
+        "import vframe\n"
+        "from vframe import _pool\n"
+        "vframe.extract_async(b'', 'vframe/jpg/offset/0').exception(timeout=60)\n"  # the default pool starts
+        "_pool._close_open_pools()\n"  # what vframe's atexit handler does
+        "for make in (vframe.Pool, lambda: vframe.extract_async(b'', 'vframe/jpg/offset/0')):\n"
+        "    try:\n"
+        "        make()\n"
+        "    except RuntimeError as e:\n"
+        "        print(e)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 2 and all("shutting down" in line for line in lines), run.stdout

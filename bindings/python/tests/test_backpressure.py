@@ -1,7 +1,7 @@
 """A full pool: ``submit_nowait`` raises BusyError, ``submit`` waits for room (or its
 ``queue_timeout``), asyncio callers wait on the loop; closing the pool or cancelling the
-task ends a wait with nothing left queued. And what is lent: read-only memory is read in
-place (held by a buffer export until the library gives it back), writable memory is copied.
+task ends a wait with nothing left queued. And what is lent: memory of ``bytes`` is read in
+place (held by a buffer export until the library gives it back), other memory is copied.
 
 The pool is filled with jobs reading a named pipe nobody writes: they stay in the library,
 holding their places, until the test cancels them.
@@ -98,12 +98,16 @@ def test_read_only_memory_is_lent_and_writable_memory_copied(
     never_written: Path, video: bytes, expected: bytes
 ) -> None:
     buffer = bytearray(video)
-    pool = vframe.Pool(threads=1, max_queued=4)
+    pool = vframe.Pool(threads=1, max_queued=5)
     with pool:
         hold = pool.submit_nowait(never_written, SPEC)
-        view = memoryview(buffer).toreadonly()
+        view = memoryview(video).toreadonly()
         lent = pool.submit(view, SPEC)  # queued behind the hold
-        assert still_lent(view), "a read-only view is read in place, and held while the job waits"
+        assert still_lent(view), "a view of bytes is read in place, and held while the job waits"
+        # A read-only view of a bytearray: its owner can still change it, so it is copied.
+        readonly_of_writable = memoryview(buffer).toreadonly()
+        view_copied = pool.submit(readonly_of_writable, SPEC)
+        assert not still_lent(readonly_of_writable), "copied at submission, nothing held"
         copied = pool.submit(buffer, SPEC)  # writable: copied (test_async changes it after submit)
         sliced = pool.submit(memoryview(b"\0" * 7 + video)[7:], SPEC)  # read-only, at an offset
         doubled = bytearray(2 * len(video))
@@ -111,12 +115,13 @@ def test_read_only_memory_is_lent_and_writable_memory_copied(
         strided = pool.submit(memoryview(bytes(doubled))[::2], SPEC)  # not contiguous: copied
         hold.cancel()
         assert lent.result(timeout=60) == expected and copied.result(timeout=60) == expected
+        assert view_copied.result(timeout=60) == expected
         assert sliced.result(timeout=60) == expected and strided.result(timeout=60) == expected
         assert not still_lent(view), "given back once the job is done"
 
         # Refused: the loan ends at once.
-        holds = [pool.submit_nowait(never_written, SPEC) for _ in range(5)]
-        view = memoryview(buffer).toreadonly()
+        holds = [pool.submit_nowait(never_written, SPEC) for _ in range(6)]
+        view = memoryview(video).toreadonly()
         with pytest.raises(vframe.BusyError):
             pool.submit_nowait(view, SPEC)
         assert not still_lent(view)

@@ -114,6 +114,12 @@ def test_arguments_the_library_cannot_take(fixtures: Path) -> None:
     # A NUL would silently cut a C string: refused before the call.
     assert type(_raised(vframe.extract, f"{video}\0.txt", "vframe/jpg/offset/1")) is vframe.InvalidArgumentError
     assert type(_raised(vframe.extract, video, "vframe/jpg/offset/1\0/w/9")) is vframe.InvalidArgumentError
+    # A lone surrogate is no text, nor a file name: refused as such, not a UnicodeEncodeError.
+    for path, spec in ((f"{video}\ud800", "vframe/jpg/offset/1"), (video, "vframe/jpg/offset/1\udcff")):
+        error = _raised(vframe.extract, path, spec)
+        assert type(error) is vframe.InvalidArgumentError and "surrogate" in str(error), repr(error)
+    error = _raised(vframe.sample, video, "vsample/jpg\udcff")
+    assert type(error) is vframe.InvalidArgumentError and "surrogate" in str(error), repr(error)
     # Values a C field cannot hold are refused rather than wrapped around.
     assert type(_raised(vframe.extract, video, "vframe/jpg/offset/1", timeout=-1)) is vframe.InvalidArgumentError
     error = _raised(vframe.extract, video, "vframe/jpg/offset/1", max_decoded_frames=-5)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import math
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,39 @@ def test_sample_from_bytes_and_streaming(fixtures: Path) -> None:
 
     with pytest.raises(KeyError):
         vframe.sample(fixtures / "gop25_25fps.mp4", "vsample/jpg", on_frame=stop)
+
+
+def test_sample_raises_a_keyboard_interrupt_from_on_frame(fixtures: Path) -> None:
+    def interrupted(frame: vframe.Frame) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        vframe.sample(fixtures / "gop25_25fps.mp4", "vsample/jpg/interval/1", on_frame=interrupted)
+
+
+def test_sample_raises_a_signal_that_lands_between_frames(fixtures: Path) -> None:
+    # Ctrl-C between two frames: Python raises KeyboardInterrupt in the next Python code,
+    # the first line of vframe's ctypes callback, before its try. A trace function raising
+    # at that function's "call" event does the same, deterministically.
+    fired: list[str] = []
+    calls: list[int] = []
+
+    def tracer(frame: types.FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code.co_filename.endswith("_frames.py") and not fired:
+            fired.append(frame.f_code.co_name)
+            raise KeyboardInterrupt
+
+    def on_frame(frame: vframe.Frame) -> None:
+        calls.append(frame.index)
+        if len(calls) == 2:
+            sys.settrace(tracer)  # fires when the library calls back for the next frame
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            vframe.sample(fixtures / "gop25_25fps.mp4", "vsample/jpg/interval/1", on_frame=on_frame)
+    finally:
+        sys.settrace(None)
+    assert fired and calls == [0, 1], (fired, calls)
 
 
 def test_sample_failures(fixtures: Path) -> None:

@@ -4,6 +4,8 @@ share it; closing is final."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 from pathlib import Path
 
@@ -71,6 +73,17 @@ def test_a_closed_source_refuses_calls(fixtures: Path) -> None:
         source.extract("vframe/jpg/offset/1")
     with pytest.raises(ValueError, match="closed"), source:
         pass
+
+
+def test_a_source_cannot_be_copied_or_pickled(fixtures: Path) -> None:
+    # A copy would share the native source, and close it a second time.
+    with vframe.open(fixtures / "gop25_25fps.mp4") as source:
+        for copy_it in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match="vframe.Source owns an open input.*open another one"):
+                copy_it(source)
+        assert source.extract("vframe/jpg/offset/1") == vframe.extract(
+            fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1"
+        )
 
 
 def test_threads_share_one_source(fixtures: Path) -> None:

@@ -3,10 +3,11 @@
 The library reads a lent buffer in place until it calls the job's release callback. Until
 then the job holds a buffer export of the caller's object (``PyObject_GetBuffer``): the
 object stays alive and its memory stays where it is (a bytearray cannot be resized and an
-mmap cannot be closed while it is exported). ``bytes`` and other read-only buffers are lent
-as they are, so a thousand jobs over one ``bytes`` share it. A writable buffer (bytearray,
-writable memoryview) may change while its job waits in the queue, so it is copied once, into
-``bytes``, and the copy is lent.
+mmap cannot be closed while it is exported). Memory nobody can change, ``bytes`` or a
+``memoryview`` whose memory belongs to ``bytes``, is lent as it is, so a thousand jobs over
+one ``bytes`` share it. Any other memory (bytearray, mmap, a view of one, even a read-only
+view: its owner can still write it) may change while its job waits in the queue, so it is
+copied once, into ``bytes``, and the copy is lent.
 
 These are CPython's own C API (``ctypes.pythonapi``), not vframe's: ``Py_buffer``'s layout is
 part of the stable ABI.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import POINTER, c_char_p, c_int, c_ssize_t, c_void_p
-from typing import Union
+from typing import NoReturn, Union
 
 #: What can be lent: the memory kinds of :data:`vframe._call.Source`.
 Memory = Union[bytes, bytearray, memoryview]
@@ -57,11 +58,22 @@ def _export(source: object) -> _PyBuffer:
     return view
 
 
+def _immutable(source: object) -> bool:
+    """Whether nobody can change the memory of ``source``: it belongs to a ``bytes`` object
+    (``source`` itself, or the object under a chain of memoryviews). A read-only view says
+    nothing about its owner (``memoryview(bytearray).toreadonly()``)."""
+    owner = source
+    while isinstance(owner, memoryview):
+        owner = owner.obj
+    return isinstance(owner, bytes)
+
+
 class LentBuffer:
     """The bytes of ``source`` for the library to read in place: ``address`` and ``length``,
     valid until :meth:`release` (which the job's release callback calls).
 
-    ``copied`` says whether ``source`` was writable, and so copied once."""
+    ``copied`` says whether ``source`` could change (anything but memory of ``bytes``), and
+    so was copied once."""
 
     def __init__(self, source: Memory) -> None:
         self.copied = False
@@ -69,10 +81,20 @@ class LentBuffer:
             view = _export(source)
         except BufferError:  # not contiguous (a strided memoryview): lend a contiguous copy
             view, self.copied = _export(memoryview(source).tobytes()), True
-        if not view.readonly:
+        if not self.copied and not (view.readonly and _immutable(source)):
             _release_buffer(ctypes.byref(view))
             view, self.copied = _export(memoryview(source).tobytes()), True
         self._view: _PyBuffer | None = view
+
+    # The export is this object's alone: a copy would release it a second time.
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a vframe LentBuffer holds a buffer export: it cannot be copied or pickled")
+
+    def __copy__(self) -> NoReturn:
+        self.__reduce__()
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        self.__reduce__()
 
     @property
     def address(self) -> int | None:

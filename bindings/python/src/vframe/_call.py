@@ -136,7 +136,10 @@ def resolve_spec(spec: str | None, parts: Mapping[str, Any]) -> str:
 
 def c_string(text: str | bytes, what: str) -> bytes:
     """``text`` as a NUL-terminated C string's bytes (a NUL inside would silently cut it)."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+    except UnicodeEncodeError as e:  # a lone surrogate: no UTF-8 (nor file name) holds it
+        raise InvalidArgumentError(f"{what} contains {text[e.start]!r}, which is not text (a lone surrogate)") from None
     if b"\0" in data:
         raise InvalidArgumentError(f"{what} contains a NUL character")
     return data
@@ -157,7 +160,13 @@ class CSource:
             path = os.fspath(source)
             if isinstance(path, bytes):
                 raise TypeError("give a path as str or pathlib.Path (bytes are taken as the video's contents)")
-            self.path = c_string(os.fsencode(path), "the path")
+            try:
+                encoded = os.fsencode(path)
+            except UnicodeEncodeError as e:
+                raise InvalidArgumentError(
+                    f"the path contains {path[e.start]!r}, which no file name holds (a lone surrogate)"
+                ) from None
+            self.path = c_string(encoded, "the path")
         else:
             raise TypeError(
                 f"source must be a path (str or os.PathLike) or the video's bytes, not {type(source).__name__}"

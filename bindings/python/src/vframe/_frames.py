@@ -8,16 +8,18 @@ feature stays in one file; they are added to the library object the first time i
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
+import sys
 import threading
 from ctypes import CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int, c_size_t, c_uint64, c_void_p
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import _native
 from ._call import CSource, Source, c_options, c_string
-from .errors import error_for_status
+from .errors import CancelledError, Status, error_for_status
 
 
 class _Frame(Structure):
@@ -171,7 +173,8 @@ def sample(
 
     With ``on_frame``, each frame is handed to it as soon as it is made and nothing is kept
     (the list returned is empty): memory stays bounded whatever the video's length. An
-    exception raised by ``on_frame`` stops the sample and is raised again here.
+    exception raised by ``on_frame`` stops the sample and is raised again here, and so is one
+    raised between frames by a signal handler (Ctrl-C's ``KeyboardInterrupt``).
     ``timeout`` bounds the whole call (seconds; ``0``: none; default 60).
     """
     spec_bytes = c_string(spec, "spec")
@@ -194,23 +197,76 @@ def sample(
         finally:
             lib.vframe_frames_free(ctypes.byref(frames))
 
+    stopped: list[bool] = []
+
     def each(frame: Any, _user: Any) -> int:
+        if raised:  # an earlier call's exception escaped this function (see _Escapes): stop
+            return 1
         try:
             on_frame(_take_frame(frame.contents))
-            return 0
         except BaseException as e:  # handed back to the caller after the C call returns
             raised.append(e)
+            stopped.append(True)
             return 1
+        return 0
 
     callback = _FrameFn(each)
-    if c_source.path is not None:
-        status = lib.vframe_sample_each(c_source.path, spec_bytes, options, callback, None, err, len(err))
-    else:
-        status = lib.vframe_sample_each_memory(
-            c_source.data, c_source.length, spec_bytes, options, callback, None, err, len(err)
+    with _escapes.recording(each, raised):
+        if c_source.path is not None:
+            status = lib.vframe_sample_each(c_source.path, spec_bytes, options, callback, None, err, len(err))
+        else:
+            status = lib.vframe_sample_each_memory(
+                c_source.data, c_source.length, spec_bytes, options, callback, None, err, len(err)
+            )
+    if not raised and not stopped and status == Status.CANCELLED:
+        raise CancelledError(
+            "the on_frame callback was interrupted by an exception that escaped it (a signal such as Ctrl-C "
+            "arriving between frames?); it went to sys.unraisablehook"
         )
     _check(status, err, raised)
     return []
+
+
+class _Escapes:
+    """Records an exception that escapes a ctypes callback, for the call that made it.
+
+    A signal's exception (Ctrl-C's ``KeyboardInterrupt``) is raised in whatever Python code
+    runs next, which may be the very first line of the callback, before any ``try`` in it.
+    ctypes then hands it to ``sys.unraisablehook`` (and returns garbage to C). While a call
+    is recording, the hook here takes such an exception from its callback into the call's
+    ``raised`` list (the callback stops at its next frame), and passes every other one on.
+    The hook is installed only while some call records, and put back after the last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[int, tuple[Callable[..., Any], list[BaseException]]] = {}
+        self._previous: Callable[[Any], object] | None = None
+
+    @contextlib.contextmanager
+    def recording(self, callback: Callable[..., Any], raised: list[BaseException]) -> Iterator[None]:
+        with self._lock:
+            if not self._calls:
+                self._previous = sys.unraisablehook
+                sys.unraisablehook = self._hook
+            self._calls[id(callback)] = (callback, raised)
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._calls[id(callback)]
+                if not self._calls and sys.unraisablehook == self._hook:
+                    sys.unraisablehook = self._previous or sys.__unraisablehook__
+                    self._previous = None
+
+    def _hook(self, unraisable: Any) -> None:
+        call = self._calls.get(id(unraisable.object))
+        if call is not None and call[0] is unraisable.object and unraisable.exc_value is not None:
+            call[1].append(unraisable.exc_value)
+            return
+        (self._previous or sys.__unraisablehook__)(unraisable)
+
+
+_escapes = _Escapes()
 
 
 def storyboard(

@@ -30,7 +30,7 @@ import math
 import os
 import threading
 from concurrent.futures import Future
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 from . import _native
 from ._buffer import LentBuffer
@@ -177,13 +177,14 @@ class Pool:
     pool is full; ``submit_nowait`` raises :class:`vframe.BusyError` instead.
     ``future.cancel()`` cancels the job in the library. ``close()`` (or leaving a ``with``
     block) cancels what has not finished and waits for it; pools still open when Python exits
-    are closed then.
+    are closed then, and from then on no pool starts (``RuntimeError``). A pool cannot be
+    copied or pickled (``TypeError``).
 
-    Memory input is read in place where nobody can change it: ``bytes`` and read-only buffers
-    (a read-only ``memoryview``, e.g. of an ``mmap``) are lent to the library, kept alive and
-    in place until the job's extraction ends, so any number of jobs share one buffer. A
-    writable buffer (``bytearray``, a writable ``memoryview``) is copied once per job at
-    submission, so the caller may change it as soon as ``submit`` returns.
+    Memory input is read in place where nobody can change it: ``bytes`` (or a ``memoryview``
+    of ``bytes``) is lent to the library, kept alive until the job's extraction ends, so any
+    number of jobs share one buffer. Any other buffer (``bytearray``, ``mmap``, a view of one,
+    read-only or not) is copied once per job at submission, so the caller may change it as
+    soon as ``submit`` returns.
 
     Futures are resolved on the pool's threads: callbacks added with ``add_done_callback``
     run there, and should be quick. A submit from such a callback never waits for room.
@@ -209,7 +210,15 @@ class Pool:
         if not self._ptr:
             status = Status.INVALID_ARGUMENT if threads else Status.INTERNAL
             raise error_for_status(status, f"the library could not start a pool of {threads} threads")
-        _open_pools.add(self)
+        with _open_pools_lock:
+            if not _exiting:
+                _open_pools.add(self)
+                return
+        # Python is exiting and the open pools were closed: nothing would close this one, and
+        # its threads would call back into a finalised interpreter.
+        ptr, self._ptr = self._ptr, None
+        lib.vframe_pool_free(ptr)
+        raise RuntimeError(_EXITING)
 
     def submit(
         self,
@@ -425,6 +434,15 @@ class Pool:
         if ptr is not None:
             _native.library().vframe_pool_free(ptr)
 
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(_NO_COPY)
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(_NO_COPY)
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        raise TypeError(_NO_COPY)
+
     def _close_after_fork(self) -> None:
         """In a child of ``os.fork()``: the pool's threads are the parent's; close it here."""
         # A thread of the parent may have held the locks at the fork; none is left to release them.
@@ -452,15 +470,32 @@ class Pool:
         self.close()
 
 
+_NO_COPY = (
+    "a vframe.Pool owns the library's worker threads and its jobs: it cannot be copied or pickled; "
+    "make another vframe.Pool instead"
+)
+_EXITING = (
+    "vframe: the interpreter is shutting down: the pools were closed at exit and no new one is started "
+    "(a thread still running then cannot use extract_async, extract_aio or vframe.Pool)"
+)
+
 # Every pool not yet closed: they are closed at exit, before the interpreter goes away
-# (the library's threads must not call into a finalised interpreter).
+# (the library's threads must not call into a finalised interpreter). Once that has begun
+# (_exiting), no pool is started any more: a daemon thread calling extract_async then gets
+# RuntimeError rather than a pool that nothing would close.
 _open_pools: set[Pool] = set()
+_open_pools_lock = threading.Lock()
+_exiting = False
 _default_pool: Pool | None = None
 _default_pool_lock = threading.Lock()
 
 
 def _close_open_pools() -> None:
-    for pool in list(_open_pools):
+    global _exiting
+    with _open_pools_lock:
+        _exiting = True
+        pools = list(_open_pools)
+    for pool in pools:
         pool.close()
 
 
@@ -468,8 +503,9 @@ atexit.register(_close_open_pools)
 
 
 def _after_fork_in_child() -> None:
-    global _default_pool, _default_pool_lock
+    global _default_pool, _default_pool_lock, _open_pools_lock
     _default_pool_lock = threading.Lock()  # may have been held by a thread of the parent
+    _open_pools_lock = threading.Lock()
     _default_pool = None  # extract_async starts a new one on first use
     pools = list(_open_pools)
     _open_pools.clear()
@@ -490,9 +526,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def default_pool() -> Pool:
-    """The pool ``extract_async`` uses: one thread per CPU, started on first use."""
+    """The pool ``extract_async`` uses: one thread per CPU, started on first use. Once
+    Python is exiting (the pools were closed at exit) it raises RuntimeError."""
     global _default_pool
     with _default_pool_lock:
+        if _exiting:
+            raise RuntimeError(_EXITING)
         if _default_pool is None or _default_pool.closed:
             _default_pool = Pool()
         return _default_pool

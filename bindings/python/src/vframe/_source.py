@@ -14,10 +14,16 @@ import os
 import threading
 import weakref
 from types import TracebackType
+from typing import NoReturn
 
 from . import _native
 from ._call import CSource, Number, c_options, c_string, resolve_spec
 from ._call import Source as Video
+
+_NO_COPY = (
+    "a vframe.Source owns an open input: it cannot be copied or pickled; open another one instead "
+    "(vframe.open with the same video)"
+)
 
 
 class Source:
@@ -29,6 +35,7 @@ class Source:
     done when it is garbage-collected). The limits given at open apply to every call, each
     call getting the whole ``timeout``. Any thread may use a source: calls on one source run
     one at a time (open one per thread for parallel work); the GIL is released meanwhile.
+    A source cannot be copied or pickled (``TypeError``): open the video again instead.
     """
 
     def __init__(
@@ -102,6 +109,16 @@ class Source:
         self._why_closed = (
             "the source was in use by another thread when the process forked: open the video again in this process"
         )
+
+    # The native source is this object's alone: a copy would close it a second time.
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(_NO_COPY)
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(_NO_COPY)
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        raise TypeError(_NO_COPY)
 
     def __enter__(self) -> Source:
         self._open_handle()
