@@ -117,6 +117,8 @@ struct State {
     job_epoch: u64,
     jobs_maybe: bool,
     shutdown: bool,
+    /// Finished jobs not yet marked done (the database could not be written).
+    unsettled: Vec<Unsettled>,
 }
 
 struct Shared {
@@ -147,6 +149,7 @@ pub struct Engine {
 enum Task {
     Sync(SyncTask),
     Job(u64),
+    Settle(Unsettled),
 }
 
 impl Engine {
@@ -246,6 +249,10 @@ fn worker_loop(shared: &Shared, index: usize) {
                 if state.shutdown {
                     return;
                 }
+                let now = Instant::now();
+                if let Some(at) = state.unsettled.iter().position(|u| u.retry_at <= now) {
+                    break Task::Settle(state.unsettled.swap_remove(at));
+                }
                 if prefers_jobs && state.jobs_maybe {
                     break Task::Job(state.job_epoch);
                 }
@@ -262,6 +269,7 @@ fn worker_loop(shared: &Shared, index: usize) {
         };
         match task {
             Task::Sync(task) => run_sync(shared, task),
+            Task::Settle(unsettled) => settle(shared, unsettled),
             Task::Job(epoch) => match shared.store.claim_job() {
                 Ok(Some(job)) => {
                     shared.metrics.queue_depth.set(shared.store.waiting_jobs() as i64);
@@ -313,10 +321,18 @@ fn run_job(shared: &Shared, job: JobRow) {
     let source = match store.get(&job.bucket, &job.key) {
         Ok(source) => source,
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the job's source; it stays processing until the next start");
-            return;
+            tracing::error!(error = %e, "cannot read the job's source; the job fails");
+            let items = fail_unfinished(job.items.clone(), &format!("cannot read the source: {}", e.message));
+            return settle(shared, Unsettled::new(job, items));
         }
     };
+    // The job reads one version of its source: a hard link taken now survives the key being
+    // overwritten (which unlinks the object's file) while the items run.
+    let pinned = source.as_ref().and_then(|source| Pinned::new(store, &source.path));
+    let source = source.map(|source| match &pinned {
+        Some(pinned) => Object { path: pinned.0.clone(), ..source },
+        None => source,
+    });
     let mut items = job.items.clone();
     for index in 0..items.len() {
         if items[index].is_finished() {
@@ -334,20 +350,88 @@ fn run_job(shared: &Shared, job: JobRow) {
         items[index] = item;
         tracing::info!(cmd = %cmd, code = items[index].code, error = %items[index].error, "item done");
         if let Err(e) = store.save_items(&job.id, &items) {
-            tracing::error!(error = %e, "cannot save the job's items; it resumes at the next start");
-            return;
+            // Going on would redo the items at the next start; stopping here must not leave the
+            // job "processing" until then: it fails, with the reason on each item not done.
+            tracing::error!(error = %e, "cannot save the job's items; the job fails");
+            let items = fail_unfinished(items, &format!("cannot save the job's progress: {}", e.message));
+            return settle(shared, Unsettled::new(job, items));
         }
     }
+    settle(shared, Unsettled::new(job, items));
+}
+
+/// A hard link to a job's source in `spool/` (emptied at every start), removed when dropped.
+struct Pinned(PathBuf);
+
+impl Pinned {
+    fn new(store: &Store, path: &Path) -> Option<Pinned> {
+        let link = store.root().join("spool").join(crate::store::random_id().as_str());
+        match std::fs::hard_link(path, &link) {
+            Ok(()) => Some(Pinned(link)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot pin the job's source; reading it in place");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// An engine error for an item, with the source's file path (internal, and readable by anyone
+/// with the persistentId through prefop) replaced by its key.
+fn item_error(message: String, source: &Object) -> String {
+    let path = source.path.display().to_string();
+    if path.is_empty() || !message.contains(&path) {
+        return message;
+    }
+    message.replace(&path, &format!("the source {}", crate::qiniu::quote(&source.key)))
+}
+
+/// Items that had not finished become failed with `error`.
+fn fail_unfinished(items: Vec<Item>, error: &str) -> Vec<Item> {
+    items.into_iter().map(|item| if item.is_finished() { item } else { Item::failed(&item.cmd, error) }).collect()
+}
+
+/// A job whose items are final, to be marked done.
+struct Unsettled {
+    job: JobRow,
+    items: Vec<Item>,
+    retry_at: Instant,
+}
+
+impl Unsettled {
+    fn new(job: JobRow, items: Vec<Item>) -> Unsettled {
+        Unsettled { job, items, retry_at: Instant::now() }
+    }
+}
+
+/// How long a job that could not be marked done waits before the next try.
+const SETTLE_RETRY: Duration = Duration::from_secs(5);
+
+/// Marks a job done (code 0, or 3 when an item failed). When the database cannot be written
+/// (a full disk) the job is kept in memory and a worker tries again every [`SETTLE_RETRY`],
+/// so that it ends (and notifies) once writes work again, without a restart and without
+/// holding a worker; a stop before that leaves it "processing", resumed at the next start.
+fn settle(shared: &Shared, mut unsettled: Unsettled) {
+    let job = &unsettled.job;
+    let items = &unsettled.items;
     let code = if items.iter().all(|i| i.code == wire::CODE_OK) { wire::CODE_OK } else { wire::CODE_FAILED };
-    if let Err(e) = store.finish_job(&job.id, code, job.notify_url.is_some(), crate::store::now_ms()) {
-        tracing::error!(error = %e, "cannot mark the job done; it resumes at the next start");
+    if let Err(e) = shared.store.finish_job(&job.id, items, code, job.notify_url.is_some(), crate::store::now_ms()) {
+        tracing::error!(job = %job.id, error = %e, "cannot mark the job done; trying again in a few seconds");
+        unsettled.retry_at = Instant::now() + SETTLE_RETRY;
+        shared.lock().unsettled.push(unsettled);
         return;
     }
     let outcome = if code == wire::CODE_OK { "ok" } else { "failed" };
     shared.metrics.jobs_finished.get_or_create(&Metrics::outcome(outcome)).inc();
     let age = (crate::store::now_s() - job.created).max(0) as f64;
     shared.metrics.job_seconds.observe(age);
-    tracing::info!(code, "job done");
+    tracing::info!(job = %job.id, code, "job done");
     (shared.on_job_done)();
 }
 
@@ -377,7 +461,7 @@ fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -
             return match result {
                 Ok(Ok(keys)) => Some(Item::done_many(cmd, keys)),
                 Ok(Err(frames::Failure::Engine(e))) if stopped(&e) => None,
-                Ok(Err(failure)) => Some(Item::failed(cmd, failure.to_string())),
+                Ok(Err(failure)) => Some(Item::failed(cmd, item_error(failure.to_string(), source))),
                 Err(_) => Some(Item::failed(cmd, "internal error: the engine panicked")),
             };
         }
@@ -399,7 +483,7 @@ fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -
     let output = match result {
         Ok(Ok(output)) => output,
         Ok(Err(e)) if stopped(&e) => return None,
-        Ok(Err(e)) => return Some(Item::failed(cmd, e.to_string())),
+        Ok(Err(e)) => return Some(Item::failed(cmd, item_error(e.to_string(), source))),
         Err(_) => return Some(Item::failed(cmd, "internal error: the engine panicked")),
     };
     let hash = etag::of(&output.data);
@@ -418,4 +502,134 @@ fn run_item(shared: &Shared, job: &JobRow, cmd: &str, source: Option<&Object>) -
         Ok(OutputState::Refuse(message)) => Item::failed(cmd, message),
         Err(ApiError { message, .. }) => Item::failed(cmd, message),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewJob;
+
+    fn engine(root: &Path) -> (Arc<Store>, Engine) {
+        let store = Arc::new(Store::open(root, 10).unwrap());
+        let limits = EngineLimits {
+            timeout: Duration::from_secs(5),
+            max_input_pixels: 1 << 24,
+            max_decoded_frames: 100,
+            threads: 1,
+            frames_timeout: Duration::from_secs(5),
+            max_frames: 10,
+        };
+        let engine = Engine::start(store.clone(), Arc::new(Metrics::new()), 1, limits, 4, Box::new(|| {}));
+        (store, engine)
+    }
+
+    fn submit(store: &Store, engine: &Engine, id: &str) {
+        let cmds = ["avthumb/mp4", "avthumb/flv"];
+        let job = NewJob {
+            id: id.into(),
+            reqid: "r".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            items: cmds.iter().map(|c| Item::pending(c)).collect(),
+            notify_url: None,
+            force: false,
+            pipeline: "0.default".into(),
+            job_type: 0,
+            task_from: "api".into(),
+        };
+        store.insert_job(&job).unwrap();
+        engine.jobs_added();
+    }
+
+    fn wait_code(store: &Store, id: &str, code: i32) -> wire::Prefop {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = store.prefop(id).unwrap().unwrap();
+            if status.code == code || Instant::now() > deadline {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_job_whose_progress_cannot_be_saved_fails_instead_of_staying_processing() {
+        let root = std::env::temp_dir().join(format!("vframe-worker-{}", crate::store::random_id()));
+        let (store, engine) = engine(&root);
+        // Saving an item's progress fails (as on a full disk); marking the job done works.
+        store.execute_batch_for_tests(
+            "CREATE TRIGGER full BEFORE UPDATE OF items ON jobs WHEN NEW.state = 2
+             BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+        );
+        submit(&store, &engine, "z0.one");
+        let status = wait_code(&store, "z0.one", wire::CODE_FAILED);
+        assert_eq!(status.code, wire::CODE_FAILED, "{status:?}");
+        assert!(status.items[1].error.contains("disk is full"), "{:?}", status.items[1]);
+
+        // Nothing can be written: the job waits in memory, and ends once writes work again.
+        store.execute_batch_for_tests(
+            "DROP TRIGGER full; CREATE TRIGGER full BEFORE UPDATE OF items ON jobs
+             BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+        );
+        submit(&store, &engine, "z0.two");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(store.prefop("z0.two").unwrap().unwrap().code, wire::CODE_PROCESSING);
+        store.execute_batch_for_tests("DROP TRIGGER full");
+        let status = wait_code(&store, "z0.two", wire::CODE_FAILED);
+        assert_eq!(status.code, wire::CODE_FAILED, "{status:?}");
+        assert!(status.items.iter().all(|i| i.code == wire::CODE_FAILED), "{status:?}");
+        engine.shutdown();
+        drop(store);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_job_reads_the_source_it_started_with_and_never_names_its_file() {
+        let root = std::env::temp_dir().join(format!("vframe-worker-{}", crate::store::random_id()));
+        let store = Store::open(&root, 10).unwrap();
+        let data = b"not a video at all";
+        let spooled = crate::store::write_spool(&store, data).unwrap();
+        let object = NewObject {
+            bucket: "b".into(),
+            key: "gone.mp4".into(),
+            hash: etag::of(data),
+            fsize: data.len() as u64,
+            mime: "video/mp4".into(),
+            meta: Default::default(),
+            origin: Origin::Upload,
+        };
+        store.commit_upload(&spooled, object, crate::qiniu::uptoken::Overwrite::Allowed, None).unwrap();
+        let source = store.get("b", "gone.mp4").unwrap().unwrap();
+        // Pinned, the bytes outlive the object's file (an overwrite unlinks it).
+        let pinned = Pinned::new(&store, &source.path).unwrap();
+        std::fs::remove_file(&source.path).unwrap();
+        assert_eq!(std::fs::read(&pinned.0).unwrap(), data);
+        let link = pinned.0.clone();
+        drop(pinned);
+        assert!(!link.exists(), "the link goes with the job");
+        // The file gone before the job starts: the item fails naming the key, not the file.
+        drop(store);
+        let (store, engine) = engine(&root);
+        let job = NewJob {
+            id: "z0.gone".into(),
+            reqid: "r".into(),
+            bucket: "b".into(),
+            key: "gone.mp4".into(),
+            items: vec![Item::pending("vframe/jpg/offset/1")],
+            notify_url: None,
+            force: false,
+            pipeline: "0.default".into(),
+            job_type: 0,
+            task_from: "api".into(),
+        };
+        store.insert_job(&job).unwrap();
+        engine.jobs_added();
+        let status = wait_code(&store, "z0.gone", wire::CODE_FAILED);
+        assert_eq!(status.code, wire::CODE_FAILED, "{status:?}");
+        let error = &status.items[0].error;
+        assert!(!error.contains(root.to_str().unwrap()) && error.contains("gone.mp4"), "{error}");
+        engine.shutdown();
+        drop(store);
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

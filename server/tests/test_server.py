@@ -8,8 +8,10 @@ import hashlib
 import http.client
 import io
 import os
+import re
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -219,6 +221,44 @@ def test_wrong_key_expired_token_and_unknown_ids(sdk: Server, auth: qiniu.Auth, 
     assert r.status_code == 403, r.text
 
 
+def test_pfop_acts_only_on_a_body_the_signature_covers(sdk: Server, auth: qiniu.Auth, small_video: Path) -> None:
+    qiniu.put_data(upload_token(auth, BUCKET, "signed-body.mp4"), "signed-body.mp4", small_video.read_bytes()[:100000])
+    form = {"bucket": BUCKET, "key": "signed-body.mp4", "fops": "vframe/jpg/offset/1", "force": "1"}
+    # The SDK's own pfop (QBox over a form body) works.
+    ret, info = PersistentFop(auth, BUCKET).execute("signed-body.mp4", ["vframe/jpg/offset/1"])
+    assert info.status_code == 200 and ret["persistentId"], info
+    # A QBox token over the path alone (replayable: QBox has no date) never authorizes a body:
+    # any Content-Type but exactly application/x-www-form-urlencoded leaves it unsigned.
+    submitted = sdk.metric("vframe_jobs_submitted_total")
+    path_only = "QBox " + auth.token_of_request(sdk.base + "/pfop/")
+    for content_type in [None, "text/plain", "application/x-www-form-urlencoded; charset=utf-8"]:
+        headers = {"Authorization": path_only}
+        if content_type:
+            headers["Content-Type"] = content_type
+        r = requests.post(sdk.base + "/pfop/", data=urllib.parse.urlencode(form).encode(), headers=headers, timeout=10)
+        assert r.status_code == 400 and "not covered by the signature" in r.json()["error"], (content_type, r.text)
+    # Qiniu v2 does not sign an application/octet-stream body either.
+    mac = qiniu.QiniuMacAuth(AK, SK)
+    r = requests.post(
+        sdk.base + "/pfop/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Content-Type": "application/octet-stream"},
+        auth=qiniu.auth.QiniuMacRequestsAuth(mac),
+        timeout=10,
+    )
+    assert r.status_code == 400 and "not covered by the signature" in r.json()["error"], r.text
+    assert sdk.metric("vframe_jobs_submitted_total") == submitted
+    # v2 signs a form body with a charset parameter, and that body is what runs.
+    r = requests.post(
+        sdk.base + "/pfop/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        auth=qiniu.auth.QiniuMacRequestsAuth(mac),
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.json()["persistentId"], r.text
+
+
 def test_traversal_and_invalid_keys_are_refused(sdk: Server, auth: qiniu.Auth) -> None:
     bad_keys = ["../escape.bin", "/etc/passwd", "a/../../b", "a\x00b", "k" * 751, "..", "dir/./x", "a\nb"]
     for key in bad_keys:
@@ -410,3 +450,53 @@ def test_start_contract_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "VFRAME_ACCESS_KEY" in r.stderr
     r = subprocess.run([str(SERVER), "--help"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "--domain" in r.stdout and "--private" in r.stdout
+
+
+def test_a_lost_database_moves_object_files_aside_never_deletes_them(tmp_path: Path, auth: qiniu.Auth) -> None:
+    s = make_server(tmp_path)
+    s.start()
+    payloads = {f"kept{i}.bin": os.urandom(1000 + i) for i in range(3)}
+    for key, data in payloads.items():
+        ret, info = qiniu.put_data(upload_token(auth, BUCKET, key), key, data)
+        assert info.status_code == 200, info
+    s.stop()
+    for name in ["vframe.db", "vframe.db-wal", "vframe.db-shm"]:
+        (s.data / name).unlink(missing_ok=True)
+    s.start()
+    assert requests.get(f"{s.base}/kept0.bin", timeout=10).status_code == 404
+    s.stop()
+    kept = sorted(p.read_bytes() for p in (s.data / "orphans").rglob("*") if p.is_file())
+    assert kept == sorted(payloads.values()), "every object's bytes are still on disk"
+    assert s.log is not None
+    log = re.sub(r"\x1b\[[0-9;]*m", "", s.log.read_text())
+    assert "no database row names" in log and "count=3" in log and str(s.data / "orphans") in log, log
+
+
+def test_a_signed_private_url_opens_only_the_key_it_names(sdk: Server, auth: qiniu.Auth) -> None:
+    qiniu.put_data(upload_token(auth, PRIVATE, "my file.txt"), "my file.txt", b"shared by the owner")
+    qiniu.put_data(upload_token(auth, PRIVATE, "my%20file.txt"), "my%20file.txt", b"SECRET: never shared")
+    shared = auth.private_download_url(f"http://localhost:{sdk.port}/my%20file.txt", expires=300)
+    assert requests.get(shared, timeout=10).content == b"shared by the owner"
+    # The same token on the target whose key (decoded once) is `my%20file.txt`: refused.
+    evil = requests.get(shared.replace("/my%20file.txt", "/my%2520file.txt"), timeout=10)
+    assert evil.status_code == 401 and b"SECRET" not in evil.content
+    # Signed with the key unencoded (the client encodes the space): still the same key.
+    unencoded = auth.private_download_url(f"http://localhost:{sdk.port}/my file.txt", expires=300)
+    assert requests.get(unencoded, timeout=10).content == b"shared by the owner"
+
+
+def test_a_refused_mkfile_keeps_its_blocks_for_a_retry(sdk: Server, auth: qiniu.Auth) -> None:
+    qiniu.put_data(upload_token(auth, BUCKET, "mk.bin"), "mk.bin", b"old")
+    insert_only = {"Authorization": "UpToken " + upload_token(auth, BUCKET)}
+    block = requests.post(f"{sdk.base}/mkblk/5", data=b"hello", headers=insert_only, timeout=10)
+    assert block.status_code == 200, block.text
+    ctx = block.json()["ctx"]
+    mkfile = f"{sdk.base}/mkfile/5/key/{urlsafe_base64_encode('mk.bin')}"
+    refused = requests.post(mkfile, data=ctx, headers=insert_only, timeout=10)
+    assert refused.status_code == 614, refused.text
+    overwrite = {"Authorization": "UpToken " + upload_token(auth, BUCKET, "mk.bin")}
+    retried = requests.post(mkfile, data=ctx, headers=overwrite, timeout=10)
+    assert retried.status_code == 200, retried.text
+    assert get(sdk, "mk.bin").content == b"hello"
+    # Once stored, the blocks are gone.
+    assert requests.post(mkfile, data=ctx, headers=overwrite, timeout=10).status_code == 701

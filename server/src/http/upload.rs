@@ -291,20 +291,22 @@ pub async fn mkfile(app: &Arc<App>, request: Request<Incoming>, reqid: &str) -> 
     let body = read_body(request.into_body(), MAX_COMPLETE_BODY).await?;
     let ctxs = resumable::parse_ctx_list(&body, fsize)?;
     let store = app.store.clone();
-    let (spooled, hash) = blocking(move || {
+    let (spooled, hash, blocks) = blocking(move || {
         let blocks = store.blocks(&ctxs, BLOCK_SIZE, fsize)?;
         let mut hasher = etag::Etag::new();
         let spooled = concatenate(&store, &blocks, |chunk| hasher.update(chunk)).map_err(crate::store::internal)?;
-        for block in &blocks {
-            let _ = std::fs::remove_file(block);
-        }
-        Ok((spooled, hasher.finish()))
+        Ok((spooled, hasher.finish(), blocks))
     })
     .await?;
     let key = finish.key.clone();
     let answer =
         finish_upload(app, &token, Received { spooled, size: fsize, hash, key, finish, default_mime: None }, reqid)
             .await?;
+    // The blocks go only once the file is stored: a mkfile refused after assembling (614, a
+    // full queue) can be retried with the same ctx list until the blocks expire.
+    for block in &blocks {
+        let _ = std::fs::remove_file(block);
+    }
     Ok(json(StatusCode::OK, &answer))
 }
 

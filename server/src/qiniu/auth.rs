@@ -117,11 +117,23 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// Whether a QBox signature covers the body: only with a Content-Type of exactly
+/// `application/x-www-form-urlencoded` (no parameters, as the SDKs compare it).
+pub fn qbox_signs_body(content_type: Option<&str>) -> bool {
+    content_type == Some("application/x-www-form-urlencoded")
+}
+
+/// Whether a Qiniu v2 signature covers the body: with any Content-Type but
+/// `application/octet-stream`.
+pub fn qiniu_signs_body(content_type: Option<&str>) -> bool {
+    matches!(content_type, Some(ct) if ct != "application/octet-stream")
+}
+
 /// The data a QBox signature covers.
 pub fn qbox_data(request: &SignedRequest<'_>) -> Vec<u8> {
     let mut data = request.path_and_query.as_bytes().to_vec();
     data.push(b'\n');
-    if request.content_type == Some("application/x-www-form-urlencoded") {
+    if qbox_signs_body(request.content_type) {
         data.extend_from_slice(request.body);
     }
     data
@@ -162,7 +174,7 @@ pub fn qiniu_data(request: &SignedRequest<'_>) -> Vec<u8> {
     }
     text.push_str("\n\n");
     let mut data = text.into_bytes();
-    if matches!(request.content_type, Some(ct) if ct != "application/octet-stream") {
+    if qiniu_signs_body(request.content_type) {
         data.extend_from_slice(request.body);
     }
     data
@@ -175,8 +187,21 @@ pub fn parse_qiniu_date(text: &str) -> Option<i64> {
     Some(parsed.assume_utc().unix_timestamp())
 }
 
+/// The error for a request whose body its signature does not cover (`why`: which bodies the
+/// scheme signs).
+pub fn unsigned_body(why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "the request body is not covered by the signature ({why}): send it as application/x-www-form-urlencoded"
+    ))
+}
+
 /// Verifies a management request (pfop, and anything else that needs the secret key) signed
 /// with QBox or Qiniu v2. Returns the access key. `now` is Unix seconds.
+///
+/// Every management endpoint acts on its body, so a non-empty body that the signature does
+/// not cover (QBox without exactly `application/x-www-form-urlencoded`; v2 with
+/// `application/octet-stream` or no Content-Type) is refused with 400: what is acted on is
+/// always what was signed.
 pub fn verify_management(
     credentials: &Credentials,
     authorization: Option<&str>,
@@ -190,11 +215,19 @@ pub fn verify_management(
     if let Some(token) = authorization.strip_prefix("QBox ") {
         let (access_key, signature) = split_token(token).ok_or_else(ApiError::bad_token)?;
         credentials.verify(access_key, &qbox_data(request), signature)?;
+        if !request.body.is_empty() && !qbox_signs_body(request.content_type) {
+            return Err(unsigned_body(
+                "QBox signs a body only with Content-Type exactly application/x-www-form-urlencoded",
+            ));
+        }
         return Ok(access_key.to_owned());
     }
     if let Some(token) = authorization.strip_prefix("Qiniu ") {
         let (access_key, signature) = split_token(token).ok_or_else(ApiError::bad_token)?;
         credentials.verify(access_key, &qiniu_data(request), signature)?;
+        if !request.body.is_empty() && !qiniu_signs_body(request.content_type) {
+            return Err(unsigned_body("Qiniu signs no body without a Content-Type or with application/octet-stream"));
+        }
         let date = request.qiniu_headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("x-qiniu-date"));
         if let Some((_, date)) = date {
             let at = parse_qiniu_date(date).ok_or_else(|| ApiError::new(403, "invalid X-Qiniu-Date"))?;
@@ -256,6 +289,42 @@ mod tests {
         for bad in ["QBox ", "QBox ak", "QBox :x", "QBox ak:", "QBox zz:abc", "Basic x", "QBox ak:a:b"] {
             assert_eq!(verify_management(&c, Some(bad), &form, 0).unwrap_err().status, 401, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_body_the_signature_does_not_cover_is_refused() {
+        let c = creds();
+        let body: &[u8] = b"bucket=b&key=k&fops=vframe/jpg/offset/1&force=1";
+        let unsigned_types = [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            Some("application/json"),
+        ];
+        for content_type in unsigned_types {
+            let r = request(content_type, body);
+            // The signature is valid (it covers the path only), yet the body is refused.
+            let qbox = format!("QBox {}", c.token("ak", &qbox_data(&r)).unwrap());
+            assert_eq!(qbox_data(&r), b"/pfop?x=1\n");
+            let e = verify_management(&c, Some(&qbox), &r, 0).unwrap_err();
+            assert_eq!(e.status, 400, "{content_type:?}");
+            assert!(e.message.contains("not covered by the signature"), "{}", e.message);
+        }
+        for content_type in [None, Some("application/octet-stream")] {
+            let r = request(content_type, body);
+            let v2 = format!("Qiniu {}", c.token("ak", &qiniu_data(&r)).unwrap());
+            assert_eq!(verify_management(&c, Some(&v2), &r, 0).unwrap_err().status, 400, "{content_type:?}");
+        }
+        // v2 signs the body of any other type, charset included: accepted, and a changed body fails.
+        let r = request(Some("application/x-www-form-urlencoded; charset=utf-8"), body);
+        let v2 = format!("Qiniu {}", c.token("ak", &qiniu_data(&r)).unwrap());
+        assert_eq!(verify_management(&c, Some(&v2), &r, 0).unwrap(), "ak");
+        let other = request(Some("application/x-www-form-urlencoded; charset=utf-8"), b"bucket=b&key=other");
+        assert_eq!(verify_management(&c, Some(&v2), &other, 0).unwrap_err().status, 401);
+        // An empty body has nothing to cover.
+        let empty = request(Some("application/json"), b"");
+        let qbox = format!("QBox {}", c.token("ak", &qbox_data(&empty)).unwrap());
+        assert_eq!(verify_management(&c, Some(&qbox), &empty, 0).unwrap(), "ak");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! included, as `Auth.private_download_url` builds it). The server sees only the host and
 //! the request target, so it checks the signature for both `http` and `https`, on the raw
 //! target and, since HTTP clients re-encode some characters (`|` as `%7C`), on the target
-//! percent-decoded.
+//! percent-decoded, but only when the decoded form names the same key, fop and deadline as
+//! the request (the key is decoded exactly once, from the target as received).
 
 use percent_encoding::percent_decode_str;
 
@@ -62,6 +63,44 @@ pub fn parse_target(target: &str) -> Result<ObjectUrl, ApiError> {
     Ok(url)
 }
 
+/// The strings a signature over the target `before` `&token=` may cover: the target as
+/// received, and the forms with the query, or the path and the query, percent-decoded (clients
+/// re-encode `|` as `%7C`, or a key the signer left unencoded). A decoded form counts only when
+/// it names the same key, fop and deadline as the request: the key is decoded exactly once,
+/// from the target as received, so `/my%2520file` (key `my%20file`) is never served on a
+/// signature for `/my%20file` (key `my file`).
+fn signed_candidates(before: &str, url: &ObjectUrl) -> Vec<String> {
+    let mut candidates = vec![before.to_owned()];
+    let (path, query) = match before.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (before, None),
+    };
+    let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(|d| d.into_owned());
+    let join = |path: &str, query: Option<&str>| match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let decoded_query = query.and_then(decode);
+    let mut forms = Vec::new();
+    if let Some(q) = &decoded_query {
+        forms.push(join(path, Some(q)));
+    }
+    if let Some(p) = decode(path) {
+        forms.push(join(&p, decoded_query.as_deref().or(query)));
+    }
+    for form in forms {
+        if candidates.contains(&form) {
+            continue;
+        }
+        let same = parse_target(&form)
+            .is_ok_and(|read| read.key == url.key && read.fop == url.fop && read.deadline == url.deadline);
+        if same {
+            candidates.push(form);
+        }
+    }
+    candidates
+}
+
 /// Checks a private URL's token (see the module doc) at `now` (Unix seconds).
 pub fn verify(credentials: &Credentials, host: &str, url: &ObjectUrl, now: i64) -> Result<(), ApiError> {
     let (before, token) = url
@@ -69,12 +108,7 @@ pub fn verify(credentials: &Credentials, host: &str, url: &ObjectUrl, now: i64) 
         .as_ref()
         .ok_or_else(|| ApiError::unauthorized("this bucket is private: a signed URL is required"))?;
     let (access_key, signature) = split_token(token).ok_or_else(ApiError::bad_token)?;
-    let decoded = percent_decode_str(before).decode_utf8().ok();
-    let mut candidates = vec![before.as_str()];
-    if let Some(d) = decoded.as_deref().filter(|d| *d != before) {
-        candidates.push(d);
-    }
-    let verified = candidates.iter().any(|target| {
+    let verified = signed_candidates(before, url).iter().any(|target| {
         ["http", "https"].iter().any(|scheme| {
             let signed = format!("{scheme}://{host}{target}");
             credentials.verify(access_key, signed.as_bytes(), signature).is_ok()
@@ -139,5 +173,25 @@ mod tests {
         let moved = url.strip_prefix("http://h:1").unwrap().replace("e=100", "e=999");
         assert_eq!(verify(&creds(), "h:1", &parse_target(&moved).unwrap(), 0).unwrap_err().status, 401);
         assert_eq!(verify(&creds(), "h", &parse_target("/k").unwrap(), 0).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn a_signed_url_opens_only_the_key_it_names() {
+        // Signed for the key `my file.mp4`.
+        let url = signed("http://h/my%20file.mp4?e=100");
+        let target = url.strip_prefix("http://h").unwrap();
+        let parsed = parse_target(target).unwrap();
+        assert_eq!(parsed.key, "my file.mp4");
+        assert!(verify(&creds(), "h", &parsed, 0).is_ok());
+        // The same signature on `/my%2520file.mp4` (the key `my%20file.mp4`) is refused.
+        let other = parse_target(&target.replace("my%20file", "my%2520file")).unwrap();
+        assert_eq!(other.key, "my%20file.mp4");
+        assert_eq!(verify(&creds(), "h", &other, 0).unwrap_err().status, 401);
+        // A key signed unencoded and sent encoded by the client still names the same key.
+        let raw = signed("http://h/my file.mp4?e=100");
+        let sent = raw.strip_prefix("http://h").unwrap().replace(' ', "%20");
+        let parsed = parse_target(&sent).unwrap();
+        assert_eq!(parsed.key, "my file.mp4");
+        assert!(verify(&creds(), "h", &parsed, 0).is_ok());
     }
 }

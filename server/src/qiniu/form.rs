@@ -17,6 +17,10 @@ pub const MAX_PFOP_BODY: usize = 64 * 1024;
 /// The largest non-file field of a form upload, and how many fields one may have.
 pub const MAX_FIELD_LEN: u64 = 64 * 1024;
 pub const MAX_FIELDS: usize = 128;
+/// The most file bytes taken before a valid token was seen (a form whose `file` comes before
+/// its `token`; the SDKs send the token first): more is refused with 400, so that clients
+/// without credentials cannot fill the disk with spooled bodies.
+pub const MAX_FILE_BEFORE_TOKEN: u64 = 64 * 1024;
 
 /// A `POST /pfop/` request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -128,6 +132,12 @@ where
             form.file_mime = field.content_type().map(|m| m.essence_str().to_owned());
             form.file_name = field.file_name().map(str::to_owned);
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                if !token_checked && form.size + chunk.len() as u64 > MAX_FILE_BEFORE_TOKEN {
+                    return Err(ApiError::bad_request(
+                        "the file came before a valid token field: send the token (and key) fields before \
+                         the file; at most 64 KiB of file may come first",
+                    ));
+                }
                 form.size += chunk.len() as u64;
                 sink.write(chunk).await?;
             }
@@ -280,5 +290,19 @@ mod tests {
         assert_eq!(read(&[("token", "t")], 10).unwrap_err().status, 400);
         assert_eq!(read(&[("token", "t"), ("key", "../x"), ("file", "x")], 10).unwrap_err().status, 400);
         assert_eq!(read(&[("token", "t"), ("file", "x"), ("file", "y")], 10).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_file_before_the_token_is_bounded() {
+        let small = "s".repeat(MAX_FILE_BEFORE_TOKEN as usize);
+        let (form, bytes, _) = read(&[("file", &small), ("token", "t")], 1 << 20).unwrap();
+        assert_eq!((form.token.as_str(), bytes), ("t", MAX_FILE_BEFORE_TOKEN));
+        let big = "b".repeat(MAX_FILE_BEFORE_TOKEN as usize + 1);
+        let e = read(&[("file", &big), ("token", "t")], 1 << 20).unwrap_err();
+        assert!(e.status == 400 && e.message.contains("before a valid token"), "{e:?}");
+        // Without any token, too (nothing past the bound is taken).
+        assert_eq!(read(&[("file", &big)], 1 << 20).unwrap_err().status, 400);
+        // After the token, the file may be as big as the limit.
+        assert_eq!(read(&[("token", "t"), ("file", &big)], 1 << 20).unwrap().1, big.len() as u64);
     }
 }

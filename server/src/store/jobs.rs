@@ -161,15 +161,24 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a job done with its code; schedules its notification when it has a URL.
-    pub fn finish_job(&self, id: &str, code: i32, notify: bool, now_ms: i64) -> Result<(), ApiError> {
+    /// Marks a job done with its items and code, in one write; schedules its notification
+    /// when it has a URL.
+    pub fn finish_job(&self, id: &str, items: &[Item], code: i32, notify: bool, now_ms: i64) -> Result<(), ApiError> {
         let conn = self.conn();
+        let items = serde_json::to_string(items).map_err(internal)?;
         conn.execute(
-            "UPDATE jobs SET state = ?1, code = ?2, notify_state = ?3, notify_at = ?4, finished = ?4 WHERE id = ?5",
-            params![DONE, code, if notify { NOTIFY_DUE } else { NOTIFY_NONE }, now_ms, id],
+            "UPDATE jobs SET items = ?1, state = ?2, code = ?3, notify_state = ?4, notify_at = ?5, finished = ?5
+             WHERE id = ?6",
+            params![items, DONE, code, if notify { NOTIFY_DUE } else { NOTIFY_NONE }, now_ms, id],
         )
         .map_err(internal)?;
         Ok(())
+    }
+
+    /// Runs SQL on the database (tests: to make writes fail as on a full disk).
+    #[cfg(test)]
+    pub(crate) fn execute_batch_for_tests(&self, sql: &str) {
+        self.conn().execute_batch(sql).unwrap();
     }
 
     /// A job's status (`prefop`), or `None` for an unknown id.

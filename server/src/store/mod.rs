@@ -9,11 +9,12 @@
 //! DATA/objects/ab/<id>   object bytes under random names (keys never become paths)
 //! DATA/spool/            uploads being received (emptied at start)
 //! DATA/blocks/<ctx>      resumable v1 blocks; DATA/parts/<uploadId>/<n>: v2 parts
+//! DATA/orphans/<time>/    object files no row named at a start, moved aside (never deleted)
 //! ```
 //!
 //! Durability: a file is written to `spool/`, fsynced, renamed into place, and its directory
 //! fsynced before the row that names it is committed; the row is committed before the
-//! request is answered. A crash can leave an unreferenced file behind (swept at start), never
+//! request is answered. A crash can leave an unreferenced file behind (moved to `orphans/` at start), never
 //! a row without its bytes.
 
 mod db;
@@ -107,9 +108,14 @@ impl Store {
         File::open(dir)?.sync_all()
     }
 
-    /// Deletes object files that no row names (left by a crash between install and commit).
+    /// Moves object files that no row names into `orphans/<unix seconds>/` (never deletes
+    /// them): a crash between install and commit leaves one behind, but so does a lost or
+    /// stale database (a copy without its `-wal`), and bytes must not be destroyed because
+    /// metadata is missing. One WARN line gives the count and the folder.
     fn sweep_orphans(&self) -> io::Result<()> {
         let named = self.object_files().map_err(io::Error::other)?;
+        let folder = self.root.join("orphans").join(now_s().to_string());
+        let mut moved = 0usize;
         for shard in fs::read_dir(self.root.join("objects"))? {
             let shard = shard?;
             if !shard.file_type()?.is_dir() {
@@ -118,11 +124,23 @@ impl Store {
             for entry in fs::read_dir(shard.path())? {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !named.contains(&name) {
-                    tracing::warn!(file = %entry.path().display(), "removing an object file no row names");
-                    let _ = fs::remove_file(entry.path());
+                if named.contains(&name) {
+                    continue;
                 }
+                let dest = folder.join(shard.file_name()).join(entry.file_name());
+                fs::create_dir_all(dest.parent().expect("has a parent"))?;
+                fs::rename(entry.path(), &dest)?;
+                moved += 1;
             }
+        }
+        if moved > 0 {
+            File::open(&folder)?.sync_all()?;
+            tracing::warn!(
+                count = moved,
+                folder = %folder.display(),
+                "moved object files that no database row names out of objects/ (left by a crash, or the \
+                 database is missing or older than the files); nothing was deleted"
+            );
         }
         Ok(())
     }

@@ -465,6 +465,45 @@ mod tests {
         let store = Store::open(&root, 10).unwrap();
         assert_eq!(files(&root), 3);
         assert_eq!(store.get("b", "f/5").unwrap(), None);
+        assert_eq!(orphans(&root), vec![b"five".to_vec()], "moved aside, not deleted");
+        drop(store);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    /// The contents of every file under `orphans/`, sorted.
+    fn orphans(root: &Path) -> Vec<Vec<u8>> {
+        fn walk(dir: &Path, out: &mut Vec<Vec<u8>>) {
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    walk(&entry.path(), out);
+                } else {
+                    out.push(fs::read(entry.path()).unwrap());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&root.join("orphans"), &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_lost_database_never_deletes_object_files() {
+        let root = std::env::temp_dir().join(format!("vframe-store-{}", random_id()));
+        let store = Store::open(&root, 10).unwrap();
+        for (key, data) in [("a", b"alpha".as_slice()), ("b", b"beta")] {
+            let spooled = crate::store::write_spool(&store, data).unwrap();
+            let object = NewObject { origin: Origin::Upload, ..object(key, "", data) };
+            store.commit_upload(&spooled, object, Overwrite::Allowed, None).unwrap();
+        }
+        drop(store);
+        for name in ["vframe.db", "vframe.db-wal", "vframe.db-shm"] {
+            let _ = fs::remove_file(root.join(name));
+        }
+        let store = Store::open(&root, 10).unwrap();
+        assert_eq!(store.get("b", "a").unwrap(), None);
+        assert_eq!(files(&root), 0);
+        assert_eq!(orphans(&root), vec![b"alpha".to_vec(), b"beta".to_vec()], "the bytes are kept aside");
         drop(store);
         let _ = fs::remove_dir_all(root);
     }

@@ -105,11 +105,13 @@ impl Store {
         .map_err(internal)
     }
 
-    /// Installs a spooled (fsynced) part; a part sent again replaces the earlier one.
+    /// Installs a spooled (fsynced) part; a part sent again replaces the earlier one. The file
+    /// and its row are replaced under the database lock, so that of two concurrent PUTs of
+    /// one part the file and the etag always come from the same request.
     pub fn put_part(&self, id: &Id, number: u32, spooled: &Path, etag: &str, size: u64) -> Result<(), ApiError> {
         let dest = self.root.join("parts").join(id.as_str()).join(number.to_string());
-        self.install(spooled, &dest).map_err(internal)?;
         let conn = self.conn();
+        self.install(spooled, &dest).map_err(internal)?;
         conn.execute(
             "INSERT INTO parts (upload_id, part, etag, size) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (upload_id, part) DO UPDATE SET etag = excluded.etag, size = excluded.size",
@@ -140,18 +142,27 @@ impl Store {
         Ok(parts)
     }
 
-    /// Forgets a v2 upload and its parts.
+    /// Forgets a v2 upload and its parts: the part files first (on a full disk this is what
+    /// frees the space SQLite then needs to delete the rows), then the rows. When the rows
+    /// cannot be deleted the upload is left without its bytes: completing it fails, and
+    /// aborting it again (or the expiry sweep) deletes the rows.
     pub fn delete_upload(&self, id: &Id) -> Result<(), ApiError> {
-        {
-            let conn = self.conn();
-            conn.execute("DELETE FROM parts WHERE upload_id = ?1", [id.as_str()]).map_err(internal)?;
-            conn.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()]).map_err(internal)?;
+        let dir = self.root.join("parts").join(id.as_str());
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, dir = %dir.display(), "cannot remove an upload's parts");
+            }
         }
-        let _ = fs::remove_dir_all(self.root.join("parts").join(id.as_str()));
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(internal)?;
+        tx.execute("DELETE FROM parts WHERE upload_id = ?1", [id.as_str()]).map_err(internal)?;
+        tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()]).map_err(internal)?;
+        tx.commit().map_err(internal)?;
         Ok(())
     }
 
-    /// Removes v1 blocks and v2 uploads older than `max_age`.
+    /// Removes v1 blocks and v2 uploads older than `max_age`. An upload that cannot be
+    /// removed does not stop the others; the first error is returned after all were tried.
     pub fn sweep_uploads(&self, max_age: Duration) -> Result<usize, ApiError> {
         let mut removed = 0;
         let cutoff = SystemTime::now() - max_age;
@@ -170,11 +181,19 @@ impl Store {
             let ids = statement.query_map([cutoff_s], |r| r.get(0)).map_err(internal)?.collect::<Result<_, _>>();
             ids.map_err(internal)?
         };
+        let mut first_error = None;
         for id in expired.iter().filter_map(|id| Id::parse(id)) {
-            self.delete_upload(&id)?;
-            removed += 1;
+            match self.delete_upload(&id) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(removed)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(removed),
+        }
     }
 }
 
@@ -202,4 +221,65 @@ pub fn concatenate(store: &Store, sources: &[PathBuf], mut each: impl FnMut(&[u8
         return Err(e);
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_uploads_frees_the_parts_first_and_goes_on_past_errors() {
+        let root = std::env::temp_dir().join(format!("vframe-store-{}", random_id()));
+        let store = Store::open(&root, 10).unwrap();
+        let ids: Vec<Id> = (0..3).map(|_| store.create_upload("b", Some("k"), "ak", 0).unwrap()).collect();
+        for id in &ids {
+            let spooled = crate::store::write_spool(&store, b"part bytes").unwrap();
+            store.put_part(id, 1, &spooled, "etag", 10).unwrap();
+        }
+        let dir = |id: &Id| root.join("parts").join(id.as_str());
+        // The database refuses deletes, as SQLite does on a full disk.
+        store
+            .conn()
+            .execute_batch(
+                "CREATE TRIGGER full BEFORE DELETE ON parts BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+            )
+            .unwrap();
+        let e = store.delete_upload(&ids[0]).unwrap_err();
+        assert!(e.message.contains("disk is full"), "{}", e.message);
+        assert!(!dir(&ids[0]).exists(), "the part files are removed first, freeing the space");
+        // The sweep tries every expired upload, not only the first.
+        assert!(store.sweep_uploads(Duration::ZERO).is_err());
+        assert!(!dir(&ids[1]).exists() && !dir(&ids[2]).exists());
+        // Once the database can write again, the rows go too.
+        store.conn().execute_batch("DROP TRIGGER full").unwrap();
+        assert_eq!(store.sweep_uploads(Duration::ZERO).unwrap(), 3);
+        assert!(store.upload(&ids[2]).unwrap().is_none());
+        drop(store);
+        let _ = fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn concurrent_puts_of_one_part_keep_file_and_etag_together() {
+        let root = std::env::temp_dir().join(format!("vframe-store-{}", random_id()));
+        let store = std::sync::Arc::new(Store::open(&root, 10).unwrap());
+        for _ in 0..20 {
+            let id = store.create_upload("b", Some("k"), "ak", 0).unwrap();
+            let threads: Vec<_> = (0..6u8)
+                .map(|n| {
+                    let (store, id) = (store.clone(), id.clone());
+                    std::thread::spawn(move || {
+                        let data = vec![n; 1000 + n as usize];
+                        let spooled = crate::store::write_spool(&store, &data).unwrap();
+                        store.put_part(&id, 1, &spooled, &n.to_string(), data.len() as u64).unwrap();
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            let [part] = store.parts(&id).unwrap().try_into().unwrap();
+            let data = fs::read(&part.path).unwrap();
+            assert_eq!((data[0].to_string(), data.len() as u64), (part.etag, part.size));
+        }
+        drop(store);
+        let _ = fs::remove_dir_all(root);
+    }
 }
