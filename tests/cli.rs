@@ -1459,3 +1459,43 @@ fn a_jobs_file_with_a_byte_order_mark_reads_its_first_line() {
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(std::fs::read(&out).unwrap() == library_image(&video, "vframe/jpg/offset/1/w/32"));
 }
+
+#[test]
+fn an_output_ending_in_a_slash_is_a_folder_not_an_image_file() {
+    // `-o thumbs/` wrote an image file called `thumbs`.
+    let scratch = Scratch::new("slash");
+    let video = fixture("gop25_25fps.mp4");
+    let out = run(&video, "vframe/jpg/offset/1", &scratch.path("thumbs/"));
+    assert_fails(&out, &["ends with '/'"]);
+    assert!(!scratch.path("thumbs").exists());
+    std::fs::create_dir(scratch.path("dir")).unwrap();
+    assert_fails(&run(&video, "vframe/jpg/offset/1", &scratch.path("dir/")), &["it is a directory"]);
+}
+
+#[test]
+fn a_deep_output_path_needs_no_descriptor_per_folder() {
+    // The walk to the output folder held a descriptor for every folder on the way: under
+    // `ulimit -n 20`, 30 folders deep failed with "Too many open files".
+    use std::os::unix::process::CommandExt;
+    let scratch = Scratch::new("deep");
+    let video = fixture("gop25_25fps.mp4");
+    let mut deep = scratch.path("");
+    for n in 0..30 {
+        deep.push(format!("d{n}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let output = deep.join("a.jpg");
+    let mut command = Command::new(VFRAME);
+    command.args([video.as_os_str(), "vframe/jpg/offset/1/w/32".as_ref(), "-o".as_ref(), output.as_os_str()]);
+    // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 20, rlim_max: 20 };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(&output).unwrap() == library_image(&video, "vframe/jpg/offset/1/w/32"));
+}

@@ -211,3 +211,72 @@ fn a_run_that_fails_before_its_first_frame_makes_no_folder() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.exists() && !dir.parent().unwrap().exists(), "a failed run made {}", dir.display());
 }
+
+#[test]
+fn a_folder_put_at_the_staging_name_is_not_emptied_by_a_signal() {
+    // Another user who may write the output folder moves the run's staging folder away and
+    // puts a folder of the user's at its name; the run is then stopped (SIGTERM). The
+    // cleanup went by name and emptied that folder; it now empties only the folder it made.
+    let video = common::two_hour_video();
+    let dir = scratch("staging-swap");
+    std::fs::create_dir_all(&dir).unwrap();
+    let keep = dir.join("keep");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("notes.txt"), b"precious").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vframe"))
+        .args([video.as_os_str(), "vsample/jpg/interval/1/s/32x".as_ref(), "-o".as_ref(), dir.as_os_str()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let start = std::time::Instant::now();
+    let staging = loop {
+        assert!(start.elapsed().as_secs() < 120, "no staging folder seen");
+        if let Some(name) = names(&dir).into_iter().find(|n| n.starts_with(".vframe-")) {
+            break dir.join(name);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    // SAFETY: pid is our child, not yet waited for.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::fs::rename(&staging, dir.join("moved-away")).unwrap();
+    std::fs::rename(&keep, &staging).unwrap();
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        libc::kill(pid, libc::SIGCONT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM));
+    assert_eq!(std::fs::read(staging.join("notes.txt")).unwrap(), b"precious", "the user's folder is untouched");
+    assert!(names(&dir.join("moved-away")).is_empty(), "the run's own staging folder was emptied");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_name_that_cannot_be_replaced_at_the_end_puts_every_file_back() {
+    // An append-only file (chattr +a) passes every check a name gets before the move, then
+    // refuses to be replaced: the files moved before it went back, and the folder keeps the
+    // first run's set whole (it held 4 new frames and 6 old ones).
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("append-only");
+    let spec = "vsample/jpg/frames/6/s/32x";
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before: Vec<Vec<u8>> = names(&dir).iter().map(|n| std::fs::read(dir.join(n)).unwrap()).collect();
+    let locked = dir.join("000005.jpg");
+    let chattr = Command::new("chattr").arg("+a").arg(&locked).output();
+    if !chattr.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: chattr +a is not available here (needs root and a file system with the attribute)");
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let out = vframe(&[video.as_os_str(), "vsample/jpg/frames/6/s/48x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    let _ = Command::new("chattr").arg("-a").arg(&locked).status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("000005.jpg") && err.contains("left as it was"), "{err}");
+    let after: Vec<Vec<u8>> = names(&dir).iter().map(|n| std::fs::read(dir.join(n)).unwrap()).collect();
+    assert!(after == before, "the folder holds the first run's six frames: {:?}", names(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -309,25 +309,23 @@ pub fn check_folder(path: &Path) -> Result<(), String> {
 /// Walks `path` (see the module's documentation), making missing folders when `make`.
 fn walk(path: &Path, make: bool) -> Result<Walked, String> {
     let start = if path.is_absolute() { "/" } else { "." };
-    let mut stack = vec![open_dir(libc::AT_FDCWD, start).map_err(|e| e.to_string())?];
+    // One descriptor at a time, the folder reached so far: `..` is its parent on disk,
+    // as the kernel resolves it (links are walked from the folder they are in).
+    let mut current = open_dir(libc::AT_FDCWD, start).map_err(|e| e.to_string())?;
     let mut todo: VecDeque<Step> = steps(path).into();
     // The path walked so far, for messages.
     let mut walked = PathBuf::from(start);
     let mut links = 0;
     while let Some(step) = todo.pop_front() {
-        let top = stack.last().map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd);
+        let top = current.as_raw_fd();
         let (name, link) = match step {
             Step::Root => {
-                stack = vec![open_dir(libc::AT_FDCWD, "/").map_err(|e| e.to_string())?];
+                current = open_dir(libc::AT_FDCWD, "/").map_err(|e| e.to_string())?;
                 walked = PathBuf::from("/");
                 continue;
             }
             Step::Parent => {
-                if stack.len() > 1 {
-                    stack.pop();
-                } else {
-                    stack[0] = open_dir(top, "..").map_err(|e| e.to_string())?;
-                }
+                current = open_dir(top, "..").map_err(|e| e.to_string())?;
                 walked.push("..");
                 continue;
             }
@@ -353,9 +351,12 @@ fn walk(path: &Path, make: bool) -> Result<Walked, String> {
             }
             Ok(st) if kind(&st) == libc::S_IFDIR => {
                 // O_NOFOLLOW: a link put in its place since the stat is not followed.
-                let fd = open_at(top, &name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
-                    .map_err(|e| format!("{}: {e} (it changed while vframe opened it)", here.display()))?;
-                stack.push(fd);
+                let fd = open_at(top, &name, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0).map_err(|e| {
+                    let changed = matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR | libc::ENOENT));
+                    let why = if changed { " (it changed while vframe opened it)" } else { "" };
+                    format!("{}: {e}{why}", here.display())
+                })?;
+                current = fd;
                 walked = here;
             }
             Ok(_) => return Ok(Walked::NotFolder { here, last }),
@@ -377,8 +378,7 @@ fn walk(path: &Path, make: bool) -> Result<Walked, String> {
         }
     }
     // Reopened readable where it may be (fsync and flock need more than O_PATH).
-    let last = stack.pop().ok_or("no folder")?;
-    let fd = open_at(last.as_raw_fd(), OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap_or(last);
+    let fd = open_at(current.as_raw_fd(), OsStr::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap_or(current);
     Ok(Walked::Folder(fd))
 }
 
@@ -488,39 +488,115 @@ struct Staged {
 impl Staged {
     fn new(folder: Folder) -> Result<Staged, String> {
         let fail = |e: io::Error| format!("cannot write into {}: {e}", folder.shown.display());
-        let mut made = None;
         for _ in 0..100 {
             let mut name = b".vframe-".to_vec();
             name.extend_from_slice(&random_chars());
             name.extend_from_slice(b".tmp");
             let name = OsString::from_vec(name);
-            let c = c_name(&name).map_err(fail)?;
-            // Made and registered before a signal is acted on. 0700: only the caller may
-            // enter it while it fills.
-            let mkdir = cleanup::creating(|| {
-                // SAFETY: `c` is NUL-terminated.
-                check(unsafe { libc::mkdirat(folder.fd(), c.as_ptr(), 0o700) })
-                    .map(|_| cleanup::Registered::folder(folder.fd(), &name))
-            });
-            match mkdir {
-                Ok(registered) => {
-                    made = Some((name, registered));
-                    break;
-                }
+            // Made, opened and registered before a signal is acted on. 0700: only the
+            // caller may enter it while it fills.
+            let made = cleanup::creating(|| Staged::make(&folder, &name));
+            match made {
+                Ok((fd, registered)) => return Ok(Staged { folder, name, fd, _registered: registered }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(fail(e)),
             }
         }
-        let (name, registered) = made.ok_or_else(|| fail(io::Error::from(io::ErrorKind::AlreadyExists)))?;
-        let fd = match open_at(folder.fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = unlink_at(folder.fd(), &name, libc::AT_REMOVEDIR);
-                return Err(fail(e));
-            }
-        };
-        Ok(Staged { folder, name, fd, _registered: registered })
+        Err(fail(io::Error::from(io::ErrorKind::AlreadyExists)))
     }
+
+    /// Makes the staging folder `name` and opens it, checking that what was opened is the
+    /// empty folder just made (another user who may write the output folder could have
+    /// put another folder at its name in between).
+    fn make(folder: &Folder, name: &OsStr) -> io::Result<(OwnedFd, cleanup::Registered)> {
+        let c = c_name(name)?;
+        // SAFETY: `c` is NUL-terminated.
+        check(unsafe { libc::mkdirat(folder.fd(), c.as_ptr(), 0o700) })?;
+        let opened = open_at(folder.fd(), name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0);
+        let st =
+            opened.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string())).and_then(|fd| stat_fd(fd.as_raw_fd()));
+        // SAFETY: geteuid cannot fail.
+        let ours = st.as_ref().is_ok_and(|st| {
+            st.st_uid == unsafe { libc::geteuid() } && st.st_mode & 0o7777 == 0o700 && st.st_nlink == 2
+        });
+        match (opened, st) {
+            (Ok(fd), Ok(st)) if ours => {
+                let registered = cleanup::Registered::folder(folder.fd(), name, fd.as_raw_fd(), &st);
+                Ok((fd, registered))
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            _ => Err(io::Error::other("its staging folder was replaced while vframe made it")),
+        }
+    }
+
+    /// Removes the staging folder, if it is still the one made (by device and inode).
+    fn remove(&self) {
+        let same = match (stat_fd(self.fd.as_raw_fd()), stat_at(self.folder.fd(), &self.name)) {
+            (Ok(ours), Ok(there)) => (ours.st_dev, ours.st_ino) == (there.st_dev, there.st_ino),
+            _ => false,
+        };
+        if same {
+            let _ = unlink_at(self.folder.fd(), &self.name, libc::AT_REMOVEDIR);
+        }
+    }
+}
+
+/// How a staged file went into place, to put it back.
+#[derive(Clone, Copy)]
+enum Moved {
+    /// Swapped with the file that was there (now in the staging folder under its name).
+    Exchanged,
+    /// Put where nothing was.
+    Placed,
+    /// Renamed over what was there, which is gone (a file system that cannot swap).
+    Replaced,
+}
+
+fn rename2(from_dir: RawFd, name: &OsStr, to_dir: RawFd, flags: libc::c_uint) -> io::Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: the names are NUL-terminated.
+    check(unsafe { libc::renameat2(from_dir, c.as_ptr(), to_dir, c.as_ptr(), flags) }).map(drop)
+}
+
+/// Moves `name` from `staging` into `dir`: swapped with what is there (so it can be swapped
+/// back), or put where nothing is; renamed over it only where the file system cannot swap.
+fn move_in(staging: RawFd, dir: RawFd, name: &OsStr) -> io::Result<Moved> {
+    for _ in 0..3 {
+        match rename2(staging, name, dir, libc::RENAME_EXCHANGE) {
+            Ok(()) => return Ok(Moved::Exchanged),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                match rename2(staging, name, dir, libc::RENAME_NOREPLACE) {
+                    Ok(()) => return Ok(Moved::Placed),
+                    // Made meanwhile: swap with it.
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        return rename_at(staging, name, dir, name).map(|()| Moved::Placed)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                return rename_at(staging, name, dir, name).map(|()| Moved::Replaced)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("another process keeps making and removing it"))
+}
+
+/// Puts back what [`move_in`] moved, last first. Returns how many could not be (replaced
+/// files, or a failure).
+fn move_back(staging: RawFd, dir: RawFd, moved: &[(&OsStr, Moved)]) -> usize {
+    let mut kept = 0;
+    for &(name, how) in moved.iter().rev() {
+        let back = match how {
+            Moved::Exchanged => rename2(staging, name, dir, libc::RENAME_EXCHANGE),
+            Moved::Placed => rename_at(dir, name, staging, name),
+            Moved::Replaced => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        };
+        kept += usize::from(back.is_err());
+    }
+    kept
 }
 
 impl Staging {
@@ -598,21 +674,29 @@ impl Staging {
                 keep_owner_and_mode(&file, &st).map_err(fail)?;
             }
         }
-        let files = &mut self.files;
+        // Each file swapped into place: a name that cannot be replaced (an append-only file,
+        // a mount point) or a signal meanwhile puts every one back, and the folder is as it
+        // was. The files it replaced are left in the staging folder, removed with it.
         cleanup::creating(|| {
-            for done in 0..files.len() {
-                let name = &files[done];
-                if let Err(e) = rename_at(staging, name, dir, name) {
-                    let message = format!(
-                        "cannot write {}: {e} ({done} of the {} files were already in place)",
-                        staged.folder.shown(name).display(),
-                        files.len()
-                    );
-                    files.drain(..done);
-                    return Err(message);
+            let mut moved = Vec::with_capacity(self.files.len());
+            for name in &self.files {
+                match move_in(staging, dir, name) {
+                    Ok(how) => moved.push((name.as_os_str(), how)),
+                    Err(e) => {
+                        let kept = move_back(staging, dir, &moved);
+                        let left = if kept == 0 {
+                            "the folder is left as it was".to_string()
+                        } else {
+                            format!("{kept} of the files could not be put back")
+                        };
+                        return Err(format!("cannot write {}: {e}; {left}", staged.folder.shown(name).display()));
+                    }
                 }
             }
-            files.clear();
+            if cleanup::signal_pending() {
+                move_back(staging, dir, &moved);
+                return Err("stopped by a signal".to_string());
+            }
             Ok(())
         })
     }
@@ -621,10 +705,11 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if let Some(staged) = &self.open {
+            // What is left in it: the run's files, or after a commit those they replaced.
             for name in &self.files {
                 let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
             }
-            let _ = unlink_at(staged.folder.fd(), &staged.name, libc::AT_REMOVEDIR);
+            staged.remove();
         }
     }
 }
@@ -635,13 +720,13 @@ impl Drop for Staging {
 /// the signal as the default action would. A signal that comes while a file is being
 /// created, or files moved into place, waits until that is done (on whichever thread the
 /// handler runs), so none escapes and no set is left half moved. Only async-signal-safe
-/// calls in the handler: atomics, `openat`, `getdents64`, `unlinkat`, `close`, `signal`,
+/// calls in the handler: atomics, `lseek`, `getdents64`, `fstatat`, `unlinkat`, `signal`,
 /// `raise`.
 pub mod cleanup {
     use std::ffi::OsStr;
     use std::os::fd::RawFd;
     use std::os::unix::ffi::OsStrExt;
-    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
     const CAPACITY: usize = 4096;
     #[allow(clippy::declare_interior_mutable_const)]
@@ -653,6 +738,10 @@ pub mod cleanup {
     static DIR: AtomicI32 = AtomicI32::new(-1);
     /// Whether the registered name is a staging folder (removed with what it holds).
     static IS_FOLDER: AtomicBool = AtomicBool::new(false);
+    /// The staging folder's descriptor, device and inode.
+    static STAGING: AtomicI32 = AtomicI32::new(-1);
+    static DEV: AtomicU64 = AtomicU64::new(0);
+    static INO: AtomicU64 = AtomicU64::new(0);
     /// Whether a file is being created and registered, or files moved into place.
     static BUSY: AtomicBool = AtomicBool::new(false);
     /// A signal that came meanwhile (0: none).
@@ -695,11 +784,21 @@ pub mod cleanup {
             }
             let dir = DIR.load(Ordering::SeqCst);
             if IS_FOLDER.load(Ordering::SeqCst) {
-                empty_folder(dir, &name);
-                // SAFETY: `name` is NUL-terminated (length < CAPACITY).
-                unsafe { libc::unlinkat(dir, name.as_ptr().cast(), libc::AT_REMOVEDIR) };
+                // Emptied through its own descriptor, removed by name only while the name
+                // is still that folder: a folder another user put at the name is not
+                // touched.
+                let staging = STAGING.load(Ordering::SeqCst);
+                empty_folder(staging);
+                // SAFETY: an all-zero stat is a valid value for fstatat to overwrite; `name`
+                // is NUL-terminated (length < CAPACITY).
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                let there = unsafe { libc::fstatat(dir, name.as_ptr().cast(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+                if there == 0 && st.st_dev == DEV.load(Ordering::SeqCst) && st.st_ino == INO.load(Ordering::SeqCst) {
+                    // SAFETY: as above.
+                    unsafe { libc::unlinkat(dir, name.as_ptr().cast(), libc::AT_REMOVEDIR) };
+                }
             } else {
-                // SAFETY: as above.
+                // SAFETY: `name` is NUL-terminated (length < CAPACITY).
                 unsafe { libc::unlinkat(dir, name.as_ptr().cast(), 0) };
             }
         }
@@ -711,20 +810,14 @@ pub mod cleanup {
         }
     }
 
-    /// Unlinks every file in the folder `name` (NUL-terminated) of `dir`, with system calls
-    /// only (no allocation: this runs in a signal handler).
-    fn empty_folder(dir: RawFd, name: &[u8]) {
-        // SAFETY: `name` is NUL-terminated; the descriptor is closed below.
-        let fd = unsafe {
-            libc::openat(
-                dir,
-                name.as_ptr().cast(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
+    /// Unlinks every file in the folder open as `fd`, with system calls only (no
+    /// allocation: this runs in a signal handler).
+    fn empty_folder(fd: RawFd) {
         if fd < 0 {
             return;
         }
+        // SAFETY: lseek on a directory descriptor rewinds its listing.
+        unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
         let mut buf = [0u8; 4096];
         loop {
             // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
@@ -748,8 +841,11 @@ pub mod cleanup {
                 at += reclen;
             }
         }
-        // SAFETY: `fd` was opened above.
-        unsafe { libc::close(fd) };
+    }
+
+    /// Whether a signal came while signals were held back ([`creating`]).
+    pub fn signal_pending() -> bool {
+        PENDING.load(Ordering::SeqCst) != 0
     }
 
     /// Runs `work` (the creation of a file, or moving files into place) with signals
@@ -775,7 +871,11 @@ pub mod cleanup {
             Registered::new(dir, name, false)
         }
 
-        pub fn folder(dir: RawFd, name: &OsStr) -> Registered {
+        /// The staging folder `name` in `dir`, open as `staging` (whose metadata is `st`).
+        pub fn folder(dir: RawFd, name: &OsStr, staging: RawFd, st: &libc::stat) -> Registered {
+            STAGING.store(staging, Ordering::SeqCst);
+            DEV.store(st.st_dev, Ordering::SeqCst);
+            INO.store(st.st_ino, Ordering::SeqCst);
             Registered::new(dir, name, true)
         }
 

@@ -23,6 +23,7 @@
 use std::ffi::OsString;
 use std::fs::{Metadata, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -130,6 +131,13 @@ impl Output {
             return Ok(Output::Stdout);
         }
         let shown = path.to_path_buf();
+        // `thumbs/` names a folder: never an image file called `thumbs`.
+        if path.as_os_str().as_bytes().ends_with(b"/") {
+            return Err(match std::fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => "it is a directory".into(),
+                _ => "it ends with '/', which names a folder, not an image file".into(),
+            });
+        }
         if descriptor(path).is_none() {
             check_links_on_path(path)?;
         }
