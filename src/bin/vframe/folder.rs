@@ -475,6 +475,9 @@ pub struct Staging {
     open: Option<Staged>,
     /// The files staged, in order.
     files: Vec<OsString>,
+    /// Names whose earlier file is in the staging folder and could not be put back: never
+    /// removed (the staging folder then stays, and the message says where they are).
+    keep: Vec<OsString>,
 }
 
 /// The output folder, and the staging folder in it.
@@ -558,50 +561,81 @@ fn rename2(from_dir: RawFd, name: &OsStr, to_dir: RawFd, flags: libc::c_uint) ->
     check(unsafe { libc::renameat2(from_dir, c.as_ptr(), to_dir, c.as_ptr(), flags) }).map(drop)
 }
 
+fn identity(st: &libc::stat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
+/// Why a file could not be moved into place, and whether what was at its name is now in the
+/// staging folder (to be kept, never removed with it).
+struct NotMoved {
+    error: io::Error,
+    left_in_staging: bool,
+}
+
 /// Moves `name` from `staging` into `dir`: swapped with what is there (so it can be swapped
 /// back), or put where nothing is; renamed over it only where the file system cannot swap.
-fn move_in(staging: RawFd, dir: RawFd, name: &OsStr) -> io::Result<Moved> {
+fn move_in(staging: RawFd, dir: RawFd, name: &OsStr) -> Result<Moved, NotMoved> {
+    let failed = |error: io::Error| NotMoved { error, left_in_staging: false };
     for _ in 0..3 {
         match rename2(staging, name, dir, libc::RENAME_EXCHANGE) {
-            Ok(()) => return Ok(Moved::Exchanged),
+            // What came out must be a file or a link (checked before, but it may have
+            // changed since): a folder, FIFO or device goes straight back where it was.
+            Ok(()) => match stat_at(staging, name) {
+                Ok(st) if matches!(kind(&st), libc::S_IFREG | libc::S_IFLNK) => return Ok(Moved::Exchanged),
+                _ => {
+                    let back = rename2(staging, name, dir, libc::RENAME_EXCHANGE);
+                    return Err(NotMoved {
+                        error: io::Error::other("it is no longer a regular file"),
+                        left_in_staging: back.is_err(),
+                    });
+                }
+            },
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 match rename2(staging, name, dir, libc::RENAME_NOREPLACE) {
                     Ok(()) => return Ok(Moved::Placed),
                     // Made meanwhile: swap with it.
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        return rename_at(staging, name, dir, name).map(|()| Moved::Placed)
+                        return rename_at(staging, name, dir, name).map(|()| Moved::Placed).map_err(failed)
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(failed(e)),
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                return rename_at(staging, name, dir, name).map(|()| Moved::Replaced)
+                return rename_at(staging, name, dir, name).map(|()| Moved::Replaced).map_err(failed)
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(failed(e)),
         }
     }
-    Err(io::Error::other("another process keeps making and removing it"))
+    Err(failed(io::Error::other("another process keeps making and removing it")))
 }
 
-/// Puts back what [`move_in`] moved, last first. Returns how many could not be (replaced
-/// files, or a failure).
-fn move_back(staging: RawFd, dir: RawFd, moved: &[(&OsStr, Moved)]) -> usize {
-    let mut kept = 0;
-    for &(name, how) in moved.iter().rev() {
+/// Puts back what [`move_in`] moved (each name with the identity of the file vframe put
+/// there), last first, where the name still holds that file: what another process put
+/// there since is left alone. Returns the names whose earlier file is still in the staging
+/// folder (not put back: to be kept), and how many names could not be put back at all.
+fn move_back(staging: RawFd, dir: RawFd, moved: &[(&OsStr, Moved, (u64, u64))]) -> (Vec<OsString>, usize) {
+    let (mut kept, mut failed) = (Vec::new(), 0);
+    for &(name, how, ours) in moved.iter().rev() {
+        let still_ours = stat_at(dir, name).is_ok_and(|st| identity(&st) == ours);
         let back = match how {
-            Moved::Exchanged => rename2(staging, name, dir, libc::RENAME_EXCHANGE),
-            Moved::Placed => rename_at(dir, name, staging, name),
-            Moved::Replaced => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            Moved::Exchanged if still_ours => rename2(staging, name, dir, libc::RENAME_EXCHANGE),
+            Moved::Placed if still_ours => rename2(dir, name, staging, libc::RENAME_NOREPLACE),
+            _ => Err(io::Error::from(io::ErrorKind::Unsupported)),
         };
-        kept += usize::from(back.is_err());
+        if back.is_err() {
+            failed += 1;
+            if matches!(how, Moved::Exchanged) {
+                kept.push(name.to_os_string());
+            }
+        }
     }
-    kept
+    (kept, failed)
 }
 
 impl Staging {
     pub fn new(output: &Path) -> Staging {
-        Staging { output: output.to_path_buf(), open: None, files: Vec::new() }
+        Staging { output: output.to_path_buf(), open: None, files: Vec::new(), keep: Vec::new() }
     }
 
     fn staged(&mut self) -> Result<&Staged, String> {
@@ -645,18 +679,24 @@ impl Staging {
     /// second run into the same folder waits), after checking every name again, then
     /// removes the staging folder. Files that replace existing ones keep their owner and
     /// permission bits. `refuse` refuses a name (the input's, say) before anything moves.
+    /// Signals wait from the first move to the end: one that came during the moves puts
+    /// every file back; one after the last move ends the run once it is complete.
     pub fn commit(mut self, refuse: &dyn Fn(&libc::stat) -> Result<(), String>) -> Result<(), String> {
         let dir = self.staged()?.folder.fd();
         // SAFETY: flock on a descriptor we own; released when it closes (or at exit).
         let locked = unsafe { libc::flock(dir, libc::LOCK_EX) } == 0;
-        let result = self.move_all(refuse);
-        // SAFETY: fsync on a descriptor we own.
-        unsafe { libc::fsync(dir) };
-        if locked {
-            // SAFETY: as above.
-            unsafe { libc::flock(dir, libc::LOCK_UN) };
-        }
-        result
+        cleanup::creating(move || {
+            let result = self.move_all(refuse);
+            // SAFETY: fsync on a descriptor we own.
+            unsafe { libc::fsync(dir) };
+            if locked {
+                // SAFETY: as above.
+                unsafe { libc::flock(dir, libc::LOCK_UN) };
+            }
+            // The staging folder goes now, signals still held.
+            drop(self);
+            result
+        })
     }
 
     fn move_all(&mut self, refuse: &dyn Fn(&libc::stat) -> Result<(), String>) -> Result<(), String> {
@@ -665,6 +705,7 @@ impl Staging {
         // Everything on disk before any name changes.
         // SAFETY: syncfs on a descriptor we own.
         unsafe { libc::syncfs(staging) };
+        let mut ours = Vec::with_capacity(self.files.len());
         for name in &self.files {
             let shown = staged.folder.shown(name);
             let fail = |e: io::Error| format!("cannot write {}: {e}", shown.display());
@@ -673,40 +714,53 @@ impl Staging {
                 let file = open_at(staging, name, libc::O_RDONLY | libc::O_NOFOLLOW, 0).map_err(fail)?;
                 keep_owner_and_mode(&file, &st).map_err(fail)?;
             }
+            ours.push(stat_at(staging, name).map(|st| identity(&st)).map_err(fail)?);
         }
         // Each file swapped into place: a name that cannot be replaced (an append-only file,
         // a mount point) or a signal meanwhile puts every one back, and the folder is as it
         // was. The files it replaced are left in the staging folder, removed with it.
-        cleanup::creating(|| {
-            let mut moved = Vec::with_capacity(self.files.len());
-            for name in &self.files {
-                match move_in(staging, dir, name) {
-                    Ok(how) => moved.push((name.as_os_str(), how)),
-                    Err(e) => {
-                        let kept = move_back(staging, dir, &moved);
-                        let left = if kept == 0 {
-                            "the folder is left as it was".to_string()
-                        } else {
-                            format!("{kept} of the files could not be put back")
-                        };
-                        return Err(format!("cannot write {}: {e}; {left}", staged.folder.shown(name).display()));
+        let mut moved = Vec::with_capacity(self.files.len());
+        let mut failure = None;
+        for (name, &ours) in self.files.iter().zip(&ours) {
+            match move_in(staging, dir, name) {
+                Ok(how) => moved.push((name.as_os_str(), how, ours)),
+                Err(not) => {
+                    if not.left_in_staging {
+                        self.keep.push(name.clone());
                     }
+                    failure = Some(format!("cannot write {}: {}", staged.folder.shown(name).display(), not.error));
+                    break;
                 }
             }
-            if cleanup::signal_pending() {
-                move_back(staging, dir, &moved);
-                return Err("stopped by a signal".to_string());
-            }
-            Ok(())
-        })
+        }
+        if failure.is_none() && cleanup::signal_pending() {
+            failure = Some("stopped by a signal".to_string());
+        }
+        let Some(failure) = failure else { return Ok(()) };
+        let (kept, failed) = move_back(staging, dir, &moved);
+        self.keep.extend(kept);
+        if failed == 0 && self.keep.is_empty() {
+            return Err(format!("{failure}; the folder is left as it was"));
+        }
+        let mut message = format!("{failure}; {failed} of the files moved could not be put back");
+        if !self.keep.is_empty() {
+            let names: Vec<_> = self.keep.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+            message += &format!(
+                " (what was there is kept in {}: {})",
+                staged.folder.shown(&staged.name).display(),
+                names.join(", ")
+            );
+        }
+        Err(message)
     }
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
         if let Some(staged) = &self.open {
-            // What is left in it: the run's files, or after a commit those they replaced.
-            for name in &self.files {
+            // What is left in it: the run's files, or after a commit those they replaced,
+            // but what could not be put back (the folder then stays).
+            for name in self.files.iter().filter(|name| !self.keep.contains(name)) {
                 let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
             }
             staged.remove();
@@ -906,5 +960,72 @@ pub mod cleanup {
                 IS_FOLDER.store(false, Ordering::SeqCst);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(test: &str) -> (PathBuf, OwnedFd, OwnedFd) {
+        let root = std::env::temp_dir().join(format!("vframe-folder-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("out")).unwrap();
+        std::fs::create_dir_all(root.join("stage")).unwrap();
+        let open =
+            |name: &str| open_at(libc::AT_FDCWD, root.join(name).as_os_str(), libc::O_RDONLY | libc::O_DIRECTORY, 0);
+        let (out, stage) = (open("out").unwrap(), open("stage").unwrap());
+        (root, out, stage)
+    }
+
+    /// Replaces `path` by a new file (a new inode, as an atomic writer leaves it).
+    fn replace(path: &Path, data: &[u8]) {
+        let tmp = path.with_extension("new");
+        std::fs::write(&tmp, data).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    #[test]
+    fn putting_back_touches_only_what_vframe_put_there() {
+        let (root, out, stage) = scratch("put-back");
+        let (dir, staging) = (out.as_raw_fd(), stage.as_raw_fd());
+        for (name, old) in [("a", "old a"), ("b", "old b")] {
+            std::fs::write(root.join("out").join(name), old).unwrap();
+        }
+        let mut moved = Vec::new();
+        let names: Vec<OsString> = ["a", "b", "c"].iter().map(OsString::from).collect();
+        for name in &names {
+            std::fs::write(root.join("stage").join(name), format!("new {}", name.to_string_lossy())).unwrap();
+            let ours = identity(&stat_at(staging, name).unwrap());
+            let how = move_in(staging, dir, name).map_err(|e| e.error).unwrap();
+            moved.push((name.as_os_str(), how, ours));
+        }
+        assert!(matches!(
+            moved.iter().map(|m| m.1).collect::<Vec<_>>()[..],
+            [Moved::Exchanged, Moved::Exchanged, Moved::Placed]
+        ));
+        // Another process writes b and c meanwhile: theirs stay, and the old b is kept.
+        replace(&root.join("out/b"), b"theirs b");
+        replace(&root.join("out/c"), b"theirs c");
+        let (kept, failed) = move_back(staging, dir, &moved);
+        assert_eq!((kept, failed), (vec![OsString::from("b")], 2));
+        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!([read("out/a"), read("out/b"), read("out/c")], ["old a", "theirs b", "theirs c"]);
+        assert_eq!(read("stage/b"), "old b", "the file that could not be put back is kept");
+        assert_eq!(read("stage/a"), "new a");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_folder_or_fifo_at_a_name_goes_back_where_it_was() {
+        let (root, out, stage) = scratch("not-a-file");
+        std::fs::create_dir(root.join("out/d")).unwrap();
+        std::fs::write(root.join("out/d/doc.txt"), b"mine").unwrap();
+        std::fs::write(root.join("stage/d"), b"new").unwrap();
+        let not = move_in(stage.as_raw_fd(), out.as_raw_fd(), OsStr::new("d")).err().expect("refused");
+        assert!(!not.left_in_staging && not.error.to_string().contains("no longer a regular file"));
+        assert_eq!(std::fs::read(root.join("out/d/doc.txt")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(root.join("stage/d")).unwrap(), b"new");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
