@@ -524,12 +524,16 @@ mod tests {
     }
 
     fn submit(store: &Store, engine: &Engine, id: &str) {
-        let cmds = ["avthumb/mp4", "avthumb/flv"];
+        submit_job(store, engine, id, "k", &["avthumb/mp4", "avthumb/flv"]);
+    }
+
+    /// Queues job `id` of `cmds` on the source `key` of bucket `b`.
+    fn submit_job(store: &Store, engine: &Engine, id: &str, key: &str, cmds: &[&str]) {
         let job = NewJob {
             id: id.into(),
             reqid: "r".into(),
             bucket: "b".into(),
-            key: "k".into(),
+            key: key.into(),
             items: cmds.iter().map(|c| Item::pending(c)).collect(),
             notify_url: None,
             force: false,
@@ -610,20 +614,7 @@ mod tests {
         // The file gone before the job starts: the item fails naming the key, not the file.
         drop(store);
         let (store, engine) = engine(&root);
-        let job = NewJob {
-            id: "z0.gone".into(),
-            reqid: "r".into(),
-            bucket: "b".into(),
-            key: "gone.mp4".into(),
-            items: vec![Item::pending("vframe/jpg/offset/1")],
-            notify_url: None,
-            force: false,
-            pipeline: "0.default".into(),
-            job_type: 0,
-            task_from: "api".into(),
-        };
-        store.insert_job(&job).unwrap();
-        engine.jobs_added();
+        submit_job(&store, &engine, "z0.gone", "gone.mp4", &["vframe/jpg/offset/1"]);
         let status = wait_code(&store, "z0.gone", wire::CODE_FAILED);
         assert_eq!(status.code, wire::CODE_FAILED, "{status:?}");
         let error = &status.items[0].error;

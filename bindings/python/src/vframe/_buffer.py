@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import POINTER, c_char_p, c_int, c_ssize_t, c_void_p
-from typing import NoReturn, Union
+from typing import Union
+
+from ._call import NoCopy
 
 #: What can be lent: the memory kinds of :data:`vframe._call.Source`.
 Memory = Union[bytes, bytearray, memoryview]
@@ -68,7 +70,7 @@ def _immutable(source: object) -> bool:
     return isinstance(owner, bytes)
 
 
-class LentBuffer:
+class LentBuffer(NoCopy):
     """The bytes of ``source`` for the library to read in place: ``address`` and ``length``,
     valid until :meth:`release` (which the job's release callback calls).
 
@@ -87,14 +89,7 @@ class LentBuffer:
         self._view: _PyBuffer | None = view
 
     # The export is this object's alone: a copy would release it a second time.
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a vframe LentBuffer holds a buffer export: it cannot be copied or pickled")
-
-    def __copy__(self) -> NoReturn:
-        self.__reduce__()
-
-    def __deepcopy__(self, memo: object) -> NoReturn:
-        self.__reduce__()
+    _no_copy = "a vframe LentBuffer holds a buffer export: it cannot be copied or pickled"
 
     @property
     def address(self) -> int | None:

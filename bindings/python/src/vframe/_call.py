@@ -14,7 +14,7 @@ import fractions
 import numbers
 import os
 import re
-from typing import Any, Mapping, Union
+from typing import Any, ClassVar, Mapping, NoReturn, Union
 
 from . import _native
 from .errors import InvalidArgumentError, InvalidSpecError
@@ -143,6 +143,23 @@ def c_string(text: str | bytes, what: str) -> bytes:
     if b"\0" in data:
         raise InvalidArgumentError(f"{what} contains a NUL character")
     return data
+
+
+class NoCopy:
+    """For an object that owns something native (an open input, the pool's threads, a
+    buffer export) which a copy would free a second time: copying or pickling it raises
+    ``TypeError`` with the class's ``_no_copy`` message."""
+
+    _no_copy: ClassVar[str]
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(self._no_copy)
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(self._no_copy)
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        raise TypeError(self._no_copy)
 
 
 class CSource:

@@ -30,11 +30,11 @@ import math
 import os
 import threading
 from concurrent.futures import Future
-from typing import Any, Iterator, NoReturn
+from typing import Any, Iterator
 
 from . import _native
 from ._buffer import LentBuffer
-from ._call import CSource, Number, Source, c_count, c_options, c_string, resolve_spec
+from ._call import CSource, NoCopy, Number, Source, c_count, c_options, c_string, resolve_spec
 from .errors import (
     BusyError,
     CancelledError,
@@ -166,7 +166,7 @@ class _JobFuture(Future):  # type: ignore[type-arg]
         return True
 
 
-class Pool:
+class Pool(NoCopy):
     """A pool of library worker threads running extractions asynchronously.
 
     ``Pool(threads=0, max_queued=None)`` starts ``threads`` native threads (0: one per CPU)
@@ -189,6 +189,12 @@ class Pool:
     Futures are resolved on the pool's threads: callbacks added with ``add_done_callback``
     run there, and should be quick. A submit from such a callback never waits for room.
     """
+
+    # The library's pool is this object's alone: a copy would free it a second time.
+    _no_copy = (
+        "a vframe.Pool owns the library's worker threads and its jobs: it cannot be copied or pickled; "
+        "make another vframe.Pool instead"
+    )
 
     def __init__(self, threads: int = 0, max_queued: int | None = None) -> None:
         lib = _native.library()
@@ -434,15 +440,6 @@ class Pool:
         if ptr is not None:
             _native.library().vframe_pool_free(ptr)
 
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(_NO_COPY)
-
-    def __copy__(self) -> NoReturn:
-        raise TypeError(_NO_COPY)
-
-    def __deepcopy__(self, memo: object) -> NoReturn:
-        raise TypeError(_NO_COPY)
-
     def _close_after_fork(self) -> None:
         """In a child of ``os.fork()``: the pool's threads are the parent's; close it here."""
         # A thread of the parent may have held the locks at the fork; none is left to release them.
@@ -470,10 +467,6 @@ class Pool:
         self.close()
 
 
-_NO_COPY = (
-    "a vframe.Pool owns the library's worker threads and its jobs: it cannot be copied or pickled; "
-    "make another vframe.Pool instead"
-)
 _EXITING = (
     "vframe: the interpreter is shutting down: the pools were closed at exit and no new one is started "
     "(a thread still running then cannot use extract_async, extract_aio or vframe.Pool)"

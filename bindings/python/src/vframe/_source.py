@@ -14,19 +14,13 @@ import os
 import threading
 import weakref
 from types import TracebackType
-from typing import NoReturn
 
 from . import _native
-from ._call import CSource, Number, c_options, c_string, resolve_spec
+from ._call import CSource, NoCopy, Number, c_options, c_string, resolve_spec
 from ._call import Source as Video
 
-_NO_COPY = (
-    "a vframe.Source owns an open input: it cannot be copied or pickled; open another one instead "
-    "(vframe.open with the same video)"
-)
 
-
-class Source:
+class Source(NoCopy):
     """A video opened and probed once; each :meth:`extract` gives exactly the image
     :func:`vframe.extract` gives, without opening the file again. Offsets may come in any
     order; in time order, those in one GOP are reached by decoding on.
@@ -37,6 +31,12 @@ class Source:
     one at a time (open one per thread for parallel work); the GIL is released meanwhile.
     A source cannot be copied or pickled (``TypeError``): open the video again instead.
     """
+
+    # The native source is this object's alone: a copy would close it a second time.
+    _no_copy = (
+        "a vframe.Source owns an open input: it cannot be copied or pickled; open another one instead "
+        "(vframe.open with the same video)"
+    )
 
     def __init__(
         self,
@@ -109,16 +109,6 @@ class Source:
         self._why_closed = (
             "the source was in use by another thread when the process forked: open the video again in this process"
         )
-
-    # The native source is this object's alone: a copy would close it a second time.
-    def __reduce__(self) -> NoReturn:
-        raise TypeError(_NO_COPY)
-
-    def __copy__(self) -> NoReturn:
-        raise TypeError(_NO_COPY)
-
-    def __deepcopy__(self, memo: object) -> NoReturn:
-        raise TypeError(_NO_COPY)
 
     def __enter__(self) -> Source:
         self._open_handle()
