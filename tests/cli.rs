@@ -1468,6 +1468,8 @@ fn an_output_ending_in_a_slash_is_a_folder_not_an_image_file() {
     let out = run(&video, "vframe/jpg/offset/1", &scratch.path("thumbs/"));
     assert_fails(&out, &["ends with '/'"]);
     assert!(!scratch.path("thumbs").exists());
+    assert_fails(&run(&video, "vframe/jpg/offset/1", &scratch.path("thumbs/.")), &["names a folder"]);
+    assert!(!scratch.path("thumbs").exists());
     std::fs::create_dir(scratch.path("dir")).unwrap();
     assert_fails(&run(&video, "vframe/jpg/offset/1", &scratch.path("dir/")), &["it is a directory"]);
 }

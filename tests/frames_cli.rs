@@ -210,6 +210,29 @@ fn a_run_that_fails_before_its_first_frame_makes_no_folder() {
     let out = vframe(&[missing.as_os_str(), "vsample/jpg/frames/2".as_ref(), "-o".as_ref(), dir.as_os_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.exists() && !dir.parent().unwrap().exists(), "a failed run made {}", dir.display());
+    // A pattern whose names are too long for the file system: no file, so no folder.
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vsample/jpg/frames/2/pattern/eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4JChjb3VudCkuanBn";
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("too long"), "{err}");
+    assert!(!dir.parent().unwrap().exists(), "a failed run made {}", dir.display());
+}
+
+#[test]
+fn a_setgid_folder_takes_a_set() {
+    // In a group-shared folder (chmod 2775) the staging folder inherits the setgid bit: it
+    // was taken for another's ("its staging folder was replaced") and every run failed.
+    use std::os::unix::fs::PermissionsExt;
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("setgid");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o2775)).unwrap();
+    let out = vframe(&[video.as_os_str(), "vsample/jpg/frames/2/s/32x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(names(&dir), ["000001.jpg", "000002.jpg"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

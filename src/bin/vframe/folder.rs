@@ -19,7 +19,8 @@
 //! SIGINT, SIGTERM, SIGHUP or SIGQUIT ([`cleanup`]); SIGXFSZ (a file size limit) is ignored
 //! so that the write fails with an error the command reports and cleans up after.
 
-use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -28,6 +29,9 @@ use std::path::{Component, Path, PathBuf};
 
 /// Symbolic links followed before giving up, as the kernel's own limit.
 const MAX_LINKS: usize = 40;
+
+/// The longest file name, in bytes (Linux's NAME_MAX).
+pub const NAME_MAX: usize = 255;
 
 /// The longest part of the output's name kept in its temporary file's name (which adds a
 /// dot, six random characters and `.vframe-tmp`), so a name near the file system's limit
@@ -141,6 +145,10 @@ fn open_dir(dir: RawFd, name: &str) -> io::Result<OwnedFd> {
     open_at(dir, OsStr::new(name), libc::O_PATH | libc::O_DIRECTORY, 0)
 }
 
+/// The folders this run has written into or checked, by the path that named them, and
+/// which folder (device and inode) each led to the first time.
+static SEEN: std::sync::Mutex<Option<HashMap<PathBuf, (u64, u64)>>> = std::sync::Mutex::new(None);
+
 /// A folder held open for writing.
 pub struct Folder {
     fd: OwnedFd,
@@ -148,15 +156,42 @@ pub struct Folder {
 }
 
 impl Folder {
+    /// As [`Folder::reach`], and the folder must be the one `path` led to the first time
+    /// this run reached it ([`Folder::note`]): a folder replaced, or a link put in its place,
+    /// while vframe works gets nothing written into it.
+    pub fn reach_same(path: &Path, make: bool) -> Result<Folder, String> {
+        let folder = Folder::reach(path, make)?;
+        folder.same_as_before()?;
+        Ok(folder)
+    }
+
+    /// Notes which folder `path` leads to now, if it leads to one (see [`Folder::reach_same`]).
+    pub fn note(path: &Path) {
+        if let Ok(folder) = Folder::reach(path, false) {
+            let _ = folder.same_as_before();
+        }
+    }
+
+    fn same_as_before(&self) -> Result<(), String> {
+        let now = identity(&stat_fd(self.fd()).map_err(|e| e.to_string())?);
+        let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match seen.get_or_insert_with(HashMap::new).entry(self.shown.clone()) {
+            Entry::Occupied(before) if *before.get() != now => {
+                Err("it was replaced (by another folder or a link) while vframe worked: nothing is written there"
+                    .into())
+            }
+            Entry::Occupied(_) => Ok(()),
+            Entry::Vacant(first) => {
+                first.insert(now);
+                Ok(())
+            }
+        }
+    }
+
     /// Opens the folder `path` by the walk described in the module's documentation,
     /// making what is missing when `make` (as `mkdir -p`, but never at the end of a link
     /// that leads nowhere). Refuses a name on the way that is not a folder, and a link the
-    /// `protected_symlinks` rule would not follow.
-    pub fn open(path: &Path, make: bool) -> Result<Folder, String> {
-        Folder::reach(path, make).map_err(|why| format!("cannot write into {}: {why}", path.display()))
-    }
-
-    /// As [`Folder::open`]; the error says only why.
+    /// `protected_symlinks` rule would not follow. The error says only why.
     pub fn reach(path: &Path, make: bool) -> Result<Folder, String> {
         let it = |here: &Path, last: bool| if last { "it".to_string() } else { here.display().to_string() };
         match walk(path, make)? {
@@ -300,7 +335,7 @@ pub fn check_links_on_path(path: &Path) -> Result<(), String> {
 /// (it is made when the first file is written).
 pub fn check_folder(path: &Path) -> Result<(), String> {
     match Folder::reach(path, false) {
-        Ok(_) => Ok(()),
+        Ok(folder) => folder.same_as_before().map_err(|why| format!("cannot write into {}: {why}", path.display())),
         Err(_) if matches!(walk(path, false), Ok(Walked::Missing { link: None, .. })) => Ok(()),
         Err(why) => Err(format!("cannot write into {}: {why}", path.display())),
     }
@@ -515,21 +550,19 @@ impl Staged {
         let c = c_name(name)?;
         // SAFETY: `c` is NUL-terminated.
         check(unsafe { libc::mkdirat(folder.fd(), c.as_ptr(), 0o700) })?;
-        let opened = open_at(folder.fd(), name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0);
-        let st =
-            opened.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string())).and_then(|fd| stat_fd(fd.as_raw_fd()));
+        let opened = open_at(folder.fd(), name, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+        let st = stat_fd(opened.as_raw_fd())?;
+        // Ours: an empty folder of the caller's (not its mode, which a setgid folder, a
+        // default ACL or the umask change, nor its link count: btrfs gives folders one).
+        let mut empty = true;
+        cleanup::for_each_entry(opened.as_raw_fd(), &mut |_| empty = false);
         // SAFETY: geteuid cannot fail.
-        let ours = st.as_ref().is_ok_and(|st| {
-            st.st_uid == unsafe { libc::geteuid() } && st.st_mode & 0o7777 == 0o700 && st.st_nlink == 2
-        });
-        match (opened, st) {
-            (Ok(fd), Ok(st)) if ours => {
-                let registered = cleanup::Registered::folder(folder.fd(), name, fd.as_raw_fd(), &st);
-                Ok((fd, registered))
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e),
-            _ => Err(io::Error::other("its staging folder was replaced while vframe made it")),
+        let me = unsafe { libc::geteuid() };
+        if st.st_uid == me && kind(&st) == libc::S_IFDIR && empty {
+            let registered = cleanup::Registered::folder(folder.fd(), name, opened.as_raw_fd(), &st);
+            return Ok((opened, registered));
         }
+        Err(io::Error::other("its staging folder was replaced while vframe made it"))
     }
 
     /// Removes the staging folder, if it is still the one made (by device and inode).
@@ -640,7 +673,9 @@ impl Staging {
 
     fn staged(&mut self) -> Result<&Staged, String> {
         if self.open.is_none() {
-            self.open = Some(Staged::new(Folder::open(&self.output, true)?)?);
+            let folder = Folder::reach_same(&self.output, true)
+                .map_err(|why| format!("cannot write into {}: {why}", self.output.display()))?;
+            self.open = Some(Staged::new(folder)?);
         }
         self.open.as_ref().ok_or_else(String::new)
     }
@@ -655,6 +690,11 @@ impl Staging {
         data: &[u8],
         refuse: &dyn Fn(&libc::stat) -> Result<(), String>,
     ) -> Result<(), String> {
+        // Before the folder is made for it.
+        if name.len() > NAME_MAX {
+            let e = io::Error::from_raw_os_error(libc::ENAMETOOLONG);
+            return Err(format!("cannot write {}: {e}", self.output.join(name).display()));
+        }
         let staged = self.staged()?;
         let shown = staged.folder.shown(name);
         let fail = |e: io::Error| format!("cannot write {}: {e}", shown.display());
@@ -864,9 +904,19 @@ pub mod cleanup {
         }
     }
 
-    /// Unlinks every file in the folder open as `fd`, with system calls only (no
-    /// allocation: this runs in a signal handler).
+    /// Unlinks every file in the folder open as `fd` (no allocation: this runs in a signal
+    /// handler).
     fn empty_folder(fd: RawFd) {
+        // SAFETY: each name is NUL-terminated (see `for_each_entry`).
+        for_each_entry(fd, &mut |name| unsafe {
+            libc::unlinkat(fd, name.as_ptr().cast(), 0);
+        });
+    }
+
+    /// Calls `f` with the name (NUL-terminated) of every entry of the folder open as `fd`
+    /// but `.` and `..`, from its start, with system calls only (`lseek`, `getdents64`): no
+    /// allocation, so it may run in a signal handler.
+    pub fn for_each_entry(fd: RawFd, f: &mut dyn FnMut(&[u8])) {
         if fd < 0 {
             return;
         }
@@ -889,8 +939,7 @@ pub mod cleanup {
                 let entry = &buf[at + 19..(at + reclen).min(n as usize)];
                 let is_dot = entry.starts_with(b".\0") || entry.starts_with(b"..\0");
                 if !is_dot && entry.contains(&0) {
-                    // SAFETY: the entry's name is NUL-terminated within the record.
-                    unsafe { libc::unlinkat(fd, entry.as_ptr().cast(), 0) };
+                    f(entry);
                 }
                 at += reclen;
             }
@@ -1013,6 +1062,18 @@ mod tests {
         assert_eq!([read("out/a"), read("out/b"), read("out/c")], ["old a", "theirs b", "theirs c"]);
         assert_eq!(read("stage/b"), "old b", "the file that could not be put back is kept");
         assert_eq!(read("stage/a"), "new a");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_folder_replaced_by_a_link_during_the_run_is_refused() {
+        let (root, _out, _stage) = scratch("same");
+        let path = root.join("out");
+        assert!(Folder::reach_same(&path, false).is_ok());
+        std::fs::rename(&path, root.join("moved")).unwrap();
+        std::os::unix::fs::symlink(root.join("stage"), &path).unwrap();
+        let why = Folder::reach_same(&path, false).err().expect("refused");
+        assert!(why.contains("replaced"), "{why}");
         let _ = std::fs::remove_dir_all(&root);
     }
 

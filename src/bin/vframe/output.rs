@@ -28,7 +28,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 pub use crate::folder::check_links_on_path;
-use crate::folder::{AtName, Folder};
+use crate::folder::{AtName, Folder, NAME_MAX};
 
 /// Symbolic links followed before giving up, as the kernel's own limit.
 const MAX_LINKS: usize = 40;
@@ -131,8 +131,9 @@ impl Output {
             return Ok(Output::Stdout);
         }
         let shown = path.to_path_buf();
-        // `thumbs/` names a folder: never an image file called `thumbs`.
-        if path.as_os_str().as_bytes().ends_with(b"/") {
+        // `thumbs/` (or `thumbs/.`) names a folder: never an image file called `thumbs`.
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.ends_with(b"/") || bytes.ends_with(b"/.") || bytes == b"." {
             return Err(match std::fs::metadata(path) {
                 Ok(meta) if meta.is_dir() => "it is a directory".into(),
                 _ => "it ends with '/', which names a folder, not an image file".into(),
@@ -148,6 +149,7 @@ impl Output {
             Some(_) => return Ok(Output::InPlace { path: resolved, shown }),
             None => {}
         }
+        Folder::note(folder_of(&resolved));
         let meta = match std::fs::metadata(&resolved) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -174,6 +176,7 @@ impl Output {
     /// replaced atomically, anything else (a FIFO, a device, a folder) refused.
     pub fn in_folder(path: &Path) -> Result<Output, String> {
         let shown = path.to_path_buf();
+        Folder::note(folder_of(path));
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 Ok(Output::File { path: shown.clone(), shown, existing: None, at_name: AtName::LinkReplaced })
@@ -261,9 +264,9 @@ impl Output {
                 // No O_CREAT, no O_TRUNC: what is there is written to, never replaced; and
                 // never a file put in its place since the run started.
                 let mut file = match path.file_name() {
-                    Some(name) if descriptor(path).is_none() => {
-                        Folder::reach(folder_of(path), false).map_err(std::io::Error::other)?.open_in_place(name)?
-                    }
+                    Some(name) if descriptor(path).is_none() => Folder::reach_same(folder_of(path), false)
+                        .map_err(std::io::Error::other)?
+                        .open_in_place(name)?,
                     _ => OpenOptions::new().append(true).open(path)?,
                 };
                 file.write_all(data).and_then(|()| file.flush())
@@ -280,8 +283,12 @@ fn write_atomically(path: &Path, at_name: AtName, data: &[u8]) -> std::io::Resul
     let Some(name) = name else {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the output names no file"));
     };
+    // Before a folder is made for it.
+    if name.len() > NAME_MAX {
+        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
     let dir = folder_of(path);
-    let folder = Folder::reach(dir, at_name == AtName::LinkReplaced)
+    let folder = Folder::reach_same(dir, at_name == AtName::LinkReplaced)
         .map_err(|why| std::io::Error::other(format!("cannot create a file in {}: {why}", dir.display())))?;
     folder.replace(name, data, at_name)
 }
