@@ -380,10 +380,14 @@ fn parse_seconds(key: &str, value: &str) -> Result<u64, Error> {
     Ok(total)
 }
 
-/// Seconds that must be more than zero (`t`, `interval`).
+/// Seconds that must be more than zero once rounded to the millisecond (`t`, `interval`).
 fn parse_positive_seconds(key: &str, value: &str) -> Result<u64, Error> {
     match parse_seconds(key, value)? {
-        0 => Err(invalid(format!("{key} {} must be more than 0 seconds", quoted(value)))),
+        // 0.0004 rounds to 0 ms: say so, not "more than 0" of a value that is.
+        0 => Err(invalid(format!(
+            "{key} {} must be at least 0.001 seconds (times count in milliseconds)",
+            quoted(value)
+        ))),
         ms => Ok(ms),
     }
 }
@@ -586,11 +590,12 @@ impl SpanKeys {
 
 const SPAN_KEYS: [&str; 10] = ["ss", "t", "s", "rotate", "interval", "frames", "pattern", "savePattern", "q", "mode"];
 
-/// Strips the one `?` a URL query may leave in front, and refuses an empty string.
-fn unquery(input: &str) -> Result<&str, Error> {
+/// Strips the one `?` a URL query may leave in front, and refuses an empty string, saying
+/// which grammar was `expected` (the operation's own).
+fn unquery<'a>(input: &'a str, expected: &str) -> Result<&'a str, Error> {
     let s = input.strip_prefix('?').unwrap_or(input);
     if s.is_empty() {
-        return Err(invalid("empty string (expected vframe/<format>/offset/<seconds>...)".into()));
+        return Err(invalid(format!("empty string (expected {expected})")));
     }
     Ok(s)
 }
@@ -599,7 +604,7 @@ impl FromStr for Spec {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Spec, Error> {
-        let s = unquery(input)?;
+        let s = unquery(input, "vframe/<format>/offset/<seconds>...")?;
         let rest = match s.strip_prefix("vframe/") {
             Some(rest) => rest,
             None if s == "vframe" => {
@@ -632,7 +637,7 @@ impl FromStr for SampleSpec {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<SampleSpec, Error> {
-        let s = unquery(input)?;
+        let s = unquery(input, "vsample/<format>/...")?;
         let Some(rest) = s.strip_prefix("vsample/").or((s == "vsample").then_some("")) else {
             return Err(invalid(format!("{} does not start with 'vsample/'", quoted(input))));
         };
@@ -654,7 +659,7 @@ impl FromStr for StoryboardSpec {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<StoryboardSpec, Error> {
-        let s = unquery(input)?;
+        let s = unquery(input, "storyboard/<format>/...")?;
         let Some(rest) = s.strip_prefix("storyboard/").or((s == "storyboard").then_some("")) else {
             return Err(invalid(format!("{} does not start with 'storyboard/'", quoted(input))));
         };
@@ -699,7 +704,7 @@ impl FromStr for Operation {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Operation, Error> {
-        let s = unquery(input)?;
+        let s = unquery(input, "vframe/..., vsample/... or storyboard/...")?;
         let op = s.split('/').next().unwrap_or("");
         match op {
             "vframe" => input.parse().map(Operation::Frame),

@@ -80,8 +80,14 @@ fn vsample_as_qiniu_documents_it() {
 #[test]
 fn vsample_errors_name_the_bad_part() {
     rejects::<SampleSpec>("vsample/jpg/interval/5/frames/3", &["interval and frames"]);
-    rejects::<SampleSpec>("vsample/jpg/interval/0", &["interval '0'", "more than 0"]);
-    rejects::<SampleSpec>("vsample/jpg/t/0", &["t '0'", "more than 0"]);
+    rejects::<SampleSpec>("vsample/jpg/interval/0", &["interval '0'", "at least 0.001 seconds"]);
+    // More than 0, yet 0 ms once rounded: the message says what is needed.
+    rejects::<SampleSpec>("vsample/jpg/interval/0.0004", &["interval '0.0004'", "at least 0.001 seconds"]);
+    rejects::<SampleSpec>("vsample/jpg/t/0", &["t '0'", "at least 0.001 seconds"]);
+    // An empty spec names the grammar of the operation asked for, not vframe's.
+    rejects::<SampleSpec>("", &["empty string", "expected vsample/"]);
+    rejects::<vframe::StoryboardSpec>("", &["empty string", "expected storyboard/"]);
+    rejects::<vframe::Spec>("", &["empty string", "expected vframe/"]);
     rejects::<SampleSpec>("vsample/jpg/ss/-1", &["ss '-1'"]);
     rejects::<SampleSpec>("vsample/jpg/frames/0", &["frames '0'", "out of range"]);
     rejects::<SampleSpec>("vsample/jpg/frames/100001", &["frames '100001'"]);
