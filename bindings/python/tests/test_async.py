@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from child import python_env
 from stalled_input import StalledInput
 
 import vframe
@@ -253,8 +254,7 @@ def test_python_exits_cleanly_with_jobs_in_flight(fixtures: Path) -> None:
         "assert called.wait(60)\n"
         "print('exiting', flush=True)\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     run = subprocess.run(
         [sys.executable, "-c", script, str(fixtures / "bframes_gop250.mp4")],
         env=env,
@@ -283,8 +283,7 @@ def test_python_exits_cleanly_while_daemon_threads_call_extract_async(fixtures: 
         "    threading.Thread(target=work, daemon=True).start()\n"
         "time.sleep(0.3)\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     command = [sys.executable, "-c", script, str(fixtures / "gop25_25fps.mp4")]
     runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(10)]
     for run in runs:
@@ -304,8 +303,7 @@ def test_no_pool_starts_once_the_pools_were_closed_at_exit(fixtures: Path) -> No
         "    except RuntimeError as e:\n"
         "        print(e)\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()

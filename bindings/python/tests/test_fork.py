@@ -15,8 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-import vframe
+from child import python_env
 
 _FORK_SCRIPT = textwrap.dedent(
     """
@@ -78,8 +77,7 @@ _FORK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "mkfifo"), reason="needs os.fork and named pipes")
 def test_a_forked_child_gets_working_pools_and_clear_errors(fixtures: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     args = [str(fixtures / "gop25_25fps.mp4"), str(fixtures / "tiny_h264.ts"), str(tmp_path / "input.fifo")]
     run = subprocess.run(
         [sys.executable, "-c", _FORK_SCRIPT, *args], env=env, capture_output=True, text=True, timeout=120
@@ -142,8 +140,7 @@ _FORK_IN_CALLBACK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_fork_during_a_done_callback_fails_that_future_in_the_child(fixtures: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     run = subprocess.run(
         [sys.executable, "-c", _FORK_IN_CALLBACK_SCRIPT, str(fixtures / "gop25_25fps.mp4")],
         env=env,
@@ -221,8 +218,7 @@ _SOURCE_FORK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_source_works_in_a_forked_child_unless_it_was_in_use(fixtures: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     run = subprocess.run(
         [sys.executable, "-c", _SOURCE_FORK_SCRIPT, str(fixtures / "vp9.webm"), str(fixtures / "tiny_h264.ts")],
         input=(fixtures / "tiny_h264.ts").read_bytes(),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from child import python_env
 
 import vframe
 
@@ -52,8 +53,7 @@ def big_video(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
 
 
 def load(video: Path, kind: str, jobs: int, threads: int, max_queued: int, limit: int, *inject: str) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     args = [str(video), kind, str(jobs), str(threads), str(max_queued), str(limit), *inject]
     run = subprocess.run(
         [sys.executable, str(WORKER), *args], env=env, capture_output=True, text=True, timeout=600, check=False

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from child import python_env
 
 import vframe
 
@@ -88,8 +89,7 @@ _PARALLEL_SCRIPT = textwrap.dedent(
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 def test_calls_from_threads_run_inside_the_library_at_the_same_time(fixtures: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.setdefault("VFRAME_LIBRARY", vframe.library_path())
+    env = python_env()
     run = subprocess.run(
         [sys.executable, "-c", _PARALLEL_SCRIPT, str(fixtures / "tiny_h264.ts"), str(tmp_path)],
         env=env,
