@@ -163,6 +163,27 @@ fn a_failed_run_leaves_the_folder_as_it_was() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Starts `vframe VIDEO SPEC -o DIR` and stops it (SIGSTOP) once its staging folder is
+/// there: the child (stderr piped) and the staging folder's path.
+fn stopped_while_staging(video: &Path, spec: &str, dir: &Path) -> (std::process::Child, PathBuf) {
+    let child = Command::new(env!("CARGO_BIN_EXE_vframe"))
+        .args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let staging = loop {
+        assert!(start.elapsed().as_secs() < 120, "no staging folder seen");
+        if let Some(name) = names(dir).into_iter().find(|n| n.starts_with(".vframe-")) {
+            break dir.join(name);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    // SAFETY: the pid is our child's, not yet waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) };
+    (child, staging)
+}
+
 #[test]
 fn a_folder_swapped_for_a_link_during_the_run_is_not_followed() {
     // The folder is checked, then the run is frozen while its frames are being made, the
@@ -175,22 +196,11 @@ fn a_folder_swapped_for_a_link_during_the_run_is_not_followed() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&victim).unwrap();
     std::fs::write(victim.join("000001.jpg"), b"precious").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_vframe"))
-        .args([video.as_os_str(), "vsample/jpg/frames/3/s/32x".as_ref(), "-o".as_ref(), dir.as_os_str()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, _) = stopped_while_staging(&video, "vsample/jpg/frames/3/s/32x", &dir);
     let pid = child.id() as libc::pid_t;
-    let start = std::time::Instant::now();
-    while !names(&dir).iter().any(|n| n.starts_with(".vframe-")) {
-        assert!(start.elapsed().as_secs() < 120, "no staging folder seen");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    // SAFETY: pid is our child, not yet waited for.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
     std::fs::rename(&dir, &moved).unwrap();
     std::os::unix::fs::symlink(&victim, &dir).unwrap();
-    // SAFETY: as above.
+    // SAFETY: pid is our child, not yet waited for.
     unsafe { libc::kill(pid, libc::SIGCONT) };
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -246,25 +256,11 @@ fn a_folder_put_at_the_staging_name_is_not_emptied_by_a_signal() {
     let keep = dir.join("keep");
     std::fs::create_dir_all(&keep).unwrap();
     std::fs::write(keep.join("notes.txt"), b"precious").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vframe"))
-        .args([video.as_os_str(), "vsample/jpg/interval/1/s/32x".as_ref(), "-o".as_ref(), dir.as_os_str()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, staging) = stopped_while_staging(&video, "vsample/jpg/interval/1/s/32x", &dir);
     let pid = child.id() as libc::pid_t;
-    let start = std::time::Instant::now();
-    let staging = loop {
-        assert!(start.elapsed().as_secs() < 120, "no staging folder seen");
-        if let Some(name) = names(&dir).into_iter().find(|n| n.starts_with(".vframe-")) {
-            break dir.join(name);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    };
-    // SAFETY: pid is our child, not yet waited for.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
     std::fs::rename(&staging, dir.join("moved-away")).unwrap();
     std::fs::rename(&keep, &staging).unwrap();
-    // SAFETY: as above.
+    // SAFETY: pid is our child, not yet waited for.
     unsafe {
         libc::kill(pid, libc::SIGTERM);
         libc::kill(pid, libc::SIGCONT);
