@@ -239,23 +239,21 @@ def test_pfop_acts_only_on_a_body_the_signature_covers(sdk: Server, auth: qiniu.
         assert r.status_code == 400 and "not covered by the signature" in r.json()["error"], (content_type, r.text)
     # Qiniu v2 does not sign an application/octet-stream body either.
     mac = qiniu.QiniuMacAuth(AK, SK)
-    r = requests.post(
-        sdk.base + "/pfop/",
-        data=urllib.parse.urlencode(form).encode(),
-        headers={"Content-Type": "application/octet-stream"},
-        auth=qiniu.auth.QiniuMacRequestsAuth(mac),
-        timeout=10,
-    )
+
+    def post_v2(content_type: str) -> requests.Response:
+        return requests.post(
+            sdk.base + "/pfop/",
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Content-Type": content_type},
+            auth=qiniu.auth.QiniuMacRequestsAuth(mac),
+            timeout=10,
+        )
+
+    r = post_v2("application/octet-stream")
     assert r.status_code == 400 and "not covered by the signature" in r.json()["error"], r.text
     assert sdk.metric("vframe_jobs_submitted_total") == submitted
     # v2 signs a form body with a charset parameter, and that body is what runs.
-    r = requests.post(
-        sdk.base + "/pfop/",
-        data=urllib.parse.urlencode(form).encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-        auth=qiniu.auth.QiniuMacRequestsAuth(mac),
-        timeout=10,
-    )
+    r = post_v2("application/x-www-form-urlencoded; charset=utf-8")
     assert r.status_code == 200 and r.json()["persistentId"], r.text
 
 
