@@ -28,7 +28,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 /// Symbolic links followed before giving up, as the kernel's own limit.
-const MAX_LINKS: usize = 40;
+pub const MAX_LINKS: usize = 40;
 
 /// The longest file name, in bytes (Linux's NAME_MAX).
 pub const NAME_MAX: usize = 255;
@@ -193,8 +193,13 @@ impl Folder {
     /// that leads nowhere). Refuses a name on the way that is not a folder, and a link the
     /// `protected_symlinks` rule would not follow. The error says only why.
     pub fn reach(path: &Path, make: bool) -> Result<Folder, String> {
+        Folder::walked(path, walk(path, make)?)
+    }
+
+    /// The folder where the walk of `path` ended, or why there is none.
+    fn walked(path: &Path, walked: Walked) -> Result<Folder, String> {
         let it = |here: &Path, last: bool| if last { "it".to_string() } else { here.display().to_string() };
-        match walk(path, make)? {
+        match walked {
             Walked::Folder(fd) => Ok(Folder { fd, shown: path.to_path_buf() }),
             Walked::NotFolder { here, last } => Err(format!("{} is not a folder", it(&here, last))),
             Walked::Missing { link: Some((link, target)), last, .. } => {
@@ -334,10 +339,10 @@ pub fn check_links_on_path(path: &Path) -> Result<(), String> {
 /// nothing, a link the `protected_symlinks` rule would not follow); a missing one is fine
 /// (it is made when the first file is written).
 pub fn check_folder(path: &Path) -> Result<(), String> {
-    match Folder::reach(path, false) {
-        Ok(folder) => folder.same_as_before().map_err(|why| format!("cannot write into {}: {why}", path.display())),
-        Err(_) if matches!(walk(path, false), Ok(Walked::Missing { link: None, .. })) => Ok(()),
-        Err(why) => Err(format!("cannot write into {}: {why}", path.display())),
+    let fail = |why: String| format!("cannot write into {}: {why}", path.display());
+    match walk(path, false).map_err(fail)? {
+        Walked::Missing { link: None, .. } => Ok(()),
+        walked => Folder::walked(path, walked).and_then(|folder| folder.same_as_before()).map_err(fail),
     }
 }
 
@@ -629,13 +634,13 @@ fn move_in(staging: RawFd, dir: RawFd, name: &OsStr) -> Result<Moved, NotMoved> 
                     // Made meanwhile: swap with it.
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        return rename_at(staging, name, dir, name).map(|()| Moved::Placed).map_err(failed)
+                        return rename2(staging, name, dir, 0).map(|()| Moved::Placed).map_err(failed)
                     }
                     Err(e) => return Err(failed(e)),
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                return rename_at(staging, name, dir, name).map(|()| Moved::Replaced).map_err(failed)
+                return rename2(staging, name, dir, 0).map(|()| Moved::Replaced).map_err(failed)
             }
             Err(e) => return Err(failed(e)),
         }

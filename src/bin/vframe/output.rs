@@ -27,11 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-pub use crate::folder::check_links_on_path;
-use crate::folder::{AtName, Folder, NAME_MAX};
-
-/// Symbolic links followed before giving up, as the kernel's own limit.
-const MAX_LINKS: usize = 40;
+use crate::folder::{check_links_on_path, AtName, Folder, MAX_LINKS, NAME_MAX};
 
 /// A resolved output.
 #[derive(Debug)]
@@ -136,7 +132,7 @@ impl Output {
         if bytes.ends_with(b"/") || bytes.ends_with(b"/.") || bytes == b"." {
             return Err(match std::fs::metadata(path) {
                 Ok(meta) if meta.is_dir() => "it is a directory".into(),
-                _ => "it ends with '/', which names a folder, not an image file".into(),
+                _ => "it names a folder (it ends with '/' or '/.'), not an image file".into(),
             });
         }
         if descriptor(path).is_none() {
