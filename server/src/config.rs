@@ -95,6 +95,10 @@ struct FileLimits {
     max_input_pixels: Option<u64>,
     max_decoded_frames: Option<u64>,
     max_connections: Option<usize>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    body_min_rate: Option<u64>,
+    write_stall_ms: Option<u64>,
     upload_expiry_hours: Option<u64>,
     engine_threads: Option<u32>,
 }
@@ -130,6 +134,13 @@ pub struct Limits {
     pub max_decoded_frames: u64,
     /// Open connections; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// A request's headers (and an idle keep-alive connection's next ones) must arrive within this.
+    pub header_timeout: Duration,
+    /// A request body gets this long, plus one second per `body_min_rate` bytes received.
+    pub body_timeout: Duration,
+    pub body_min_rate: u64,
+    /// A response the client takes nothing of for this long closes the connection.
+    pub write_stall: Duration,
     /// Resumable uploads left unfinished this long are removed.
     pub upload_expiry: Duration,
     /// Decoder threads per engine call (0: cores / workers).
@@ -149,6 +160,10 @@ impl Default for Limits {
             max_input_pixels: 8192 * 8192,
             max_decoded_frames: vframe::DEFAULT_MAX_DECODED_FRAMES,
             max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(20),
+            body_min_rate: 500,
+            write_stall: Duration::from_secs(60),
             upload_expiry: Duration::from_secs(24 * 3600),
             engine_threads: 0,
         }
@@ -246,6 +261,10 @@ impl Config {
             max_input_pixels: l.max_input_pixels.unwrap_or(d.max_input_pixels),
             max_decoded_frames: l.max_decoded_frames.unwrap_or(d.max_decoded_frames),
             max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+            header_timeout: l.header_timeout_ms.map(ms).unwrap_or(d.header_timeout).max(ms(1)),
+            body_timeout: l.body_timeout_ms.map(ms).unwrap_or(d.body_timeout),
+            body_min_rate: l.body_min_rate.unwrap_or(d.body_min_rate).max(1),
+            write_stall: l.write_stall_ms.map(ms).unwrap_or(d.write_stall).max(ms(1)),
             upload_expiry: l.upload_expiry_hours.map(|h| Duration::from_secs(h * 3600)).unwrap_or(d.upload_expiry),
             engine_threads: l.engine_threads.unwrap_or(d.engine_threads),
         };

@@ -162,6 +162,7 @@ sync_queue = {sync_queue}
 sync_wait_ms = {sync_wait_ms}
 max_upload_bytes = {max_upload}
 max_frames = {max_frames}
+{limits}
 [notify]
 attempts = 3
 delay_ms = 100
@@ -255,6 +256,7 @@ def make_server(
     sync_wait_ms: int = 30000,
     max_upload: int = 64 * 1024 * 1024,
     max_frames: int = 1000,
+    limits: str = "",
     workers: int | None = None,
     extra: list[str] | None = None,
 ) -> Server:
@@ -262,7 +264,12 @@ def make_server(
     config = tmp / "server.toml"
     config.write_text(
         CONFIG.format(
-            queue=queue, sync_queue=sync_queue, sync_wait_ms=sync_wait_ms, max_upload=max_upload, max_frames=max_frames
+            queue=queue,
+            sync_queue=sync_queue,
+            sync_wait_ms=sync_wait_ms,
+            max_upload=max_upload,
+            max_frames=max_frames,
+            limits=limits,
         )
     )
     args = [

@@ -9,6 +9,7 @@ import http.client
 import io
 import os
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -498,3 +499,90 @@ def test_a_refused_mkfile_keeps_its_blocks_for_a_retry(sdk: Server, auth: qiniu.
     assert get(sdk, "mk.bin").content == b"hello"
     # Once stored, the blocks are gone.
     assert requests.post(mkfile, data=ctx, headers=overwrite, timeout=10).status_code == 701
+
+
+def test_slow_clients_cannot_hold_the_connections(tmp_path: Path, auth: qiniu.Auth) -> None:
+    """Slowloris: bodies trickled a byte at a time, a connection that never sends, a client that
+    never reads its answer. Each is cut within its configured time, so the slots come free."""
+    paced = make_server(
+        tmp_path,
+        limits="max_connections = 4\nheader_timeout_ms = 1000\nbody_timeout_ms = 1000\n"
+        "body_min_rate = 1000\nwrite_stall_ms = 1000",
+    )
+    paced.start()
+    try:
+        big = os.urandom(40 * 1024 * 1024)
+        ret, info = qiniu.put_data(upload_token(auth, BUCKET, "big.bin"), "big.bin", big)
+        assert info.status_code == 200, info
+
+        def connect() -> socket.socket:
+            return socket.create_connection(("127.0.0.1", paced.port), timeout=30)
+
+        def trickle(path: str, headers: str, answers: list[bytes]) -> None:
+            """Sends a request's headers, then its body a byte every 0.3 s; keeps what comes back."""
+            with connect() as s:
+                s.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n{headers}\r\n".encode()
+                )
+                s.settimeout(0.3)
+                answer = b""
+                for _ in range(200):  # 60 s at most
+                    try:
+                        s.send(b"-")
+                    except OSError:
+                        pass
+                    try:
+                        chunk = s.recv(65536)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    answer += chunk
+                answers.append(answer)
+
+        token = upload_token(auth, BUCKET)
+        answers: list[bytes] = []
+        bodies = [
+            ("/", "Content-Type: multipart/form-data; boundary=b\r\n"),
+            ("/pfop", "Content-Type: application/x-www-form-urlencoded\r\n"),
+            ("/mkblk/100000", f"Authorization: UpToken {token}\r\nContent-Type: application/octet-stream\r\n"),
+            ("/pfop", "Content-Type: application/x-www-form-urlencoded\r\n"),
+        ]
+        time.sleep(1.5)  # the upload's keep-alive connection is closed by the header timeout
+        started = time.monotonic()
+        threads = [threading.Thread(target=trickle, args=(path, headers, answers)) for path, headers in bodies]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        # Every slot is held by a trickled body; the server must still answer within seconds.
+        health = requests.get(paced.base + "/health", timeout=30)
+        assert health.status_code == 200
+        assert time.monotonic() - started < 6
+        for t in threads:
+            t.join(timeout=60)
+        assert len(answers) == len(bodies)
+        for answer in answers:
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+            assert b"too slowly (under 1000 bytes/s)" in answer, answer
+        # A connection that says nothing is closed by the header timeout.
+        with connect() as idle:
+            started = time.monotonic()
+            assert idle.recv(1024) == b""
+            assert time.monotonic() - started < 5
+
+        # A client that asks for 40 MB and reads none of it is cut after the stall time: it
+        # finds only what the two sockets' buffers held, then the end.
+        with connect() as s:
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            time.sleep(4)
+            got = 0
+            s.settimeout(10)
+            while chunk := s.recv(1 << 20):
+                got += len(chunk)
+            assert 0 < got < len(big) // 2, got
+        # One that reads gets it all.
+        assert requests.get(paced.base + "/big.bin", timeout=60).content == big
+    finally:
+        paced.stop()

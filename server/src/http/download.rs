@@ -10,9 +10,9 @@ use futures_util::TryStreamExt;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 
-use super::{blocking, full, host, App, Body};
+use super::{blocking, full, host, App, Body, Incoming};
 use crate::qiniu::fop::Op;
 use crate::qiniu::{download, key, ApiError};
 use crate::store::now_s;

@@ -1,5 +1,6 @@
-//! The HTTP server: connections (bounded, with a header timeout), one request id per request
-//! (`X-Reqid` on every response), routing, Qiniu's JSON errors, logs and metrics.
+//! The HTTP server: connections (bounded; headers, request bodies and stalled responses
+//! timed, see [`pace`]), one request id per request (`X-Reqid` on every response), routing,
+//! Qiniu's JSON errors, logs and metrics.
 //!
 //! Routes (one listener serves the API, upload and download hosts, as a local Qiniu):
 //!
@@ -15,6 +16,7 @@
 //! | GET, HEAD | `/<key>[?vframe/…]` | download, or sync processing (bucket from `Host`) |
 
 mod download;
+mod pace;
 mod process;
 mod upload;
 
@@ -29,7 +31,6 @@ use http::header::{HeaderValue, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -45,6 +46,9 @@ use crate::worker::Engine;
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
+/// The body of every request, held to the configured [`pace::Pace`].
+pub type Incoming = pace::Paced;
+
 /// What every handler shares.
 pub struct App {
     pub config: Config,
@@ -58,7 +62,11 @@ pub struct App {
 /// Accepts connections until `shutdown` resolves, then waits (up to `drain`) for the
 /// requests in flight.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>, drain: Duration) {
-    let limit = app.config.limits.max_connections;
+    let limits = &app.config.limits;
+    let limit = limits.max_connections;
+    let pace =
+        pace::Pace { grace: limits.body_timeout, min_rate: limits.body_min_rate, write_stall: limits.write_stall };
+    let header_timeout = limits.header_timeout;
     let connections = Arc::new(Semaphore::new(limit));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -79,12 +87,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        let service = service_fn(move |request| handle(app.clone(), peer, request));
+        let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+            handle(app.clone(), peer, request.map(|body| pace::Paced::new(body, pace)))
+        });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
+            .header_read_timeout(header_timeout)
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(pace::WriteStall::new(stream, pace.write_stall)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
@@ -166,7 +176,7 @@ pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> 
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(413, "request body too large")),
-        Err(e) => Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+        Err(e) => Err(ApiError::body(e.as_ref())),
     }
 }
 

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 
-use super::{blocking, host, json, read_body, App, Body};
+use super::{blocking, host, json, read_body, App, Body, Incoming};
 use crate::qiniu::auth::{verify_management, SignedRequest};
 use crate::qiniu::form::{parse_pfop, MAX_PFOP_BODY};
 use crate::qiniu::wire::Item;

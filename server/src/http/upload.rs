@@ -10,13 +10,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyStream;
-use hyper::body::Incoming;
 use md5::{Digest, Md5};
 use serde_json::{json as value, Value};
 use tokio::io::AsyncWriteExt;
 
 use super::process::{plan_job, PlannedJob};
-use super::{blocking, header, host, json, read_body, App, Body};
+use super::{blocking, header, host, json, read_body, App, Body, Incoming};
 use crate::qiniu::form::{multipart_boundary, read_form_upload, FileSink};
 use crate::qiniu::resumable::{self, Finish, Id, BLOCK_SIZE, MAX_COMPLETE_BODY, MAX_PART_SIZE};
 use crate::qiniu::uptoken::{self, UploadToken};
@@ -84,7 +83,9 @@ impl Drop for Spool {
     }
 }
 
-fn body_stream(body: Incoming) -> impl futures_util::Stream<Item = Result<Bytes, hyper::Error>> + Send + 'static {
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+fn body_stream(body: Incoming) -> impl futures_util::Stream<Item = Result<Bytes, BodyError>> + Send + 'static {
     BodyStream::new(body).filter_map(|frame| async move {
         match frame {
             Ok(frame) => frame.into_data().ok().map(Ok),
@@ -98,7 +99,7 @@ async fn spool_body(app: &App, body: Incoming, limit: u64) -> Result<Spool, ApiE
     let mut spool = Spool::new(app, limit)?;
     let mut stream = std::pin::pin!(body_stream(body));
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::body(e.as_ref()))?;
         spool.write(chunk).await?;
     }
     spool.finish().await?;

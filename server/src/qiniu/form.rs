@@ -208,6 +208,7 @@ fn multipart_error(e: multer::Error) -> ApiError {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
             ApiError::new(413, "upload too large")
         }
+        multer::Error::StreamReadFailed(e) => ApiError::body(e.as_ref()),
         other => ApiError::bad_request(format!("malformed multipart body: {other}")),
     }
 }

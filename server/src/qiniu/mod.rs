@@ -55,6 +55,14 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(599, message)
     }
+    /// A request body that could not be read: 408 when the server gave up waiting for it (an
+    /// `io::Error` of kind `TimedOut`), else 400.
+    pub fn body(e: &(dyn std::error::Error + 'static)) -> ApiError {
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) if io.kind() == std::io::ErrorKind::TimedOut => ApiError::new(408, io.to_string()),
+            _ => ApiError::bad_request(format!("cannot read the request body: {e}")),
+        }
+    }
 }
 
 impl fmt::Display for ApiError {
