@@ -95,6 +95,9 @@ struct FileLimits {
     max_input_pixels: Option<u64>,
     max_decoded_frames: Option<u64>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_requests_per_connection: Option<u64>,
+    keepalive_time_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
     body_min_rate: Option<u64>,
@@ -134,6 +137,13 @@ pub struct Limits {
     pub max_decoded_frames: u64,
     /// Open connections; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Open connections from one client address; more are answered 503 and closed (behind a
+    /// proxy, every client is the proxy: raise it to `max_connections`).
+    pub max_connections_per_ip: usize,
+    /// A connection is closed after this many requests, or once open this long (nginx's
+    /// `keepalive_requests` and `keepalive_time`).
+    pub max_requests_per_connection: u64,
+    pub keepalive_time: Duration,
     /// A request's headers (and an idle keep-alive connection's next ones) must arrive within this.
     pub header_timeout: Duration,
     /// A request body gets this long, plus one second per `body_min_rate` bytes received.
@@ -160,8 +170,11 @@ impl Default for Limits {
             max_input_pixels: 8192 * 8192,
             max_decoded_frames: vframe::DEFAULT_MAX_DECODED_FRAMES,
             max_connections: 1024,
+            max_connections_per_ip: 256,
+            max_requests_per_connection: 1000,
+            keepalive_time: Duration::from_secs(3600),
             header_timeout: Duration::from_secs(30),
-            body_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(30),
             body_min_rate: 500,
             write_stall: Duration::from_secs(60),
             upload_expiry: Duration::from_secs(24 * 3600),
@@ -261,6 +274,9 @@ impl Config {
             max_input_pixels: l.max_input_pixels.unwrap_or(d.max_input_pixels),
             max_decoded_frames: l.max_decoded_frames.unwrap_or(d.max_decoded_frames),
             max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+            max_connections_per_ip: l.max_connections_per_ip.unwrap_or(d.max_connections_per_ip).max(1),
+            max_requests_per_connection: l.max_requests_per_connection.unwrap_or(d.max_requests_per_connection).max(1),
+            keepalive_time: l.keepalive_time_ms.map(ms).unwrap_or(d.keepalive_time),
             header_timeout: l.header_timeout_ms.map(ms).unwrap_or(d.header_timeout).max(ms(1)),
             body_timeout: l.body_timeout_ms.map(ms).unwrap_or(d.body_timeout),
             body_min_rate: l.body_min_rate.unwrap_or(d.body_min_rate).max(1),

@@ -586,3 +586,54 @@ def test_slow_clients_cannot_hold_the_connections(tmp_path: Path, auth: qiniu.Au
         assert requests.get(paced.base + "/big.bin", timeout=60).content == big
     finally:
         paced.stop()
+
+
+def test_connections_per_address_and_per_connection_bounds(tmp_path: Path) -> None:
+    """One address may hold max_connections_per_ip connections (more get 503 at once); a connection
+    closes after max_requests_per_connection requests, or at its first answer past keepalive_time."""
+    bounded = make_server(
+        tmp_path, limits="max_connections_per_ip = 2\nmax_requests_per_connection = 3\nkeepalive_time_ms = 1000"
+    )
+    bounded.start()
+    try:
+
+        def connect() -> socket.socket:
+            return socket.create_connection(("127.0.0.1", bounded.port), timeout=10)
+
+        def until_closed(s: socket.socket) -> bytes:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            return data
+
+        first, second = connect(), connect()
+        time.sleep(0.2)
+        with connect() as third:
+            refused = until_closed(third)
+        assert refused.startswith(b"HTTP/1.1 503 "), refused
+        assert b"Retry-After: 1" in refused and b"too many connections from this address" in refused
+        first.close()
+        time.sleep(0.3)
+        assert requests.get(bounded.base + "/health", timeout=10).status_code == 200
+        second.close()
+        time.sleep(0.3)
+
+        with connect() as pipelined:
+            pipelined.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 5)
+            answers = until_closed(pipelined)
+        assert answers.count(b"HTTP/1.1 200 ") == 3, answers
+        assert answers.lower().count(b"connection: close") == 1
+
+        aging = http.client.HTTPConnection("127.0.0.1", bounded.port, timeout=10)
+        aging.request("GET", "/health")
+        young = aging.getresponse()
+        young.read()
+        assert young.getheader("connection") is None
+        time.sleep(1.1)
+        aging.request("GET", "/health")
+        old = aging.getresponse()
+        old.read()
+        assert old.status == 200 and old.getheader("connection") == "close"
+        aging.close()
+    finally:
+        bounded.stop()

@@ -20,14 +20,16 @@ mod pace;
 mod process;
 mod upload;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -67,6 +69,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     let pace =
         pace::Pace { grace: limits.body_timeout, min_rate: limits.body_min_rate, write_stall: limits.write_stall };
     let header_timeout = limits.header_timeout;
+    let (per_peer, max_requests, max_age) =
+        (limits.max_connections_per_ip, limits.max_requests_per_connection, limits.keepalive_time);
+    let peers = Arc::new(Mutex::new(HashMap::new()));
     let connections = Arc::new(Semaphore::new(limit));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -86,23 +91,97 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
+        let Some(share) = PeerShare::take(&peers, peer.ip(), per_peer) else {
+            tokio::spawn(refuse(stream, peer));
+            continue;
+        };
         let app = app.clone();
+        let life = Arc::new(Life { opened: Instant::now(), served: AtomicU64::new(0) });
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-            handle(app.clone(), peer, request.map(|body| pace::Paced::new(body, pace)))
+            let (app, life) = (app.clone(), life.clone());
+            async move {
+                let mut response = handle(app, peer, request.map(|body| pace::Paced::new(body, pace))).await?;
+                if life.last_request(max_requests, max_age) {
+                    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(pace::WriteStall::new(stream, pace.write_stall)), service);
+            .serve_connection(TokioIo::new(pace::WriteStall::new(stream, pace)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
+            drop((permit, share));
         });
     }
     // Idle connections close now; requests in flight get up to `drain` to finish.
     let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
+}
+
+/// One client address's connections: a share of the slots, given back on drop.
+struct PeerShare {
+    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl PeerShare {
+    /// A share for `ip`, unless it holds `most` connections already.
+    fn take(peers: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, most: usize) -> Option<PeerShare> {
+        let mut held = peers.lock().unwrap_or_else(|p| p.into_inner());
+        let count = held.entry(ip).or_insert(0);
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(PeerShare { peers: peers.clone(), ip })
+    }
+}
+
+impl Drop for PeerShare {
+    fn drop(&mut self) {
+        let mut held = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = held.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A connection past its address's share: 503 without reading the request, then closed.
+async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    tracing::warn!(peer = %peer, "refused: too many connections from this address");
+    let body = wire::error_body("too many connections from this address");
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let answer = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+}
+
+/// How long a connection has been open and how many requests it has had: past either bound,
+/// its next answer closes it (`Connection: close`).
+struct Life {
+    opened: Instant,
+    served: AtomicU64,
+}
+
+impl Life {
+    fn last_request(&self, max_requests: u64, max_age: Duration) -> bool {
+        self.served.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests || self.opened.elapsed() >= max_age
+    }
 }
 
 /// A request id: 12 random bytes, URL-safe base64.

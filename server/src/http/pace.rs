@@ -3,10 +3,14 @@
 //! few hundred connections that trickle a body (or never read their answer) hold every
 //! connection slot, and the server answers no one else (hyper bounds only the headers).
 //!
-//! The body rule is Apache's `mod_reqtimeout` (`body=20,MinRate=500`): `grace` to start,
-//! then one more second for every `min_rate` bytes received. A body that falls behind ends
-//! with an `io::Error` of kind `TimedOut` carrying [`TooSlow`] (the handlers answer 408,
-//! [`ApiError::body`](crate::qiniu::ApiError::body)) and the connection closes.
+//! The body rule is a token bucket: a body starts with `grace` of time; every `min_rate`
+//! bytes received add one second, but no more than `grace` can be banked ahead. So a body must
+//! keep up `min_rate` over any stretch longer than `grace`: neither a byte now and then, nor
+//! a burst followed by silence (Apache's `mod_reqtimeout` rule, where credit has no ceiling,
+//! lets a 4 MiB burst hold a connection for hours). A body that falls behind ends with an
+//! `io::Error` of kind `TimedOut` carrying [`TooSlow`] (the handlers answer 408,
+//! [`ApiError::body`](crate::qiniu::ApiError::body)) and the connection closes. Time the
+//! handler spends away from the body (writing what it read) is not held against the client.
 
 use std::future::Future;
 use std::io;
@@ -22,7 +26,7 @@ use tokio::time::{Instant, Sleep};
 /// How slow a client may be.
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
-    /// Time allowed for a request body before its bytes start to count.
+    /// Time a request body starts with, and the most it may bank ahead.
     pub grace: Duration,
     /// Each `min_rate` bytes received allow one more second (at least 1).
     pub min_rate: u64,
@@ -47,8 +51,8 @@ impl std::error::Error for TooSlow {}
 /// The request body every handler reads: hyper's, held to a [`Pace`].
 pub struct Paced<B = Incoming> {
     inner: B,
-    started: Instant,
-    received: u64,
+    /// When the body falls behind, unless more comes.
+    due: Instant,
     pace: Pace,
     deadline: Pin<Box<Sleep>>,
     failed: bool,
@@ -56,20 +60,18 @@ pub struct Paced<B = Incoming> {
 
 impl<B> Paced<B> {
     pub fn new(inner: B, pace: Pace) -> Paced<B> {
-        let started = Instant::now();
-        Paced {
-            inner,
-            started,
-            received: 0,
-            pace,
-            deadline: Box::pin(tokio::time::sleep_until(started + pace.grace)),
-            failed: false,
-        }
+        let due = Instant::now() + pace.grace;
+        Paced { inner, due, pace, deadline: Box::pin(tokio::time::sleep_until(due)), failed: false }
     }
 
-    fn due(&self) -> Instant {
-        let earned = Duration::from_secs_f64(self.received as f64 / self.pace.min_rate.max(1) as f64);
-        self.started + self.pace.grace + earned
+    /// `bytes` more received now: their credit, counted from now if the handler let the
+    /// deadline pass without asking, and never more than `grace` ahead.
+    fn earned(&mut self, bytes: usize) {
+        let now = Instant::now();
+        let credit = Duration::from_secs_f64(bytes as f64 / self.pace.min_rate.max(1) as f64);
+        self.due = (self.due.max(now) + credit).min(now + self.pace.grace);
+        let due = self.due;
+        self.deadline.as_mut().reset(due);
     }
 }
 
@@ -88,9 +90,8 @@ where
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    self.received += data.len() as u64;
-                    let due = self.due();
-                    self.deadline.as_mut().reset(due);
+                    let bytes = data.len();
+                    self.earned(bytes);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -114,21 +115,46 @@ where
     }
 }
 
-/// A connection whose writes may stall (the client's window shut) for `limit` at most:
-/// past that, the write fails with `TimedOut` and hyper drops the connection.
+/// A connection whose writes may stall (the client's window shut) for `limit` at most: past
+/// that, unless the client took `min_rate` bytes a second (or all that was queued) of what
+/// was already sent meanwhile, the write fails with `TimedOut` and hyper drops the connection. (A socket becomes writable again only once a
+/// good part of its send buffer, up to 4 MiB, has drained: judging by writes alone would cut
+/// a client reading steadily at under 1/30 of that per second.)
 pub struct WriteStall<S> {
     inner: S,
     limit: Duration,
-    stalled: Option<Pin<Box<Sleep>>>,
+    /// Bytes the client must take per `limit` to count as reading.
+    least: u64,
+    /// Since when writes wait, and what the socket still held then.
+    stalled: Option<(Pin<Box<Sleep>>, Option<u64>)>,
 }
 
-impl<S> WriteStall<S> {
-    pub fn new(inner: S, limit: Duration) -> WriteStall<S> {
-        WriteStall { inner, limit, stalled: None }
+/// Bytes a connection has sent that its peer has not yet acknowledged (`None`: unknown).
+pub trait Unsent {
+    fn unsent(&self) -> Option<u64>;
+}
+
+impl Unsent for tokio::net::TcpStream {
+    fn unsent(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int, the bytes in the socket's send queue not
+        // yet acknowledged, through the pointer, which points at a live c_int; the descriptor
+        // is this stream's own, open for as long as `self`.
+        let done = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued as *mut libc::c_int) };
+        (done == 0).then_some(queued.max(0) as u64)
+    }
+}
+
+impl<S: Unsent> WriteStall<S> {
+    pub fn new(inner: S, pace: Pace) -> WriteStall<S> {
+        let limit = pace.write_stall;
+        let least = (pace.min_rate as f64 * limit.as_secs_f64()).ceil() as u64;
+        WriteStall { inner, limit, least: least.max(1), stalled: None }
     }
 
-    /// Progress clears the stall; a first `Pending` starts its clock; a stall past the
-    /// limit is an error.
+    /// Progress clears the stall; a first `Pending` starts its clock; at the limit, a
+    /// client that took enough meanwhile gets another `limit`, any other is cut.
     fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match polled {
             Poll::Ready(result) => {
@@ -136,10 +162,23 @@ impl<S> WriteStall<S> {
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                let limit = self.limit;
-                let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                ready!(stalled.as_mut().poll(cx));
-                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response")))
+                let (limit, least) = (self.limit, self.least);
+                let unsent = self.inner.unsent();
+                let (clock, then) = self.stalled.get_or_insert_with(|| (Box::pin(tokio::time::sleep(limit)), unsent));
+                loop {
+                    ready!(clock.as_mut().poll(cx));
+                    match (*then, unsent) {
+                        (Some(before), Some(now)) if now < before && before - now >= least.min(before) => {
+                            *then = Some(now);
+                            clock.as_mut().reset(Instant::now() + limit);
+                        }
+                        _ => {
+                            let cut =
+                                io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response");
+                            return Poll::Ready(Err(cut));
+                        }
+                    }
+                }
             }
         }
     }
@@ -151,7 +190,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WriteStall<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStall<S> {
+impl<S: AsyncWrite + Unsent + Unpin> AsyncWrite for WriteStall<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.watch(cx, polled)
@@ -209,6 +248,12 @@ mod tests {
         body.collect().await.map(|c| c.to_bytes().len()).map_err(|e| e.to_string())
     }
 
+    impl Unsent for tokio::io::DuplexStream {
+        fn unsent(&self) -> Option<u64> {
+            None
+        }
+    }
+
     const PACE: Pace = Pace { grace: Duration::from_secs(20), min_rate: 500, write_stall: Duration::from_secs(60) };
 
     #[tokio::test(start_paused = true)]
@@ -230,6 +275,27 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_burst_banks_no_more_than_the_grace() {
+        // 4 MiB at once would earn 8388 s; then a byte every 15 s (each inside the grace).
+        let started = Instant::now();
+        let sends = std::iter::once((0, 4 << 20)).chain(std::iter::repeat_n((15, 1), 1000)).collect();
+        let got = read(Paced::new(fed(sends), PACE)).await;
+        assert!(got.is_err(), "{got:?}");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_secs(20) && took < Duration::from_secs(21), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_body_may_pause_within_the_grace() {
+        // 10 kB/s for 100 s, a 19 s pause, 10 kB/s again: read whole.
+        let sends = std::iter::repeat_n((1, 10_000), 100)
+            .chain(std::iter::once((19, 10_000)))
+            .chain(std::iter::repeat_n((1, 10_000), 100))
+            .collect();
+        assert_eq!(read(Paced::new(fed(sends), PACE)).await, Ok(201 * 10_000));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_body_that_never_comes_fails_after_the_grace() {
         let started = Instant::now();
         let got = read(Paced::new(fed(vec![(3600, 1)]), PACE)).await;
@@ -240,7 +306,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_write_the_peer_never_takes_fails_after_the_limit() {
         let (ours, _theirs) = tokio::io::duplex(16);
-        let mut conn = WriteStall::new(ours, Duration::from_secs(5));
+        let mut conn = WriteStall::new(ours, Pace { write_stall: Duration::from_secs(5), ..PACE });
         let started = Instant::now();
         let written = conn.write_all(&[0u8; 64]).await;
         assert_eq!(written.unwrap_err().kind(), io::ErrorKind::TimedOut);
@@ -251,7 +317,7 @@ mod tests {
     async fn a_slow_reader_that_keeps_reading_is_not_cut() {
         use tokio::io::AsyncReadExt;
         let (ours, mut theirs) = tokio::io::duplex(16);
-        let mut conn = WriteStall::new(ours, Duration::from_secs(5));
+        let mut conn = WriteStall::new(ours, Pace { write_stall: Duration::from_secs(5), ..PACE });
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             let mut buf = [0u8; 8];

@@ -4,9 +4,11 @@
 //! file part goes to a sink (a spool file) and never sits in memory whole.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
 use super::resumable::Finish;
 use super::uptoken::MAX_TOKEN_LEN;
@@ -21,6 +23,12 @@ pub const MAX_FIELDS: usize = 128;
 /// its `token`; the SDKs send the token first): more is refused with 400, so that clients
 /// without credentials cannot fill the disk with spooled bodies.
 pub const MAX_FILE_BEFORE_TOKEN: u64 = 64 * 1024;
+/// The most body bytes the multipart parser may take in without giving back a field or a
+/// piece of the file (a field's value, at most [`MAX_FIELD_LEN`], plus headers and slack). A
+/// preamble with no boundary, or a part's headers without end, is refused at this size: the
+/// parser would otherwise hold it all in memory, searching it again at every new chunk, up to
+/// the whole-stream limit (about 2 GiB), before any token was read.
+pub const MAX_UNPARSED: u64 = 256 * 1024;
 
 /// A `POST /pfop/` request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -115,10 +123,26 @@ where
         .per_field(MAX_FIELD_LEN)
         .for_field("file", max_file);
     let constraints = multer::Constraints::new().size_limit(limits);
+    // Bytes fed to the parser since it last gave something back.
+    let unparsed = Arc::new(AtomicU64::new(0));
+    let fed = unparsed.clone();
+    let body = OneAtATime { inner: Box::pin(body), paused: false }.map(
+        move |item| -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
+            let chunk = item.map_err(Into::into)?;
+            // Judged before this chunk is added: one chunk, however large, always gets parsed.
+            if fed.fetch_add(chunk.len() as u64, Ordering::Relaxed) > MAX_UNPARSED {
+                let why = format!("malformed multipart body: more than {} KiB without a part", MAX_UNPARSED / 1024);
+                return Err(Box::new(std::io::Error::new(std::io::ErrorKind::InvalidData, why)));
+            }
+            Ok(chunk)
+        },
+    );
+    let parsed = || unparsed.store(0, Ordering::Relaxed);
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut form = FormUpload::default();
     let (mut fields, mut token_checked, mut have_file, mut have_token) = (0, false, false, false);
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        parsed();
         fields += 1;
         if fields > MAX_FIELDS {
             return Err(ApiError::bad_request("too many form fields"));
@@ -132,6 +156,7 @@ where
             form.file_mime = field.content_type().map(|m| m.essence_str().to_owned());
             form.file_name = field.file_name().map(str::to_owned);
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                parsed();
                 if !token_checked && form.size + chunk.len() as u64 > MAX_FILE_BEFORE_TOKEN {
                     return Err(ApiError::bad_request(
                         "the file came before a valid token field: send the token (and key) fields before \
@@ -144,6 +169,7 @@ where
             continue;
         }
         let bytes = field.bytes().await.map_err(multipart_error)?;
+        parsed();
         let value = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_request(format!("field {} is not UTF-8", quote(&name))))?;
         match name.as_str() {
@@ -175,6 +201,31 @@ where
         on_token(&form.token, form.finish.key.as_deref())?;
     }
     Ok(form)
+}
+
+/// A stream that pauses (waking itself at once) after each item. The multipart parser reads
+/// every item a stream has ready before it looks at them; fed one at a time, it gives back
+/// what it can after each, so the bytes it holds unparsed can be counted and bounded.
+struct OneAtATime<S> {
+    inner: std::pin::Pin<Box<S>>,
+    paused: bool,
+}
+
+impl<S: Stream> Stream for OneAtATime<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        if std::mem::take(&mut self.paused) {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let next = self.inner.as_mut().poll_next(cx);
+        self.paused = matches!(next, std::task::Poll::Ready(Some(_)));
+        next
+    }
 }
 
 /// [`read_form_upload`] over a whole body in memory, on a private single-thread runtime,
@@ -305,5 +356,25 @@ mod tests {
         assert_eq!(read(&[("file", &big)], 1 << 20).unwrap_err().status, 400);
         // After the token, the file may be as big as the limit.
         assert_eq!(read(&[("token", "t"), ("file", &big)], 1 << 20).unwrap().1, big.len() as u64);
+    }
+
+    #[test]
+    fn the_parser_holds_little_it_has_not_given_back() {
+        // 4 KiB chunks (read_form_upload_in_memory): a preamble with no boundary stops at
+        // MAX_UNPARSED, not at the whole-stream limit.
+        let preamble = vec![b'a'; 64 << 20];
+        let e = read_form_upload_in_memory(&preamble, "XX", 1 << 30).unwrap_err();
+        assert!(e.status == 400 && e.message.contains("more than 256 KiB without a part"), "{e:?}");
+        // Endless headers of a part, likewise.
+        let mut headers = b"--XX\r\nContent-Disposition: form-data; name=\"token\"\r\n".to_vec();
+        headers.extend(std::iter::repeat_n(b"X-A: b\r\n".iter().copied(), 1 << 20).flatten());
+        let e = read_form_upload_in_memory(&headers, "XX", 1 << 30).unwrap_err();
+        assert!(e.status == 400, "{e:?}");
+        // Fields as long as allowed, and a file far larger than the bound, pass.
+        let field = "f".repeat(MAX_FIELD_LEN as usize);
+        let file = "v".repeat(4 << 20);
+        let whole = body(&[("token", "t"), ("accept", &field), ("other", &field), ("file", &file)]);
+        let (form, bytes) = read_form_upload_in_memory(&whole, "XX", 8 << 20).unwrap();
+        assert_eq!((form.token.as_str(), bytes), ("t", file.len() as u64));
     }
 }
