@@ -176,7 +176,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             body_min_rate: 500,
-            write_stall: Duration::from_secs(60),
+            write_stall: Duration::from_secs(30),
             upload_expiry: Duration::from_secs(24 * 3600),
             engine_threads: 0,
         }

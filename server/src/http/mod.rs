@@ -91,9 +91,17 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
-        let Some(share) = PeerShare::take(&peers, peer.ip(), per_peer) else {
-            tokio::spawn(refuse(stream, peer));
-            continue;
+        // A share only where it can bind: with as many as all the slots, the slots wait.
+        let share = if per_peer < limit {
+            match PeerShare::take(&peers, peer.ip(), per_peer) {
+                Some(share) => Some(share),
+                None => {
+                    tokio::spawn(refuse(stream, peer));
+                    continue;
+                }
+            }
+        } else {
+            None
         };
         let app = app.clone();
         let life = Arc::new(Life { opened: Instant::now(), served: AtomicU64::new(0) });
@@ -111,26 +119,35 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(pace::WriteStall::new(stream, pace)), service);
+            .serve_connection(TokioIo::new(pace::WriteStall::new(stream, pace, share)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
-            drop((permit, share));
+            drop(permit);
         });
     }
     // Idle connections close now; requests in flight get up to `drain` to finish.
     let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
 }
 
-/// One client address's connections: a share of the slots, given back on drop.
+/// One client address's connections: a share of the slots, given back on drop (with the
+/// socket, see [`pace::WriteStall`]). IPv6 clients are counted by /64, the block one host is
+/// given; an IPv4-mapped address is its IPv4 address.
 struct PeerShare {
     peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
     ip: IpAddr,
 }
 
 impl PeerShare {
-    /// A share for `ip`, unless it holds `most` connections already.
+    /// A share for `ip`, unless its address (or /64) holds `most` connections already.
     fn take(peers: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, most: usize) -> Option<PeerShare> {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            },
+            v4 => v4,
+        };
         let mut held = peers.lock().unwrap_or_else(|p| p.into_inner());
         let count = held.entry(ip).or_insert(0);
         if *count >= most {

@@ -115,19 +115,32 @@ where
     }
 }
 
-/// A connection whose writes may stall (the client's window shut) for `limit` at most: past
-/// that, unless the client took `min_rate` bytes a second (or all that was queued) of what
-/// was already sent meanwhile, the write fails with `TimedOut` and hyper drops the connection. (A socket becomes writable again only once a
-/// good part of its send buffer, up to 4 MiB, has drained: judging by writes alone would cut
-/// a client reading steadily at under 1/30 of that per second.)
+/// A connection whose writes may stall (the client's window shut), held to the reading rate
+/// `min_rate`. A client reopens its window in steps (a large part of its receive buffer), so
+/// a steady reader shows progress only now and then: the first stall gets [`STALL_CREDIT`]
+/// times `limit`; after it, each step the socket sees acknowledged earns one second per
+/// `min_rate` bytes, between `limit` and `STALL_CREDIT` times `limit`, counted from when it is
+/// seen. A stall that outlasts its credit fails with `TimedOut`, and hyper drops the
+/// connection. (Acknowledged is not read: a client that never reads still has its kernel take
+/// what fits in its buffer, which may earn it credit once; it is cut within
+/// `2 * STALL_CREDIT * limit`.)
 pub struct WriteStall<S> {
+    /// Released when the connection's socket closes, just before it (the address's share of
+    /// connections: freed before a client that sees the close can come back).
+    _held: Box<dyn Send + Sync>,
     inner: S,
     limit: Duration,
-    /// Bytes the client must take per `limit` to count as reading.
-    least: u64,
-    /// Since when writes wait, and what the socket still held then.
-    stalled: Option<(Pin<Box<Sleep>>, Option<u64>)>,
+    min_rate: u64,
+    /// Bytes the socket took from us.
+    written: u64,
+    /// Bytes acknowledged when last looked at, from the first stall on.
+    acked: Option<u64>,
+    /// While writes wait: when the credit runs out.
+    stalled: Option<Pin<Box<Sleep>>>,
 }
+
+/// The most credit one step read can earn, in `limit`s.
+pub const STALL_CREDIT: u32 = 4;
 
 /// Bytes a connection has sent that its peer has not yet acknowledged (`None`: unknown).
 pub trait Unsent {
@@ -147,14 +160,34 @@ impl Unsent for tokio::net::TcpStream {
 }
 
 impl<S: Unsent> WriteStall<S> {
-    pub fn new(inner: S, pace: Pace) -> WriteStall<S> {
-        let limit = pace.write_stall;
-        let least = (pace.min_rate as f64 * limit.as_secs_f64()).ceil() as u64;
-        WriteStall { inner, limit, least: least.max(1), stalled: None }
+    pub fn new(inner: S, pace: Pace, held: impl Send + Sync + 'static) -> WriteStall<S> {
+        WriteStall {
+            _held: Box::new(held),
+            inner,
+            limit: pace.write_stall,
+            min_rate: pace.min_rate.max(1),
+            written: 0,
+            acked: None,
+            stalled: None,
+        }
     }
 
-    /// Progress clears the stall; a first `Pending` starts its clock; at the limit, a
-    /// client that took enough meanwhile gets another `limit`, any other is cut.
+    /// Bytes read since last looked at (`None`: nothing new, or the count is unknown).
+    fn newly_read(&mut self) -> Option<u64> {
+        let acked = self.written.checked_sub(self.inner.unsent()?)?;
+        let before = self.acked.replace(acked)?;
+        acked.checked_sub(before).filter(|&n| n > 0)
+    }
+
+    /// The credit `read` bytes earn, from now.
+    fn credit(&self, read: Option<u64>) -> Instant {
+        let earned = read.map_or(Duration::ZERO, |n| Duration::from_secs_f64(n as f64 / self.min_rate as f64));
+        Instant::now() + earned.clamp(self.limit, self.limit * STALL_CREDIT)
+    }
+
+    /// Progress ends the stall; a stall starts its clock with the credit of what was read
+    /// since the last one; when the clock runs out, what was read meanwhile earns more, and
+    /// nothing read is the end.
     fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match polled {
             Poll::Ready(result) => {
@@ -162,17 +195,22 @@ impl<S: Unsent> WriteStall<S> {
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                let (limit, least) = (self.limit, self.least);
-                let unsent = self.inner.unsent();
-                let (clock, then) = self.stalled.get_or_insert_with(|| (Box::pin(tokio::time::sleep(limit)), unsent));
+                if self.stalled.is_none() {
+                    // The first stall, with nothing to judge by, gets the most credit.
+                    let first = self.acked.is_none();
+                    let read = self.newly_read();
+                    let due = if first { Instant::now() + self.limit * STALL_CREDIT } else { self.credit(read) };
+                    self.stalled = Some(Box::pin(tokio::time::sleep_until(due)));
+                }
                 loop {
+                    let clock = self.stalled.as_mut().expect("set above");
                     ready!(clock.as_mut().poll(cx));
-                    match (*then, unsent) {
-                        (Some(before), Some(now)) if now < before && before - now >= least.min(before) => {
-                            *then = Some(now);
-                            clock.as_mut().reset(Instant::now() + limit);
+                    match self.newly_read() {
+                        Some(read) => {
+                            let due = self.credit(Some(read));
+                            self.stalled.as_mut().expect("set above").as_mut().reset(due);
                         }
-                        _ => {
+                        None => {
                             let cut =
                                 io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response");
                             return Poll::Ready(Err(cut));
@@ -181,6 +219,13 @@ impl<S: Unsent> WriteStall<S> {
                 }
             }
         }
+    }
+
+    fn wrote(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written += n as u64;
+        }
+        self.watch(cx, polled)
     }
 }
 
@@ -193,7 +238,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WriteStall<S> {
 impl<S: AsyncWrite + Unsent + Unpin> AsyncWrite for WriteStall<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.watch(cx, polled)
+        self.wrote(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -202,7 +247,7 @@ impl<S: AsyncWrite + Unsent + Unpin> AsyncWrite for WriteStall<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.watch(cx, polled)
+        self.wrote(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -223,6 +268,8 @@ impl<S: AsyncWrite + Unsent + Unpin> AsyncWrite for WriteStall<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
 
     /// A body fed by `sends`: (wait before, bytes), then the end.
@@ -303,21 +350,105 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(21));
     }
 
+    /// A socket whose peer takes `step` bytes every `every`: its window reopens only then.
+    #[derive(Clone, Default)]
+    struct Window {
+        unsent: Arc<AtomicU64>,
+        room: Arc<AtomicU64>,
+        waiting: Arc<std::sync::Mutex<Option<std::task::Waker>>>,
+    }
+
+    impl Window {
+        fn read_on(&self, step: u64, every: Duration) {
+            let window = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let taken = step.min(window.unsent.load(Ordering::SeqCst));
+                    window.unsent.fetch_sub(taken, Ordering::SeqCst);
+                    window.room.fetch_add(taken, Ordering::SeqCst);
+                    if let Some(waker) = window.waiting.lock().unwrap().take() {
+                        waker.wake();
+                    }
+                }
+            });
+        }
+    }
+
+    impl Unsent for Window {
+        fn unsent(&self) -> Option<u64> {
+            Some(self.unsent.load(Ordering::SeqCst))
+        }
+    }
+
+    impl AsyncRead for Window {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Window {
+        fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            let room = self.room.load(Ordering::SeqCst);
+            if room == 0 {
+                *self.waiting.lock().unwrap() = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let n = room.min(buf.len() as u64);
+            self.room.fetch_sub(n, Ordering::SeqCst);
+            self.unsent.fetch_add(n, Ordering::SeqCst);
+            Poll::Ready(Ok(n as usize))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    const STALL: Pace = Pace { write_stall: Duration::from_secs(5), ..PACE };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_whose_window_opens_in_steps_far_apart_is_not_cut() {
+        // 64 kB every 12 s (5 kB/s, 10 times the rate), longer apart than the stall time: each
+        // step earns the most credit, 20 s.
+        let window = Window::default();
+        window.room.store(256 * 1024, Ordering::SeqCst); // what its kernel takes at first
+        window.read_on(64 * 1024, Duration::from_secs(12));
+        let mut conn = WriteStall::new(window, STALL, ());
+        conn.write_all(&vec![0u8; 1 << 20]).await.expect("a steady reader is not cut");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_slower_than_the_rate_is_cut() {
+        // 64 kB every 200 s (330 B/s, under the 500 B/s rate): its credit, 20 s, runs out.
+        let window = Window::default();
+        window.room.store(256 * 1024, Ordering::SeqCst);
+        window.read_on(64 * 1024, Duration::from_secs(200));
+        let mut conn = WriteStall::new(window, STALL, ());
+        let started = Instant::now();
+        let written = conn.write_all(&vec![0u8; 1 << 20]).await;
+        assert_eq!(written.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        // First stall: 20 s; the first step (at 200 s) comes too late.
+        assert!(started.elapsed() < Duration::from_secs(21), "{:?}", started.elapsed());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_write_the_peer_never_takes_fails_after_the_limit() {
         let (ours, _theirs) = tokio::io::duplex(16);
-        let mut conn = WriteStall::new(ours, Pace { write_stall: Duration::from_secs(5), ..PACE });
+        let mut conn = WriteStall::new(ours, Pace { write_stall: Duration::from_secs(5), ..PACE }, ());
         let started = Instant::now();
         let written = conn.write_all(&[0u8; 64]).await;
         assert_eq!(written.unwrap_err().kind(), io::ErrorKind::TimedOut);
-        assert!(started.elapsed() >= Duration::from_secs(5) && started.elapsed() < Duration::from_secs(6));
+        assert!(started.elapsed() >= Duration::from_secs(20) && started.elapsed() < Duration::from_secs(21));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_reader_that_keeps_reading_is_not_cut() {
         use tokio::io::AsyncReadExt;
         let (ours, mut theirs) = tokio::io::duplex(16);
-        let mut conn = WriteStall::new(ours, Pace { write_stall: Duration::from_secs(5), ..PACE });
+        let mut conn = WriteStall::new(ours, Pace { write_stall: Duration::from_secs(5), ..PACE }, ());
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             let mut buf = [0u8; 8];

@@ -23,10 +23,15 @@ use crate::qiniu::{etag, ApiError};
 use crate::store::uploads::concatenate;
 use crate::store::{now_s, NewObject, Origin};
 
+/// What a spool gathers before it writes.
+const SPOOL_BUFFER: usize = 256 * 1024;
+
 /// Bytes streamed to a spool file, hashed on the way.
 struct Spool {
     path: PathBuf,
-    file: Option<tokio::fs::File>,
+    /// Buffered: a body in tiny chunks (1-byte chunked encoding) would otherwise cost a trip
+    /// through the blocking pool per chunk.
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
     size: u64,
     limit: u64,
     etag: etag::Etag,
@@ -39,7 +44,7 @@ impl Spool {
         let (path, file) = app.store.spool_file().map_err(crate::store::internal)?;
         Ok(Spool {
             path,
-            file: Some(tokio::fs::File::from_std(file)),
+            file: Some(tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(file))),
             size: 0,
             limit,
             etag: etag::Etag::new(),
@@ -52,7 +57,7 @@ impl Spool {
     async fn finish(&mut self) -> Result<(), ApiError> {
         let mut file = self.file.take().ok_or_else(|| ApiError::internal("spool finished twice"))?;
         file.flush().await.map_err(crate::store::internal)?;
-        file.sync_all().await.map_err(crate::store::internal)
+        file.get_ref().sync_all().await.map_err(crate::store::internal)
     }
 
     /// Hands the file over: it will not be deleted when the spool is dropped.
