@@ -116,30 +116,34 @@ where
 }
 
 /// A connection whose writes may stall (the client's window shut), held to the reading rate
-/// `min_rate`. A client reopens its window in steps (a large part of its receive buffer), so
-/// a steady reader shows progress only now and then: the first stall gets [`STALL_CREDIT`]
-/// times `limit`; after it, each step the socket sees acknowledged earns one second per
-/// `min_rate` bytes, between `limit` and `STALL_CREDIT` times `limit`, counted from when it is
-/// seen. A stall that outlasts its credit fails with `TimedOut`, and hyper drops the
-/// connection. (Acknowledged is not read: a client that never reads still has its kernel take
-/// what fits in its buffer, which may earn it credit once; it is cut within
-/// `2 * STALL_CREDIT * limit`.)
+/// `min_rate` by a running balance, as request bodies are: a connection starts with
+/// [`STALL_CREDIT`] times `limit` of stall time; time spent stalled is charged to it; every
+/// byte the socket sees acknowledged after the first stall began adds `1 / min_rate` seconds,
+/// up to that same ceiling. A stall that outlasts the balance fails with `TimedOut`, and hyper
+/// drops the connection. A client reopens its window in steps (a large part of its receive
+/// buffer), so a steady reader shows progress only now and then; the ceiling lets a step come
+/// up to `STALL_CREDIT * limit` after the last. Acknowledged is not read: bytes a client's
+/// kernel takes into its buffer without the client reading them count too, so a client that
+/// grows its receive buffer can hold on for at most that buffer's size at `min_rate`.
 pub struct WriteStall<S> {
     /// Released when the connection's socket closes, just before it (the address's share of
     /// connections: freed before a client that sees the close can come back).
     _held: Box<dyn Send + Sync>,
     inner: S,
-    limit: Duration,
     min_rate: u64,
+    /// The ceiling of the balance.
+    most: Duration,
+    /// Stall time left.
+    balance: Duration,
     /// Bytes the socket took from us.
     written: u64,
     /// Bytes acknowledged when last looked at, from the first stall on.
     acked: Option<u64>,
-    /// While writes wait: when the credit runs out.
-    stalled: Option<Pin<Box<Sleep>>>,
+    /// While writes wait: since when the balance was last charged, and when it runs out.
+    stalled: Option<(Instant, Pin<Box<Sleep>>)>,
 }
 
-/// The most credit one step read can earn, in `limit`s.
+/// The most stall time a connection may hold, in `limit`s (`write_stall`).
 pub const STALL_CREDIT: u32 = 4;
 
 /// Bytes a connection has sent that its peer has not yet acknowledged (`None`: unknown).
@@ -161,64 +165,70 @@ impl Unsent for tokio::net::TcpStream {
 
 impl<S: Unsent> WriteStall<S> {
     pub fn new(inner: S, pace: Pace, held: impl Send + Sync + 'static) -> WriteStall<S> {
+        let most = pace.write_stall * STALL_CREDIT;
         WriteStall {
             _held: Box::new(held),
             inner,
-            limit: pace.write_stall,
             min_rate: pace.min_rate.max(1),
+            most,
+            balance: most,
             written: 0,
             acked: None,
             stalled: None,
         }
     }
 
-    /// Bytes read since last looked at (`None`: nothing new, or the count is unknown).
-    fn newly_read(&mut self) -> Option<u64> {
-        let acked = self.written.checked_sub(self.inner.unsent()?)?;
-        let before = self.acked.replace(acked)?;
-        acked.checked_sub(before).filter(|&n| n > 0)
+    /// Charges the stall time since last charged, then credits what was read since last looked
+    /// at (the first look only sets the count read from).
+    fn settle(&mut self) {
+        let now = Instant::now();
+        if let Some((since, _)) = &mut self.stalled {
+            self.balance = self.balance.saturating_sub(now - *since);
+            *since = now;
+        }
+        let Some(acked) = self.inner.unsent().and_then(|unsent| self.written.checked_sub(unsent)) else { return };
+        if let Some(before) = self.acked.replace(acked) {
+            let read = acked.saturating_sub(before);
+            let earned = Duration::from_secs_f64(read as f64 / self.min_rate as f64);
+            self.balance = (self.balance + earned).min(self.most);
+        }
     }
 
-    /// The credit `read` bytes earn, from now.
-    fn credit(&self, read: Option<u64>) -> Instant {
-        let earned = read.map_or(Duration::ZERO, |n| Duration::from_secs_f64(n as f64 / self.min_rate as f64));
-        Instant::now() + earned.clamp(self.limit, self.limit * STALL_CREDIT)
-    }
-
-    /// Progress ends the stall; a stall starts its clock with the credit of what was read
-    /// since the last one; when the clock runs out, what was read meanwhile earns more, and
-    /// nothing read is the end.
+    /// Progress ends a stall (its time charged); a stall runs on the balance, topped up by
+    /// what is read meanwhile, and ends the connection when the balance is spent.
     fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match polled {
             Poll::Ready(result) => {
-                self.stalled = None;
+                if self.stalled.is_some() {
+                    self.settle();
+                    self.stalled = None;
+                }
                 Poll::Ready(result)
             }
             Poll::Pending => {
                 if self.stalled.is_none() {
-                    // The first stall, with nothing to judge by, gets the most credit.
-                    let first = self.acked.is_none();
-                    let read = self.newly_read();
-                    let due = if first { Instant::now() + self.limit * STALL_CREDIT } else { self.credit(read) };
-                    self.stalled = Some(Box::pin(tokio::time::sleep_until(due)));
+                    let now = Instant::now();
+                    self.stalled = Some((now, Box::pin(tokio::time::sleep_until(now))));
+                    self.settle();
+                    let due = now + self.balance;
+                    self.clock().reset(due);
                 }
                 loop {
-                    let clock = self.stalled.as_mut().expect("set above");
-                    ready!(clock.as_mut().poll(cx));
-                    match self.newly_read() {
-                        Some(read) => {
-                            let due = self.credit(Some(read));
-                            self.stalled.as_mut().expect("set above").as_mut().reset(due);
-                        }
-                        None => {
-                            let cut =
-                                io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response");
-                            return Poll::Ready(Err(cut));
-                        }
+                    ready!(self.clock().poll(cx));
+                    self.settle();
+                    if self.balance.is_zero() {
+                        let cut = io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response");
+                        return Poll::Ready(Err(cut));
                     }
+                    let due = Instant::now() + self.balance;
+                    self.clock().reset(due);
                 }
             }
         }
+    }
+
+    fn clock(&mut self) -> Pin<&mut Sleep> {
+        self.stalled.as_mut().expect("only while stalled").1.as_mut()
     }
 
     fn wrote(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
@@ -418,6 +428,20 @@ mod tests {
         window.read_on(64 * 1024, Duration::from_secs(12));
         let mut conn = WriteStall::new(window, STALL, ());
         conn.write_all(&vec![0u8; 1 << 20]).await.expect("a steady reader is not cut");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_taking_little_and_often_is_held_to_the_rate() {
+        // 300 bytes every 1.9 s (158 B/s, under the 500 B/s rate), each step well inside the
+        // stall time: the balance (20 s) drains by 1.3 s a step, and runs out.
+        let window = Window::default();
+        window.room.store(4096, Ordering::SeqCst);
+        window.read_on(300, Duration::from_millis(1900));
+        let mut conn = WriteStall::new(window, STALL, ());
+        let started = Instant::now();
+        let written = conn.write_all(&vec![0u8; 1 << 20]).await;
+        assert_eq!(written.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
