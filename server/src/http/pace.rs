@@ -419,43 +419,42 @@ mod tests {
 
     const STALL: Pace = Pace { write_stall: Duration::from_secs(5), ..PACE };
 
+    /// 1 MiB written to a reader whose kernel takes `first` bytes, then `step` every `every`:
+    /// how the write ended, and when.
+    async fn write_to_reader(first: u64, step: u64, every: Duration) -> (io::Result<()>, Duration) {
+        let window = Window::default();
+        window.room.store(first, Ordering::SeqCst);
+        window.read_on(step, every);
+        let mut conn = WriteStall::new(window, STALL, ());
+        let started = Instant::now();
+        let written = conn.write_all(&vec![0u8; 1 << 20]).await;
+        (written, started.elapsed())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_reader_whose_window_opens_in_steps_far_apart_is_not_cut() {
         // 64 kB every 12 s (5 kB/s, 10 times the rate), longer apart than the stall time: each
-        // step earns the most credit, 20 s.
-        let window = Window::default();
-        window.room.store(256 * 1024, Ordering::SeqCst); // what its kernel takes at first
-        window.read_on(64 * 1024, Duration::from_secs(12));
-        let mut conn = WriteStall::new(window, STALL, ());
-        conn.write_all(&vec![0u8; 1 << 20]).await.expect("a steady reader is not cut");
+        // step tops the balance up to its most, 20 s.
+        let (written, _) = write_to_reader(256 * 1024, 64 * 1024, Duration::from_secs(12)).await;
+        written.expect("a steady reader is not cut");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_taking_little_and_often_is_held_to_the_rate() {
         // 300 bytes every 1.9 s (158 B/s, under the 500 B/s rate), each step well inside the
         // stall time: the balance (20 s) drains by 1.3 s a step, and runs out.
-        let window = Window::default();
-        window.room.store(4096, Ordering::SeqCst);
-        window.read_on(300, Duration::from_millis(1900));
-        let mut conn = WriteStall::new(window, STALL, ());
-        let started = Instant::now();
-        let written = conn.write_all(&vec![0u8; 1 << 20]).await;
+        let (written, took) = write_to_reader(4096, 300, Duration::from_millis(1900)).await;
         assert_eq!(written.unwrap_err().kind(), io::ErrorKind::TimedOut);
-        assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+        assert!(took < Duration::from_secs(60), "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_reader_slower_than_the_rate_is_cut() {
-        // 64 kB every 200 s (330 B/s, under the 500 B/s rate): its credit, 20 s, runs out.
-        let window = Window::default();
-        window.room.store(256 * 1024, Ordering::SeqCst);
-        window.read_on(64 * 1024, Duration::from_secs(200));
-        let mut conn = WriteStall::new(window, STALL, ());
-        let started = Instant::now();
-        let written = conn.write_all(&vec![0u8; 1 << 20]).await;
+        // 64 kB every 200 s (330 B/s, under the 500 B/s rate): the first step comes after the
+        // balance, 20 s, ran out.
+        let (written, took) = write_to_reader(256 * 1024, 64 * 1024, Duration::from_secs(200)).await;
         assert_eq!(written.unwrap_err().kind(), io::ErrorKind::TimedOut);
-        // First stall: 20 s; the first step (at 200 s) comes too late.
-        assert!(started.elapsed() < Duration::from_secs(21), "{:?}", started.elapsed());
+        assert!(took < Duration::from_secs(21), "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]
