@@ -146,10 +146,12 @@ pub struct Limits {
     pub keepalive_time: Duration,
     /// A request's headers (and an idle keep-alive connection's next ones) must arrive within this.
     pub header_timeout: Duration,
-    /// A request body gets this long, plus one second per `body_min_rate` bytes received.
+    /// A request body starts with this much time and may bank no more ahead; each
+    /// `body_min_rate` bytes received earn one second (see `http::pace`).
     pub body_timeout: Duration,
+    /// Bytes a second a request body must arrive at, and a stalled response be read at.
     pub body_min_rate: u64,
-    /// A response the client takes nothing of for this long closes the connection.
+    /// A stalled response's time unit: a connection's balance of stall time is 4 of them.
     pub write_stall: Duration,
     /// Resumable uploads left unfinished this long are removed.
     pub upload_expiry: Duration,

@@ -30,8 +30,14 @@ pub struct Pace {
     pub grace: Duration,
     /// Each `min_rate` bytes received allow one more second (at least 1).
     pub min_rate: u64,
-    /// A response the client has not taken any of for this long ends the connection.
+    /// A stalled response's time unit: a connection may hold [`STALL_CREDIT`] of them (see
+    /// [`WriteStall`]).
     pub write_stall: Duration,
+}
+
+/// The time `bytes` earn at `min_rate` bytes a second.
+fn time_at(bytes: u64, min_rate: u64) -> Duration {
+    Duration::from_secs_f64(bytes as f64 / min_rate.max(1) as f64)
 }
 
 /// A request body that fell behind its [`Pace`].
@@ -51,26 +57,23 @@ impl std::error::Error for TooSlow {}
 /// The request body every handler reads: hyper's, held to a [`Pace`].
 pub struct Paced<B = Incoming> {
     inner: B,
-    /// When the body falls behind, unless more comes.
-    due: Instant,
     pace: Pace,
+    /// When the body falls behind, unless more comes.
     deadline: Pin<Box<Sleep>>,
     failed: bool,
 }
 
 impl<B> Paced<B> {
     pub fn new(inner: B, pace: Pace) -> Paced<B> {
-        let due = Instant::now() + pace.grace;
-        Paced { inner, due, pace, deadline: Box::pin(tokio::time::sleep_until(due)), failed: false }
+        Paced { inner, pace, deadline: Box::pin(tokio::time::sleep(pace.grace)), failed: false }
     }
 
     /// `bytes` more received now: their credit, counted from now if the handler let the
     /// deadline pass without asking, and never more than `grace` ahead.
     fn earned(&mut self, bytes: usize) {
         let now = Instant::now();
-        let credit = Duration::from_secs_f64(bytes as f64 / self.pace.min_rate.max(1) as f64);
-        self.due = (self.due.max(now) + credit).min(now + self.pace.grace);
-        let due = self.due;
+        let due =
+            (self.deadline.deadline().max(now) + time_at(bytes as u64, self.pace.min_rate)).min(now + self.pace.grace);
         self.deadline.as_mut().reset(due);
     }
 }
@@ -169,7 +172,7 @@ impl<S: Unsent> WriteStall<S> {
         WriteStall {
             _held: Box::new(held),
             inner,
-            min_rate: pace.min_rate.max(1),
+            min_rate: pace.min_rate,
             most,
             balance: most,
             written: 0,
@@ -189,8 +192,7 @@ impl<S: Unsent> WriteStall<S> {
         let Some(acked) = self.inner.unsent().and_then(|unsent| self.written.checked_sub(unsent)) else { return };
         if let Some(before) = self.acked.replace(acked) {
             let read = acked.saturating_sub(before);
-            let earned = Duration::from_secs_f64(read as f64 / self.min_rate as f64);
-            self.balance = (self.balance + earned).min(self.most);
+            self.balance = (self.balance + time_at(read, self.min_rate)).min(self.most);
         }
     }
 
@@ -207,11 +209,9 @@ impl<S: Unsent> WriteStall<S> {
             }
             Poll::Pending => {
                 if self.stalled.is_none() {
-                    let now = Instant::now();
-                    self.stalled = Some((now, Box::pin(tokio::time::sleep_until(now))));
                     self.settle();
-                    let due = now + self.balance;
-                    self.clock().reset(due);
+                    let now = Instant::now();
+                    self.stalled = Some((now, Box::pin(tokio::time::sleep_until(now + self.balance))));
                 }
                 loop {
                     ready!(self.clock().poll(cx));
