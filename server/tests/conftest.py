@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -222,6 +223,10 @@ class Server:
             default_query_region_host=self.base,
         )
 
+    def connect(self, timeout: float = 30) -> socket.socket:
+        """A raw TCP connection to the server."""
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -246,6 +251,14 @@ class Server:
             if sample.split("{")[0] == name and labels in sample:
                 total += float(value)
         return total
+
+
+def read_until_closed(s: socket.socket) -> bytes:
+    """Everything a connection gives until the server closes it."""
+    data = bytearray()
+    while chunk := s.recv(1 << 20):
+        data += chunk
+    return bytes(data)
 
 
 def make_server(

@@ -32,6 +32,7 @@ from conftest import (
     engine_thumbnail,
     get,
     make_server,
+    read_until_closed,
     upload_token,
     wait_done,
 )
@@ -515,12 +516,9 @@ def test_slow_clients_cannot_hold_the_connections(tmp_path: Path, auth: qiniu.Au
         ret, info = qiniu.put_data(upload_token(auth, BUCKET, "big.bin"), "big.bin", big)
         assert info.status_code == 200, info
 
-        def connect() -> socket.socket:
-            return socket.create_connection(("127.0.0.1", paced.port), timeout=30)
-
         def trickle(path: str, headers: str, answers: list[bytes]) -> None:
             """Sends a request's headers, then its body a byte every 0.3 s; keeps what comes back."""
-            with connect() as s:
+            with paced.connect() as s:
                 s.sendall(
                     f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n{headers}\r\n".encode()
                 )
@@ -567,20 +565,18 @@ def test_slow_clients_cannot_hold_the_connections(tmp_path: Path, auth: qiniu.Au
             assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
             assert b"too slowly (under 1000 bytes/s)" in answer, answer
         # A connection that says nothing is closed by the header timeout.
-        with connect() as idle:
+        with paced.connect() as idle:
             started = time.monotonic()
             assert idle.recv(1024) == b""
             assert time.monotonic() - started < 5
 
         # A client that asks for 40 MB and reads none of it is cut within 4 stall times (plus
         # what its kernel took at first): it finds only what the sockets held.
-        with connect() as s:
+        with paced.connect() as s:
             s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             time.sleep(10)
-            got = 0
             s.settimeout(10)
-            while chunk := s.recv(1 << 20):
-                got += len(chunk)
+            got = len(read_until_closed(s))
             assert 0 < got < len(big) // 2, got
 
         # One that reads steadily at 128 kB/s, far above the rate, though its 200 kB buffer
@@ -614,20 +610,10 @@ def test_connections_per_address_and_per_connection_bounds(tmp_path: Path) -> No
     )
     bounded.start()
     try:
-
-        def connect() -> socket.socket:
-            return socket.create_connection(("127.0.0.1", bounded.port), timeout=10)
-
-        def until_closed(s: socket.socket) -> bytes:
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-            return data
-
-        first, second = connect(), connect()
+        first, second = bounded.connect(10), bounded.connect(10)
         time.sleep(0.2)
-        with connect() as third:
-            refused = until_closed(third)
+        with bounded.connect(10) as third:
+            refused = read_until_closed(third)
         assert refused.startswith(b"HTTP/1.1 503 "), refused
         assert b"Retry-After: 1" in refused and b"too many connections from this address" in refused
         first.close()
@@ -636,9 +622,9 @@ def test_connections_per_address_and_per_connection_bounds(tmp_path: Path) -> No
         second.close()
         time.sleep(0.3)
 
-        with connect() as pipelined:
+        with bounded.connect(10) as pipelined:
             pipelined.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 5)
-            answers = until_closed(pipelined)
+            answers = read_until_closed(pipelined)
         assert answers.count(b"HTTP/1.1 200 ") == 3, answers
         assert answers.lower().count(b"connection: close") == 1
 
