@@ -450,6 +450,77 @@ fn new_files_get_the_usual_mode_and_replaced_files_keep_theirs() {
 }
 
 #[test]
+fn replaced_files_keep_their_extended_attributes_and_acl() {
+    use common::{access_acl, set_xattr, xattrs};
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("xattrs");
+    let video = fixture("tiny_h264.mp4");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let kept = scratch.path("kept.jpg");
+    std::fs::write(&kept, b"old").unwrap();
+    if !set_xattr(&kept, "user.origin", b"https://example.com/a.mp4") {
+        eprintln!("SKIP: the file system of {} keeps no extended attributes", scratch.0.display());
+        return;
+    }
+    // An ACL granting a web server's user (uid 4242) read access, as setfacl would set it.
+    assert!(set_xattr(&kept, "system.posix_acl_access", &access_acl(4242)));
+    let before = (xattrs(&kept), mode(&kept));
+    assert_eq!(before.0.len(), 2, "{:?}", before.0.keys());
+    let out = run(&video, "vframe/jpg/offset/0.1", &kept);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(&kept).unwrap().starts_with(b"\xFF\xD8"));
+    assert_eq!((xattrs(&kept), mode(&kept)), before);
+
+    // Several specs into a folder: a file already at one of the names keeps its own.
+    let dir = scratch.path("thumbs");
+    std::fs::create_dir(&dir).unwrap();
+    let second = dir.join("tiny_h264-2.jpg");
+    std::fs::write(&second, b"old").unwrap();
+    assert!(set_xattr(&second, "user.note", b"keep me"));
+    let out = vframe(&[
+        video.as_os_str(),
+        "vframe/jpg/offset/0".as_ref(),
+        "vframe/jpg/offset/0.1".as_ref(),
+        "-o".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&second).unwrap(), library_image(&video, "vframe/jpg/offset/0.1"));
+    assert_eq!(xattrs(&second).get("user.note").map(Vec::as_slice), Some(&b"keep me"[..]));
+    assert!(xattrs(&dir.join("tiny_h264-1.jpg")).is_empty(), "a new file gets none");
+
+    if !is_root() {
+        eprintln!("SKIP (the rest): needs root (to run as another user)");
+        return;
+    }
+    // The caller's own file it may write but not read: its attributes are read by path; one
+    // the caller may not read (a user.* attribute needs read access) refuses the replacement.
+    chmod(&scratch.0, 0o755);
+    std::os::unix::fs::chown(&scratch.0, Some(65534), Some(65534)).unwrap();
+    std::fs::copy(&video, scratch.path("in.mp4")).unwrap();
+    for (name, attribute) in [("plain.jpg", None), ("noted.jpg", Some("user.note"))] {
+        let file = scratch.path(name);
+        std::fs::write(&file, b"mine").unwrap();
+        if let Some(attribute) = attribute {
+            assert!(set_xattr(&file, attribute, b"mine"));
+        }
+        std::os::unix::fs::chown(&file, Some(65534), Some(65534)).unwrap();
+        chmod(&file, 0o200);
+        let out = as_nobody(&scratch.0, &["in.mp4", "vframe/jpg/offset/0.1", "-o", name]);
+        if attribute.is_none() {
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert_eq!(mode(&file), 0o200);
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("cannot read its extended attribute user.note"), "{}", stderr(&out));
+        assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+        assert_eq!(xattrs(&file).get("user.note").map(Vec::as_slice), Some(&b"mine"[..]));
+    }
+    assert!(!scratch.files().iter().any(|f| f.ends_with(".vframe-tmp")), "{:?}", scratch.files());
+}
+
+#[test]
 fn the_output_may_not_be_the_input() {
     let scratch = Scratch::new("same");
     let video = scratch.path("movie.mp4");

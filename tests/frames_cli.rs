@@ -51,6 +51,30 @@ fn vsample_writes_numbered_files_equal_to_single_calls() {
 }
 
 #[test]
+fn a_rerun_keeps_the_extended_attributes_of_the_files_it_replaces() {
+    use common::{access_acl, set_xattr, xattrs};
+    let video = fixture("gop25_25fps.mp4");
+    let dir = scratch("vsample-xattrs");
+    let spec = "vsample/jpg/interval/2/s/80x";
+    let run = || vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert!(run().status.success());
+    let first = dir.join("000001.jpg");
+    if !set_xattr(&first, "user.origin", b"camera 2") {
+        eprintln!("SKIP: the file system of {} keeps no extended attributes", dir.display());
+        return;
+    }
+    assert!(set_xattr(&first, "system.posix_acl_access", &access_acl(4242)));
+    let before = xattrs(&first);
+    std::fs::write(&first, b"stale").unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&first).unwrap().starts_with(b"\xFF\xD8"), "replaced");
+    assert_eq!(xattrs(&first), before);
+    assert!(xattrs(&dir.join("000002.jpg")).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn storyboard_writes_sheets_vtt_and_json() {
     let video = fixture("gop25_25fps.mp4");
     let dir = scratch("storyboard");

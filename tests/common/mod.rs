@@ -489,3 +489,59 @@ pub fn rgb_filter(probe: &Probe, width: u32, height: u32) -> String {
         colour_range(probe)
     )
 }
+
+/// Sets the extended attribute `name` of `path` (not following a link) to `value`; false
+/// where the file system keeps no such attributes.
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (path, name) = (cstring(path.as_os_str().as_bytes()), cstring(name.as_bytes()));
+    // SAFETY: NUL-terminated strings; `value` is valid for its length.
+    let set = unsafe { libc::lsetxattr(path.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if set == 0 {
+        return true;
+    }
+    let e = std::io::Error::last_os_error();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOTSUP), "setting {name:?}: {e}");
+    false
+}
+
+/// The extended attributes of `path` (not following a link), by name.
+pub fn xattrs(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = cstring(path.as_os_str().as_bytes());
+    let mut names = vec![0u8; 65536];
+    // SAFETY: the buffer is valid for its length; `path` is NUL-terminated.
+    let len = unsafe { libc::llistxattr(path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    assert!(len >= 0, "listing the attributes: {}", std::io::Error::last_os_error());
+    names.truncate(len as usize);
+    let mut all = std::collections::BTreeMap::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let c_name = cstring(name);
+        let mut value = vec![0u8; 65536];
+        // SAFETY: as above.
+        let len = unsafe { libc::lgetxattr(path.as_ptr(), c_name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        assert!(len >= 0, "reading {c_name:?}: {}", std::io::Error::last_os_error());
+        value.truncate(len as usize);
+        all.insert(String::from_utf8_lossy(name).into_owned(), value);
+    }
+    all
+}
+
+fn cstring(bytes: &[u8]) -> std::ffi::CString {
+    std::ffi::CString::new(bytes).expect("no NUL")
+}
+
+/// A POSIX access ACL in the kernel's `system.posix_acl_access` form: the owner `rw-`, user
+/// `uid` `r--`, the group and others `r--`, the mask `r--` (so `getfacl` shows `user:UID:r--`).
+pub fn access_acl(uid: u32) -> Vec<u8> {
+    const ANY: u32 = u32::MAX;
+    let entries: [(u16, u16, u32); 5] =
+        [(0x01, 6, ANY), (0x02, 4, uid), (0x04, 4, ANY), (0x10, 4, ANY), (0x20, 4, ANY)];
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    acl
+}

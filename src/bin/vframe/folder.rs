@@ -27,6 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
+use crate::xattr;
+
 /// Symbolic links followed before giving up, as the kernel's own limit.
 pub const MAX_LINKS: usize = 40;
 
@@ -229,8 +231,8 @@ impl Folder {
     }
 
     /// Replaces (or creates) the regular file `name` in this folder with `data`, atomically.
-    /// An existing file keeps its permission bits and owner; one the caller may not write,
-    /// or whose owner could not be kept, is refused. What else may be at `name` is
+    /// An existing file keeps its permission bits, owner and extended attributes; one the
+    /// caller may not write, or whose owner or attributes could not be kept, is refused. What else may be at `name` is
     /// `at_name`'s to say (a link replaced, or refused).
     pub fn replace(&self, name: &OsStr, data: &[u8], at_name: AtName) -> io::Result<()> {
         let existing = self.existing(name, at_name)?;
@@ -267,8 +269,8 @@ impl Folder {
         }
     }
 
-    /// A new temporary file beside `name`, with `existing`'s owner and permission bits
-    /// when there is one (0666 less the umask otherwise).
+    /// A new temporary file beside `name`, with `existing`'s owner, extended attributes and
+    /// permission bits when there is one (0666 less the umask otherwise).
     fn temporary(
         &self,
         name: &OsStr,
@@ -299,7 +301,7 @@ impl Folder {
             io::Error::new(e.kind(), format!("cannot create a file in {}: {why}", self.shown.display()))
         })?;
         if let Some(st) = existing {
-            if let Err(e) = keep_owner_and_mode(&fd, st) {
+            if let Err(e) = keep_metadata(&fd, st, dir, name) {
                 let _ = unlink_at(self.fd(), &tmp_name, 0);
                 return Err(e);
             }
@@ -454,8 +456,9 @@ fn random_chars() -> [u8; 6] {
 }
 
 /// The replaced file's owner stays (or nothing is replaced), its group where we may set
-/// it, and its permission bits.
-fn keep_owner_and_mode(fd: &OwnedFd, st: &libc::stat) -> io::Result<()> {
+/// it, its extended attributes (ACL included; see `xattr`) and its permission bits. `st` is
+/// the file at `name` in `dir`, which `fd` is to replace.
+fn keep_metadata(fd: &OwnedFd, st: &libc::stat, dir: RawFd, name: &OsStr) -> io::Result<()> {
     let mut mode = st.st_mode & 0o7777;
     // SAFETY: fchown/fchmod on a descriptor we own.
     if unsafe { libc::fchown(fd.as_raw_fd(), st.st_uid, st.st_gid) } != 0 {
@@ -469,9 +472,33 @@ fn keep_owner_and_mode(fd: &OwnedFd, st: &libc::stat) -> io::Result<()> {
             ));
         }
     }
+    xattr::copy(&attributes_of(dir, name, st)?, fd)?;
+    // After the ACL, which sets the bits its entries stand for: the same bits, and the
+    // set-id bits a new ACL may have cleared.
     // SAFETY: as above.
     check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
     Ok(())
+}
+
+/// The file at `name` in `dir`, opened to read its extended attributes: for reading where
+/// it opens at once, else by path only. It must still be the file `st` describes.
+fn attributes_of(dir: RawFd, name: &OsStr, st: &libc::stat) -> io::Result<xattr::Source> {
+    let flags = libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
+    let source = match open_at(dir, name, libc::O_RDONLY | flags, 0) {
+        Ok(fd) => xattr::Source::Readable(fd),
+        // Not readable by the caller, or held under a lease another process must give up first.
+        Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::WouldBlock) => {
+            xattr::Source::path(open_at(dir, name, libc::O_PATH | flags, 0)?)
+        }
+        Err(e) => return Err(e),
+    };
+    let fd = match &source {
+        xattr::Source::Readable(fd) | xattr::Source::Path(fd, _) => fd,
+    };
+    if identity(&stat_fd(fd.as_raw_fd())?) != identity(st) {
+        return Err(io::Error::other("it was replaced by another file while vframe worked"));
+    }
+    Ok(source)
 }
 
 fn write_synced(fd: OwnedFd, data: &[u8]) -> io::Result<()> {
@@ -757,7 +784,7 @@ impl Staging {
             if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced).map_err(fail)? {
                 refuse(&st)?;
                 let file = open_at(staging, name, libc::O_RDONLY | libc::O_NOFOLLOW, 0).map_err(fail)?;
-                keep_owner_and_mode(&file, &st).map_err(fail)?;
+                keep_metadata(&file, &st, staged.folder.fd(), name).map_err(fail)?;
             }
             ours.push(stat_at(staging, name).map(|st| identity(&st)).map_err(fail)?);
         }

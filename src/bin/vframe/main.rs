@@ -22,6 +22,7 @@ mod folder;
 mod frames;
 mod output;
 mod progress;
+mod xattr;
 
 use output::{Output, Place};
 
