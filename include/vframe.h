@@ -195,7 +195,8 @@ typedef struct vframe_frame {
    */
   uint64_t index;
   /**
-   * The name the spec's `pattern` gives it (NUL-terminated), or NULL without one.
+   * The name the spec's `pattern` gives it (NUL-terminated), or NULL without one: an
+   * object key as the pattern writes it (`/` and `..` included), not a checked file name.
    */
   char *key;
 } vframe_frame;
@@ -710,12 +711,17 @@ vframe_status vframe_submit_memory(struct vframe_pool *pool,
 vframe_status vframe_cancel(struct vframe_pool *pool, uint64_t job_id);
 
 /**
- * Blocks until every job submitted so far has called its `done`. Called from a `done`
- * callback it returns at once (that job cannot finish while it waits), and so it does in a
- * child made by `fork()` (the jobs run in the parent). NULL is a no-op.
+ * Blocks until the pool has no unfinished job: every job submitted before this call, and
+ * any submitted while it waits, has called its `done` (a `done` that submits a follow-up
+ * has it waited for too, so a chain of jobs that never ends keeps this waiting: close the
+ * pool to end it). Called from a `done` callback it returns at once (that job cannot
+ * finish while it waits), and so it does in a child made by `fork()` (the jobs run in the
+ * parent). NULL is a no-op.
  *
  * # Safety
- * `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
+ * `pool` must be NULL or come from `vframe_pool_new*` and not be freed before the call
+ * starts (a wait already running when `vframe_pool_free` runs returns safely once the
+ * freed pool's jobs have called `done`).
  */
 void vframe_pool_wait(struct vframe_pool *pool);
 
@@ -741,7 +747,7 @@ void vframe_pool_close(struct vframe_pool *pool);
  * releases the pool. NULL is a no-op. Call it from outside the pool's callbacks: from a
  * callback it cannot wait for itself. While it runs, a `done` callback's own submit is
  * refused with `VFRAME_STATUS_CANCELLED`. No call may start on the pool once this has begun
- * (a submit already waiting for a place is fine): when other threads may still submit,
+ * (a submit waiting for a place, or a `vframe_pool_wait`, already running is fine): when other threads may still submit,
  * call `vframe_pool_close` first and join them. In a child made by `fork()` it only
  * releases the pool: no waiting, no `done` (what the parent's threads hold stays allocated
  * in the child).

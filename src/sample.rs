@@ -211,7 +211,8 @@ pub struct SampleFrame {
     /// The frame's own presentation time, in seconds from the stream's first frame.
     pub time: f64,
     pub image: Image,
-    /// The name the spec's pattern gives it, if the spec has one.
+    /// The name the spec's pattern gives it, if the spec has one: an object key as the
+    /// pattern writes it (`/` and `..` included), not a checked file name.
     pub key: Option<String>,
 }
 

@@ -35,7 +35,8 @@ type Frame struct {
 	Time float64
 	// Index is its number in the sample (0-based; the pattern's $(count) is Index+1).
 	Index int
-	// Key is the name the spec's pattern gives it ("" without a pattern).
+	// Key is the name the spec's pattern gives it ("" without a pattern): an object key as
+	// the pattern writes it ("/" and ".." included), not a checked file name.
 	Key string
 }
 

@@ -23,7 +23,8 @@ pub struct vframe_frame {
     pub time: f64,
     /// Its number in the sample (0-based; the pattern's `$(count)` is `index + 1`).
     pub index: u64,
-    /// The name the spec's `pattern` gives it (NUL-terminated), or NULL without one.
+    /// The name the spec's `pattern` gives it (NUL-terminated), or NULL without one: an
+    /// object key as the pattern writes it (`/` and `..` included), not a checked file name.
     pub key: *mut c_char,
 }
 
@@ -154,15 +155,17 @@ fn stopped() -> Error {
 }
 
 /// The input of a call: a path, or `data`/`len` when `path` is NULL.
+/// The caller's input, its arguments checked when it is used: after `*out` is emptied, so
+/// that every failure leaves it empty.
 enum Source {
-    Path(std::path::PathBuf),
+    Path(*const c_char),
     Memory(*const u8, usize),
 }
 
 impl Source {
     fn with<T>(&self, f: impl FnOnce(Input<'_>) -> Result<T, Error>) -> Result<T, Error> {
         match self {
-            Source::Path(path) => f(Input::Path(path)),
+            Source::Path(path) => f(Input::Path(&boundary::path_arg(*path, "input_path")?)),
             Source::Memory(data, len) => f(Input::Memory(boundary::slice_arg(*data, *len, "data")?)),
         }
     }
@@ -306,10 +309,6 @@ fn storyboard_each(
     Ok(())
 }
 
-fn path_source(path: *const c_char) -> Result<Source, Error> {
-    boundary::path_arg(path, "input_path").map(Source::Path)
-}
-
 /// Every frame of a `vsample` spec (e.g. `"vsample/jpg/interval/10/s/320x"`) of the video
 /// file at `input_path`, in one pass: the moments in time order, each frame the image a
 /// single `vframe_extract` call at its moment gives. On success `*out` holds the frames
@@ -330,7 +329,7 @@ pub unsafe extern "C" fn vframe_sample(
     err_buf: *mut c_char,
     err_len: usize,
 ) -> Status {
-    boundary::call(err_buf, err_len, || sample_into(path_source(input_path)?, spec, opts, out))
+    boundary::call(err_buf, err_len, || sample_into(Source::Path(input_path), spec, opts, out))
 }
 
 /// `vframe_sample` on the bytes of a whole video file (`data`, `len` bytes).
@@ -365,7 +364,7 @@ pub unsafe extern "C" fn vframe_sample_each(
     err_buf: *mut c_char,
     err_len: usize,
 ) -> Status {
-    boundary::call(err_buf, err_len, || sample_each(path_source(input_path)?, spec, opts, each, user))
+    boundary::call(err_buf, err_len, || sample_each(Source::Path(input_path), spec, opts, each, user))
 }
 
 /// `vframe_sample_each` on the bytes of a whole video file.
@@ -418,7 +417,7 @@ pub unsafe extern "C" fn vframe_storyboard(
     err_buf: *mut c_char,
     err_len: usize,
 ) -> Status {
-    boundary::call(err_buf, err_len, || storyboard_into(path_source(input_path)?, spec, opts, out))
+    boundary::call(err_buf, err_len, || storyboard_into(Source::Path(input_path), spec, opts, out))
 }
 
 /// `vframe_storyboard` on the bytes of a whole video file.
@@ -455,7 +454,7 @@ pub unsafe extern "C" fn vframe_storyboard_each(
     err_buf: *mut c_char,
     err_len: usize,
 ) -> Status {
-    boundary::call(err_buf, err_len, || storyboard_each(path_source(input_path)?, spec, opts, each, user, out))
+    boundary::call(err_buf, err_len, || storyboard_each(Source::Path(input_path), spec, opts, each, user, out))
 }
 
 /// `vframe_storyboard_each` on the bytes of a whole video file.

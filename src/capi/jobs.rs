@@ -326,17 +326,24 @@ pub unsafe extern "C" fn vframe_cancel(pool: *mut vframe_pool, job_id: u64) -> S
     boundary::call(std::ptr::null_mut(), 0, || boundary::ref_arg(pool, "pool")?.pool.handle().cancel(job_id))
 }
 
-/// Blocks until every job submitted so far has called its `done`. Called from a `done`
-/// callback it returns at once (that job cannot finish while it waits), and so it does in a
-/// child made by `fork()` (the jobs run in the parent). NULL is a no-op.
+/// Blocks until the pool has no unfinished job: every job submitted before this call, and
+/// any submitted while it waits, has called its `done` (a `done` that submits a follow-up
+/// has it waited for too, so a chain of jobs that never ends keeps this waiting: close the
+/// pool to end it). Called from a `done` callback it returns at once (that job cannot
+/// finish while it waits), and so it does in a child made by `fork()` (the jobs run in the
+/// parent). NULL is a no-op.
 ///
 /// # Safety
-/// `pool` must be NULL or come from `vframe_pool_new*` and not be freed.
+/// `pool` must be NULL or come from `vframe_pool_new*` and not be freed before the call
+/// starts (a wait already running when `vframe_pool_free` runs returns safely once the
+/// freed pool's jobs have called `done`).
 #[no_mangle]
 pub unsafe extern "C" fn vframe_pool_wait(pool: *mut vframe_pool) {
     boundary::call(std::ptr::null_mut(), 0, || {
         if let Some(pool) = boundary::optional_ref_arg(pool) {
-            pool.pool.handle().wait();
+            // A handle of its own: another thread may free the pool while this waits.
+            let handle = pool.pool.handle().clone();
+            handle.wait();
         }
         Ok(())
     });
@@ -369,7 +376,7 @@ pub unsafe extern "C" fn vframe_pool_close(pool: *mut vframe_pool) {
 /// releases the pool. NULL is a no-op. Call it from outside the pool's callbacks: from a
 /// callback it cannot wait for itself. While it runs, a `done` callback's own submit is
 /// refused with `VFRAME_STATUS_CANCELLED`. No call may start on the pool once this has begun
-/// (a submit already waiting for a place is fine): when other threads may still submit,
+/// (a submit waiting for a place, or a `vframe_pool_wait`, already running is fine): when other threads may still submit,
 /// call `vframe_pool_close` first and join them. In a child made by `fork()` it only
 /// releases the pool: no waiting, no `done` (what the parent's threads hold stays allocated
 /// in the child).

@@ -274,9 +274,10 @@ impl Handle {
         Ok(())
     }
 
-    /// Blocks until every job accepted so far has finished. From one of the pool's own
-    /// jobs it returns at once: that job cannot finish while it waits. In a child made by
-    /// `fork()` it returns at once too: the jobs run in the parent.
+    /// Blocks until no job is unfinished: those accepted before the call and any accepted
+    /// meanwhile (a `done` that submits a follow-up has it waited for too). From one of the
+    /// pool's own jobs it returns at once: that job cannot finish while it waits. In a child
+    /// made by `fork()` it returns at once too: the jobs run in the parent.
     pub fn wait(&self) {
         let shared = &self.0;
         if shared.worker_index().is_some() || !shared.in_owner_process() {

@@ -169,6 +169,25 @@ static void test_failures(void) {
     CHECK(vframe_sample(fixture("audio_only.m4a"), SAMPLE, NULL, &frames, err, sizeof err) == VFRAME_STATUS_NO_VIDEO_STREAM, "%s", err);
     CHECK(vframe_sample(fixture("gop25_25fps.mp4"), SAMPLE, NULL, NULL, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
     CHECK(vframe_sample(NULL, SAMPLE, NULL, &frames, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
+    /* A bad path empties *out too (it held the caller's garbage), so a cleanup that frees it
+       frees nothing. */
+    const char *bad_paths[] = {NULL, ""};
+    struct counter never = {0};
+    for (int i = 0; i < 2; i++) {
+        memset(&frames, 0x41, sizeof frames);
+        CHECK(vframe_sample(bad_paths[i], SAMPLE, NULL, &frames, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
+        CHECK(frames.frames == NULL && frames.count == 0, "vframe_sample: out emptied for path %d", i);
+        vframe_frames_free(&frames);
+        memset(&sb, 0x41, sizeof sb);
+        CHECK(vframe_storyboard(bad_paths[i], "storyboard/jpg", NULL, &sb, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
+        CHECK(sb.sheets == NULL && sb.count == 0 && sb.vtt == NULL && sb.json == NULL, "vframe_storyboard: out emptied for path %d", i);
+        vframe_sheets_free(&sb);
+        memset(&sb, 0x41, sizeof sb);
+        CHECK(vframe_storyboard_each(bad_paths[i], "storyboard/jpg", NULL, on_sheet, &never, &sb, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
+        CHECK(sb.sheets == NULL && sb.vtt == NULL && sb.json == NULL, "vframe_storyboard_each: out emptied for path %d", i);
+        vframe_sheets_free(&sb);
+    }
+    CHECK(never.calls == 0, "no sheet for a bad path");
     CHECK(vframe_sample_memory(NULL, 5, SAMPLE, NULL, &frames, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
     CHECK(vframe_storyboard(fixture("gop25_25fps.mp4"), "vsample/jpg", NULL, &sb, err, sizeof err) == VFRAME_STATUS_INVALID_SPEC, "%s", err);
     CHECK(vframe_storyboard(fixture("gop25_25fps.mp4"), "storyboard/jpg/s/3000x/columns/10", NULL, &sb, err, sizeof err) == VFRAME_STATUS_LIMIT_EXCEEDED, "%s", err);

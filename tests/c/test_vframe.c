@@ -899,6 +899,31 @@ static void test_callbacks_use_the_pool(void) {
     vframe_pool_free(r.pool);
 }
 
+static void *wait_on_pool(void *pool) {
+    vframe_pool_wait(pool);
+    return NULL;
+}
+
+static void test_wait_while_another_thread_frees(void) {
+    char err[256];
+    /* A wait in another thread while this one frees the pool: the wait returns once the
+       cancelled jobs have called done, touching nothing freed (valgrind's run checks). */
+    for (int round = 0; round < 3; round++) {
+        vframe_pool *pool = vframe_pool_new_with(1, 8);
+        struct expectation e = {0};
+        for (int i = 0; i < 4; i++)
+            CHECK_STATUS(vframe_submit(pool, fixture("bframes_gop250.mp4"), "vframe/jpg/offset/9", NULL,
+                                       on_done_ok_or_cancelled, &e, NULL, err, sizeof err),
+                         VFRAME_STATUS_OK, err);
+        pthread_t waiter;
+        pthread_create(&waiter, NULL, wait_on_pool, pool);
+        sleep_ms(20); /* the waiter is inside vframe_pool_wait by now (a job takes longer) */
+        vframe_pool_free(pool);
+        pthread_join(waiter, NULL);
+        CHECK(atomic_load(&e.calls) == 4, "%d of 4 done calls", atomic_load(&e.calls));
+    }
+}
+
 static void test_free_with_jobs_pending(void) {
     /* Free right after submitting: every job still calls done (finished or cancelled)
        before vframe_pool_free returns. */
@@ -1087,6 +1112,7 @@ int main(int argc, char **argv) {
         {"close wakes waiting submits", test_close_wakes_waiting_submits},
         {"submit job", test_submit_job},
         {"callbacks use the pool", test_callbacks_use_the_pool},
+        {"wait while another thread frees", test_wait_while_another_thread_frees},
         {"free with jobs pending", test_free_with_jobs_pending},
         {"extract many", test_extract_many},
         {"pool after fork", test_pool_after_fork},

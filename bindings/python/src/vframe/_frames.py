@@ -107,7 +107,8 @@ class Frame:
     #: The frame's own presentation time, in seconds from the stream's first frame.
     time: float
     index: int
-    #: The name the spec's pattern gives it (``$(count)`` = ``000001``...), or None.
+    #: The name the spec's pattern gives it (``$(count)`` = ``000001``...), or None: an object
+    #: key as the pattern writes it (``/`` and ``..`` included), not a checked file name.
     key: str | None
 
 

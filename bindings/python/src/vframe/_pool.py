@@ -414,7 +414,8 @@ class Pool(NoCopy):
             pass  # closed: every job has finished already
 
     def wait(self) -> None:
-        """Blocks until every job submitted so far has finished (and its future is resolved)."""
+        """Blocks until no job is unfinished (each future resolved): those submitted before the
+        call and any submitted while it waits, e.g. from a future's callback."""
         self._refuse_in_callback("wait")
         with self._using("wait") as ptr:
             _native.library().vframe_pool_wait(ptr)
