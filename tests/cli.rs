@@ -374,6 +374,32 @@ fn dev_stdout_writes_to_the_inherited_descriptor() {
     let mut want = b"kept\n".to_vec();
     want.extend_from_slice(&expected);
     assert!(std::fs::read(&log).unwrap() == want, "/dev/fd/3 appends to the descriptor's file");
+    // The descriptor itself is written, at its offset (`3<>`: read-write, from the start).
+    std::fs::write(&log, vec![b'x'; expected.len() + 4]).unwrap();
+    let script = format!("exec 3<>'{}'; exec \"$0\" \"$1\" \"$2\" -o /dev/fd/3", log.display());
+    let status = Command::new("sh").args(["-c", &script, VFRAME]).arg(&video).arg(spec).status().unwrap();
+    assert!(status.success());
+    let mut want = expected.clone();
+    want.extend_from_slice(b"xxxx");
+    assert!(std::fs::read(&log).unwrap() == want, "written at the descriptor's offset, not appended");
+    // One open for reading only is refused, as the shell's `>&3` refuses it: the file the
+    // caller opened to read is not written (it was appended to), and neither is a pipe's
+    // read end given as /dev/stdin (the image went nowhere, or a large one blocked).
+    let notes = scratch.path("notes.txt");
+    std::fs::write(&notes, b"my notes\n").unwrap();
+    for (redirect, name, fd) in [("3<", "/dev/fd/3", 3), ("<", "/dev/stdin", 0), ("3<", "/proc/self/fd/3", 3)] {
+        let script = format!("exec {redirect}'{}'; exec \"$0\" \"$1\" \"$2\" -o {name}", notes.display());
+        let out = Command::new("sh").args(["-c", &script, VFRAME]).arg(&video).arg(spec).output().unwrap();
+        assert_fails(&out, &[&format!("descriptor {fd} is open for reading only")]);
+        assert_eq!(std::fs::read(&notes).unwrap(), b"my notes\n", "{name}");
+    }
+    let out = Command::new(VFRAME)
+        .args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), "/dev/stdin".as_ref()])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_fails(&out, &["descriptor 0 is open for reading only"]);
+    assert_fails(&run(&video, spec, Path::new("/dev/fd/9")), &["descriptor 9 is not open"]);
 }
 
 #[test]
@@ -963,12 +989,18 @@ fn jobs_read_from_standard_input_never_write_over_their_file() {
     let video = scratch.path("in.mp4");
     std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
     let jobs = scratch.path("jobs.txt");
-    for output in [jobs.display().to_string(), "/dev/stdin".into(), "/dev/fd/0".into()] {
+    // Standard input, open for reading only, is refused as an output before anything else.
+    let refusals = [
+        (jobs.display().to_string(), "is the jobs file"),
+        ("/dev/stdin".into(), "reading only"),
+        ("/dev/fd/0".into(), "reading only"),
+    ];
+    for (output, why) in refusals {
         let text = format!("{}\tvframe/jpg/offset/0.1\t{output}\n", video.display());
         std::fs::write(&jobs, &text).unwrap();
         let run = vframe_with(&["--jobs".as_ref(), "-".as_ref()], Some(&jobs), Stdio::null(), Stdio::piped());
         assert_eq!(run.status.code(), Some(1), "{output}: {}", stderr(&run));
-        assert!(stderr(&run).contains("is the jobs file"), "{output}: {}", stderr(&run));
+        assert!(stderr(&run).contains(why), "{output}: {}", stderr(&run));
         assert_eq!(std::fs::read_to_string(&jobs).unwrap(), text, "{output}: the jobs file is intact");
     }
     // `-` (standard output) with standard output appended to the jobs file.

@@ -14,8 +14,9 @@
 //! - Files vframe names itself in a folder it writes (vsample's frames, storyboard's files)
 //!   are [`Output::in_folder`]: a link there is replaced, never followed, and anything but a
 //!   regular file is refused.
-//! - `-` and `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N` write to the
-//!   inherited descriptor in place (its offset and append mode are respected).
+//! - `-` and `/dev/stdout`, `/dev/stderr`, `/dev/stdin`, `/dev/fd/N`, `/proc/self/fd/N`
+//!   write to the inherited descriptor itself (its offset and append mode are respected); one
+//!   open for reading only is refused, as the shell's `>&N` refuses it.
 //! - An existing FIFO or character device is opened and written in place, never replaced.
 //! - Directories, block devices and sockets are refused.
 //! - The output may not be the input (same device and inode, however spelled).
@@ -23,6 +24,7 @@
 use std::ffi::OsString;
 use std::fs::{Metadata, OpenOptions};
 use std::io::Write;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -36,8 +38,11 @@ pub enum Output {
     Stdout,
     /// Standard error (`/dev/stderr`, `/dev/fd/2`).
     Stderr,
-    /// Written in place: a FIFO, a character device, or another inherited descriptor's path
-    /// (`/dev/fd/N`), opened for appending.
+    /// Another inherited descriptor (`/dev/fd/N`, `/dev/stdin`), open for writing: written
+    /// through itself.
+    Descriptor { fd: RawFd, shown: PathBuf },
+    /// Written in place: a FIFO or a character device, opened for writing (no `O_CREAT`,
+    /// no `O_TRUNC`).
     InPlace { path: PathBuf, shown: PathBuf },
     /// A regular file, existing or not: replaced atomically. `path` has its symbolic links
     /// followed; `existing` is what is there now; `at_name` what the write may replace.
@@ -142,7 +147,7 @@ impl Output {
         match descriptor(&resolved) {
             Some(1) => return Ok(Output::Stdout),
             Some(2) => return Ok(Output::Stderr),
-            Some(_) => return Ok(Output::InPlace { path: resolved, shown }),
+            Some(fd) => return Output::descriptor(fd, shown),
             None => {}
         }
         Folder::note(folder_of(&resolved));
@@ -165,6 +170,20 @@ impl Output {
         } else {
             Err("it is not a file, a FIFO or a character device".into())
         }
+    }
+
+    /// An inherited descriptor other than 1 and 2, which must be open for writing.
+    fn descriptor(fd: u32, shown: PathBuf) -> Result<Output, String> {
+        let fd = RawFd::try_from(fd).map_err(|_| format!("there is no descriptor {fd}"))?;
+        // SAFETY: F_GETFL only reads the descriptor's flags; a closed one gives EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(format!("descriptor {fd} is not open"));
+        }
+        if flags & libc::O_PATH != 0 || flags & libc::O_ACCMODE == libc::O_RDONLY {
+            return Err(format!("descriptor {fd} is open for reading only"));
+        }
+        Ok(Output::Descriptor { fd, shown })
     }
 
     /// A file vframe names itself in a folder it writes: a symbolic link there is replaced
@@ -193,7 +212,7 @@ impl Output {
         match self {
             Output::Stdout => Path::new("standard output"),
             Output::Stderr => Path::new("standard error"),
-            Output::InPlace { shown, .. } | Output::File { shown, .. } => shown,
+            Output::Descriptor { shown, .. } | Output::InPlace { shown, .. } | Output::File { shown, .. } => shown,
         }
     }
 
@@ -202,6 +221,11 @@ impl Output {
         match self {
             Output::Stdout => std::fs::metadata("/proc/self/fd/1").ok(),
             Output::Stderr => std::fs::metadata("/proc/self/fd/2").ok(),
+            // SAFETY: as in `write`.
+            Output::Descriptor { fd, .. } => unsafe { BorrowedFd::borrow_raw(*fd) }
+                .try_clone_to_owned()
+                .and_then(|fd| std::fs::File::from(fd).metadata())
+                .ok(),
             Output::InPlace { path, .. } => std::fs::metadata(path).ok(),
             Output::File { existing, .. } => existing.clone(),
         }
@@ -256,14 +280,21 @@ impl Output {
                 let mut out = std::io::stderr().lock();
                 out.write_all(data).and_then(|()| out.flush())
             }
+            Output::Descriptor { fd, .. } => {
+                // A duplicate shares the descriptor's offset and flags, and is closed after.
+                // SAFETY: the descriptor was open when resolved, and nothing in this process
+                // closes inherited descriptors; were it closed, the dup fails with EBADF.
+                let mut file = std::fs::File::from(unsafe { BorrowedFd::borrow_raw(*fd) }.try_clone_to_owned()?);
+                file.write_all(data).and_then(|()| file.flush())
+            }
             Output::InPlace { path, .. } => {
                 // No O_CREAT, no O_TRUNC: what is there is written to, never replaced; and
                 // never a file put in its place since the run started.
                 let mut file = match path.file_name() {
-                    Some(name) if descriptor(path).is_none() => Folder::reach_same(folder_of(path), false)
+                    Some(name) => Folder::reach_same(folder_of(path), false)
                         .map_err(std::io::Error::other)?
                         .open_in_place(name)?,
-                    _ => OpenOptions::new().append(true).open(path)?,
+                    None => OpenOptions::new().append(true).open(path)?,
                 };
                 file.write_all(data).and_then(|()| file.flush())
             }
