@@ -1089,6 +1089,25 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
         ],
     );
     assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
+    // The jobs on a pipe are read as the run would have read them: into the video named
+    // there, nothing; into a log, the usage error.
+    let listed = format!("{}\tvframe/jpg/offset/0.5\t{}\n", video.display(), scratch.path("o.jpg").display());
+    let log = scratch.path("log.txt");
+    std::fs::write(&log, b"").unwrap();
+    for target in [&video, &log] {
+        let appending = std::fs::OpenOptions::new().append(true).open(target).unwrap();
+        let mut child = Command::new(VFRAME)
+            .args(["--jobs", "-", "--parallel", "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(appending)
+            .spawn()
+            .unwrap();
+        let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), listed.as_bytes());
+        assert_eq!(child.wait().unwrap().code(), Some(2));
+    }
+    assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("usage: vframe"), "the log has the usage error");
 }
 
 #[test]

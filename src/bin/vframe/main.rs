@@ -13,7 +13,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -289,16 +289,22 @@ fn main() -> ExitCode {
 }
 
 /// The inputs the first jobs file on the command line names ([`jobs_files`]; standard
-/// input when it is a file), read only when stderr goes to a regular file (a terminal or a
-/// pipe cannot be one of them), and where the file can be read.
+/// input too), read only when stderr goes to a regular file (a terminal or a pipe cannot be
+/// one of them), and where the file can be read: a file, or a pipe, read to its end as the
+/// run would have read it; not a terminal, which is typed at, not read ahead of a message.
 fn jobs_inputs(args: &[OsString]) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
     if Place::of_stderr().is_none() {
         return Vec::new();
     }
     let Some(file) = jobs_files(args).into_iter().next() else { return Vec::new() };
-    if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+    let readable =
+        std::fs::metadata(&file).is_ok_and(|m| m.is_file() || m.file_type().is_fifo() || m.file_type().is_socket());
+    if !readable {
         return Vec::new();
     }
+    // Standard input is read as the run reads it (a socket cannot be opened by its path).
+    let file = if file == Path::new("/dev/stdin") { PathBuf::from("-") } else { file };
     batch::Job::from_file(&file).map(|jobs| jobs.into_iter().map(|job| job.input).collect()).unwrap_or_default()
 }
 
