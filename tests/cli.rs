@@ -1316,7 +1316,11 @@ fn a_stopped_run_leaves_no_temporary_file() {
     // The run is frozen (SIGSTOP) at a moment its staging folder exists, then sent the
     // signal: the frames made so far go with the process, none is moved into the folder.
     let video = common::two_hour_video();
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+    // Those sent to stop a command, and others whose default action ends it (a timer, a
+    // CPU-time limit from `ulimit -t`, a user-defined signal).
+    let signals =
+        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGALRM, libc::SIGXCPU];
+    for signal in signals {
         let scratch = Scratch::new(&format!("signal-{signal}"));
         let dir = scratch.path("frames");
         let mut child = Command::new(VFRAME)

@@ -16,7 +16,7 @@
 //!   end leaves what was there untouched, and two runs into one folder leave one run's set.
 //!
 //! The temporary file or the staging folder is removed when the command is stopped by
-//! SIGINT, SIGTERM, SIGHUP or SIGQUIT ([`cleanup`]); SIGXFSZ (a file size limit) is ignored
+//! a signal that would end it ([`cleanup::SIGNALS`]); SIGXFSZ (a file size limit) is ignored
 //! so that the write fails with an error the command reports and cleans up after.
 
 use std::collections::hash_map::Entry;
@@ -842,7 +842,7 @@ impl Drop for Staging {
 
 /// Temporary files and staging folders removed when a signal stops the command: the one
 /// being written is registered (its folder's descriptor and its name, copied into static
-/// storage) and the handlers of SIGINT, SIGTERM, SIGHUP and SIGQUIT remove it, then die of
+/// storage) and the handlers of the signals in [`SIGNALS`] remove it, then die of
 /// the signal as the default action would. A signal that comes while a file is being
 /// created, or files moved into place, waits until that is done (on whichever thread the
 /// handler runs), so none escapes and no set is left half moved. Only async-signal-safe
@@ -873,11 +873,31 @@ pub mod cleanup {
     /// A signal that came meanwhile (0: none).
     static PENDING: AtomicI32 = AtomicI32::new(0);
 
+    /// The signals sent to end a process, or whose default action ends it without a bug of
+    /// its own (a timer, a CPU-time limit, a user-defined signal nobody handles). Not
+    /// SIGKILL, which no handler sees, nor the signals of a crash (SIGSEGV, SIGABRT...),
+    /// after which nothing is safe to run.
+    pub const SIGNALS: [libc::c_int; 13] = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGXCPU,
+        libc::SIGPWR,
+        libc::SIGIO,
+        libc::SIGSTKFLT,
+    ];
+
     /// Installs the handlers; called once, at start. A signal the caller set to be ignored
     /// (`nohup`, `trap '' INT`, a script's background job) stays ignored. SIGXFSZ is
     /// ignored: past a file size limit a write fails (EFBIG), and the command says so.
     pub fn install() {
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        for signal in SIGNALS {
             // SAFETY: sigaction with a null new action only reads the current one into
             // `old`; the handler only makes async-signal-safe calls.
             unsafe {
