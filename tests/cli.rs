@@ -547,6 +547,53 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
 }
 
 #[test]
+fn an_append_only_folder_is_refused_and_left_as_it_was() {
+    if !is_root() {
+        eprintln!("SKIP: needs root (chattr +a)");
+        return;
+    }
+    let scratch = Scratch::new("append-only");
+    let dir = scratch.path("ap");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("t.jpg"), b"old").unwrap();
+    /// Clears the flag however the test ends, so that the scratch folder can go.
+    struct AppendOnly<'a>(&'a Path);
+    impl Drop for AppendOnly<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-a").arg(self.0).status();
+        }
+    }
+    let set = Command::new("chattr").arg("+a").arg(&dir).output();
+    if !set.as_ref().is_ok_and(|out| out.status.success()) {
+        eprintln!("SKIP: chattr +a does not work on {} ({set:?})", dir.display());
+        return;
+    }
+    let _clear = AppendOnly(&dir);
+    // A file made there could not be renamed into place nor removed: each run would have
+    // left its temporary file, or its staging folder, there for good.
+    let (video, file) = (fixture("tiny_h264.mp4"), dir.join("t.jpg"));
+    let runs: [&[&std::ffi::OsStr]; 3] = [
+        &[video.as_os_str(), "vframe/jpg/offset/0.1".as_ref(), "-o".as_ref(), file.as_os_str()],
+        &[video.as_os_str(), "vsample/jpg/frames/2".as_ref(), "-o".as_ref(), dir.as_os_str()],
+        &[
+            video.as_os_str(),
+            "vframe/jpg/offset/0".as_ref(),
+            "vframe/jpg/offset/0.1".as_ref(),
+            "-o".as_ref(),
+            dir.as_os_str(),
+        ],
+    ];
+    for args in runs {
+        let out = vframe(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("the folder is append-only"), "{}", stderr(&out));
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["t.jpg"], "nothing left beside the user's file");
+    assert_eq!(std::fs::read(dir.join("t.jpg")).unwrap(), b"old");
+}
+
+#[test]
 fn the_output_may_not_be_the_input() {
     let scratch = Scratch::new("same");
     let video = scratch.path("movie.mp4");

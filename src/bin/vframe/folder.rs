@@ -225,6 +225,26 @@ impl Folder {
         self.fd.as_raw_fd()
     }
 
+    /// Refuses a folder marked append-only (`chattr +a`): a file can be made there but
+    /// neither renamed into place nor removed, so each run would leave its temporary file.
+    /// A folder whose flags cannot be read (an `O_PATH` descriptor, a file system without
+    /// them) is not refused: there a failed rename is cleaned up as usual.
+    fn check_not_append_only(&self) -> io::Result<()> {
+        const FS_APPEND_FL: libc::c_int = 0x20;
+        let mut flags: libc::c_int = 0;
+        // SAFETY: FS_IOC_GETFLAGS writes an int (the kernel's size, whatever the ioctl's
+        // number says) through the pointer.
+        let read = unsafe { libc::ioctl(self.fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        if read == 0 && flags & FS_APPEND_FL != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the folder is append-only (chattr +a): a file made there could neither replace another nor be \
+                 removed",
+            ));
+        }
+        Ok(())
+    }
+
     /// `name` in this folder, for messages.
     pub fn shown(&self, name: &OsStr) -> PathBuf {
         self.shown.join(name)
@@ -277,6 +297,7 @@ impl Folder {
         existing: Option<&libc::stat>,
     ) -> io::Result<(OsString, OwnedFd, cleanup::Registered)> {
         let keep = &name.as_bytes()[..name.len().min(TEMP_NAME_KEEP)];
+        self.check_not_append_only()?;
         let dir = self.fd();
         // Created and registered before a signal is acted on.
         let made = cleanup::creating(|| {
@@ -558,6 +579,7 @@ struct Staged {
 impl Staged {
     fn new(folder: Folder) -> Result<Staged, String> {
         let fail = |e: io::Error| format!("cannot write into {}: {e}", folder.shown.display());
+        folder.check_not_append_only().map_err(fail)?;
         for _ in 0..100 {
             let mut name = b".vframe-".to_vec();
             name.extend_from_slice(&random_chars());
