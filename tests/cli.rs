@@ -349,7 +349,7 @@ fn dev_stdout_writes_to_the_inherited_descriptor() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, expected);
     // To a file opened for appending (`>> log`): appended, and the file is the same file.
-    for name in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+    for name in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/dev//fd/1", "/proc/self/./fd/1"] {
         let log = scratch.path("log.bin");
         std::fs::write(&log, b"earlier output\n").unwrap();
         let inode = std::fs::metadata(&log).unwrap().ino();
@@ -385,9 +385,21 @@ fn dev_stdout_writes_to_the_inherited_descriptor() {
     // One open for reading only is refused, as the shell's `>&3` refuses it: the file the
     // caller opened to read is not written (it was appended to), and neither is a pipe's
     // read end given as /dev/stdin (the image went nowhere, or a large one blocked).
+    // Other spellings of a descriptor's name are the descriptor too, never the file behind it
+    // (read as a link, /proc's name gives the file's path, which was replaced).
     let notes = scratch.path("notes.txt");
     std::fs::write(&notes, b"my notes\n").unwrap();
-    for (redirect, name, fd) in [("3<", "/dev/fd/3", 3), ("<", "/dev/stdin", 0), ("3<", "/proc/self/fd/3", 3)] {
+    std::os::unix::fs::symlink("/dev/fd", scratch.path("fdlink")).unwrap();
+    let fdlink = format!("{}/3", scratch.path("fdlink").display());
+    let names = [
+        ("3<", "/dev/fd/3", 3),
+        ("<", "/dev/stdin", 0),
+        ("3<", "/proc/self/fd/3", 3),
+        ("3<", "/dev//fd/3", 3),
+        ("3<", "/proc/self/./fd/3", 3),
+        ("3<", fdlink.as_str(), 3),
+    ];
+    for (redirect, name, fd) in names {
         let script = format!("exec {redirect}'{}'; exec \"$0\" \"$1\" \"$2\" -o {name}", notes.display());
         let out = Command::new("sh").args(["-c", &script, VFRAME]).arg(&video).arg(spec).output().unwrap();
         assert_fails(&out, &[&format!("descriptor {fd} is open for reading only")]);

@@ -49,7 +49,11 @@ pub enum Output {
     File { path: PathBuf, shown: PathBuf, existing: Option<Metadata>, at_name: AtName },
 }
 
-/// The descriptor a `/dev/stdout`-style path names, if it is one.
+/// The descriptor a `/dev/stdout`-style path names, if it is one: by its usual spellings,
+/// or by any other (`/dev//fd/3`, `/proc/self/./fd/3`, `fd/3` in /dev, a link to /dev/fd)
+/// whose folder is this process's descriptor folder in /proc. Such a name is a magic link:
+/// read as a link it gives the file's path, and that file would be replaced, not written
+/// through the descriptor.
 fn descriptor(path: &Path) -> Option<u32> {
     let text = path.to_str()?;
     match text {
@@ -59,10 +63,27 @@ fn descriptor(path: &Path) -> Option<u32> {
         _ => {}
     }
     let own_pid = format!("/proc/{}/fd/", std::process::id());
-    ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/", own_pid.as_str()]
+    let usual = ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/", own_pid.as_str()]
         .iter()
         .find_map(|prefix| text.strip_prefix(prefix))
-        .and_then(|n| n.parse().ok())
+        .and_then(|n| n.parse().ok());
+    usual.or_else(|| {
+        let fd = path.file_name()?.to_str()?.parse().ok()?;
+        let folder = std::fs::canonicalize(folder_of(path)).ok()?;
+        is_own_descriptor_folder(&folder).then_some(fd)
+    })
+}
+
+/// Whether `folder` (with its links resolved) is `/proc/<this process>/fd` or a thread's
+/// `/proc/<this process>/task/<thread>/fd`.
+fn is_own_descriptor_folder(folder: &Path) -> bool {
+    let Ok(rest) = folder.strip_prefix(format!("/proc/{}", std::process::id())) else { return false };
+    let parts: Vec<_> = rest.iter().filter_map(|part| part.to_str()).collect();
+    match parts.as_slice() {
+        ["fd"] => true,
+        ["task", thread, "fd"] => thread.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 /// The folder `path` is in (`.` for a bare name).
