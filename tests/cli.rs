@@ -527,10 +527,35 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
     assert_eq!(xattrs(&second).get("user.note").map(Vec::as_slice), Some(&b"keep me"[..]));
     assert!(xattrs(&dir.join("tiny_h264-1.jpg")).is_empty(), "a new file gets none");
 
+    // A folder given a default ACL (uid 4242 may read) after its file was made: the
+    // replacement keeps the file's own access, not the ACL the folder gives new files.
+    let shared = scratch.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let private = shared.join("private.jpg");
+    std::fs::write(&private, b"old").unwrap();
+    chmod(&private, 0o640);
+    assert!(set_xattr(&shared, "system.posix_acl_default", &access_acl(4242)));
+    let out = run(&video, "vframe/jpg/offset/0.1", &private);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!((xattrs(&private), mode(&private)), (Default::default(), 0o640), "no ACL widens its access");
+    let new = shared.join("new.jpg");
+    assert!(run(&video, "vframe/jpg/offset/0.1", &new).status.success());
+    assert!(xattrs(&new).contains_key("system.posix_acl_access"), "a new file gets the folder's default");
+
     if !is_root() {
         eprintln!("SKIP (the rest): needs root (to run as another user)");
         return;
     }
+    // File capabilities (setcap), which any write of the file clears: set after the data.
+    let capable = scratch.path("capable.jpg");
+    std::fs::write(&capable, b"old").unwrap();
+    // VFS_CAP_REVISION_2 with the effective flag, CAP_NET_BIND_SERVICE permitted.
+    let capability = [[1, 0, 0, 2], [0, 4, 0, 0], [0; 4], [0; 4], [0; 4]].concat();
+    assert!(set_xattr(&capable, "security.capability", &capability));
+    let out = run(&video, "vframe/jpg/offset/0.1", &capable);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(xattrs(&capable).get("security.capability"), Some(&capability));
+
     // The caller's own file it may write but not read: its attributes are read by path; one
     // the caller may not read (a user.* attribute needs read access) refuses the replacement.
     chmod(&scratch.0, 0o755);
@@ -555,6 +580,14 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
         assert_eq!(std::fs::read(&file).unwrap(), b"mine");
         assert_eq!(xattrs(&file).get("user.note").map(Vec::as_slice), Some(&b"mine"[..]));
     }
+    // Its set-id bits, which its write would clear for a caller without CAP_FSETID.
+    let setid = scratch.path("setid.jpg");
+    std::fs::write(&setid, b"mine").unwrap();
+    std::os::unix::fs::chown(&setid, Some(65534), Some(65534)).unwrap();
+    chmod(&setid, 0o6755);
+    let out = as_nobody(&scratch.0, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "setid.jpg"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&setid), 0o6755);
     assert!(!scratch.files().iter().any(|f| f.ends_with(".vframe-tmp")), "{:?}", scratch.files());
 }
 

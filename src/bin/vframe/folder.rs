@@ -23,7 +23,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -256,8 +256,14 @@ impl Folder {
     /// `at_name`'s to say (a link replaced, or refused).
     pub fn replace(&self, name: &OsStr, data: &[u8], at_name: AtName) -> io::Result<()> {
         let existing = self.existing(name, at_name)?;
-        let (tmp_name, file, _registered) = self.temporary(name, existing.as_ref())?;
-        let written = write_synced(file, data).and_then(|()| rename_at(self.fd(), &tmp_name, self.fd(), name));
+        let (tmp_name, file, _registered) = self.temporary(name)?;
+        // The metadata after the data: a write by a caller without CAP_FSETID clears the
+        // set-id bits and security.capability the file is to keep.
+        let written = write_synced(file, data, |file| match &existing {
+            Some(st) => keep_metadata(file, st, self.fd(), name),
+            None => Ok(()),
+        })
+        .and_then(|()| rename_at(self.fd(), &tmp_name, self.fd(), name));
         if let Err(e) = written {
             let _ = unlink_at(self.fd(), &tmp_name, 0);
             return Err(e);
@@ -289,13 +295,8 @@ impl Folder {
         }
     }
 
-    /// A new temporary file beside `name`, with `existing`'s owner, extended attributes and
-    /// permission bits when there is one (0666 less the umask otherwise).
-    fn temporary(
-        &self,
-        name: &OsStr,
-        existing: Option<&libc::stat>,
-    ) -> io::Result<(OsString, OwnedFd, cleanup::Registered)> {
+    /// A new temporary file beside `name` (mode 0666 less the umask).
+    fn temporary(&self, name: &OsStr) -> io::Result<(OsString, OwnedFd, cleanup::Registered)> {
         let keep = &name.as_bytes()[..name.len().min(TEMP_NAME_KEEP)];
         self.check_not_append_only()?;
         let dir = self.fd();
@@ -321,12 +322,6 @@ impl Folder {
             };
             io::Error::new(e.kind(), format!("cannot create a file in {}: {why}", self.shown.display()))
         })?;
-        if let Some(st) = existing {
-            if let Err(e) = keep_metadata(&fd, st, dir, name) {
-                let _ = unlink_at(self.fd(), &tmp_name, 0);
-                return Err(e);
-            }
-        }
         Ok((tmp_name, fd, registered))
     }
 }
@@ -479,7 +474,7 @@ fn random_chars() -> [u8; 6] {
 /// The replaced file's owner stays (or nothing is replaced), its group where we may set
 /// it, its extended attributes (ACL included; see `xattr`) and its permission bits. `st` is
 /// the file at `name` in `dir`, which `fd` is to replace.
-fn keep_metadata(fd: &OwnedFd, st: &libc::stat, dir: RawFd, name: &OsStr) -> io::Result<()> {
+fn keep_metadata(fd: BorrowedFd<'_>, st: &libc::stat, dir: RawFd, name: &OsStr) -> io::Result<()> {
     let mut mode = st.st_mode & 0o7777;
     // SAFETY: fchown/fchmod on a descriptor we own.
     if unsafe { libc::fchown(fd.as_raw_fd(), st.st_uid, st.st_gid) } != 0 {
@@ -522,10 +517,12 @@ fn attributes_of(dir: RawFd, name: &OsStr, st: &libc::stat) -> io::Result<xattr:
     Ok(source)
 }
 
-fn write_synced(fd: OwnedFd, data: &[u8]) -> io::Result<()> {
+/// Writes `data` to the new file `fd`, then has `finish` set its metadata, then syncs both.
+fn write_synced(fd: OwnedFd, data: &[u8], finish: impl FnOnce(BorrowedFd<'_>) -> io::Result<()>) -> io::Result<()> {
     use std::io::Write;
     let mut file = std::fs::File::from(fd);
     file.write_all(data)?;
+    finish(file.as_fd())?;
     file.sync_all()
 }
 
@@ -806,7 +803,7 @@ impl Staging {
             if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced).map_err(fail)? {
                 refuse(&st)?;
                 let file = open_at(staging, name, libc::O_RDONLY | libc::O_NOFOLLOW, 0).map_err(fail)?;
-                keep_metadata(&file, &st, staged.folder.fd(), name).map_err(fail)?;
+                keep_metadata(file.as_fd(), &st, staged.folder.fd(), name).map_err(fail)?;
             }
             ours.push(stat_at(staging, name).map(|st| identity(&st)).map_err(fail)?);
         }

@@ -2,20 +2,37 @@
 //! user's own attributes (`user.*`) and whatever else the file system lists, copied to the
 //! replacement before it takes the name, as `cp -a` and editors that save by renaming do.
 //! An attribute that cannot be read or copied refuses the replacement (the old file stays),
-//! except a `security.*` label, which the system sets on every new file itself.
+//! except a `security.*` label, which the system sets on every new file itself. The old
+//! file's access is the new one's: an ACL the new file got from the folder's default ACL,
+//! where the old file had none, is removed (else a replaced file could be read by users the
+//! old one kept out).
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 /// Copies the extended attributes of `from` (the file about to be replaced) to `to`.
-pub fn copy(from: &Source, to: &OwnedFd) -> io::Result<()> {
+pub fn copy(from: &Source, to: BorrowedFd<'_>) -> io::Result<()> {
     let names = match list(from) {
         Ok(names) => names,
         // A file system without extended attributes has none to keep.
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(()),
         Err(e) => return Err(io::Error::new(e.kind(), format!("cannot list its extended attributes: {e}"))),
     };
+    const ACL: &[u8] = b"system.posix_acl_access";
+    if !names.split(|&b| b == 0).any(|n| n == ACL) {
+        let acl = CString::new(ACL).expect("no NUL");
+        // SAFETY: `acl` is NUL-terminated.
+        if unsafe { libc::fremovexattr(to.as_raw_fd(), acl.as_ptr()) } != 0 {
+            let e = io::Error::last_os_error();
+            if !matches!(e.raw_os_error(), Some(libc::ENODATA | libc::ENOTSUP)) {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot remove the ACL its folder gave the new file: {e}"),
+                ));
+            }
+        }
+    }
     for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let Ok(name) = CString::new(name) else { continue };
         let label = name.as_bytes().starts_with(b"security.");
