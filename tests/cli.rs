@@ -1178,6 +1178,8 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
             (&["--jobs", &jobs.display().to_string(), "--parallel", "0"], false),
             (&[&jobs_arg, "--bogus"], false),
             (&["--jobs", "-", "x"], true),
+            // Only the second of two jobs files names the video.
+            (&["--jobs", "/dev/null", "--jobs", &jobs.display().to_string()], false),
         ],
     );
     assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
@@ -1206,6 +1208,24 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
 fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     let run = vframe(&["--jobs".as_ref(), "/dev/zero".as_ref()]);
     assert_fails(&run, &["larger than 64 MiB"]);
+    // Too large to run, with stderr appended to a video its lines name (as a file, or on
+    // a pipe): nothing is said into the video; a log gets the message.
+    let scratch = Scratch::new("jobs-too-large");
+    let video = scratch.path("v.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &video).unwrap();
+    let line = format!("{}\tvframe/jpg/offset/0.1\t{}\n", video.display(), scratch.path("o.jpg").display());
+    let jobs = scratch.path("jobs.txt");
+    std::fs::write(&jobs, line.repeat((65 << 20) / line.len() + 1)).unwrap();
+    let log = scratch.path("log.txt");
+    std::fs::write(&log, b"").unwrap();
+    for (stderr_to, from_stdin) in [(&video, false), (&video, true), (&log, false)] {
+        let appending = std::fs::OpenOptions::new().append(true).open(stderr_to).unwrap();
+        let (file, stdin) = if from_stdin { ("-", Some(jobs.as_path())) } else { (jobs.to_str().unwrap(), None) };
+        let run = vframe_with(&["--jobs".as_ref(), file.as_ref()], stdin, Stdio::null(), appending.into());
+        assert_eq!(run.status.code(), Some(1));
+    }
+    assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("larger than 64 MiB"));
 }
 
 #[test]

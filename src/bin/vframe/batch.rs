@@ -74,7 +74,7 @@ impl Job {
     /// The jobs of a jobs file (`-`: standard input): one `INPUT<TAB>SPEC<TAB>OUTPUT` a
     /// line; empty lines and lines starting with `#` are skipped; a malformed line is a
     /// job that fails.
-    pub fn from_file(file: &Path) -> Result<Vec<Job>, String> {
+    pub fn from_file(file: &Path) -> Result<Vec<Job>, Unreadable> {
         let mut text = Vec::new();
         let limit = MAX_JOBS_FILE_BYTES + 1;
         let read = if file.as_os_str() == "-" {
@@ -82,19 +82,31 @@ impl Job {
         } else {
             std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut text))
         };
-        read.map_err(|e| format!("cannot read the jobs file {}: {e}", file.display()))?;
+        let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
+        let refused = |message: String, text: &[u8]| {
+            // The whole lines read so far name inputs too.
+            let whole = text.iter().rposition(|&b| b == b'\n').map_or(&text[..0], |end| &text[..end]);
+            let inputs = Job::parse(whole, &name).into_iter().map(|job| job.input).collect();
+            Unreadable { message, inputs }
+        };
+        if let Err(e) = read {
+            return Err(refused(format!("cannot read the jobs file {}: {e}", file.display()), &text));
+        }
         if text.len() as u64 > MAX_JOBS_FILE_BYTES {
-            return Err(format!(
+            let message = format!(
                 "the jobs file {} is larger than {} MiB (an endless stream, or too many jobs for one run: split it)",
                 file.display(),
                 MAX_JOBS_FILE_BYTES >> 20
-            ));
+            );
+            return Err(refused(message, &text[..MAX_JOBS_FILE_BYTES as usize]));
         }
+        Ok(Job::parse(&text, &name))
+    }
+
+    /// The jobs of the text of a jobs file called `name` in messages.
+    fn parse(text: &[u8], name: &str) -> Vec<Job> {
         // A byte order mark (Windows editors write one) is not part of the first input's name.
-        if text.starts_with(b"\xef\xbb\xbf") {
-            text.drain(..3);
-        }
-        let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
+        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         let mut jobs = Vec::new();
         for (number, line) in text.split(|&b| b == b'\n').enumerate() {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -129,8 +141,15 @@ impl Job {
             };
             jobs.push(job);
         }
-        Ok(jobs)
+        jobs
     }
+}
+
+/// A jobs file that cannot be run: why, and the inputs its lines read so far name (no
+/// message may be written into one of them).
+pub struct Unreadable {
+    pub message: String,
+    pub inputs: Vec<PathBuf>,
 }
 
 fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {

@@ -276,7 +276,9 @@ fn main() -> ExitCode {
         },
         Ok(Command::Jobs { file, parallel }) => match batch::Job::from_file(&file) {
             Ok(jobs) => batch::run(jobs, Some(&file), parallel),
-            Err(why) => failure(&why),
+            // Stderr into a video the lines read name: nothing said.
+            Err(unreadable) if stderr_is_one_of(unreadable.inputs.iter().map(PathBuf::as_path)) => ExitCode::FAILURE,
+            Err(unreadable) => failure(&unreadable.message),
         },
         Err(message) => {
             // The jobs file names the videos; the run that would check them never comes.
@@ -288,24 +290,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// The inputs the first jobs file on the command line names ([`jobs_files`]; standard
-/// input too), read only when stderr goes to a regular file (a terminal or a pipe cannot be
-/// one of them), and where the file can be read: a file, or a pipe, read to its end as the
-/// run would have read it; not a terminal, which is typed at, not read ahead of a message.
+/// The inputs the jobs files on the command line name ([`jobs_files`]; standard input
+/// too), read only when stderr goes to a regular file (a terminal or a pipe cannot be one
+/// of them), and where a file can be read: a file, or a pipe, read to its end as the run
+/// would have read it; not a terminal, which is typed at, not read ahead of a message. A
+/// file too large to run still names the inputs of the lines read.
 fn jobs_inputs(args: &[OsString]) -> Vec<PathBuf> {
     use std::os::unix::fs::FileTypeExt;
     if Place::of_stderr().is_none() {
         return Vec::new();
     }
-    let Some(file) = jobs_files(args).into_iter().next() else { return Vec::new() };
-    let readable =
-        std::fs::metadata(&file).is_ok_and(|m| m.is_file() || m.file_type().is_fifo() || m.file_type().is_socket());
-    if !readable {
-        return Vec::new();
+    let mut inputs = Vec::new();
+    for file in jobs_files(args) {
+        let readable =
+            std::fs::metadata(&file).is_ok_and(|m| m.is_file() || m.file_type().is_fifo() || m.file_type().is_socket());
+        if !readable {
+            continue;
+        }
+        // Standard input is read as the run reads it (a socket cannot be opened by its path).
+        let file = if file == Path::new("/dev/stdin") { PathBuf::from("-") } else { file };
+        match batch::Job::from_file(&file) {
+            Ok(jobs) => inputs.extend(jobs.into_iter().map(|job| job.input)),
+            Err(unreadable) => inputs.extend(unreadable.inputs),
+        }
     }
-    // Standard input is read as the run reads it (a socket cannot be opened by its path).
-    let file = if file == Path::new("/dev/stdin") { PathBuf::from("-") } else { file };
-    batch::Job::from_file(&file).map(|jobs| jobs.into_iter().map(|job| job.input).collect()).unwrap_or_default()
+    inputs
 }
 
 /// `vframe INPUT SPEC -o OUTPUT`.
