@@ -338,6 +338,37 @@ fn character_devices_are_written_in_place() {
 }
 
 #[test]
+fn a_non_blocking_pipe_gets_the_whole_image() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // A pipe whose write end is non-blocking (as some runtimes hand them out), smaller than
+    // the image: vframe waits for the reader instead of stopping at the pipe's 64 KiB.
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vframe/png/offset/1/w/1280";
+    let expected = library_image(&video, spec);
+    assert!(expected.len() > 1 << 17, "larger than a pipe: {} bytes", expected.len());
+    for name in ["-", "/dev/stdout"] {
+        let mut ends = [0; 2];
+        // SAFETY: pipe2 writes two descriptors, owned here from now on.
+        assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(ends[1], libc::F_SETFL, libc::O_NONBLOCK) };
+        let child = Command::new(VFRAME)
+            .args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), name.as_ref()])
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut got = Vec::new();
+        std::fs::File::from(read_end).read_to_end(&mut got).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(got == expected, "{name}: {} of {} bytes", got.len(), expected.len());
+    }
+}
+
+#[test]
 fn dev_stdout_writes_to_the_inherited_descriptor() {
     use std::os::unix::fs::MetadataExt;
     let scratch = Scratch::new("devstdout");
@@ -412,6 +443,19 @@ fn dev_stdout_writes_to_the_inherited_descriptor() {
         .unwrap();
     assert_fails(&out, &["descriptor 0 is open for reading only"]);
     assert_fails(&run(&video, spec, Path::new("/dev/fd/9")), &["descriptor 9 is not open"]);
+    // A standard descriptor the caller closed is not open either, though the runtime puts
+    // /dev/null there: the image would vanish with exit 0.
+    for (close, name, why) in [
+        (">&-", "-", "standard output is not open"),
+        (">&-", "/dev/stdout", "descriptor 1 is not open"),
+        ("<&-", "/dev/stdin", "descriptor 0 is not open"),
+        ("2>&-", "/dev/stderr", ""),
+    ] {
+        let script = format!("exec \"$0\" \"$1\" \"$2\" -o {name} {close}");
+        let out = Command::new("sh").args(["-c", &script, VFRAME]).arg(&video).arg(spec).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name} {close}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{name} {close}: {}", stderr(&out));
+    }
 }
 
 #[test]

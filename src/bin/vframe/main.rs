@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 mod batch;
 mod folder;
@@ -58,6 +58,30 @@ options:
 exit status: 0 every image written; 1 a failure (one line on stderr for each, the output
 untouched; with several images the others are still written); 2 usage error
 progress: with several images and stderr a terminal, a count on stderr as they are written";
+
+/// Which of descriptors 0, 1 and 2 the caller left closed (bit n: descriptor n), noted before
+/// Rust's runtime opens /dev/null on them: an image written to `-` with standard output
+/// closed (`>&-`) would vanish into /dev/null with exit 0.
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
+/// Runs before `main` and before the runtime's own start-up (as a C constructor).
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_AT_START: extern "C" fn() = note_closed_at_start;
+
+extern "C" fn note_closed_at_start() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            CLOSED_AT_START.fetch_or(1 << fd, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether standard descriptor `fd` (0, 1 or 2) was closed when the command started.
+pub(crate) fn closed_at_start(fd: u32) -> bool {
+    fd < 3 && CLOSED_AT_START.load(Ordering::Relaxed) & (1 << fd) != 0
+}
 
 /// Set when stderr is redirected into a file named on the command line (the input, the
 /// jobs file): nothing is written there, not even a usage error.

@@ -24,7 +24,7 @@
 use std::ffi::OsString;
 use std::fs::{Metadata, OpenOptions};
 use std::io::Write;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -150,6 +150,9 @@ impl Output {
     /// Decides how to write to `path` (`-` is standard output).
     pub fn resolve(path: &Path) -> Result<Output, String> {
         if path.as_os_str() == "-" {
+            if crate::closed_at_start(1) {
+                return Err("standard output is not open (closed by the caller)".into());
+            }
             return Ok(Output::Stdout);
         }
         let shown = path.to_path_buf();
@@ -166,6 +169,7 @@ impl Output {
         }
         let resolved = follow_links(path)?;
         match descriptor(&resolved) {
+            Some(fd) if crate::closed_at_start(fd) => return Err(format!("descriptor {fd} is not open")),
             Some(1) => return Ok(Output::Stdout),
             Some(2) => return Ok(Output::Stderr),
             Some(fd) => return Output::descriptor(fd, shown),
@@ -294,20 +298,16 @@ impl Output {
     pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
         match self {
             Output::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(data).and_then(|()| out.flush())
+                let out = std::io::stdout().lock();
+                write_all_waiting(out.as_fd(), data)
             }
             Output::Stderr => {
-                let mut out = std::io::stderr().lock();
-                out.write_all(data).and_then(|()| out.flush())
+                let out = std::io::stderr().lock();
+                write_all_waiting(out.as_fd(), data)
             }
-            Output::Descriptor { fd, .. } => {
-                // A duplicate shares the descriptor's offset and flags, and is closed after.
-                // SAFETY: the descriptor was open when resolved, and nothing in this process
-                // closes inherited descriptors; were it closed, the dup fails with EBADF.
-                let mut file = std::fs::File::from(unsafe { BorrowedFd::borrow_raw(*fd) }.try_clone_to_owned()?);
-                file.write_all(data).and_then(|()| file.flush())
-            }
+            // SAFETY: the descriptor was open when resolved, and nothing in this process
+            // closes inherited descriptors; were it closed, the write fails with EBADF.
+            Output::Descriptor { fd, .. } => write_all_waiting(unsafe { BorrowedFd::borrow_raw(*fd) }, data),
             Output::InPlace { path, .. } => {
                 // No O_CREAT, no O_TRUNC: what is there is written to, never replaced; and
                 // never a file put in its place since the run started.
@@ -322,6 +322,29 @@ impl Output {
             Output::File { path, at_name, .. } => write_atomically(path, *at_name, data),
         }
     }
+}
+
+/// Writes all of `data` through the descriptor `fd` (at its offset, in its append mode),
+/// waiting while one set non-blocking by whoever shares it (a pipe's reader, a terminal) is
+/// full, rather than stopping half way.
+fn write_all_waiting(fd: BorrowedFd<'_>, data: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
+    let mut rest = data;
+    while !rest.is_empty() {
+        match file.write(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut ready = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd; -1 waits until the descriptor can take bytes
+                // (or fails, which the next write reports).
+                unsafe { libc::poll(&mut ready, 1, -1) };
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Replaces (or creates) the regular file `path` with `data` atomically, through its
