@@ -1453,6 +1453,28 @@ fn links_in_a_shared_sticky_folder_are_followed_only_as_the_kernel_would() {
     assert!(std::fs::read(scratch.path("target.jpg")).unwrap().starts_with(b"\xFF\xD8"));
 }
 
+#[test]
+fn a_cpu_time_limit_ends_a_run_that_cleans_up() {
+    // `ulimit -t` sets the hard limit too, whose SIGKILL no handler sees: the run gets
+    // SIGXCPU a second before it and leaves nothing.
+    let scratch = Scratch::new("ulimit-t");
+    let dir = scratch.path("frames");
+    let script = format!(
+        "ulimit -c 0; ulimit -t 2; exec \"$0\" '{}' vsample/png/interval/1/s/1280x720 -o '{}'",
+        common::two_hour_video().display(),
+        dir.display()
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script, VFRAME])
+        .current_dir(&scratch.0)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGXCPU), "{status:?}");
+    let left: Vec<_> = std::fs::read_dir(&dir).map_or(Vec::new(), |d| d.map(|e| e.unwrap().path()).collect());
+    assert!(left.is_empty(), "files left in the folder: {left:?}");
+}
+
 /// The temporary files in `dir`, and the staging folders of vsample and storyboard runs.
 fn temporary_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).map_or(Vec::new(), |entries| {

@@ -929,6 +929,22 @@ pub mod cleanup {
         }
         // SAFETY: ignoring a signal is always allowed.
         unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        // `ulimit -t N` sets the soft and the hard CPU-time limit at once, and at the hard
+        // one the kernel sends SIGKILL, which no handler sees (it checks that one first):
+        // one second less on the soft limit lets SIGXCPU come first, so the run cleans up.
+        let mut cpu = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit with a valid struct; only this process's soft limit
+        // is lowered, never raised.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_CPU, &mut cpu) == 0
+                && cpu.rlim_cur == cpu.rlim_max
+                && cpu.rlim_max != libc::RLIM_INFINITY
+                && cpu.rlim_max > 1
+            {
+                cpu.rlim_cur = cpu.rlim_max - 1;
+                libc::setrlimit(libc::RLIMIT_CPU, &cpu);
+            }
+        }
     }
 
     extern "C" fn handler(signal: libc::c_int) {
