@@ -793,6 +793,15 @@ impl Staging {
     fn move_all(&mut self, refuse: &dyn Fn(&libc::stat) -> Result<(), String>) -> Result<(), String> {
         let Some(staged) = &self.open else { return Ok(()) };
         let (dir, staging) = (staged.folder.fd(), staged.fd.as_raw_fd());
+        // Made append-only since the run began: nothing could be swapped in, nor the staging
+        // folder removed (it is emptied, and named).
+        if let Err(e) = staged.folder.check_not_append_only() {
+            return Err(format!(
+                "cannot write into {}: {e}; the files are left as they were, and the empty staging folder {} stays",
+                staged.folder.shown.display(),
+                staged.name.to_string_lossy()
+            ));
+        }
         // Everything on disk before any name changes.
         // SAFETY: syncfs on a descriptor we own.
         unsafe { libc::syncfs(staging) };
