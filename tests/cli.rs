@@ -338,6 +338,44 @@ fn character_devices_are_written_in_place() {
 }
 
 #[test]
+fn descriptors_of_other_processes_or_seen_from_a_pid_namespace_are_never_replaced() {
+    let scratch = Scratch::new("other-fds");
+    let video = fixture("tiny_h264.mp4");
+    let spec = "vframe/jpg/offset/0.1";
+    // Another process's descriptor: /proc's name for it reads as a link to its file.
+    let victim = scratch.path("victim.txt");
+    std::fs::write(&victim, b"victim\n").unwrap();
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .stdout(std::fs::OpenOptions::new().append(true).open(&victim).unwrap())
+        .spawn()
+        .unwrap();
+    let out = run(&video, spec, Path::new(&format!("/proc/{}/fd/1", sleeper.id())));
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_fails(&out, &["another process's descriptor"]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"victim\n");
+    // In a PID namespace whose /proc is the parent's, /proc/self is not /proc/<own pid>:
+    // an odd spelling of a read-only descriptor is still that descriptor.
+    if !is_root() || !Command::new("unshare").args(["--pid", "--fork", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("SKIP (PID namespace): needs root and unshare");
+        return;
+    }
+    let notes = scratch.path("notes.txt");
+    std::fs::write(&notes, b"my notes\n").unwrap();
+    for name in ["/dev//fd/3", "/proc/self/./fd/3"] {
+        let script = format!("exec 3<'{}'; exec \"$0\" \"$1\" {spec} -o {name}", notes.display());
+        let out = Command::new("unshare")
+            .args(["--pid", "--fork", "sh", "-c", &script, VFRAME])
+            .arg(&video)
+            .output()
+            .unwrap();
+        assert_fails(&out, &["descriptor 3 is open for reading only"]);
+        assert_eq!(std::fs::read(&notes).unwrap(), b"my notes\n", "{name}");
+    }
+}
+
+#[test]
 fn a_non_blocking_pipe_gets_the_whole_image() {
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};
@@ -1270,6 +1308,24 @@ fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     }
     assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
     assert!(std::fs::read_to_string(&log).unwrap().contains("larger than 64 MiB"));
+    // The video named only on the line the limit cuts, its INPUT field read whole.
+    let other = format!(
+        "{}\tvframe/jpg/offset/0.1\t{}\n",
+        scratch.path("other.mp4").display(),
+        scratch.path("o.jpg").display()
+    );
+    let mut text = other.repeat((64 << 20) / other.len()).into_bytes();
+    text.resize((64 << 20) - video.as_os_str().len() - 8, b'#');
+    text.push(b'\n');
+    text.extend_from_slice(line.as_bytes());
+    std::fs::write(&jobs, &text).unwrap();
+    let appending = std::fs::OpenOptions::new().append(true).open(&video).unwrap();
+    let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, Stdio::null(), appending.into());
+    assert_eq!(run.status.code(), Some(1));
+    assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
+    // Standard input closed by the caller is no empty list.
+    let closed = Command::new("sh").args(["-c", "exec \"$0\" --jobs - <&-", VFRAME]).output().unwrap();
+    assert_fails(&closed, &["standard input is not open"]);
 }
 
 #[test]

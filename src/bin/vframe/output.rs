@@ -50,11 +50,13 @@ pub enum Output {
 }
 
 /// The descriptor a `/dev/stdout`-style path names, if it is one: by its usual spellings,
-/// or by any other (`/dev//fd/3`, `/proc/self/./fd/3`, `fd/3` in /dev, a link to /dev/fd)
-/// whose folder is this process's descriptor folder in /proc. Such a name is a magic link:
+/// or by any other (`/dev//fd/3`, `/proc/self/./fd/3`, `/proc/<pid>/fd/3`, `fd/3` in /dev,
+/// a link to /dev/fd) whose folder is this process's descriptor folder: the very folder
+/// (device and inode) `/proc/self/fd` or `/proc/thread-self/fd` is, whatever pid /proc
+/// shows (in a PID namespace it is not this process's own). Such a name is a magic link:
 /// read as a link it gives the file's path, and that file would be replaced, not written
 /// through the descriptor.
-fn descriptor(path: &Path) -> Option<u32> {
+pub(crate) fn descriptor(path: &Path) -> Option<u32> {
     let text = path.to_str()?;
     match text {
         "/dev/stdout" => return Some(1),
@@ -62,28 +64,29 @@ fn descriptor(path: &Path) -> Option<u32> {
         "/dev/stdin" => return Some(0),
         _ => {}
     }
-    let own_pid = format!("/proc/{}/fd/", std::process::id());
-    let usual = ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/", own_pid.as_str()]
+    let usual = ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"]
         .iter()
         .find_map(|prefix| text.strip_prefix(prefix))
         .and_then(|n| n.parse().ok());
     usual.or_else(|| {
         let fd = path.file_name()?.to_str()?.parse().ok()?;
-        let folder = std::fs::canonicalize(folder_of(path)).ok()?;
-        is_own_descriptor_folder(&folder).then_some(fd)
+        let folder = std::fs::metadata(folder_of(path)).ok()?;
+        let ours = ["/proc/self/fd", "/proc/thread-self/fd"].iter().filter_map(|own| std::fs::metadata(own).ok());
+        ours.into_iter().any(|own| (own.dev(), own.ino()) == (folder.dev(), folder.ino())).then_some(fd)
     })
 }
 
-/// Whether `folder` (with its links resolved) is `/proc/<this process>/fd` or a thread's
-/// `/proc/<this process>/task/<thread>/fd`.
-fn is_own_descriptor_folder(folder: &Path) -> bool {
-    let Ok(rest) = folder.strip_prefix(format!("/proc/{}", std::process::id())) else { return false };
-    let parts: Vec<_> = rest.iter().filter_map(|part| part.to_str()).collect();
-    match parts.as_slice() {
-        ["fd"] => true,
-        ["task", thread, "fd"] => thread.bytes().all(|b| b.is_ascii_digit()),
-        _ => false,
-    }
+/// Whether `path` is in a descriptor folder in /proc (`/proc/<pid>/fd`, a thread's): its
+/// names are magic links to what a process has open, never files to replace.
+fn in_descriptor_folder(path: &Path) -> bool {
+    const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
+    let Ok(folder) = std::fs::canonicalize(folder_of(path)) else { return false };
+    let Ok(c_folder) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statfs writes into the zeroed struct; the path is NUL-terminated.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let on_proc =
+        unsafe { libc::statfs(c_folder.as_ptr(), &mut fs) } == 0 && fs.f_type as libc::c_long == PROC_SUPER_MAGIC;
+    on_proc && folder.file_name().is_some_and(|name| name == "fd")
 }
 
 /// The folder `path` is in (`.` for a bare name).
@@ -104,6 +107,9 @@ fn follow_links(path: &Path) -> Result<PathBuf, String> {
             return Ok(current);
         }
         match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() && in_descriptor_folder(&current) => {
+                return Err("it is another process's descriptor (in /proc), not a file vframe may replace".into())
+            }
             Ok(meta) if meta.file_type().is_symlink() => {
                 let target = std::fs::read_link(&current).map_err(|e| e.to_string())?;
                 current = match current.parent() {
