@@ -238,37 +238,39 @@ fn a_folder_swapped_for_a_link_during_the_run_is_not_followed() {
 }
 
 #[test]
-fn a_folder_made_append_only_during_the_run_is_left_as_it_was() {
+fn a_folder_made_append_only_or_immutable_during_the_run_is_left_as_it_was() {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: needs root (chattr +a)");
+        eprintln!("SKIP: needs root (chattr)");
         return;
     }
     let video = common::two_hour_video();
-    let dir = scratch("append-only-later");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("000001.png"), b"mine").unwrap();
-    let (child, staging) = stopped_while_staging(&video, "vsample/png/frames/30/s/160x", &dir);
-    let chattr = |flag: &str| Command::new("chattr").arg(flag).arg(&dir).output();
-    let set = chattr("+a");
-    // SAFETY: the pid is our child's, not yet waited for.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
-    let out = child.wait_with_output().unwrap();
-    let _ = chattr("-a");
-    if !set.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: chattr +a does not work on {} ({set:?})", dir.display());
+    for (flag, said) in [("a", "append-only"), ("i", "immutable")] {
+        let dir = scratch(&format!("flag-{flag}-later"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("000001.png"), b"mine").unwrap();
+        let (child, staging) = stopped_while_staging(&video, "vsample/png/frames/30/s/160x", &dir);
+        let chattr = |sign: &str| Command::new("chattr").arg(format!("{sign}{flag}")).arg(&dir).output();
+        let set = chattr("+");
+        // SAFETY: the pid is our child's, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
+        let out = child.wait_with_output().unwrap();
+        let _ = chattr("-");
+        if !set.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("SKIP: chattr +{flag} does not work on {} ({set:?})", dir.display());
+            let _ = std::fs::remove_dir_all(&dir);
+            continue;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        // The staging folder cannot leave such a folder: it is emptied and named.
+        let name = staging.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(err.contains(said) && err.contains(&name), "+{flag}: {err}");
+        assert_eq!(names(&dir), [name.clone(), "000001.png".to_string()]);
+        assert!(names(&staging).is_empty(), "emptied");
+        assert_eq!(std::fs::read(dir.join("000001.png")).unwrap(), b"mine");
         let _ = std::fs::remove_dir_all(&dir);
-        return;
     }
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    // The staging folder cannot leave an append-only folder: it is emptied and named.
-    let name = staging.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(err.contains("append-only") && err.contains(&name), "{err}");
-    assert_eq!(names(&dir), [name.clone(), "000001.png".to_string()]);
-    assert!(names(&staging).is_empty(), "emptied");
-    assert_eq!(std::fs::read(dir.join("000001.png")).unwrap(), b"mine");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

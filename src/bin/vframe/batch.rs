@@ -84,9 +84,13 @@ impl Job {
         };
         let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
         let refused = |message: String, text: &[u8]| {
-            // The whole lines read so far name inputs too.
-            let whole = text.iter().rposition(|&b| b == b'\n').map_or(&text[..0], |end| &text[..end]);
-            let inputs = Job::parse(whole, &name).into_iter().map(|job| job.input).collect();
+            // The lines read so far name inputs too: the whole ones, and the line cut short
+            // if its INPUT field was read whole (a TAB follows it).
+            let end = text.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
+            let mut inputs: Vec<PathBuf> = Job::parse(&text[..end], &name).into_iter().map(|job| job.input).collect();
+            if let Some(tab) = text[end..].iter().position(|&b| b == b'\t') {
+                inputs.push(PathBuf::from(OsStr::from_bytes(&text[end..end + tab])));
+            }
             Unreadable { message, inputs }
         };
         if let Err(e) = read {

@@ -225,24 +225,29 @@ impl Folder {
         self.fd.as_raw_fd()
     }
 
-    /// Refuses a folder marked append-only (`chattr +a`): a file can be made there but
-    /// neither renamed into place nor removed, so each run would leave its temporary file.
-    /// A folder whose flags cannot be read (an `O_PATH` descriptor, a file system without
-    /// them) is not refused: there a failed rename is cleaned up as usual.
-    fn check_not_append_only(&self) -> io::Result<()> {
+    /// Refuses a folder marked append-only (`chattr +a`), where a file can be made but
+    /// neither renamed into place nor removed, so each run would leave its temporary file,
+    /// or immutable (`chattr +i`), where nothing can be made. A folder whose flags cannot be
+    /// read (an `O_PATH` descriptor, a file system without them) is not refused: there a
+    /// failed rename is cleaned up as usual.
+    fn check_flags(&self) -> io::Result<()> {
+        const FS_IMMUTABLE_FL: libc::c_int = 0x10;
         const FS_APPEND_FL: libc::c_int = 0x20;
         let mut flags: libc::c_int = 0;
         // SAFETY: FS_IOC_GETFLAGS writes an int (the kernel's size, whatever the ioctl's
         // number says) through the pointer.
         let read = unsafe { libc::ioctl(self.fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
-        if read == 0 && flags & FS_APPEND_FL != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "the folder is append-only (chattr +a): a file made there could neither replace another nor be \
-                 removed",
-            ));
-        }
-        Ok(())
+        let why = match flags {
+            _ if read != 0 => return Ok(()),
+            f if f & FS_IMMUTABLE_FL != 0 => {
+                "the folder is immutable (chattr +i): nothing can be made or changed there"
+            }
+            f if f & FS_APPEND_FL != 0 => {
+                "the folder is append-only (chattr +a): a file made there could neither replace another nor be removed"
+            }
+            _ => return Ok(()),
+        };
+        Err(io::Error::new(io::ErrorKind::PermissionDenied, why))
     }
 
     /// `name` in this folder, for messages.
@@ -265,7 +270,15 @@ impl Folder {
         })
         .and_then(|()| rename_at(self.fd(), &tmp_name, self.fd(), name));
         if let Err(e) = written {
-            let _ = unlink_at(self.fd(), &tmp_name, 0);
+            // A folder made append-only or immutable meanwhile is the likelier cause.
+            let e = self.check_flags().err().unwrap_or(e);
+            if let Err(left) = unlink_at(self.fd(), &tmp_name, 0) {
+                let tmp = self.shown(&tmp_name);
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{e}; its temporary file {} could not be removed: {left}", tmp.display()),
+                ));
+            }
             return Err(e);
         }
         // The rename itself is durable once the folder is synced.
@@ -298,7 +311,7 @@ impl Folder {
     /// A new temporary file beside `name` (mode 0666 less the umask).
     fn temporary(&self, name: &OsStr) -> io::Result<(OsString, OwnedFd, cleanup::Registered)> {
         let keep = &name.as_bytes()[..name.len().min(TEMP_NAME_KEEP)];
-        self.check_not_append_only()?;
+        self.check_flags()?;
         let dir = self.fd();
         // Created and registered before a signal is acted on.
         let made = cleanup::creating(|| {
@@ -576,7 +589,7 @@ struct Staged {
 impl Staged {
     fn new(folder: Folder) -> Result<Staged, String> {
         let fail = |e: io::Error| format!("cannot write into {}: {e}", folder.shown.display());
-        folder.check_not_append_only().map_err(fail)?;
+        folder.check_flags().map_err(fail)?;
         for _ in 0..100 {
             let mut name = b".vframe-".to_vec();
             name.extend_from_slice(&random_chars());
@@ -617,14 +630,15 @@ impl Staged {
     }
 
     /// Removes the staging folder, if it is still the one made (by device and inode).
-    fn remove(&self) {
+    fn remove(&self) -> io::Result<()> {
         let same = match (stat_fd(self.fd.as_raw_fd()), stat_at(self.folder.fd(), &self.name)) {
             (Ok(ours), Ok(there)) => (ours.st_dev, ours.st_ino) == (there.st_dev, there.st_ino),
             _ => false,
         };
         if same {
-            let _ = unlink_at(self.folder.fd(), &self.name, libc::AT_REMOVEDIR);
+            unlink_at(self.folder.fd(), &self.name, libc::AT_REMOVEDIR)?;
         }
+        Ok(())
     }
 }
 
@@ -784,22 +798,42 @@ impl Staging {
                 // SAFETY: as above.
                 unsafe { libc::flock(dir, libc::LOCK_UN) };
             }
-            // The staging folder goes now, signals still held.
-            drop(self);
-            result
+            // The staging folder goes now, signals still held; one that cannot (its folder
+            // made append-only or immutable meanwhile) is named.
+            let left = self.discard();
+            match (result, left) {
+                (result, None) => result,
+                (Ok(()), Some(left)) => Err(format!("the files are in place, but {left}")),
+                (Err(e), Some(left)) => Err(format!("{e}; {left}")),
+            }
         })
+    }
+
+    /// Empties and removes the staging folder now (as dropping does); says so when the
+    /// folder is still there after.
+    fn discard(&mut self) -> Option<String> {
+        let staged = self.open.take()?;
+        for name in self.files.iter().filter(|name| !self.keep.contains(name)) {
+            let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
+        }
+        // One still holding what could not be put back stays by design, and is named.
+        match staged.remove() {
+            Err(e) if self.keep.is_empty() => Some(format!(
+                "the staging folder {} could not be removed: {e}",
+                staged.folder.shown(&staged.name).display()
+            )),
+            _ => None,
+        }
     }
 
     fn move_all(&mut self, refuse: &dyn Fn(&libc::stat) -> Result<(), String>) -> Result<(), String> {
         let Some(staged) = &self.open else { return Ok(()) };
         let (dir, staging) = (staged.folder.fd(), staged.fd.as_raw_fd());
-        // Made append-only since the run began: nothing could be swapped in, nor the staging
-        // folder removed (it is emptied, and named).
-        if let Err(e) = staged.folder.check_not_append_only() {
+        // Made append-only or immutable since the run began: nothing could be swapped in.
+        if let Err(e) = staged.folder.check_flags() {
             return Err(format!(
-                "cannot write into {}: {e}; the files are left as they were, and the empty staging folder {} stays",
-                staged.folder.shown.display(),
-                staged.name.to_string_lossy()
+                "cannot write into {}: {e}; the files are left as they were",
+                staged.folder.shown.display()
             ));
         }
         // Everything on disk before any name changes.
@@ -863,7 +897,7 @@ impl Drop for Staging {
             for name in self.files.iter().filter(|name| !self.keep.contains(name)) {
                 let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
             }
-            staged.remove();
+            let _ = staged.remove();
         }
     }
 }

@@ -298,6 +298,12 @@ fn main() -> ExitCode {
             Ok(jobs) => batch::run(jobs, None, 1),
             Err(why) => failure(&why),
         },
+        // Standard input closed by the caller: the runtime's /dev/null is no empty list.
+        Ok(Command::Jobs { file, .. })
+            if closed_at_start(0) && (file == Path::new("-") || output::descriptor(&file) == Some(0)) =>
+        {
+            failure(&format!("cannot read the jobs file {}: standard input is not open", file.display()))
+        }
         Ok(Command::Jobs { file, parallel }) => match batch::Job::from_file(&file) {
             Ok(jobs) => batch::run(jobs, Some(&file), parallel),
             // Stderr into a video the lines read name: nothing said.
