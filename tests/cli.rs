@@ -351,9 +351,23 @@ fn descriptors_of_other_processes_or_seen_from_a_pid_namespace_are_never_replace
         .spawn()
         .unwrap();
     let out = run(&video, spec, Path::new(&format!("/proc/{}/fd/1", sleeper.id())));
+    assert_fails(&out, &["another process's descriptor"]);
+    // ... also reached through a bind mount of its descriptor folder under another name.
+    let bound = scratch.path("bound");
+    std::fs::create_dir(&bound).unwrap();
+    let mounted = is_root()
+        && Command::new("mount")
+            .args(["--bind", &format!("/proc/{}/fd", sleeper.id())])
+            .arg(&bound)
+            .status()
+            .is_ok_and(|s| s.success());
+    if mounted {
+        let out = run(&video, spec, &bound.join("1"));
+        let _ = Command::new("umount").arg(&bound).status();
+        assert_fails(&out, &["another process's descriptor"]);
+    }
     let _ = sleeper.kill();
     let _ = sleeper.wait();
-    assert_fails(&out, &["another process's descriptor"]);
     assert_eq!(std::fs::read(&victim).unwrap(), b"victim\n");
     // In a PID namespace whose /proc is the parent's, /proc/self is not /proc/<own pid>:
     // an odd spelling of a read-only descriptor is still that descriptor.
@@ -1323,9 +1337,22 @@ fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, Stdio::null(), appending.into());
     assert_eq!(run.status.code(), Some(1));
     assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
-    // Standard input closed by the caller is no empty list.
-    let closed = Command::new("sh").args(["-c", "exec \"$0\" --jobs - <&-", VFRAME]).output().unwrap();
-    assert_fails(&closed, &["standard input is not open"]);
+    // ... nor on a first line that starts with a byte order mark.
+    let mut text = b"\xef\xbb\xbf".to_vec();
+    text.extend_from_slice(format!("{}\tvframe/jpg/offset/0.1\t", video.display()).as_bytes());
+    text.resize(65 << 20, b'x');
+    std::fs::write(&jobs, &text).unwrap();
+    let appending = std::fs::OpenOptions::new().append(true).open(&video).unwrap();
+    let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, Stdio::null(), appending.into());
+    assert_eq!(run.status.code(), Some(1));
+    assert!(std::fs::read(&video).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap(), "the video is intact");
+    // Standard input closed by the caller is no empty list, however it is named.
+    std::os::unix::fs::symlink("/dev/stdin", scratch.path("stdin-link")).unwrap();
+    for name in ["-", "/dev/stdin", scratch.path("stdin-link").to_str().unwrap()] {
+        let script = format!("exec \"$0\" --jobs '{name}' <&-");
+        let closed = Command::new("sh").args(["-c", &script, VFRAME]).output().unwrap();
+        assert_fails(&closed, &["standard input is not open"]);
+    }
 }
 
 #[test]

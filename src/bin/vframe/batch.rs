@@ -88,8 +88,10 @@ impl Job {
             // if its INPUT field was read whole (a TAB follows it).
             let end = text.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
             let mut inputs: Vec<PathBuf> = Job::parse(&text[..end], &name).into_iter().map(|job| job.input).collect();
-            if let Some(tab) = text[end..].iter().position(|&b| b == b'\t') {
-                inputs.push(PathBuf::from(OsStr::from_bytes(&text[end..end + tab])));
+            // (Without the byte order mark `parse` drops, when it is the first line.)
+            let cut = if end == 0 { text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text) } else { &text[end..] };
+            if let Some(tab) = cut.iter().position(|&b| b == b'\t') {
+                inputs.push(PathBuf::from(OsStr::from_bytes(&cut[..tab])));
             }
             Unreadable { message, inputs }
         };

@@ -300,7 +300,7 @@ fn main() -> ExitCode {
         },
         // Standard input closed by the caller: the runtime's /dev/null is no empty list.
         Ok(Command::Jobs { file, .. })
-            if closed_at_start(0) && (file == Path::new("-") || output::descriptor(&file) == Some(0)) =>
+            if closed_at_start(0) && (file == Path::new("-") || output::names_descriptor(&file) == Some(0)) =>
         {
             failure(&format!("cannot read the jobs file {}: standard input is not open", file.display()))
         }

@@ -56,7 +56,7 @@ pub enum Output {
 /// shows (in a PID namespace it is not this process's own). Such a name is a magic link:
 /// read as a link it gives the file's path, and that file would be replaced, not written
 /// through the descriptor.
-pub(crate) fn descriptor(path: &Path) -> Option<u32> {
+fn descriptor(path: &Path) -> Option<u32> {
     let text = path.to_str()?;
     match text {
         "/dev/stdout" => return Some(1),
@@ -76,17 +76,23 @@ pub(crate) fn descriptor(path: &Path) -> Option<u32> {
     })
 }
 
-/// Whether `path` is in a descriptor folder in /proc (`/proc/<pid>/fd`, a thread's): its
-/// names are magic links to what a process has open, never files to replace.
-fn in_descriptor_folder(path: &Path) -> bool {
+/// Whether `path` is in a folder of /proc (however reached: a bind mount, another mount of
+/// /proc): its links are magic links to what a process has open (`fd/N`, `cwd`, `exe`...),
+/// never files to replace; this process's own descriptors are [`descriptor`]'s.
+fn in_proc(path: &Path) -> bool {
     const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
     let Ok(folder) = std::fs::canonicalize(folder_of(path)) else { return false };
     let Ok(c_folder) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else { return false };
     // SAFETY: statfs writes into the zeroed struct; the path is NUL-terminated.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    let on_proc =
-        unsafe { libc::statfs(c_folder.as_ptr(), &mut fs) } == 0 && fs.f_type as libc::c_long == PROC_SUPER_MAGIC;
-    on_proc && folder.file_name().is_some_and(|name| name == "fd")
+    let read = unsafe { libc::statfs(c_folder.as_ptr(), &mut fs) };
+    read == 0 && fs.f_type as libc::c_long == PROC_SUPER_MAGIC
+}
+
+/// The descriptor `path` names once the links of its last name are followed (a link to
+/// /dev/stdin), if it names one.
+pub(crate) fn names_descriptor(path: &Path) -> Option<u32> {
+    descriptor(&follow_links(path).ok()?)
 }
 
 /// The folder `path` is in (`.` for a bare name).
@@ -107,8 +113,8 @@ fn follow_links(path: &Path) -> Result<PathBuf, String> {
             return Ok(current);
         }
         match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() && in_descriptor_folder(&current) => {
-                return Err("it is another process's descriptor (in /proc), not a file vframe may replace".into())
+            Ok(meta) if meta.file_type().is_symlink() && in_proc(&current) => {
+                return Err("it is another process's descriptor or link in /proc, not a file vframe may replace".into())
             }
             Ok(meta) if meta.file_type().is_symlink() => {
                 let target = std::fs::read_link(&current).map_err(|e| e.to_string())?;
