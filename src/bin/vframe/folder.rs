@@ -257,8 +257,8 @@ impl Folder {
 
     /// Replaces (or creates) the regular file `name` in this folder with `data`, atomically.
     /// An existing file keeps its permission bits, owner and extended attributes; one the
-    /// caller may not write, or whose owner or attributes could not be kept, is refused. What else may be at `name` is
-    /// `at_name`'s to say (a link replaced, or refused).
+    /// caller may not write, or whose owner or attributes could not be kept, is refused.
+    /// What else may be at `name` is `at_name`'s to say (a link replaced, or refused).
     pub fn replace(&self, name: &OsStr, data: &[u8], at_name: AtName) -> io::Result<()> {
         let existing = self.existing(name, at_name)?;
         let (tmp_name, file, _registered) = self.temporary(name)?;

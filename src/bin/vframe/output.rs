@@ -4,9 +4,10 @@
 //!   file with an unpredictable name, created exclusively beside it, synced, then renamed
 //!   over it. An existing file keeps its permission bits, owner and extended attributes
 //!   (its ACL too: `xattr`); one the caller may not write, or whose owner or attributes
-//!   could not be kept, is refused (as the shell's `>` would refuse the first). A new one gets 0666 less the umask. The file's folder is opened once and
-//!   written through its descriptor (`folder`), and a temporary file is removed when the
-//!   command is stopped by a signal.
+//!   could not be kept, is refused (as the shell's `>` would refuse the first). A new one
+//!   gets 0666 less the umask. The file's folder is opened once and written through its
+//!   descriptor (`folder`), and a temporary file is removed when the command is stopped by
+//!   a signal.
 //! - A symbolic link is followed: the file it points to is written by the rule for its kind,
 //!   except a link the kernel's `protected_symlinks` rule would not follow (in a sticky,
 //!   world-writable folder such as /tmp, owned by neither the caller nor the folder's
