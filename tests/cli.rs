@@ -369,6 +369,29 @@ fn descriptors_of_other_processes_or_seen_from_a_pid_namespace_are_never_replace
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     assert_eq!(std::fs::read(&victim).unwrap(), b"victim\n");
+    // ... also through a /proc mount detached (umount -l) while the run sits in it: no path
+    // leads back to /proc there, so the link itself is asked where it lives.
+    if is_root() {
+        let script = r#"set -e
+            sleep 30 6<"$1" & SP=$!
+            mkdir "$2" && mount -t proc proc "$2"
+            cd "$2/$SP/fd" && umount -l "$2"
+            status=0; "$0" "$3" vframe/jpg/offset/0.1 -o 6 || status=$?
+            kill $SP; exit $status"#;
+        let out = Command::new("sh")
+            .args(["-c", script, VFRAME])
+            .arg(&victim)
+            .arg(scratch.path("detached"))
+            .arg(&video)
+            .output()
+            .unwrap();
+        if out.status.code() == Some(1) || stderr(&out).contains("another process") {
+            assert_fails(&out, &["another process's descriptor"]);
+        } else {
+            eprintln!("SKIP (detached /proc): {out:?}");
+        }
+        assert!(std::fs::read(&victim).unwrap() == b"victim\n", "the file the other process holds is intact");
+    }
     // In a PID namespace whose /proc is the parent's, /proc/self is not /proc/<own pid>:
     // an odd spelling of a read-only descriptor is still that descriptor.
     if !is_root() || !Command::new("unshare").args(["--pid", "--fork", "true"]).status().is_ok_and(|s| s.success()) {

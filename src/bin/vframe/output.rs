@@ -25,7 +25,7 @@
 use std::ffi::OsString;
 use std::fs::{Metadata, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -77,17 +77,25 @@ fn descriptor(path: &Path) -> Option<u32> {
     })
 }
 
-/// Whether `path` is in a folder of /proc (however reached: a bind mount, another mount of
-/// /proc): its links are magic links to what a process has open (`fd/N`, `cwd`, `exe`...),
-/// never files to replace; this process's own descriptors are [`descriptor`]'s.
-fn in_proc(path: &Path) -> bool {
+/// Whether the link `path` lives on /proc (however reached: a bind mount, a detached or
+/// covered mount): its links are magic links to what a process has open (`fd/N`, `cwd`,
+/// `exe`...), never files to replace; this process's own descriptors are [`descriptor`]'s.
+/// The kernel is asked about the link itself (opened without following it), not about a
+/// path rebuilt from link texts; a link that cannot be asked about counts as one in /proc.
+fn link_in_proc(path: &Path) -> bool {
     const PROC_SUPER_MAGIC: libc::c_long = 0x9fa0;
-    let Ok(folder) = std::fs::canonicalize(folder_of(path)) else { return false };
-    let Ok(c_folder) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else { return false };
-    // SAFETY: statfs writes into the zeroed struct; the path is NUL-terminated.
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return true };
+    // SAFETY: the path is NUL-terminated; a descriptor returned is owned here.
+    let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return true;
+    }
+    // SAFETY: just opened, owned by nobody else.
+    let link = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: fstatfs writes into the zeroed struct.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    let read = unsafe { libc::statfs(c_folder.as_ptr(), &mut fs) };
-    read == 0 && fs.f_type as libc::c_long == PROC_SUPER_MAGIC
+    let read = unsafe { libc::fstatfs(link.as_raw_fd(), &mut fs) };
+    read != 0 || fs.f_type as libc::c_long == PROC_SUPER_MAGIC
 }
 
 /// The descriptor `path` names once the links of its last name are followed (a link to
@@ -114,7 +122,7 @@ fn follow_links(path: &Path) -> Result<PathBuf, String> {
             return Ok(current);
         }
         match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() && in_proc(&current) => {
+            Ok(meta) if meta.file_type().is_symlink() && link_in_proc(&current) => {
                 return Err("it is another process's descriptor or link in /proc, not a file vframe may replace".into())
             }
             Ok(meta) if meta.file_type().is_symlink() => {
