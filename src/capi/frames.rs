@@ -154,9 +154,8 @@ fn stopped() -> Error {
     Error::new(Status::Cancelled, "stopped by the callback")
 }
 
-/// The input of a call: a path, or `data`/`len` when `path` is NULL.
-/// The caller's input, its arguments checked when it is used: after `*out` is emptied, so
-/// that every failure leaves it empty.
+/// The caller's input, a path or bytes in memory, its arguments checked when it is used:
+/// after `*out` is emptied, so that every failure leaves it empty.
 enum Source {
     Path(*const c_char),
     Memory(*const u8, usize),

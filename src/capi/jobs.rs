@@ -377,9 +377,9 @@ pub unsafe extern "C" fn vframe_pool_close(pool: *mut vframe_pool) {
 /// callback it cannot wait for itself. While it runs, a `done` callback's own submit is
 /// refused with `VFRAME_STATUS_CANCELLED`. No call may start on the pool once this has begun
 /// (a submit waiting for a place, or a `vframe_pool_wait`, already running is fine): when
-/// other threads may still submit, call `vframe_pool_close` first and join them. In a child made by `fork()` it only
-/// releases the pool: no waiting, no `done` (what the parent's threads hold stays allocated
-/// in the child).
+/// other threads may still submit, call `vframe_pool_close` first and join them. In a
+/// child made by `fork()` it only releases the pool: no waiting, no `done` (what the
+/// parent's threads hold stays allocated in the child).
 ///
 /// # Safety
 /// `pool` must be NULL or come from `vframe_pool_new*`, and not be used after this call.

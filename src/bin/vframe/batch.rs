@@ -88,8 +88,7 @@ impl Job {
             // if its INPUT field was read whole (a TAB follows it).
             let end = text.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
             let mut inputs: Vec<PathBuf> = Job::parse(&text[..end], &name).into_iter().map(|job| job.input).collect();
-            // (Without the byte order mark `parse` drops, when it is the first line.)
-            let cut = if end == 0 { text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text) } else { &text[end..] };
+            let cut = if end == 0 { without_bom(text) } else { &text[end..] };
             if let Some(tab) = cut.iter().position(|&b| b == b'\t') {
                 inputs.push(PathBuf::from(OsStr::from_bytes(&cut[..tab])));
             }
@@ -111,8 +110,7 @@ impl Job {
 
     /// The jobs of the text of a jobs file called `name` in messages.
     fn parse(text: &[u8], name: &str) -> Vec<Job> {
-        // A byte order mark (Windows editors write one) is not part of the first input's name.
-        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+        let text = without_bom(text);
         let mut jobs = Vec::new();
         for (number, line) in text.split(|&b| b == b'\n').enumerate() {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -149,6 +147,12 @@ impl Job {
         }
         jobs
     }
+}
+
+/// `text` without the byte order mark Windows editors write at a file's start: it is not
+/// part of the first input's name.
+fn without_bom(text: &[u8]) -> &[u8] {
+    text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text)
 }
 
 /// A jobs file that cannot be run: why, and the inputs its lines read so far name (no

@@ -809,10 +809,12 @@ impl Staging {
         })
     }
 
-    /// Empties and removes the staging folder now (as dropping does); says so when the
+    /// Empties and removes the staging folder now (dropping does it too); says so when the
     /// folder is still there after.
     fn discard(&mut self) -> Option<String> {
         let staged = self.open.take()?;
+        // What is left in it: the run's files, or after a commit those they replaced, but
+        // what could not be put back (the folder then stays).
         for name in self.files.iter().filter(|name| !self.keep.contains(name)) {
             let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
         }
@@ -891,14 +893,7 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if let Some(staged) = &self.open {
-            // What is left in it: the run's files, or after a commit those they replaced,
-            // but what could not be put back (the folder then stays).
-            for name in self.files.iter().filter(|name| !self.keep.contains(name)) {
-                let _ = unlink_at(staged.fd.as_raw_fd(), name, 0);
-            }
-            let _ = staged.remove();
-        }
+        let _ = self.discard();
     }
 }
 
