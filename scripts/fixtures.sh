@@ -137,4 +137,19 @@ make_one tiny_wmv2.asf "${tiny[@]}" -c:v wmv2
 make_one tiny_ffv1.nut "${tiny[@]}" -c:v ffv1
 make_one tiny_gif.gif "${tiny[@]}"
 make_one tiny_yuv420p.y4m "${tiny[@]}" -pix_fmt yuv420p
+
+# HEVC in MPEG-TS, without and with B-frames (open GOP, x265's default): seeks in MPEG-TS
+# land on any packet, and FFmpeg's HEVC decoder makes up the references of a picture
+# decoded without them instead of leaving it out.
+x265=(-c:v libx265 -preset ultrafast -pix_fmt yuv420p)
+make_one hevc_gop30.ts -f lavfi -i "$(src 320x240 30)" -t 4 "${x265[@]}" -x265-params bframes=0:keyint=30:min-keyint=30:log-level=none -f mpegts
+make_one hevc_bframes.ts -f lavfi -i "$(src 320x240 30)" -t 4 "${x265[@]}" -x265-params bframes=3:keyint=30:min-keyint=30:log-level=none -f mpegts
+# HEVC in MP4 without a sync-sample table (stss renamed to free, which demuxers skip):
+# every sample counts as a keyframe, so a seek lands on pictures that need others.
+if [ ! -s "$dir/hevc_no_stss.mp4" ]; then
+    make_one .hevc_stss.mp4 -f lavfi -i "$(src 320x240 30)" -t 4 "${x265[@]}" -x265-params bframes=3:keyint=30:min-keyint=30:log-level=none -movflags +faststart
+    tmp="$dir/.tmp-$$-hevc_no_stss.mp4"
+    # faststart puts the moov first: the first stbl and the stss in it are the index's.
+    perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.hevc_stss.mp4" > "$tmp" && mv "$tmp" "$dir/hevc_no_stss.mp4"
+fi
 echo "$dir"

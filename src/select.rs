@@ -149,10 +149,10 @@ impl Clock {
 }
 
 /// Whether FFmpeg decodes a P-frame of this stream whose reference it never had from a
-/// blank picture (its MPEG-1/2, MPEG-4 Part 2 and H.263 family) and shows it. H.264 and
-/// HEVC decoders instead show nothing before a picture they can rebuild, and their
-/// intra-refresh streams rightly mark recovery-point P-frames as keyframes: a seek to one
-/// is sound.
+/// blank picture (its MPEG-1/2, MPEG-4 Part 2 and H.263 family) and shows it. The H.264
+/// decoder instead shows nothing before a picture it can rebuild, and intra-refresh
+/// streams rightly mark recovery-point P-frames as keyframes: a seek to one is sound. For
+/// HEVC see [`makes_up_references`].
 fn predicts_from_blank(stream: &StreamInfo) -> bool {
     matches!(
         stream.codec_name.as_str(),
@@ -168,6 +168,16 @@ fn predicts_from_blank(stream: &StreamInfo) -> bool {
             | "wmv1"
             | "wmv2"
     )
+}
+
+/// Whether FFmpeg's decoder for this stream, given pictures whose references it never had,
+/// makes the references up (grey) and shows what it predicts from them: FFmpeg 5.1's HEVC
+/// decoder does ("Could not find ref with POC"). After a seek, which in MPEG-TS lands on
+/// any packet (its seeks search by timestamp) and in an MP4 without a sync-sample table
+/// on a sample wrongly marked as a keyframe, its packets wait for the first one marked as
+/// a keyframe, and a first picture that is no keyframe (IRAP) ends the pass as untrusted.
+fn makes_up_references(stream: &StreamInfo) -> bool {
+    stream.codec_name == "hevc"
 }
 
 /// The decoded-frame limit of one search.
@@ -220,6 +230,9 @@ struct Scan<'t> {
     /// Whether the decoder decodes a P-frame without its reference from a blank picture
     /// (see [`predicts_from_blank`]).
     blank_references: bool,
+    /// Whether, after a seek, the first picture must be a keyframe (see
+    /// [`makes_up_references`]).
+    key_first: bool,
     /// Packet times a seek pass checks the decoder's output against: the earliest at or
     /// after the target, and the latest (frames skipped on purpose left aside).
     first_due: Option<i64>,
@@ -227,9 +240,10 @@ struct Scan<'t> {
 }
 
 impl<'t> Scan<'t> {
-    fn new(timeline: &'t Timeline, check_late: Option<i64>, blank_references: bool) -> Scan<'t> {
+    fn new(timeline: &'t Timeline, check_late: Option<i64>, stream: &StreamInfo) -> Scan<'t> {
         Scan {
-            blank_references,
+            blank_references: predicts_from_blank(stream),
+            key_first: makes_up_references(stream),
             timeline,
             check_late,
             first: true,
@@ -266,6 +280,12 @@ impl<'t> Scan<'t> {
         // keeps the mark on the packet before the I-frame): the decoder made it up from a
         // blank picture, dropped the B-frames after it and gave the rest the wrong times.
         if self.first && self.check_late.is_some() && self.blank_references && frame.is_predicted() {
+            self.untrusted = true;
+            return Ok(Flow::Stop);
+        }
+        // After a seek, an HEVC picture before any keyframe was predicted from references
+        // the decoder made up: the packet marked as a keyframe was none.
+        if self.first && self.check_late.is_some() && self.key_first && !frame.is_key() {
             self.untrusted = true;
             return Ok(Flow::Stop);
         }
@@ -666,8 +686,11 @@ impl<'a> Selector<'a> {
     fn scan(&mut self, timeline: &Timeline, check_late: Option<i64>) -> Result<Outcome, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
         let (mut packet, mut frame) = (Packet::new()?, Frame::new()?);
-        let mut scan = Scan::new(timeline, check_late, predicts_from_blank(self.source.stream()));
+        let mut scan = Scan::new(timeline, check_late, self.source.stream());
         let mut packets: u64 = 0;
+        // After a seek, packets before the first keyframe are left out where the decoder
+        // would make up their references (see `makes_up_references`).
+        let mut await_key = check_late.is_some() && makes_up_references(self.source.stream());
         // Container timestamps that are decoding times (every pts equal to its dts) in an
         // MPEG-4 Part 2 stream the decoder reorders (its VOL says B-frames may come, and
         // encoders say so only when they use them): the times of frames depend on which
@@ -686,6 +709,10 @@ impl<'a> Selector<'a> {
                         "read too many packets without a frame (the decode limit)",
                     ));
                 }
+                if await_key && !packet.is_key() {
+                    continue;
+                }
+                await_key = false;
                 // Packed B-frames are decoded whatever their packet times say: stream-copied
                 // into MP4 or MOV they carry decoding times as presentation times, and
                 // which frames are B-frames changes how FFmpeg times the others.

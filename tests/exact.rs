@@ -172,6 +172,47 @@ fn fragmented_mp4() {
     check_fixture("fragmented.mp4", &[0, 2000, 2010, 1234, 3950, 99_000]);
 }
 
+/// The same offsets through one `vframe::Source`, backwards then forwards, give the
+/// pictures fresh calls give (after a seek back, decoding on, and a seek forward).
+fn check_source_matches_fresh_calls(name: &str, offsets_ms: &[u64]) {
+    let path = common::fixture(name);
+    let options = Options::default();
+    let mut source = vframe::Source::open(Input::Path(&path), &options).expect("opens");
+    let mut order: Vec<u64> = offsets_ms.to_vec();
+    order.sort_unstable();
+    let order: Vec<u64> = order.iter().rev().chain(order.iter()).copied().collect();
+    for ms in order {
+        let fresh = vframe::decode_frame(Input::Path(&path), ms, &options).expect("fresh call");
+        let kept = source.decode_frame(ms).expect("through the source");
+        assert!(
+            fresh.data == kept.data,
+            "{name} at {ms} ms: the source gives t={:.4}, a fresh call t={:.4}",
+            kept.time,
+            fresh.time
+        );
+    }
+}
+
+#[test]
+fn hevc_in_mpeg_ts() {
+    // An MPEG-TS seek lands on any packet, and FFmpeg's HEVC decoder shows pictures whose
+    // references it made up: the frames come from the keyframe packet on, or from the start.
+    let offsets = [0, 34, 300, 1000, 1246, 2400, 3500, 3966, 99_000];
+    for name in ["hevc_gop30.ts", "hevc_bframes.ts"] {
+        check_fixture(name, &offsets);
+        check_source_matches_fresh_calls(name, &offsets);
+    }
+}
+
+#[test]
+fn hevc_mp4_without_sync_samples() {
+    // Without an stss box every sample counts as a keyframe: a seek lands on pictures
+    // that need others, and the answer comes from a decode from the start.
+    let offsets = [100, 1000, 2000, 3000, 3900, 99_000];
+    check_fixture("hevc_no_stss.mp4", &offsets);
+    check_source_matches_fresh_calls("hevc_no_stss.mp4", &offsets);
+}
+
 #[test]
 fn mp4_edit_list_with_audio_first() {
     check_fixture("editlist.mp4", &[0, 2000, 2010, 1234, 4950, 99_000]);
