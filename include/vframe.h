@@ -107,9 +107,9 @@ typedef struct vframe_pool vframe_pool;
 /**
  * A video opened once (`vframe_source_open`, `vframe_source_open_memory`) for any number
  * of `vframe_source_extract` calls, each of which gives exactly the image a fresh
- * `vframe_extract_opts` call with the same options gives. Opening and probing the file,
- * starting the decoder and, for a later offset in the GOP being decoded, decoding up to
- * it are paid once. Release it with `vframe_source_close`.
+ * `vframe_extract_opts` call with the same options gives (except on the few files the
+ * README lists as known to differ). Opening and probing the file, starting the decoder
+ * and, for a later offset in the GOP being decoded, decoding up to it are paid once. Release it with `vframe_source_close`.
  *
  * Thread rule: internally locked. Any thread may use a source; calls on one source run
  * one at a time (a second caller waits), so for parallel work open one source per

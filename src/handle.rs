@@ -32,7 +32,7 @@ use crate::{DecodedFrame, Image, Input, Options, Spec};
 /// ```
 ///
 /// Each extraction gives exactly the image a fresh [`crate::extract`] call gives, in any
-/// order of offsets. `options` (given at open) apply to every call: each call (`open`,
+/// order of offsets (except on the few files the README lists as known to differ). `options` (given at open) apply to every call: each call (`open`,
 /// `extract`, `extract_many`, `decode_frame`) gets the whole time limit, and each frame
 /// looked for the whole decoded-frame limit. A `Source` may move between threads; its
 /// methods take `&mut self`, so one thread uses it at a time. Memory held between calls:

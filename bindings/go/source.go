@@ -12,7 +12,8 @@ import (
 
 // Source is a video opened and probed once, from which any number of thumbnails are
 // extracted (the C vframe_source): each Extract gives exactly the image the package's
-// Extract gives, without opening the file again. Offsets may come in any order; in time
+// Extract gives (except on the few files the README lists as known to differ), without
+// opening the file again. Offsets may come in any order; in time
 // order, those in one GOP are reached by decoding on.
 //
 //	src, err := vframe.Open("movie.mp4")

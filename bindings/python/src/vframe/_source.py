@@ -22,7 +22,8 @@ from ._call import Source as Video
 
 class Source(NoCopy):
     """A video opened and probed once; each :meth:`extract` gives exactly the image
-    :func:`vframe.extract` gives, without opening the file again. Offsets may come in any
+    :func:`vframe.extract` gives (except on the few files the README lists as known to
+    differ), without opening the file again. Offsets may come in any
     order; in time order, those in one GOP are reached by decoding on.
 
     Made by :func:`vframe.open`. Use it in a ``with`` block, or call :meth:`close` (also
