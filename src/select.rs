@@ -18,7 +18,7 @@
 //!
 //! Safe Rust over the `av` wrappers, through `source`. Presentation is `present`'s.
 
-use crate::av::{Flow, Frame, Packet, Rational, StreamInfo};
+use crate::av::{starts_irap, Flow, Frame, Packet, Rational, StreamInfo};
 use crate::error::{Error, Status};
 use crate::source::{frame_step, Origin, Source};
 use crate::spec::Mode;
@@ -174,10 +174,17 @@ fn predicts_from_blank(stream: &StreamInfo) -> bool {
 /// makes the references up (grey) and shows what it predicts from them: FFmpeg 5.1's HEVC
 /// decoder does ("Could not find ref with POC"). After a seek, which in MPEG-TS lands on
 /// any packet (its seeks search by timestamp) and in an MP4 without a sync-sample table
-/// on a sample wrongly marked as a keyframe, its packets wait for the first one marked as
-/// a keyframe, and a first picture that is no keyframe (IRAP) ends the pass as untrusted.
+/// on a sample wrongly marked as a keyframe, such a stream's packets wait for the first
+/// that [`starts_picture`] says the decoder can rebuild from itself.
 fn makes_up_references(stream: &StreamInfo) -> bool {
-    stream.codec_name == "hevc"
+    stream.nal_framing.is_some()
+}
+
+/// Whether decoding may start at `packet`: for HEVC, an IRAP picture by its first slice's
+/// NAL unit type (its RASL pictures the decoder then leaves out, its RADL pictures need
+/// nothing before it), else, or where no slice is found, the container's keyframe mark.
+fn starts_picture(packet: &Packet, stream: &StreamInfo) -> bool {
+    stream.nal_framing.and_then(|framing| starts_irap(packet.data(), framing)).unwrap_or_else(|| packet.is_key())
 }
 
 /// The decoded-frame limit of one search.
@@ -230,9 +237,6 @@ struct Scan<'t> {
     /// Whether the decoder decodes a P-frame without its reference from a blank picture
     /// (see [`predicts_from_blank`]).
     blank_references: bool,
-    /// Whether, after a seek, the first picture must be a keyframe (see
-    /// [`makes_up_references`]).
-    key_first: bool,
     /// Packet times a seek pass checks the decoder's output against: the earliest at or
     /// after the target, and the latest (frames skipped on purpose left aside).
     first_due: Option<i64>,
@@ -243,7 +247,6 @@ impl<'t> Scan<'t> {
     fn new(timeline: &'t Timeline, check_late: Option<i64>, stream: &StreamInfo) -> Scan<'t> {
         Scan {
             blank_references: predicts_from_blank(stream),
-            key_first: makes_up_references(stream),
             timeline,
             check_late,
             first: true,
@@ -280,12 +283,6 @@ impl<'t> Scan<'t> {
         // keeps the mark on the packet before the I-frame): the decoder made it up from a
         // blank picture, dropped the B-frames after it and gave the rest the wrong times.
         if self.first && self.check_late.is_some() && self.blank_references && frame.is_predicted() {
-            self.untrusted = true;
-            return Ok(Flow::Stop);
-        }
-        // After a seek, an HEVC picture before any keyframe was predicted from references
-        // the decoder made up: the packet marked as a keyframe was none.
-        if self.first && self.check_late.is_some() && self.key_first && !frame.is_key() {
             self.untrusted = true;
             return Ok(Flow::Stop);
         }
@@ -688,8 +685,8 @@ impl<'a> Selector<'a> {
         let (mut packet, mut frame) = (Packet::new()?, Frame::new()?);
         let mut scan = Scan::new(timeline, check_late, self.source.stream());
         let mut packets: u64 = 0;
-        // After a seek, packets before the first keyframe are left out where the decoder
-        // would make up their references (see `makes_up_references`).
+        // After a seek, packets before the first that can start a picture are left out where
+        // the decoder would make up their references (see `makes_up_references`).
         let mut await_key = check_late.is_some() && makes_up_references(self.source.stream());
         // Container timestamps that are decoding times (every pts equal to its dts) in an
         // MPEG-4 Part 2 stream the decoder reorders (its VOL says B-frames may come, and
@@ -709,7 +706,7 @@ impl<'a> Selector<'a> {
                         "read too many packets without a frame (the decode limit)",
                     ));
                 }
-                if await_key && !packet.is_key() {
+                if await_key && !starts_picture(&packet, source.stream()) {
                     continue;
                 }
                 await_key = false;
@@ -848,7 +845,7 @@ impl<'a> Selector<'a> {
             }
             let pts = packet.pts();
             latest = latest.max(pts);
-            if packet.is_key() && !packet.is_discarded() {
+            if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
                 match pts {
                     Some(p) if p <= target => best = Some(packet.try_clone()?),
                     Some(_) if best.is_none() => return Ok(KeyScan::Late(packet)),

@@ -207,10 +207,27 @@ fn hevc_in_mpeg_ts() {
 #[test]
 fn hevc_mp4_without_sync_samples() {
     // Without an stss box every sample counts as a keyframe: a seek lands on pictures
-    // that need others, and the answer comes from a decode from the start.
-    let offsets = [100, 1000, 2000, 3000, 3900, 99_000];
+    // that need others, and decoding starts at the first IRAP picture the NAL unit headers
+    // show (a seek, not a decode from the start).
+    let offsets = [100, 1000, 2000, 7530, 12_345, 18_500, 19_960, 99_000];
     check_fixture("hevc_no_stss.mp4", &offsets);
     check_source_matches_fresh_calls("hevc_no_stss.mp4", &offsets);
+    found_by_a_seek("hevc_no_stss.mp4", 60);
+    // The fast mode's keyframe is an IDR, not a sample the container marks.
+    let path = common::fixture("hevc_no_stss.mp4");
+    let fast = vframe::decode_keyframe(Input::Path(&path), 18_500, &Options::default()).expect("fast mode");
+    let idr = vframe::decode_frame(Input::Path(&path), 18_000, &Options::default()).expect("the IDR at 18 s");
+    assert!(fast.data == idr.data, "fast mode gave t={:.3}, not the IDR at 18 s", fast.time);
+}
+
+#[test]
+fn hevc_radl_pictures_after_a_seek() {
+    // RADL pictures come out before their IDR and are no keyframes, yet need nothing
+    // before it: a seek to the IDR is sound.
+    let offsets = [0, 940, 960, 1000, 7530, 18_500, 19_960, 99_000];
+    check_fixture("hevc_radl.mp4", &offsets);
+    check_source_matches_fresh_calls("hevc_radl.mp4", &offsets);
+    found_by_a_seek("hevc_radl.mp4", 60);
 }
 
 #[test]

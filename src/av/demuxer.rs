@@ -10,7 +10,7 @@ use ffmpeg_sys_next as ffi;
 
 use super::bsf::Unpacker;
 use super::io::{Avio, Reader};
-use super::{check, compat, interrupt, ts, Decoder, Interrupt, Packet, Rational};
+use super::{check, compat, interrupt, ts, Decoder, Interrupt, NalFraming, Packet, Rational};
 use crate::error::{Error, Status};
 
 /// Demuxers vframe opens: real media containers and elementary streams. Everything else is
@@ -85,6 +85,9 @@ pub(crate) struct StreamInfo {
     /// (tests check that they give what the probe gives).
     #[cfg_attr(not(test), allow(dead_code))]
     pub from_headers: bool,
+    /// For HEVC, how its packets delimit NAL units (to tell IRAP pictures from their
+    /// headers); `None` for other codecs.
+    pub nal_framing: Option<NalFraming>,
 }
 
 /// How [`Demuxer::video_stream`] may learn the stream's parameters.
@@ -483,6 +486,14 @@ impl<'a> Demuxer<'a> {
             let key = CString::new("rotate").unwrap();
             let tag = ffi::av_dict_get((*st).metadata, key.as_ptr(), ptr::null(), 0);
             let rotate_tag = tag.as_ref().and_then(|t| c_str(t.value).trim().parse::<i32>().ok());
+            let nal_framing = (par.codec_id == ffi::AVCodecID::AV_CODEC_ID_HEVC).then(|| {
+                let extradata = if par.extradata.is_null() || par.extradata_size <= 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(par.extradata, par.extradata_size as usize)
+                };
+                NalFraming::from_extradata(extradata)
+            });
             StreamInfo {
                 index,
                 time_base: Rational::from_av((*st).time_base),
@@ -500,6 +511,7 @@ impl<'a> Demuxer<'a> {
                 codec_name: c_str(codec),
                 format_name: c_str((*(*raw).iformat).name),
                 from_headers,
+                nal_framing,
             }
         };
         if !info.time_base.is_valid() {

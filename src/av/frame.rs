@@ -75,13 +75,6 @@ impl Frame {
         !key && !matches!(kind, AV_PICTURE_TYPE_I | AV_PICTURE_TYPE_B | AV_PICTURE_TYPE_BI)
     }
 
-    /// Whether the decoder marked this picture as a keyframe (for HEVC: an IRAP picture,
-    /// decodable from itself).
-    pub fn is_key(&self) -> bool {
-        // SAFETY: ptr is a valid frame for the life of self.
-        unsafe { compat::frame_is_key(self.raw()) }
-    }
-
     /// Whether the decoder's best-effort time differs from the frame's own timestamp: it
     /// found the presentation times out of order and now times frames by their decoding
     /// times, a choice that depends on every frame it decoded before.

@@ -33,6 +33,19 @@ impl Packet {
         unsafe { (*self.ptr.as_ptr()).size }.max(0) as usize
     }
 
+    /// The payload.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: ptr is a valid packet; its data holds size bytes for the life of self
+        // (null only when empty).
+        unsafe {
+            let raw = &*self.ptr.as_ptr();
+            if raw.data.is_null() || raw.size <= 0 {
+                return &[];
+            }
+            std::slice::from_raw_parts(raw.data, raw.size as usize)
+        }
+    }
+
     /// Presentation timestamp, if the container gave one.
     pub fn pts(&self) -> Option<i64> {
         // SAFETY: as above.
