@@ -147,11 +147,11 @@ make_one hevc_bframes.ts -f lavfi -i "$(src 320x240 30)" -t 4 "${x265[@]}" -x265
 # HEVC in MP4 without a sync-sample table (stss renamed to free, which demuxers skip):
 # every sample counts as a keyframe, so a seek lands on pictures that need others. 25 fps,
 # 20 s, an IDR every second: the frame at 18.5 s is found by a seek or by 463 frames.
-if [ ! -s "$dir/hevc_no_stss.mp4" ]; then
-    make_one .hevc_stss.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=3:keyint=25:min-keyint=25:log-level=none -movflags +faststart
-    tmp="$dir/.tmp-$$-hevc_no_stss.mp4"
+if [ ! -s "$dir/hevc_no_stss_20s.mp4" ]; then
+    make_one .hevc_stss_20s.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=3:keyint=25:min-keyint=25:log-level=none -movflags +faststart
+    tmp="$dir/.tmp-$$-hevc_no_stss_20s.mp4"
     # faststart puts the moov first: the first stbl and the stss in it are the index's.
-    perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.hevc_stss.mp4" > "$tmp" && mv "$tmp" "$dir/hevc_no_stss.mp4"
+    perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.hevc_stss_20s.mp4" > "$tmp" && mv "$tmp" "$dir/hevc_no_stss_20s.mp4"
 fi
 # HEVC with RADL pictures (decodable leading pictures, shown before their IDR): the first
 # pictures out after a seek to an IDR are no keyframes, and need nothing before it.

@@ -210,11 +210,11 @@ fn hevc_mp4_without_sync_samples() {
     // that need others, and decoding starts at the first IRAP picture the NAL unit headers
     // show (a seek, not a decode from the start).
     let offsets = [100, 1000, 2000, 7530, 12_345, 18_500, 19_960, 99_000];
-    check_fixture("hevc_no_stss.mp4", &offsets);
-    check_source_matches_fresh_calls("hevc_no_stss.mp4", &offsets);
-    found_by_a_seek("hevc_no_stss.mp4", 60);
+    check_fixture("hevc_no_stss_20s.mp4", &offsets);
+    check_source_matches_fresh_calls("hevc_no_stss_20s.mp4", &offsets);
+    found_by_a_seek("hevc_no_stss_20s.mp4", 60);
     // The fast mode's keyframe is an IDR, not a sample the container marks.
-    let path = common::fixture("hevc_no_stss.mp4");
+    let path = common::fixture("hevc_no_stss_20s.mp4");
     let fast = vframe::decode_keyframe(Input::Path(&path), 18_500, &Options::default()).expect("fast mode");
     let idr = vframe::decode_frame(Input::Path(&path), 18_000, &Options::default()).expect("the IDR at 18 s");
     assert!(fast.data == idr.data, "fast mode gave t={:.3}, not the IDR at 18 s", fast.time);
