@@ -244,9 +244,9 @@ struct Scan<'t> {
 }
 
 impl<'t> Scan<'t> {
-    fn new(timeline: &'t Timeline, check_late: Option<i64>, stream: &StreamInfo) -> Scan<'t> {
+    fn new(timeline: &'t Timeline, check_late: Option<i64>, blank_references: bool) -> Scan<'t> {
         Scan {
-            blank_references: predicts_from_blank(stream),
+            blank_references,
             timeline,
             check_late,
             first: true,
@@ -683,7 +683,7 @@ impl<'a> Selector<'a> {
     fn scan(&mut self, timeline: &Timeline, check_late: Option<i64>) -> Result<Outcome, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
         let (mut packet, mut frame) = (Packet::new()?, Frame::new()?);
-        let mut scan = Scan::new(timeline, check_late, self.source.stream());
+        let mut scan = Scan::new(timeline, check_late, predicts_from_blank(self.source.stream()));
         let mut packets: u64 = 0;
         // After a seek, packets before the first that can start a picture are left out where
         // the decoder would make up their references (see `makes_up_references`).
