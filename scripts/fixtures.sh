@@ -156,4 +156,8 @@ fi
 # HEVC with RADL pictures (decodable leading pictures, shown before their IDR): the first
 # pictures out after a seek to an IDR are no keyframes, and need nothing before it.
 make_one hevc_radl.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=4:radl=2:no-open-gop=1:keyint=25:min-keyint=25:log-level=none
+# ISMV (a 10 MHz time base) whose video starts at 0.0666667 s (a B-pyramid's delay): the
+# ffmpeg CLI counts from that start rounded to a whole µs (66667), so its first frame is
+# 0.3 µs before the CLI's zero, and every frame sits 0.3 µs before a whole-µs time.
+make_one ismv_start_between_microseconds.ismv -f lavfi -i "$(src 320x240 30)" -t 3 "${x264[@]}" -preset fast -g 30 -bf 3 -f ismv
 echo "$dir"

@@ -231,6 +231,17 @@ fn hevc_radl_pictures_after_a_seek() {
 }
 
 #[test]
+fn video_starting_between_two_microseconds() {
+    // The ground truth's `-ss` has whole µs and counts from the file's start rounded to one:
+    // frame 3 of this file is at 0.0999997 s on the CLI's clock, so `-ss 0.1` would name
+    // frame 4, and frame 0 (at -0.3 µs) only a negative `-ss`. The harness asks for each
+    // frame at its own time rounded down; vframe counts from the stream's exact start.
+    let offsets = [0, 33, 34, 100, 101, 1000, 1500, 2967, 99_000];
+    check_fixture("ismv_start_between_microseconds.ismv", &offsets);
+    check_source_matches_fresh_calls("ismv_start_between_microseconds.ismv", &offsets);
+}
+
+#[test]
 fn mp4_edit_list_with_audio_first() {
     check_fixture("editlist.mp4", &[0, 2000, 2010, 1234, 4950, 99_000]);
 }

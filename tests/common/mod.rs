@@ -206,7 +206,16 @@ impl Probe {
         if matrix_rows.len() == 9 {
             probe.display_matrix = Some(matrix_rows.try_into().unwrap());
         }
-        probe.video_start = probe.stream.get("start_time").and_then(|v| v.parse().ok());
+        // From the stream's start in its own time base: `start_time` is rounded to 6 decimals.
+        let start_pts = probe.stream.get("start_pts").and_then(|v| v.parse::<i64>().ok());
+        let time_base = probe.stream.get("time_base").and_then(|v| {
+            let (n, d) = v.split_once('/')?;
+            Some((n.parse::<f64>().ok()?, d.parse::<f64>().ok()?))
+        });
+        probe.video_start = match (start_pts, time_base) {
+            (Some(pts), Some((n, d))) if d > 0.0 => Some(pts as f64 * n / d),
+            _ => probe.stream.get("start_time").and_then(|v| v.parse().ok()),
+        };
         if probe.duration.is_none() {
             probe.duration = probe.stream.get("duration").and_then(|v| v.parse().ok());
         }
@@ -252,9 +261,16 @@ impl Probe {
     }
 }
 
-/// Seconds as the ffmpeg CLI takes them, with microsecond precision.
+/// Seconds as the ffmpeg CLI takes them, in whole microseconds, rounded down: a frame at
+/// 2/30 s (66666.67 µs) is at or after `-ss 0.066666`, not after `0.066667`. Below zero
+/// too: the CLI counts from the file's start rounded to a µs, so a stream in a finer time
+/// base can start just before it (0.3 µs in an ISMV starting at 0.0666667 s), and only a
+/// negative `-ss` names that first frame. (The margin keeps a time that is a whole number
+/// of µs, such as 2.9, from losing one to float error.)
 pub fn seconds_arg(seconds: f64) -> String {
-    format!("{:.6}", seconds.max(0.0))
+    let micros = (seconds * 1e6 + 1e-3).floor() as i64;
+    let sign = if micros < 0 { "-" } else { "" };
+    format!("{sign}{}.{:06}", micros.unsigned_abs() / 1_000_000, micros.unsigned_abs() % 1_000_000)
 }
 
 /// Peak signal-to-noise ratio of two 8-bit images, in dB (infinite when identical).
