@@ -156,6 +156,8 @@ fi
 # HEVC with RADL pictures (decodable leading pictures, shown before their IDR): the first
 # pictures out after a seek to an IDR are no keyframes, and need nothing before it.
 make_one hevc_radl.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=4:radl=2:no-open-gop=1:keyint=25:min-keyint=25:log-level=none
+# H.263+ in Matroska, an I-frame every 30: Matroska marks every packet as a keyframe.
+make_one h263p_every_packet_key.mkv -f lavfi -i "$(src 320x240 25)" -t 4 -c:v h263p -g 30
 # ISMV (a 10 MHz time base) whose video starts at 0.0666667 s (a B-pyramid's delay): the
 # ffmpeg CLI counts from that start rounded to a whole µs (66667), so its first frame is
 # 0.3 µs before the CLI's zero, and every frame sits 0.3 µs before a whole-µs time.

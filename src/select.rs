@@ -320,9 +320,11 @@ impl<'t> Scan<'t> {
 
 /// What a look for a keyframe packet found.
 enum KeyScan {
-    /// The last keyframe at or before the target; `eof_pts`, the latest packet time when
-    /// the input ended before any packet past the target.
-    Found { packet: Packet, eof_pts: Option<i64> },
+    /// The packets marked as keyframes at or before the target, the last one last (only
+    /// that one unless the codec predicts from blank pictures, whose marks a container
+    /// may set on every packet); `eof_pts`, the latest packet time when the input ended
+    /// before any packet past the target.
+    Found { candidates: Vec<Packet>, eof_pts: Option<i64> },
     /// No keyframe before the target; the first one after it.
     Late(Packet),
     /// No keyframe at all before the input ended.
@@ -810,9 +812,24 @@ impl<'a> Selector<'a> {
                 self.prepare(offset_ms)?;
             }
             match self.scan_keyframes(target)? {
-                KeyScan::Found { packet, eof_pts } => return self.decode_keyframe(&packet, offset_ms, start, eof_pts),
+                // The last packet that decodes to a keyframe; where none does (every mark
+                // here was false), a seek further back.
+                KeyScan::Found { candidates, eof_pts } => {
+                    for packet in candidates.iter().rev() {
+                        if let Some(located) = self.decode_keyframe(packet, offset_ms, start, eof_pts)? {
+                            return Ok(located);
+                        }
+                    }
+                    if from_start {
+                        break;
+                    }
+                    backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS);
+                }
                 // Before the first keyframe: the first keyframe.
-                KeyScan::Late(packet) if from_start => return self.decode_keyframe(&packet, offset_ms, start, None),
+                KeyScan::Late(packet) if from_start => match self.decode_keyframe(&packet, offset_ms, start, None)? {
+                    Some(located) => return Ok(located),
+                    None => break,
+                },
                 _ if from_start => break,
                 KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
             }
@@ -824,16 +841,18 @@ impl<'a> Selector<'a> {
     /// `target`, or the first one after it when none came before.
     fn scan_keyframes(&mut self, target: i64) -> Result<KeyScan, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
+        let keep_all = predicts_from_blank(self.source.stream());
         let mut packet = Packet::new()?;
-        let mut best: Option<Packet> = None;
+        let mut best: Vec<Packet> = Vec::new();
         let mut packets: u64 = 0;
         let mut latest: Option<i64> = None;
         loop {
             self.source.poll()?;
             if !self.source.read(&mut packet)? {
-                return Ok(match best {
-                    Some(packet) => KeyScan::Found { packet, eof_pts: latest },
-                    None => KeyScan::None,
+                return Ok(if best.is_empty() {
+                    KeyScan::None
+                } else {
+                    KeyScan::Found { candidates: best, eof_pts: latest }
                 });
             }
             packets += 1;
@@ -847,29 +866,36 @@ impl<'a> Selector<'a> {
             latest = latest.max(pts);
             if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
                 match pts {
-                    Some(p) if p <= target => best = Some(packet.try_clone()?),
-                    Some(_) if best.is_none() => return Ok(KeyScan::Late(packet)),
+                    Some(p) if p <= target => {
+                        if !keep_all {
+                            best.clear();
+                        }
+                        best.push(packet.try_clone()?);
+                    }
+                    Some(_) if best.is_empty() => return Ok(KeyScan::Late(packet)),
                     Some(_) => break,
                     None => {}
                 }
             }
             // Packets come in decoding order and none shows before it is decoded: once one
             // is decoded after the target, no later keyframe is at or before it.
-            if best.is_some() && packet.dts().or(pts).is_some_and(|t| t > target) {
+            if !best.is_empty() && packet.dts().or(pts).is_some_and(|t| t > target) {
                 break;
             }
         }
-        Ok(best.map_or(KeyScan::None, |packet| KeyScan::Found { packet, eof_pts: None }))
+        Ok(if best.is_empty() { KeyScan::None } else { KeyScan::Found { candidates: best, eof_pts: None } })
     }
 
-    /// Decodes the keyframe `packet` alone and makes it the answer for `offset_ms`.
+    /// Decodes the keyframe `packet` alone and makes it the answer for `offset_ms`; `None`
+    /// when its picture is predicted from an earlier one (a false keyframe mark, on a codec
+    /// whose decoder then predicts from a blank picture: see [`predicts_from_blank`]).
     fn decode_keyframe(
         &mut self,
         packet: &Packet,
         offset_ms: u64,
         start: i64,
         eof_pts: Option<i64>,
-    ) -> Result<Located, Error> {
+    ) -> Result<Option<Located>, Error> {
         let decoder = self.source.decoder()?;
         decoder.flush();
         decoder.skip_non_reference(false);
@@ -895,12 +921,15 @@ impl<'a> Selector<'a> {
             let ticks = packet.pts().unwrap_or(start).saturating_sub(start).max(0);
             let ms = (i128::from(ticks) * 1000 * i128::from(self.source.stream().time_base.num)
                 / i128::from(self.source.stream().time_base.den)) as u64;
-            return self.next_at(ms);
+            return self.next_at(ms).map(Some);
         };
+        if frame.is_predicted() && predicts_from_blank(self.source.stream()) {
+            return Ok(None);
+        }
         let pts = frame.pts().or(packet.pts()).unwrap_or(start);
         self.clock.start = Some(start);
         self.position = Position::AtKeyframe { last: Timed { frame, pts }, eof_pts };
-        self.repeat_last(offset_ms, false)
+        self.repeat_last(offset_ms, false).map(Some)
     }
 
     /// The error for a stream of which no frame could be decoded.

@@ -231,6 +231,27 @@ fn hevc_radl_pictures_after_a_seek() {
 }
 
 #[test]
+fn h263_in_matroska_marked_key_on_every_packet() {
+    // Matroska marks all 100 packets as keyframes; only 4 are I-frames. The exact mode
+    // distrusts a first picture predicted from nothing; the fast mode must find the I-frame.
+    let offsets = [0, 40, 1190, 1200, 1240, 2450, 3960, 99_000];
+    check_fixture("h263p_every_packet_key.mkv", &offsets);
+    check_source_matches_fresh_calls("h263p_every_packet_key.mkv", &offsets);
+    let path = common::fixture("h263p_every_packet_key.mkv");
+    let options = Options::default();
+    let mut source = vframe::Source::open_path(&path, &options).expect("opens");
+    for (ms, keyframe_ms) in [(0, 0), (1190, 0), (1200, 1200), (2450, 2400), (3960, 3600), (99_000, 3600)] {
+        let fast = vframe::decode_keyframe(Input::Path(&path), ms, &options).expect("fast mode");
+        let want = vframe::decode_frame(Input::Path(&path), keyframe_ms, &options).expect("the I-frame");
+        assert!(fast.data == want.data, "fast mode at {ms} ms gave t={:.3}, not the I-frame", fast.time);
+        let spec = |mode: &str, ms: u64| format!("vframe/png/offset/{}{mode}", ms as f64 / 1000.0).parse().unwrap();
+        let kept = source.extract(&spec("/mode/fast", ms)).expect("fast mode through the source");
+        let want = vframe::extract(Input::Path(&path), &spec("", keyframe_ms), &options).expect("the I-frame");
+        assert!(kept.data == want.data, "the source's fast mode at {ms} ms is not the I-frame");
+    }
+}
+
+#[test]
 fn video_starting_between_two_microseconds() {
     // The ground truth's `-ss` has whole µs and counts from the file's start rounded to one:
     // frame 3 of this file is at 0.0999997 s on the CLI's clock, so `-ss 0.1` would name
