@@ -158,6 +158,12 @@ fi
 make_one hevc_radl.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=4:radl=2:no-open-gop=1:keyint=25:min-keyint=25:log-level=none
 # H.263+ in Matroska, an I-frame every 30: Matroska marks every packet as a keyframe.
 make_one h263p_every_packet_key.mkv -f lavfi -i "$(src 320x240 25)" -t 4 -c:v h263p -g 30
+# Two video streams: a 320x240 one first, at a higher bitrate, then a 640x480 one (what
+# the ffmpeg CLI outputs: the largest picture); in Matroska neither marked as default.
+two_videos=(-f lavfi -i "$(src 320x240 25)" -f lavfi -i "$(src 640x480 25),hue=h=120" -map 0:v -map 1:v -t 3
+    "${x264[@]}" -b:v:0 2M -b:v:1 150k -g 25)
+make_one two_video_streams.ts "${two_videos[@]}" -f mpegts
+make_one two_video_streams_no_default.mkv "${two_videos[@]}" -disposition:v:0 0 -disposition:v:1 0
 # ISMV (a 10 MHz time base) whose video starts at 0.0666667 s (a B-pyramid's delay): the
 # ffmpeg CLI counts from that start rounded to a whole µs (66667), so its first frame is
 # 0.3 µs before the CLI's zero, and every frame sits 0.3 µs before a whole-µs time.

@@ -252,6 +252,40 @@ fn h263_in_matroska_marked_key_on_every_packet() {
 }
 
 #[test]
+fn several_video_streams_the_one_ffmpeg_outputs() {
+    // The ground truth is what `ffmpeg -i F -ss T -frames:v 1` outputs, with no -map: the
+    // CLI takes the video stream with the largest picture, not the first or the one with
+    // the highest bitrate.
+    for name in ["two_video_streams.ts", "two_video_streams_no_default.mkv"] {
+        let path = common::fixture(name);
+        let probe = Probe::new(&path);
+        let options = Options::default();
+        let mut source = vframe::Source::open_path(&path, &options).expect("opens");
+        for ms in [0, 1000, 1960, 99_000] {
+            let ours = vframe::decode_frame(Input::Path(&path), ms, &options).expect("decodes");
+            assert_eq!((ours.width, ours.height), (640, 480), "{name} at {ms} ms: not the largest stream");
+            let ss = common::seconds_arg(probe.cli_offset(ms as f64 / 1000.0).min(2.96));
+            let truth = common::ffmpeg(&[
+                "-i".as_ref(),
+                path.as_os_str(),
+                "-ss".as_ref(),
+                ss.as_ref(),
+                "-frames:v".as_ref(),
+                "1".as_ref(),
+                "-f".as_ref(),
+                "rawvideo".as_ref(),
+                "-pix_fmt".as_ref(),
+                ours.pixel_format.as_ref(),
+                "-".as_ref(),
+            ]);
+            assert!(ours.data == truth, "{name} at {ms} ms: not the frame ffmpeg outputs (t={:.3})", ours.time);
+            let kept = source.decode_frame(ms).expect("through the source");
+            assert!(kept.data == ours.data, "{name} at {ms} ms: the source differs from a fresh call");
+        }
+    }
+}
+
+#[test]
 fn video_starting_between_two_microseconds() {
     // The ground truth's `-ss` has whole µs and counts from the file's start rounded to one:
     // frame 3 of this file is at 0.0999997 s on the CLI's clock, so `-ss 0.1` would name

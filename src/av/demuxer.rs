@@ -520,16 +520,45 @@ impl<'a> Demuxer<'a> {
         Ok(info)
     }
 
-    /// FFmpeg's best video stream, attached pictures left out (they are still images in an
-    /// audio file or beside the video, not video).
+    /// The video stream the ffmpeg CLI outputs (the ground truth's, SPEC §2), after the
+    /// probe: the largest picture, plus a bonus for one the probe read packets of and a
+    /// smaller one for the default disposition, the first on a tie (fftools'
+    /// `map_auto_video`). Attached pictures (still images in an audio file or beside the
+    /// video) are left out, and so are streams without a decoder where one has one; where
+    /// no stream scores (no size, no packets, no default), FFmpeg's `av_find_best_stream`.
     fn best_video_stream(&self) -> Option<i32> {
         let candidates = self.video_candidates();
+        // SAFETY: the candidates are valid streams of this open context.
+        let decodable =
+            |&i: &i32| unsafe { !ffi::avcodec_find_decoder((*(*self.stream(i)).codecpar).codec_id).is_null() };
+        let choice: Vec<i32> = match candidates.iter().copied().filter(decodable).collect::<Vec<_>>() {
+            some if !some.is_empty() => some,
+            _ => candidates.clone(),
+        };
+        // SAFETY: as above.
+        let score = |i: i32| unsafe {
+            let st = self.stream(i);
+            let par = (*st).codecpar;
+            i64::from((*par).width.max(0)) * i64::from((*par).height.max(0))
+                + 100_000_000 * i64::from((*st).event_flags & ffi::AVSTREAM_EVENT_FLAG_NEW_PACKETS != 0)
+                + 5_000_000 * i64::from((*st).disposition & ffi::AV_DISPOSITION_DEFAULT != 0)
+        };
+        let mut best: Option<(i32, i64)> = None;
+        for i in choice {
+            let s = score(i);
+            if s > best.map_or(0, |(_, b)| b) {
+                best = Some((i, s));
+            }
+        }
+        if let Some((index, _)) = best {
+            return Some(index);
+        }
         // SAFETY: the context is open; no decoder is requested.
-        let best = unsafe {
+        let found = unsafe {
             ffi::av_find_best_stream(self.raw(), ffi::AVMediaType::AVMEDIA_TYPE_VIDEO, -1, -1, ptr::null_mut(), 0)
         };
-        if candidates.contains(&best) {
-            Some(best)
+        if candidates.contains(&found) {
+            Some(found)
         } else {
             candidates.first().copied()
         }
