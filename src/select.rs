@@ -320,11 +320,13 @@ impl<'t> Scan<'t> {
 
 /// What a look for a keyframe packet found.
 enum KeyScan {
-    /// The packets marked as keyframes at or before the target, the last one last (only
-    /// that one unless the codec predicts from blank pictures, whose marks a container
-    /// may set on every packet); `eof_pts`, the latest packet time when the input ended
-    /// before any packet past the target.
-    Found { candidates: Vec<Packet>, eof_pts: Option<i64> },
+    /// The last keyframe at or before the target, with its picture where the scan decoded
+    /// it already (to tell a false mark); `eof_pts`, the latest packet time when the input
+    /// ended before any packet past the target.
+    Found { packet: Packet, picture: Option<Frame>, eof_pts: Option<i64> },
+    /// Packets marked as keyframes at or before the target, from this time on, were all
+    /// false marks (see [`Selector::scan_keyframes`]): look before it.
+    FalseFrom(i64),
     /// No keyframe before the target; the first one after it.
     Late(Packet),
     /// No keyframe at all before the input ended.
@@ -791,6 +793,8 @@ impl<'a> Selector<'a> {
             _ => target,
         };
         let mut backoff_ms: i64 = 0;
+        // Where marks were found false, from a scan before: the next looks before it.
+        let mut false_from: Option<i64> = None;
         for _ in 0..MAX_SEEK_RETRIES {
             let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
             // At the stream's start a seek may land past its first keyframe (MPEG-TS): read
@@ -811,26 +815,23 @@ impl<'a> Selector<'a> {
             } else {
                 self.prepare(offset_ms)?;
             }
-            match self.scan_keyframes(target)? {
-                // The last packet that decodes to a keyframe; where none does (every mark
-                // here was false), a seek further back.
-                KeyScan::Found { candidates, eof_pts } => {
-                    for packet in candidates.iter().rev() {
-                        if let Some(located) = self.decode_keyframe(packet, offset_ms, start, eof_pts)? {
-                            return Ok(located);
-                        }
-                    }
-                    if from_start {
+            match self.scan_keyframes(target, false_from)? {
+                KeyScan::Found { packet, picture, eof_pts } => {
+                    return self.decode_keyframe(&packet, picture, offset_ms, start, eof_pts);
+                }
+                // Before the first keyframe: the first keyframe, unless its mark is false.
+                KeyScan::Late(packet) if from_start => {
+                    let picture = self.decode_alone(&packet)?;
+                    if picture.as_ref().is_some_and(|p| self.false_mark(p)) {
                         break;
                     }
+                    return self.decode_keyframe(&packet, picture, offset_ms, start, None);
+                }
+                _ if from_start => break,
+                KeyScan::FalseFrom(t) => {
+                    false_from = Some(t);
                     backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS);
                 }
-                // Before the first keyframe: the first keyframe.
-                KeyScan::Late(packet) if from_start => match self.decode_keyframe(&packet, offset_ms, start, None)? {
-                    Some(located) => return Ok(located),
-                    None => break,
-                },
-                _ if from_start => break,
                 KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
             }
         }
@@ -838,21 +839,27 @@ impl<'a> Selector<'a> {
     }
 
     /// Reads packets from where the demuxer stands: the last keyframe packet at or before
-    /// `target`, or the first one after it when none came before.
-    fn scan_keyframes(&mut self, target: i64) -> Result<KeyScan, Error> {
+    /// `target`, or the first one after it when none came before. For the codecs whose
+    /// decoders predict a P-frame from a blank picture (see [`predicts_from_blank`]), whose
+    /// keyframe marks a container may set on every packet (Matroska does for H.263), each
+    /// marked packet at or before the target (and before `false_from`, where marks were
+    /// found false already) is decoded alone as it comes, and only one whose picture is
+    /// predicted from nothing counts: one packet and one picture held, however many marks.
+    fn scan_keyframes(&mut self, target: i64, false_from: Option<i64>) -> Result<KeyScan, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
-        let keep_all = predicts_from_blank(self.source.stream());
+        let check_marks = predicts_from_blank(self.source.stream());
+        let limit = false_from.map_or(target, |t| t.saturating_sub(1).min(target));
         let mut packet = Packet::new()?;
-        let mut best: Vec<Packet> = Vec::new();
+        let mut best: Option<(Packet, Option<Frame>)> = None;
+        let mut earliest_false: Option<i64> = None;
         let mut packets: u64 = 0;
         let mut latest: Option<i64> = None;
         loop {
             self.source.poll()?;
             if !self.source.read(&mut packet)? {
-                return Ok(if best.is_empty() {
-                    KeyScan::None
-                } else {
-                    KeyScan::Found { candidates: best, eof_pts: latest }
+                return Ok(match best {
+                    Some((packet, picture)) => KeyScan::Found { packet, picture, eof_pts: latest },
+                    None => earliest_false.map_or(KeyScan::None, KeyScan::FalseFrom),
                 });
             }
             packets += 1;
@@ -866,36 +873,44 @@ impl<'a> Selector<'a> {
             latest = latest.max(pts);
             if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
                 match pts {
-                    Some(p) if p <= target => {
-                        if !keep_all {
-                            best.clear();
+                    Some(p) if p <= limit && check_marks => {
+                        let picture = self.decode_alone(&packet)?;
+                        if picture.as_ref().is_some_and(|f| self.false_mark(f)) {
+                            earliest_false = Some(earliest_false.map_or(p, |e| e.min(p)));
+                        } else {
+                            best = Some((packet.try_clone()?, picture));
                         }
-                        best.push(packet.try_clone()?);
                     }
-                    Some(_) if best.is_empty() => return Ok(KeyScan::Late(packet)),
+                    Some(p) if p <= limit => best = Some((packet.try_clone()?, None)),
+                    // Marks found false before: passed over.
+                    Some(p) if p <= target => {}
+                    Some(_) if best.is_none() && earliest_false.is_none() => return Ok(KeyScan::Late(packet)),
                     Some(_) => break,
                     None => {}
                 }
             }
             // Packets come in decoding order and none shows before it is decoded: once one
             // is decoded after the target, no later keyframe is at or before it.
-            if !best.is_empty() && packet.dts().or(pts).is_some_and(|t| t > target) {
+            if (best.is_some() || earliest_false.is_some()) && packet.dts().or(pts).is_some_and(|t| t > target) {
                 break;
             }
         }
-        Ok(if best.is_empty() { KeyScan::None } else { KeyScan::Found { candidates: best, eof_pts: None } })
+        Ok(match best {
+            Some((packet, picture)) => KeyScan::Found { packet, picture, eof_pts: None },
+            None => earliest_false.map_or(KeyScan::None, KeyScan::FalseFrom),
+        })
     }
 
-    /// Decodes the keyframe `packet` alone and makes it the answer for `offset_ms`; `None`
-    /// when its picture is predicted from an earlier one (a false keyframe mark, on a codec
-    /// whose decoder then predicts from a blank picture: see [`predicts_from_blank`]).
-    fn decode_keyframe(
-        &mut self,
-        packet: &Packet,
-        offset_ms: u64,
-        start: i64,
-        eof_pts: Option<i64>,
-    ) -> Result<Option<Located>, Error> {
+    /// Whether `picture`, decoded alone from a packet marked as a keyframe, shows the mark
+    /// false: predicted from an earlier picture, on a codec whose decoder then predicts
+    /// from a blank one.
+    fn false_mark(&self, picture: &Frame) -> bool {
+        picture.is_predicted() && predicts_from_blank(self.source.stream())
+    }
+
+    /// The picture of `packet` decoded alone (the decoder flushed before and after), or
+    /// `None` where the decoder would not give one on its own.
+    fn decode_alone(&mut self, packet: &Packet) -> Result<Option<Frame>, Error> {
         let decoder = self.source.decoder()?;
         decoder.flush();
         decoder.skip_non_reference(false);
@@ -916,20 +931,34 @@ impl<'a> Selector<'a> {
         decoder.flush();
         limit?;
         self.budget.count()?;
-        let Some(frame) = got else {
+        Ok(got)
+    }
+
+    /// Makes the keyframe `packet` the answer for `offset_ms`, from its `picture` where the
+    /// scan decoded it already, else decoded alone now.
+    fn decode_keyframe(
+        &mut self,
+        packet: &Packet,
+        picture: Option<Frame>,
+        offset_ms: u64,
+        start: i64,
+        eof_pts: Option<i64>,
+    ) -> Result<Located, Error> {
+        let picture = match picture {
+            Some(picture) => Some(picture),
+            None => self.decode_alone(packet)?,
+        };
+        let Some(frame) = picture else {
             // The decoder would not show the keyframe on its own: find it exactly.
             let ticks = packet.pts().unwrap_or(start).saturating_sub(start).max(0);
             let ms = (i128::from(ticks) * 1000 * i128::from(self.source.stream().time_base.num)
                 / i128::from(self.source.stream().time_base.den)) as u64;
-            return self.next_at(ms).map(Some);
+            return self.next_at(ms);
         };
-        if frame.is_predicted() && predicts_from_blank(self.source.stream()) {
-            return Ok(None);
-        }
         let pts = frame.pts().or(packet.pts()).unwrap_or(start);
         self.clock.start = Some(start);
         self.position = Position::AtKeyframe { last: Timed { frame, pts }, eof_pts };
-        self.repeat_last(offset_ms, false).map(Some)
+        self.repeat_last(offset_ms, false)
     }
 
     /// The error for a stream of which no frame could be decoded.
