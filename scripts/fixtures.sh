@@ -158,6 +158,24 @@ fi
 make_one hevc_radl.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=4:radl=2:no-open-gop=1:keyint=25:min-keyint=25:log-level=none
 # H.263+ in Matroska, an I-frame every 30: Matroska marks every packet as a keyframe.
 make_one h263p_every_packet_key.mkv -f lavfi -i "$(src 320x240 25)" -t 4 -c:v h263p -g 30
+# Streams whose containers mark packets as keyframes that are none, for the fast mode:
+# MPEG-2 in a MOV without its sync-sample table (every sample a keyframe; FFmpeg's MPEG-2
+# decoder gives nothing for a P-frame alone), with and without B-frames; H.263+ in
+# Matroska and MPEG-4 Part 2 in MP4 cut with -copyinkf 0.4 s into a 2 s / 1 s GOP, so
+# they begin with P-frames (the MP4 keeps its sync samples: a seek before the first one
+# fails); and an all-intra MPEG-2 MPEG-TS (every mark true).
+for bf in 0 2; do
+    if [ ! -s "$dir/mpeg2_bf${bf}_no_stss.mov" ]; then
+        make_one ".mpeg2_bf${bf}_stss.mov" -f lavfi -i "$(src 320x240 25)" -t 6 -c:v mpeg2video -g 25 -bf "$bf" -q:v 4 -movflags +faststart
+        tmp="$dir/.tmp-$$-mpeg2_bf${bf}_no_stss.mov"
+        perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.mpeg2_bf${bf}_stss.mov" > "$tmp" && mv "$tmp" "$dir/mpeg2_bf${bf}_no_stss.mov"
+    fi
+done
+make_one .h263p_gop50.mkv -f lavfi -i "$(src 320x240 25)" -t 6 -c:v h263p -g 50 -q:v 4
+make_one h263p_starts_with_p.mkv -i "$dir/.h263p_gop50.mkv" -ss 0.4 -c copy -copyinkf
+make_one .mpeg4_gop25.mp4 -f lavfi -i "$(src 320x240 25)" -t 6 -c:v mpeg4 -g 25 -bf 0 -q:v 4 -movflags +faststart
+make_one mpeg4_starts_with_p.mp4 -i "$dir/.mpeg4_gop25.mp4" -ss 0.4 -c copy -copyinkf -movflags +faststart
+make_one mpeg2_all_intra.ts -f lavfi -i "$(src 320x240 25)" -t 4 -c:v mpeg2video -g 1 -q:v 4 -f mpegts
 # Two video streams: a 320x240 one first, at a higher bitrate, then a 640x480 one (what
 # the ffmpeg CLI outputs: the largest picture); in Matroska neither marked as default.
 two_videos=(-f lavfi -i "$(src 320x240 25)" -f lavfi -i "$(src 640x480 25),hue=h=120" -map 0:v -map 1:v -t 3

@@ -23,11 +23,15 @@ use crate::error::{Error, Status};
 use crate::source::{frame_step, Origin, Source};
 use crate::spec::Mode;
 use crate::Options;
+use std::collections::VecDeque;
 
 /// The first seek-back step when a seek lands late; it doubles on each retry.
 const FIRST_BACKOFF_MS: i64 = 1000;
 /// After this many late landings, decode from the start instead.
 const MAX_SEEK_RETRIES: u32 = 6;
+/// The most packets marked as keyframes the fast mode's scan holds to try (see
+/// [`Selector::scan_keyframes`]).
+const RECENT_MARKS: usize = 64;
 /// How many frames before the stated end skipping non-reference frames stops.
 const SKIP_END_MARGIN_FRAMES: i64 = 2;
 
@@ -327,8 +331,9 @@ enum KeyScan {
     /// Packets marked as keyframes at or before the target, from this time on, were all
     /// false marks (see [`Selector::scan_keyframes`]): look before it.
     FalseFrom(i64),
-    /// No keyframe before the target; the first one after it.
-    Late(Packet),
+    /// No keyframe before the target; the first one after it (from the stream's start, a
+    /// true one, with its picture where the scan decoded it to tell).
+    Late(Packet, Option<Frame>),
     /// No keyframe at all before the input ended.
     None,
 }
@@ -798,16 +803,13 @@ impl<'a> Selector<'a> {
         for _ in 0..MAX_SEEK_RETRIES {
             let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
             // At the stream's start a seek may land past its first keyframe (MPEG-TS): read
-            // a fresh demuxer from its start instead.
-            let from_start = seek_to <= start;
+            // a fresh demuxer from its start instead; so too where the seek fails (an MP4
+            // whose first sync sample is after the target).
+            self.position = Position::Elsewhere;
+            let from_start = seek_to <= start || self.source.seek(seek_to).is_err();
             if from_start {
                 self.rewind()?;
                 self.position = Position::Elsewhere;
-            } else {
-                self.position = Position::Elsewhere;
-                if self.source.seek(seek_to).is_err() {
-                    break;
-                }
             }
             if self.source.options().threads == 0 {
                 // One keyframe per target: decoder threads would only add latency.
@@ -815,52 +817,56 @@ impl<'a> Selector<'a> {
             } else {
                 self.prepare(offset_ms)?;
             }
-            match self.scan_keyframes(target, false_from)? {
+            match self.scan_keyframes(target, false_from, from_start)? {
                 KeyScan::Found { packet, picture, eof_pts } => {
                     return self.decode_keyframe(&packet, picture, offset_ms, start, eof_pts);
                 }
-                // Before the first keyframe: the first keyframe, unless its mark is false.
-                KeyScan::Late(packet) if from_start => {
-                    let picture = self.decode_alone(&packet)?;
-                    if picture.as_ref().is_some_and(|p| self.false_mark(p)) {
-                        break;
-                    }
+                // Before the first keyframe: the first keyframe.
+                KeyScan::Late(packet, picture) if from_start => {
                     return self.decode_keyframe(&packet, picture, offset_ms, start, None);
                 }
+                // Marks found false read from the start, more than the scan holds: again,
+                // before them.
+                KeyScan::FalseFrom(t) if from_start => false_from = Some(t),
                 _ if from_start => break,
                 KeyScan::FalseFrom(t) => {
                     false_from = Some(t);
                     backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS);
                 }
-                KeyScan::Late(_) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
+                KeyScan::Late(..) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
             }
         }
         self.next_at(offset_ms)
     }
 
     /// Reads packets from where the demuxer stands: the last keyframe packet at or before
-    /// `target`, or the first one after it when none came before. For the codecs whose
-    /// decoders predict a P-frame from a blank picture (see [`predicts_from_blank`]), whose
-    /// keyframe marks a container may set on every packet (Matroska does for H.263), each
-    /// marked packet at or before the target (and before `false_from`, where marks were
-    /// found false already) is decoded alone as it comes, and only one whose picture is
-    /// predicted from nothing counts: one packet and one picture held, however many marks.
-    fn scan_keyframes(&mut self, target: i64, false_from: Option<i64>) -> Result<KeyScan, Error> {
+    /// `target`, or the first one after it when none came before.
+    ///
+    /// For the codecs whose decoders predict a P-frame from a blank picture (see
+    /// [`predicts_from_blank`]), whose keyframe marks a container may set on every packet
+    /// (Matroska does for H.263, an MP4 without a sync-sample table for anything), a mark
+    /// counts only if its packet decodes alone to an intra picture. The last
+    /// [`RECENT_MARKS`] marks at or before the target (and before `false_from`, where marks
+    /// were found false already) are kept and tried from the last back, so a true mark
+    /// costs one decode; where all are false, `FalseFrom` the earliest tried. From the
+    /// stream's start (`from_start`) with no true mark before the target, the first true
+    /// one after it.
+    fn scan_keyframes(&mut self, target: i64, false_from: Option<i64>, from_start: bool) -> Result<KeyScan, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
         let check_marks = predicts_from_blank(self.source.stream());
         let limit = false_from.map_or(target, |t| t.saturating_sub(1).min(target));
         let mut packet = Packet::new()?;
-        let mut best: Option<(Packet, Option<Frame>)> = None;
-        let mut earliest_false: Option<i64> = None;
+        let mut marks: VecDeque<Packet> = VecDeque::new();
+        let mut dropped = false;
+        let mut past: Option<Packet> = None;
         let mut packets: u64 = 0;
         let mut latest: Option<i64> = None;
+        let mut ended = false;
         loop {
             self.source.poll()?;
             if !self.source.read(&mut packet)? {
-                return Ok(match best {
-                    Some((packet, picture)) => KeyScan::Found { packet, picture, eof_pts: latest },
-                    None => earliest_false.map_or(KeyScan::None, KeyScan::FalseFrom),
-                });
+                ended = true;
+                break;
             }
             packets += 1;
             if packets > max_packets {
@@ -873,39 +879,79 @@ impl<'a> Selector<'a> {
             latest = latest.max(pts);
             if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
                 match pts {
-                    Some(p) if p <= limit && check_marks => {
-                        let picture = self.decode_alone(&packet)?;
-                        if picture.as_ref().is_some_and(|f| self.false_mark(f)) {
-                            earliest_false = Some(earliest_false.map_or(p, |e| e.min(p)));
-                        } else {
-                            best = Some((packet.try_clone()?, picture));
+                    Some(p) if p <= limit => {
+                        if !check_marks {
+                            marks.clear();
+                        } else if marks.len() == RECENT_MARKS {
+                            marks.pop_front();
+                            dropped = true;
                         }
+                        marks.push_back(packet.try_clone()?);
                     }
-                    Some(p) if p <= limit => best = Some((packet.try_clone()?, None)),
                     // Marks found false before: passed over.
                     Some(p) if p <= target => {}
-                    Some(_) if best.is_none() && earliest_false.is_none() => return Ok(KeyScan::Late(packet)),
-                    Some(_) => break,
+                    Some(_) => {
+                        past = Some(packet.try_clone()?);
+                        break;
+                    }
                     None => {}
                 }
             }
             // Packets come in decoding order and none shows before it is decoded: once one
             // is decoded after the target, no later keyframe is at or before it.
-            if (best.is_some() || earliest_false.is_some()) && packet.dts().or(pts).is_some_and(|t| t > target) {
+            if !marks.is_empty() && packet.dts().or(pts).is_some_and(|t| t > target) {
                 break;
             }
         }
-        Ok(match best {
-            Some((packet, picture)) => KeyScan::Found { packet, picture, eof_pts: None },
-            None => earliest_false.map_or(KeyScan::None, KeyScan::FalseFrom),
-        })
+        let mut earliest_false = None;
+        while let Some(mark) = marks.pop_back() {
+            let picture = if check_marks { self.decode_alone(&mark)? } else { None };
+            if check_marks && self.false_mark(picture.as_ref()) {
+                earliest_false = mark.pts();
+                continue;
+            }
+            return Ok(KeyScan::Found { packet: mark, picture, eof_pts: if ended { latest } else { None } });
+        }
+        if let Some(t) = earliest_false.filter(|_| dropped || !from_start) {
+            return Ok(KeyScan::FalseFrom(t));
+        }
+        if !(from_start && check_marks) {
+            return Ok(past.map_or(KeyScan::None, |p| KeyScan::Late(p, None)));
+        }
+        // From the start, no true mark at or before the target: the first after it.
+        loop {
+            if let Some(mark) = past.take() {
+                let picture = self.decode_alone(&mark)?;
+                if !self.false_mark(picture.as_ref()) {
+                    return Ok(KeyScan::Late(mark, picture));
+                }
+            }
+            self.source.poll()?;
+            if !self.source.read(&mut packet)? {
+                return Ok(KeyScan::None);
+            }
+            packets += 1;
+            if packets > max_packets {
+                return Err(Error::new(
+                    Status::LimitExceeded,
+                    "read too many packets without a keyframe (the decode limit)",
+                ));
+            }
+            if starts_picture(&packet, self.source.stream())
+                && !packet.is_discarded()
+                && packet.pts().is_some_and(|p| p > target)
+            {
+                past = Some(packet.try_clone()?);
+            }
+        }
     }
 
-    /// Whether `picture`, decoded alone from a packet marked as a keyframe, shows the mark
-    /// false: predicted from an earlier picture, on a codec whose decoder then predicts
-    /// from a blank one.
-    fn false_mark(&self, picture: &Frame) -> bool {
-        picture.is_predicted() && predicts_from_blank(self.source.stream())
+    /// Whether a packet marked as a keyframe, decoded alone to `picture`, shows the mark
+    /// false, on a codec whose decoder predicts from a blank picture: no intra picture (a
+    /// P- or B-frame, or nothing: FFmpeg's MPEG-1/2 decoder drops a P-frame without its
+    /// reference).
+    fn false_mark(&self, picture: Option<&Frame>) -> bool {
+        predicts_from_blank(self.source.stream()) && !picture.is_some_and(Frame::is_intra)
     }
 
     /// The picture of `packet` decoded alone (the decoder flushed before and after), or

@@ -237,18 +237,70 @@ fn h263_in_matroska_marked_key_on_every_packet() {
     let offsets = [0, 40, 1190, 1200, 1240, 2450, 3960, 99_000];
     check_fixture("h263p_every_packet_key.mkv", &offsets);
     check_source_matches_fresh_calls("h263p_every_packet_key.mkv", &offsets);
-    let path = common::fixture("h263p_every_packet_key.mkv");
-    let options = Options::default();
+    check_fast_mode(
+        "h263p_every_packet_key.mkv",
+        &[(0, 0), (1190, 0), (1200, 1200), (2450, 2400), (3960, 3600), (99_000, 3600)],
+        Options::default(),
+    );
+}
+
+/// Checks that the fast mode gives, for each `(offset, keyframe)` in ms, the frame exactly
+/// at the keyframe, in fresh calls and through one source.
+fn check_fast_mode(name: &str, cases: &[(u64, u64)], options: Options) {
+    let path = common::fixture(name);
     let mut source = vframe::Source::open_path(&path, &options).expect("opens");
-    for (ms, keyframe_ms) in [(0, 0), (1190, 0), (1200, 1200), (2450, 2400), (3960, 3600), (99_000, 3600)] {
-        let fast = vframe::decode_keyframe(Input::Path(&path), ms, &options).expect("fast mode");
-        let want = vframe::decode_frame(Input::Path(&path), keyframe_ms, &options).expect("the I-frame");
-        assert!(fast.data == want.data, "fast mode at {ms} ms gave t={:.3}, not the I-frame", fast.time);
-        let spec = |mode: &str, ms: u64| format!("vframe/png/offset/{}{mode}", ms as f64 / 1000.0).parse().unwrap();
+    let spec = |mode: &str, ms: u64| format!("vframe/png/offset/{}{mode}", ms as f64 / 1000.0).parse().unwrap();
+    for &(ms, keyframe_ms) in cases {
+        let fast = vframe::decode_keyframe(Input::Path(&path), ms, &options)
+            .unwrap_or_else(|e| panic!("{name}: fast mode at {ms} ms: {e}"));
+        let want = vframe::decode_frame(Input::Path(&path), keyframe_ms, &Options::default()).expect("the keyframe");
+        assert!(
+            fast.data == want.data,
+            "{name}: fast mode at {ms} ms gave t={:.3}, not the keyframe at {keyframe_ms} ms",
+            fast.time
+        );
         let kept = source.extract(&spec("/mode/fast", ms)).expect("fast mode through the source");
-        let want = vframe::extract(Input::Path(&path), &spec("", keyframe_ms), &options).expect("the I-frame");
-        assert!(kept.data == want.data, "the source's fast mode at {ms} ms is not the I-frame");
+        let want = vframe::extract(Input::Path(&path), &spec("", keyframe_ms), &Options::default()).expect("keyframe");
+        assert!(kept.data == want.data, "{name}: the source's fast mode at {ms} ms is not the keyframe");
     }
+}
+
+#[test]
+fn fast_mode_past_false_keyframe_marks() {
+    // Every sample marked a keyframe (no stss): a P-frame alone gives no picture from
+    // FFmpeg's MPEG-2 decoder, a B-frame one predicted from nothing.
+    // The keyframes are those of the same file with its table (with B-frames, the I-frame
+    // of each GOP comes after the two B-frames shown before it: 2.04 s, not 2 s).
+    let options = Options::default();
+    for bf in [0, 2] {
+        let (name, with_table) = (format!("mpeg2_bf{bf}_no_stss.mov"), format!(".mpeg2_bf{bf}_stss.mov"));
+        let (path, with_table) = (common::fixture(&name), common::fixture(&with_table));
+        for ms in [0, 100, 2300, 2960, 5500, 99_000] {
+            let fast = vframe::decode_keyframe(Input::Path(&path), ms, &options).expect("fast mode");
+            let want = vframe::decode_keyframe(Input::Path(&with_table), ms, &options).expect("with the table");
+            assert!(
+                fast.data == want.data,
+                "{name} at {ms} ms: t={:.3}, not the keyframe t={:.3}",
+                fast.time,
+                want.time
+            );
+            let key_ms = (want.time * 1000.0).round() as u64;
+            check_fast_mode(&name, &[(ms, key_ms)], options.clone());
+        }
+    }
+    // Streams that begin with P-frames: before the first I-frame, the first I-frame. The
+    // MP4 keeps its sync samples, so a seek before the first fails (the scan then reads
+    // from the start); the Matroska marks every packet.
+    check_fast_mode(
+        "h263p_starts_with_p.mkv",
+        &[(0, 1600), (500, 1600), (1599, 1600), (2500, 1600), (4000, 3600)],
+        Options::default(),
+    );
+    check_fast_mode("mpeg4_starts_with_p.mp4", &[(0, 600), (300, 600), (1000, 600), (1700, 1600)], Options::default());
+    // All intra, every mark true: one decode, whatever the span the seek leaves to scan
+    // (the limit also caps packets read, at 4 per frame: a 1 s step back reads 25).
+    let options = Options { max_decoded_frames: 15, ..Options::default() };
+    check_fast_mode("mpeg2_all_intra.ts", &[(0, 0), (2300, 2280), (3960, 3960)], options);
 }
 
 #[test]

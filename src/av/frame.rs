@@ -75,6 +75,15 @@ impl Frame {
         !key && !matches!(kind, AV_PICTURE_TYPE_I | AV_PICTURE_TYPE_B | AV_PICTURE_TYPE_BI)
     }
 
+    /// Whether the decoder marked this picture as a keyframe or an intra one: made from
+    /// nothing but itself.
+    pub fn is_intra(&self) -> bool {
+        use ffi::AVPictureType::{AV_PICTURE_TYPE_I, AV_PICTURE_TYPE_SI};
+        // SAFETY: ptr is a valid frame for the life of self.
+        let key = unsafe { compat::frame_is_key(self.raw()) };
+        key || matches!(self.raw().pict_type, AV_PICTURE_TYPE_I | AV_PICTURE_TYPE_SI)
+    }
+
     /// Whether the decoder's best-effort time differs from the frame's own timestamp: it
     /// found the presentation times out of order and now times frames by their decoding
     /// times, a choice that depends on every frame it decoded before.
