@@ -16,6 +16,17 @@ make_one() {
     ff "$@" "$tmp" && mv "$tmp" "$dir/$name"
 }
 x264=(-c:v libx264 -preset ultrafast -pix_fmt yuv420p)
+# without_stss NAME ARGS...: NAME, a MOV/MP4 made by ARGS with its index first, and the
+# same as `.NAME` with its sync-sample table renamed to free (which demuxers skip), so
+# that every sample counts as a keyframe.
+without_stss() {
+    local name=$1; shift
+    [ -s "$dir/$name" ] && [ -s "$dir/.$name" ] && return 0
+    make_one ".$name" "$@" -movflags +faststart
+    local tmp="$dir/.tmp-$$-$name"
+    # faststart puts the moov first: the first stbl and the stss in it are the index's.
+    perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.$name" > "$tmp" && mv "$tmp" "$dir/$name"
+}
 
 # Long GOP (one keyframe per 250 frames) with B-frames, 30 fps, 10 s.
 make_one bframes_gop250.mp4 -f lavfi -i "$(src 320x240 30)" -t 10 "${x264[@]}" -preset fast -g 250 -keyint_min 250 -bf 3
@@ -147,30 +158,27 @@ make_one hevc_bframes.ts -f lavfi -i "$(src 320x240 30)" -t 4 "${x265[@]}" -x265
 # HEVC in MP4 without a sync-sample table (stss renamed to free, which demuxers skip):
 # every sample counts as a keyframe, so a seek lands on pictures that need others. 25 fps,
 # 20 s, an IDR every second: the frame at 18.5 s is found by a seek or by 463 frames.
-if [ ! -s "$dir/hevc_no_stss_20s.mp4" ]; then
-    make_one .hevc_stss_20s.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=3:keyint=25:min-keyint=25:log-level=none -movflags +faststart
-    tmp="$dir/.tmp-$$-hevc_no_stss_20s.mp4"
-    # faststart puts the moov first: the first stbl and the stss in it are the index's.
-    perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.hevc_stss_20s.mp4" > "$tmp" && mv "$tmp" "$dir/hevc_no_stss_20s.mp4"
-fi
+without_stss hevc_no_stss_20s.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=3:keyint=25:min-keyint=25:log-level=none
 # HEVC with RADL pictures (decodable leading pictures, shown before their IDR): the first
 # pictures out after a seek to an IDR are no keyframes, and need nothing before it.
 make_one hevc_radl.mp4 -f lavfi -i "$(src 320x240 25)" -t 20 "${x265[@]}" -x265-params bframes=4:radl=2:no-open-gop=1:keyint=25:min-keyint=25:log-level=none
 # H.263+ in Matroska, an I-frame every 30: Matroska marks every packet as a keyframe.
 make_one h263p_every_packet_key.mkv -f lavfi -i "$(src 320x240 25)" -t 4 -c:v h263p -g 30
 # Streams whose containers mark packets as keyframes that are none, for the fast mode:
-# MPEG-2 in a MOV without its sync-sample table (every sample a keyframe; FFmpeg's MPEG-2
-# decoder gives nothing for a P-frame alone), with and without B-frames; H.263+ in
-# Matroska and MPEG-4 Part 2 in MP4 cut with -copyinkf 0.4 s into a 2 s / 1 s GOP, so
-# they begin with P-frames (the MP4 keeps its sync samples: a seek before the first one
-# fails); and an all-intra MPEG-2 MPEG-TS (every mark true).
+# MPEG-2 in a MOV without its sync-sample table (FFmpeg's MPEG-2 decoder gives nothing for
+# a P-frame alone), with and without B-frames, with an open GOP (its I-frames decoded
+# before B-frames shown earlier), and with a 12 s GOP; H.263+ in Matroska and MPEG-4 Part 2
+# in MP4 cut with -copyinkf 0.4 s into a 2 s / 1 s GOP, so they begin with P-frames (the MP4
+# keeps its sync samples: a seek before the first one fails); H.263+ with a 24 s GOP (over
+# 500 false marks back to its I-frame), and cut 4 s in (500 P-frames before its first
+# I-frame); and an all-intra MPEG-2 MPEG-TS (every mark true).
 for bf in 0 2; do
-    if [ ! -s "$dir/mpeg2_bf${bf}_no_stss.mov" ]; then
-        make_one ".mpeg2_bf${bf}_stss.mov" -f lavfi -i "$(src 320x240 25)" -t 6 -c:v mpeg2video -g 25 -bf "$bf" -q:v 4 -movflags +faststart
-        tmp="$dir/.tmp-$$-mpeg2_bf${bf}_no_stss.mov"
-        perl -0777 -pe 's/stbl(.*?)stss/stbl${1}free/s' "$dir/.mpeg2_bf${bf}_stss.mov" > "$tmp" && mv "$tmp" "$dir/mpeg2_bf${bf}_no_stss.mov"
-    fi
+    without_stss "mpeg2_bf${bf}_no_stss.mov" -f lavfi -i "$(src 320x240 25)" -t 6 -c:v mpeg2video -g 25 -bf "$bf" -q:v 4
 done
+without_stss mpeg2_open_gop_no_stss.mov -f lavfi -i "$(src 320x240 25)" -t 6 -c:v mpeg2video -g 15 -bf 2 -flags -cgop -q:v 4
+without_stss mpeg2_gop300_no_stss.mov -f lavfi -i "$(src 176x144 25)" -t 30 -c:v mpeg2video -g 300 -bf 2 -q:v 6
+make_one .h263p_gop600.mkv -f lavfi -i "$(src 176x144 25)" -t 30 -c:v h263p -g 600 -q:v 6
+make_one h263p_gop600_cut.mkv -i "$dir/.h263p_gop600.mkv" -ss 4 -c copy -copyinkf
 make_one .h263p_gop50.mkv -f lavfi -i "$(src 320x240 25)" -t 6 -c:v h263p -g 50 -q:v 4
 make_one h263p_starts_with_p.mkv -i "$dir/.h263p_gop50.mkv" -ss 0.4 -c copy -copyinkf
 make_one .mpeg4_gop25.mp4 -f lavfi -i "$(src 320x240 25)" -t 6 -c:v mpeg4 -g 25 -bf 0 -q:v 4 -movflags +faststart

@@ -23,14 +23,13 @@ use crate::error::{Error, Status};
 use crate::source::{frame_step, Origin, Source};
 use crate::spec::Mode;
 use crate::Options;
-use std::collections::VecDeque;
 
 /// The first seek-back step when a seek lands late; it doubles on each retry.
 const FIRST_BACKOFF_MS: i64 = 1000;
 /// After this many late landings, decode from the start instead.
 const MAX_SEEK_RETRIES: u32 = 6;
-/// The most packets marked as keyframes the fast mode's scan holds to try (see
-/// [`Selector::scan_keyframes`]).
+/// The most packets marked as keyframes the fast mode's scan holds untested (see
+/// [`Selector::scan_tested_keyframes`]).
 const RECENT_MARKS: usize = 64;
 /// How many frames before the stated end skipping non-reference frames stops.
 const SKIP_END_MARGIN_FRAMES: i64 = 2;
@@ -191,6 +190,11 @@ fn starts_picture(packet: &Packet, stream: &StreamInfo) -> bool {
     stream.nal_framing.and_then(|framing| starts_irap(packet.data(), framing)).unwrap_or_else(|| packet.is_key())
 }
 
+/// The error of a keyframe scan that read more packets than the decode limit allows.
+fn too_many_packets() -> Error {
+    Error::new(Status::LimitExceeded, "read too many packets without a keyframe (the decode limit)")
+}
+
 /// The decoded-frame limit of one search.
 struct Budget {
     decoded: u64,
@@ -328,9 +332,9 @@ enum KeyScan {
     /// it already (to tell a false mark); `eof_pts`, the latest packet time when the input
     /// ended before any packet past the target.
     Found { packet: Packet, picture: Option<Frame>, eof_pts: Option<i64> },
-    /// Packets marked as keyframes at or before the target, from this time on, were all
-    /// false marks (see [`Selector::scan_keyframes`]): look before it.
-    FalseFrom(i64),
+    /// No true keyframe among the packets read, the first of which was at this decoding
+    /// time (see [`Selector::scan_tested_keyframes`]): look before it.
+    FalseFrom(Option<i64>),
     /// No keyframe before the target; the first one after it (from the stream's start, a
     /// true one, with its picture where the scan decoded it to tell).
     Late(Packet, Option<Frame>),
@@ -798,9 +802,16 @@ impl<'a> Selector<'a> {
             _ => target,
         };
         let mut backoff_ms: i64 = 0;
-        // Where marks were found false, from a scan before: the next looks before it.
+        // Where a scan that found only false marks began (decoding time): the next stops there.
         let mut false_from: Option<i64> = None;
-        for _ in 0..MAX_SEEK_RETRIES {
+        let test_marks = predicts_from_blank(self.source.stream());
+        // Where marks are tested, the steps back go on (each scan stops where the one
+        // before began) until one reads from the start: a true keyframe minutes back is
+        // found in a few dozen steps.
+        for attempt in 0.. {
+            if attempt >= MAX_SEEK_RETRIES && !test_marks {
+                break;
+            }
             let seek_to = seek_base.saturating_sub(timeline.ticks(i128::from(backoff_ms)));
             // At the stream's start a seek may land past its first keyframe (MPEG-TS): read
             // a fresh demuxer from its start instead; so too where the seek fails (an MP4
@@ -817,7 +828,12 @@ impl<'a> Selector<'a> {
             } else {
                 self.prepare(offset_ms)?;
             }
-            match self.scan_keyframes(target, false_from, from_start)? {
+            let scan = if test_marks {
+                self.scan_tested_keyframes(target, false_from, from_start)?
+            } else {
+                self.scan_keyframes(target)?
+            };
+            match scan {
                 KeyScan::Found { packet, picture, eof_pts } => {
                     return self.decode_keyframe(&packet, picture, offset_ms, start, eof_pts);
                 }
@@ -825,15 +841,15 @@ impl<'a> Selector<'a> {
                 KeyScan::Late(packet, picture) if from_start => {
                     return self.decode_keyframe(&packet, picture, offset_ms, start, None);
                 }
-                // Marks found false read from the start, more than the scan holds: again,
-                // before them.
-                KeyScan::FalseFrom(t) if from_start => false_from = Some(t),
                 _ if from_start => break,
-                KeyScan::FalseFrom(t) => {
-                    false_from = Some(t);
-                    backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS);
+                KeyScan::FalseFrom(began) => {
+                    false_from = match (began, false_from) {
+                        (Some(began), Some(before)) => Some(began.min(before)),
+                        (began, before) => began.or(before),
+                    };
+                    backoff_ms = backoff_ms.saturating_mul(2).max(FIRST_BACKOFF_MS);
                 }
-                KeyScan::Late(..) | KeyScan::None => backoff_ms = (backoff_ms * 2).max(FIRST_BACKOFF_MS),
+                KeyScan::Late(..) | KeyScan::None => backoff_ms = backoff_ms.saturating_mul(2).max(FIRST_BACKOFF_MS),
             }
         }
         self.next_at(offset_ms)
@@ -841,23 +857,61 @@ impl<'a> Selector<'a> {
 
     /// Reads packets from where the demuxer stands: the last keyframe packet at or before
     /// `target`, or the first one after it when none came before.
-    ///
-    /// For the codecs whose decoders predict a P-frame from a blank picture (see
-    /// [`predicts_from_blank`]), whose keyframe marks a container may set on every packet
-    /// (Matroska does for H.263, an MP4 without a sync-sample table for anything), a mark
-    /// counts only if its packet decodes alone to an intra picture. The last
-    /// [`RECENT_MARKS`] marks at or before the target (and before `false_from`, where marks
-    /// were found false already) are kept and tried from the last back, so a true mark
-    /// costs one decode; where all are false, `FalseFrom` the earliest tried. From the
-    /// stream's start (`from_start`) with no true mark before the target, the first true
-    /// one after it.
-    fn scan_keyframes(&mut self, target: i64, false_from: Option<i64>, from_start: bool) -> Result<KeyScan, Error> {
+    fn scan_keyframes(&mut self, target: i64) -> Result<KeyScan, Error> {
         let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
-        let check_marks = predicts_from_blank(self.source.stream());
-        let limit = false_from.map_or(target, |t| t.saturating_sub(1).min(target));
         let mut packet = Packet::new()?;
-        let mut marks: VecDeque<Packet> = VecDeque::new();
-        let mut dropped = false;
+        let mut best: Option<Packet> = None;
+        let mut packets: u64 = 0;
+        let mut latest: Option<i64> = None;
+        loop {
+            self.source.poll()?;
+            if !self.source.read(&mut packet)? {
+                return Ok(match best {
+                    Some(packet) => KeyScan::Found { packet, picture: None, eof_pts: latest },
+                    None => KeyScan::None,
+                });
+            }
+            packets += 1;
+            if packets > max_packets {
+                return Err(too_many_packets());
+            }
+            let pts = packet.pts();
+            latest = latest.max(pts);
+            if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
+                match pts {
+                    Some(p) if p <= target => best = Some(packet.try_clone()?),
+                    Some(_) if best.is_none() => return Ok(KeyScan::Late(packet, None)),
+                    Some(_) => break,
+                    None => {}
+                }
+            }
+            // Packets come in decoding order and none shows before it is decoded: once one
+            // is decoded after the target, no later keyframe is at or before it.
+            if best.is_some() && packet.dts().or(pts).is_some_and(|t| t > target) {
+                break;
+            }
+        }
+        Ok(best.map_or(KeyScan::None, |packet| KeyScan::Found { packet, picture: None, eof_pts: None }))
+    }
+
+    /// [`Selector::scan_keyframes`] for the codecs whose decoders predict a P-frame from a
+    /// blank picture (see [`predicts_from_blank`]), whose keyframe marks a container may set
+    /// on every packet (Matroska does for H.263, an MP4 without a sync-sample table for
+    /// anything): a mark counts only if its packet decodes alone to an intra picture.
+    ///
+    /// Marks are tested lazily, the latest first: the marks since the last one found true
+    /// are held (at most [`RECENT_MARKS`]: more are tested, the latest first, and dropped),
+    /// so a stream whose marks are true costs one decode, and a false one each of its marks
+    /// at most once. Reading stops at the decoding time `stop` where a scan before began
+    /// (that scan saw only false marks from there to the target). Where no mark is true,
+    /// `FalseFrom` where this scan began; from the stream's start (`from_start`), the first
+    /// true mark after the target instead.
+    fn scan_tested_keyframes(&mut self, target: i64, stop: Option<i64>, from_start: bool) -> Result<KeyScan, Error> {
+        let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
+        let mut packet = Packet::new()?;
+        let mut found: Option<(Packet, Frame)> = None;
+        let mut held: Vec<Packet> = Vec::new();
+        let mut began: Option<i64> = None;
         let mut past: Option<Packet> = None;
         let mut packets: u64 = 0;
         let mut latest: Option<i64> = None;
@@ -870,26 +924,22 @@ impl<'a> Selector<'a> {
             }
             packets += 1;
             if packets > max_packets {
-                return Err(Error::new(
-                    Status::LimitExceeded,
-                    "read too many packets without a keyframe (the decode limit)",
-                ));
+                return Err(too_many_packets());
             }
-            let pts = packet.pts();
+            let (pts, order) = (packet.pts(), packet.dts().or(packet.pts()));
             latest = latest.max(pts);
+            began = began.or(order);
+            if stop.is_some_and(|stop| order.is_some_and(|o| o >= stop)) {
+                break;
+            }
             if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
                 match pts {
-                    Some(p) if p <= limit => {
-                        if !check_marks {
-                            marks.clear();
-                        } else if marks.len() == RECENT_MARKS {
-                            marks.pop_front();
-                            dropped = true;
+                    Some(p) if p <= target => {
+                        held.push(packet.try_clone()?);
+                        if held.len() > RECENT_MARKS {
+                            self.test_marks(&mut held, &mut found)?;
                         }
-                        marks.push_back(packet.try_clone()?);
                     }
-                    // Marks found false before: passed over.
-                    Some(p) if p <= target => {}
                     Some(_) => {
                         past = Some(packet.try_clone()?);
                         break;
@@ -897,33 +947,22 @@ impl<'a> Selector<'a> {
                     None => {}
                 }
             }
-            // Packets come in decoding order and none shows before it is decoded: once one
-            // is decoded after the target, no later keyframe is at or before it.
-            if !marks.is_empty() && packet.dts().or(pts).is_some_and(|t| t > target) {
+            if order.is_some_and(|o| o > target) && (found.is_some() || !held.is_empty()) {
                 break;
             }
         }
-        let mut earliest_false = None;
-        while let Some(mark) = marks.pop_back() {
-            let picture = if check_marks { self.decode_alone(&mark)? } else { None };
-            if check_marks && self.false_mark(picture.as_ref()) {
-                earliest_false = mark.pts();
-                continue;
-            }
-            return Ok(KeyScan::Found { packet: mark, picture, eof_pts: if ended { latest } else { None } });
+        self.test_marks(&mut held, &mut found)?;
+        if let Some((packet, picture)) = found {
+            return Ok(KeyScan::Found { packet, picture: Some(picture), eof_pts: if ended { latest } else { None } });
         }
-        if let Some(t) = earliest_false.filter(|_| dropped || !from_start) {
-            return Ok(KeyScan::FalseFrom(t));
-        }
-        if !(from_start && check_marks) {
-            return Ok(past.map_or(KeyScan::None, |p| KeyScan::Late(p, None)));
+        if !from_start {
+            return Ok(KeyScan::FalseFrom(began));
         }
         // From the start, no true mark at or before the target: the first after it.
         loop {
             if let Some(mark) = past.take() {
-                let picture = self.decode_alone(&mark)?;
-                if !self.false_mark(picture.as_ref()) {
-                    return Ok(KeyScan::Late(mark, picture));
+                if let Some(picture) = self.decode_alone(&mark)?.filter(Frame::is_intra) {
+                    return Ok(KeyScan::Late(mark, Some(picture)));
                 }
             }
             self.source.poll()?;
@@ -932,10 +971,7 @@ impl<'a> Selector<'a> {
             }
             packets += 1;
             if packets > max_packets {
-                return Err(Error::new(
-                    Status::LimitExceeded,
-                    "read too many packets without a keyframe (the decode limit)",
-                ));
+                return Err(too_many_packets());
             }
             if starts_picture(&packet, self.source.stream())
                 && !packet.is_discarded()
@@ -946,12 +982,16 @@ impl<'a> Selector<'a> {
         }
     }
 
-    /// Whether a packet marked as a keyframe, decoded alone to `picture`, shows the mark
-    /// false, on a codec whose decoder predicts from a blank picture: no intra picture (a
-    /// P- or B-frame, or nothing: FFmpeg's MPEG-1/2 decoder drops a P-frame without its
-    /// reference).
-    fn false_mark(&self, picture: Option<&Frame>) -> bool {
-        predicts_from_blank(self.source.stream()) && !picture.is_some_and(Frame::is_intra)
+    /// Tests the `held` marks, the latest first, until one decodes alone to an intra picture,
+    /// which becomes `found`; empties `held` (the marks before a true one are passed over).
+    fn test_marks(&mut self, held: &mut Vec<Packet>, found: &mut Option<(Packet, Frame)>) -> Result<(), Error> {
+        while let Some(mark) = held.pop() {
+            if let Some(picture) = self.decode_alone(&mark)?.filter(Frame::is_intra) {
+                *found = Some((mark, picture));
+                held.clear();
+            }
+        }
+        Ok(())
     }
 
     /// The picture of `packet` decoded alone (the decoder flushed before and after), or

@@ -270,12 +270,19 @@ fn fast_mode_past_false_keyframe_marks() {
     // Every sample marked a keyframe (no stss): a P-frame alone gives no picture from
     // FFmpeg's MPEG-2 decoder, a B-frame one predicted from nothing.
     // The keyframes are those of the same file with its table (with B-frames, the I-frame
-    // of each GOP comes after the two B-frames shown before it: 2.04 s, not 2 s).
+    // of each GOP comes after the two B-frames shown before it: 2.04 s, not 2 s). With an
+    // open GOP, each I-frame is decoded before B-frames shown earlier; with a 12 s GOP, the
+    // search steps back past hundreds of false marks.
+    let cases: [(&str, &[u64]); 4] = [
+        ("mpeg2_bf0_no_stss.mov", &[0, 100, 2300, 2960, 5500, 99_000]),
+        ("mpeg2_bf2_no_stss.mov", &[0, 100, 2300, 2960, 5500, 99_000]),
+        ("mpeg2_open_gop_no_stss.mov", &[0, 700, 2999, 3000, 3100, 5950]),
+        ("mpeg2_gop300_no_stss.mov", &[11_900, 12_000, 13_000, 14_000, 16_000, 26_000, 99_000]),
+    ];
     let options = Options::default();
-    for bf in [0, 2] {
-        let (name, with_table) = (format!("mpeg2_bf{bf}_no_stss.mov"), format!(".mpeg2_bf{bf}_stss.mov"));
-        let (path, with_table) = (common::fixture(&name), common::fixture(&with_table));
-        for ms in [0, 100, 2300, 2960, 5500, 99_000] {
+    for (name, offsets) in cases {
+        let (path, with_table) = (common::fixture(name), common::fixture(&format!(".{name}")));
+        for &ms in offsets {
             let fast = vframe::decode_keyframe(Input::Path(&path), ms, &options).expect("fast mode");
             let want = vframe::decode_keyframe(Input::Path(&with_table), ms, &options).expect("with the table");
             assert!(
@@ -285,9 +292,17 @@ fn fast_mode_past_false_keyframe_marks() {
                 want.time
             );
             let key_ms = (want.time * 1000.0).round() as u64;
-            check_fast_mode(&name, &[(ms, key_ms)], options.clone());
+            check_fast_mode(name, &[(ms, key_ms)], options.clone());
         }
     }
+    // H.263+ in Matroska, a 24 s GOP: hundreds of false marks back to the I-frame; cut 4 s
+    // in, 500 P-frames before the first I-frame (at 20 s).
+    check_fast_mode(".h263p_gop600.mkv", &[(20_000, 0), (23_999, 0), (29_000, 24_000)], options.clone());
+    check_fast_mode(
+        "h263p_gop600_cut.mkv",
+        &[(0, 20_000), (3000, 20_000), (10_000, 20_000), (25_000, 20_000)],
+        options,
+    );
     // Streams that begin with P-frames: before the first I-frame, the first I-frame. The
     // MP4 keeps its sync samples, so a seek before the first fails (the scan then reads
     // from the start); the Matroska marks every packet.
