@@ -190,11 +190,6 @@ fn starts_picture(packet: &Packet, stream: &StreamInfo) -> bool {
     stream.nal_framing.and_then(|framing| starts_irap(packet.data(), framing)).unwrap_or_else(|| packet.is_key())
 }
 
-/// The error of a keyframe scan that read more packets than the decode limit allows.
-fn too_many_packets() -> Error {
-    Error::new(Status::LimitExceeded, "read too many packets without a keyframe (the decode limit)")
-}
-
 /// The decoded-frame limit of one search.
 struct Budget {
     decoded: u64,
@@ -843,10 +838,7 @@ impl<'a> Selector<'a> {
                 }
                 _ if from_start => break,
                 KeyScan::FalseFrom(began) => {
-                    false_from = match (began, false_from) {
-                        (Some(began), Some(before)) => Some(began.min(before)),
-                        (began, before) => began.or(before),
-                    };
+                    false_from = began.into_iter().chain(false_from).min();
                     backoff_ms = backoff_ms.saturating_mul(2).max(FIRST_BACKOFF_MS);
                 }
                 KeyScan::Late(..) | KeyScan::None => backoff_ms = backoff_ms.saturating_mul(2).max(FIRST_BACKOFF_MS),
@@ -858,26 +850,20 @@ impl<'a> Selector<'a> {
     /// Reads packets from where the demuxer stands: the last keyframe packet at or before
     /// `target`, or the first one after it when none came before.
     fn scan_keyframes(&mut self, target: i64) -> Result<KeyScan, Error> {
-        let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
         let mut packet = Packet::new()?;
         let mut best: Option<Packet> = None;
         let mut packets: u64 = 0;
         let mut latest: Option<i64> = None;
         loop {
-            self.source.poll()?;
-            if !self.source.read(&mut packet)? {
+            if !self.next_scanned(&mut packet, &mut packets)? {
                 return Ok(match best {
                     Some(packet) => KeyScan::Found { packet, picture: None, eof_pts: latest },
                     None => KeyScan::None,
                 });
             }
-            packets += 1;
-            if packets > max_packets {
-                return Err(too_many_packets());
-            }
             let pts = packet.pts();
             latest = latest.max(pts);
-            if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
+            if self.is_mark(&packet) {
                 match pts {
                     Some(p) if p <= target => best = Some(packet.try_clone()?),
                     Some(_) if best.is_none() => return Ok(KeyScan::Late(packet, None)),
@@ -907,7 +893,6 @@ impl<'a> Selector<'a> {
     /// `FalseFrom` where this scan began; from the stream's start (`from_start`), the first
     /// true mark after the target instead.
     fn scan_tested_keyframes(&mut self, target: i64, stop: Option<i64>, from_start: bool) -> Result<KeyScan, Error> {
-        let max_packets = self.source.options().max_decoded_frames.saturating_mul(4);
         let mut packet = Packet::new()?;
         let mut found: Option<(Packet, Frame)> = None;
         let mut held: Vec<Packet> = Vec::new();
@@ -917,14 +902,9 @@ impl<'a> Selector<'a> {
         let mut latest: Option<i64> = None;
         let mut ended = false;
         loop {
-            self.source.poll()?;
-            if !self.source.read(&mut packet)? {
+            if !self.next_scanned(&mut packet, &mut packets)? {
                 ended = true;
                 break;
-            }
-            packets += 1;
-            if packets > max_packets {
-                return Err(too_many_packets());
             }
             let (pts, order) = (packet.pts(), packet.dts().or(packet.pts()));
             latest = latest.max(pts);
@@ -932,7 +912,7 @@ impl<'a> Selector<'a> {
             if stop.is_some_and(|stop| order.is_some_and(|o| o >= stop)) {
                 break;
             }
-            if starts_picture(&packet, self.source.stream()) && !packet.is_discarded() {
+            if self.is_mark(&packet) {
                 match pts {
                     Some(p) if p <= target => {
                         held.push(packet.try_clone()?);
@@ -965,21 +945,36 @@ impl<'a> Selector<'a> {
                     return Ok(KeyScan::Late(mark, Some(picture)));
                 }
             }
-            self.source.poll()?;
-            if !self.source.read(&mut packet)? {
+            if !self.next_scanned(&mut packet, &mut packets)? {
                 return Ok(KeyScan::None);
             }
-            packets += 1;
-            if packets > max_packets {
-                return Err(too_many_packets());
-            }
-            if starts_picture(&packet, self.source.stream())
-                && !packet.is_discarded()
-                && packet.pts().is_some_and(|p| p > target)
-            {
+            if self.is_mark(&packet) && packet.pts().is_some_and(|p| p > target) {
                 past = Some(packet.try_clone()?);
             }
         }
+    }
+
+    /// Reads a keyframe scan's next packet into `packet` (`false` at the input's end),
+    /// counting it in `packets` against the decode limit (four packets a frame).
+    fn next_scanned(&mut self, packet: &mut Packet, packets: &mut u64) -> Result<bool, Error> {
+        self.source.poll()?;
+        if !self.source.read(packet)? {
+            return Ok(false);
+        }
+        *packets += 1;
+        if *packets > self.source.options().max_decoded_frames.saturating_mul(4) {
+            return Err(Error::new(
+                Status::LimitExceeded,
+                "read too many packets without a keyframe (the decode limit)",
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Whether `packet` is marked (or, for HEVC, shown by its NAL unit header) as a
+    /// keyframe, and not left out by the demuxer.
+    fn is_mark(&self, packet: &Packet) -> bool {
+        starts_picture(packet, self.source.stream()) && !packet.is_discarded()
     }
 
     /// Tests the `held` marks, the latest first, until one decodes alone to an intra picture,
