@@ -197,12 +197,23 @@ struct Budget {
 }
 
 impl Budget {
+    /// Counts a frame decoded on the way to the offset.
     fn count(&mut self) -> Result<(), Error> {
+        self.charge("without reaching the offset")
+    }
+
+    /// Counts a keyframe decoded alone (fast mode: to tell whether its mark is true, or as
+    /// the answer).
+    fn count_keyframe(&mut self) -> Result<(), Error> {
+        self.charge("looking for a keyframe at or before the offset")
+    }
+
+    fn charge(&mut self, what: &str) -> Result<(), Error> {
         self.decoded += 1;
         if self.decoded > self.max {
             return Err(Error::new(
                 Status::LimitExceeded,
-                format!("decoded {} frames without reaching the offset (the decode limit)", self.max),
+                format!("decoded {} frames {what} (the decode limit)", self.max),
             ));
         }
         Ok(())
@@ -1011,7 +1022,7 @@ impl<'a> Selector<'a> {
         let limit = decoder.limit_error();
         decoder.flush();
         limit?;
-        self.budget.count()?;
+        self.budget.count_keyframe()?;
         Ok(got)
     }
 

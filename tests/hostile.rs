@@ -981,6 +981,15 @@ fn the_frame_limit_stops_a_long_decode() {
         "80 s decoded under a limit of 20 frames",
     );
     assert_eq!(error.status(), Status::LimitExceeded, "{error}");
+    // Fast mode tests keyframe marks by decoding them alone: on H.263+ in Matroska, whose
+    // every packet is marked a keyframe (here one true keyframe in 24 s), the tests count
+    // against the limit too, and the message says what the frames were decoded for.
+    let error = failure(
+        vframe::extract(Input::Path(&fixture(".h263p_gop600.mkv")), &spec("vframe/jpg/offset/20/mode/fast"), &options),
+        "keyframe marks tested under a limit of 20 frames",
+    );
+    assert_eq!(error.status(), Status::LimitExceeded, "{error}");
+    assert!(error.message().contains("looking for a keyframe"), "says what was decoded: {error}");
     // Under the limit the same call works.
     let options = Options { max_decoded_frames: 400, ..Options::default() };
     vframe::extract(Input::Path(&fixture("bframes_gop250.mp4")), &spec("vframe/jpg/offset/8"), &options)
