@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 mod common;
 
-use common::fixture;
+use common::{fixture, OLD_THUMB};
 
 const VFRAME: &str = env!("CARGO_BIN_EXE_vframe");
 
@@ -72,6 +72,15 @@ fn assert_fails(out: &Output, names: &[&str]) {
     assert!(out.stdout.is_empty(), "nothing on stdout");
 }
 
+/// A run of several images where some failed: exit 1, stderr naming `names`.
+fn assert_some_fail(out: &Output, names: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "exit status; stderr: {err}");
+    for name in names {
+        assert!(err.contains(name), "stderr {err:?} should contain {name:?}");
+    }
+}
+
 fn assert_usage_error(out: &Output, names: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2; stderr: {err}");
@@ -107,7 +116,7 @@ fn writes_the_image_the_library_makes() {
 fn replaces_an_existing_output_file() {
     let scratch = Scratch::new("replaces");
     let output = scratch.path("thumb.jpg");
-    std::fs::write(&output, b"old").unwrap();
+    std::fs::write(&output, OLD_THUMB).unwrap();
     let out = run(&fixture("gop25_25fps.mp4"), "vframe/jpg/offset/1", &output);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::read(&output).unwrap().starts_with(b"\xFF\xD8"));
@@ -172,9 +181,9 @@ fn failures_print_one_line_and_write_nothing() {
 fn a_failure_leaves_an_existing_output_file_alone() {
     let scratch = Scratch::new("keeps");
     let output = scratch.path("thumb.jpg");
-    std::fs::write(&output, b"previous thumbnail").unwrap();
+    std::fs::write(&output, OLD_THUMB).unwrap();
     assert_fails(&run(&fixture("audio_only.m4a"), "vframe/jpg/offset/1", &output), &["no video"]);
-    assert_eq!(std::fs::read(&output).unwrap(), b"previous thumbnail");
+    assert_eq!(std::fs::read(&output).unwrap(), OLD_THUMB);
     assert_eq!(scratch.files(), ["thumb.jpg"]);
 }
 
@@ -251,7 +260,128 @@ fn version_and_help() {
     assert!(help.contains("vframe/<jpg|png>/offset/<seconds>"), "{help}");
 }
 
+#[test]
+fn help_or_version_that_cannot_be_written_is_a_failure() {
+    for flag in ["--help", "--version"] {
+        let out =
+            vframe_with(&[flag.as_ref()], None, std::fs::File::create("/dev/full").unwrap().into(), Stdio::piped());
+        assert_fails(&out, &["cannot write to standard output"]);
+        let closed = Command::new("sh").args(["-c", &format!("exec \"$0\" {flag} >&-"), VFRAME]).output().unwrap();
+        assert_fails(&closed, &["not open"]);
+    }
+}
+
+#[test]
+fn mistakes_in_the_arguments_are_usage_errors_before_any_work() {
+    let scratch = Scratch::new("mistakes");
+    let video = scratch.path("a.mp4");
+    std::fs::copy(fixture("gop25_25fps.mp4"), &video).unwrap();
+    let other = scratch.path("b.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &other).unwrap();
+    let (v, b) = (video.as_os_str(), other.as_os_str());
+    let spec = "vframe/jpg/offset/1".as_ref();
+    let dir = scratch.path("thumbs");
+    let (d, o) = (dir.as_os_str(), "-o".as_ref());
+    // The SPEC first: the order is said, nothing is opened.
+    assert_usage_error(&vframe(&[spec, v, o, scratch.path("t.jpg").as_os_str()]), &["the order is INPUT SPEC"]);
+    assert_usage_error(&vframe(&["?vframe/jpg/offset/1".as_ref(), v, o, d]), &["the order is INPUT SPEC"]);
+    // A stray word among several SPECs (a second video, an output name) makes no folder
+    // and writes nothing, rather than failing alone beside images written.
+    assert_usage_error(&vframe(&[v, b, spec, o, d]), &["'", "b.mp4' is not a SPEC"]);
+    assert_usage_error(&vframe(&[v, spec, "thumb.jpg".as_ref(), o, d]), &["'thumb.jpg' is not a SPEC"]);
+    assert_eq!(scratch.files(), ["a.mp4", "b.mp4"]);
+    // A malformed SPEC among several still fails alone (it is one).
+    let out = vframe(&[v, spec, "vframe/jpg/offset/x".as_ref(), o, d]);
+    assert_some_fail(&out, &["SPEC 2", "offset"]);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the good SPEC's image");
+    // A URL: vframe reads local files, and says so.
+    let url = "https://example.com/video.mp4";
+    assert_fails(&run(Path::new(url), "vframe/jpg/offset/1", &scratch.path("u.jpg")), &["not URLs"]);
+    assert!(!scratch.path("u.jpg").exists());
+}
+
+#[test]
+fn dash_as_input_reads_standard_input() {
+    let scratch = Scratch::new("dash-input");
+    let video = fixture("gop25_25fps.mp4");
+    let spec = "vframe/jpg/offset/1.5/w/64";
+    let out = scratch.path("t.jpg");
+    let args = ["-".as_ref(), spec.as_ref(), "-o".as_ref(), out.as_os_str()];
+    let run = vframe_with(&args, Some(&video), Stdio::null(), Stdio::piped());
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(std::fs::read(&out).unwrap() == library_image(&video, spec), "the image of the video on standard input");
+    // Standard input closed by the caller: said, nothing written.
+    std::fs::remove_file(&out).unwrap();
+    let closed = Command::new("sh")
+        .args(["-c", "exec \"$0\" - \"$1\" -o \"$2\" <&-", VFRAME, spec, out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_fails(&closed, &["standard input", "not open"]);
+    assert!(scratch.files().is_empty());
+}
+
 // ---- Where the image goes: nothing the user owns is ever replaced by mistake ----
+
+#[test]
+fn an_existing_file_that_is_not_an_image_is_never_replaced() {
+    let scratch = Scratch::new("not-an-image");
+    let video = scratch.path("a.mp4");
+    std::fs::copy(fixture("gop25_25fps.mp4"), &video).unwrap();
+    let spec = "vframe/jpg/offset/1/w/64";
+    // `-o b.mp4` where b.mp4 was meant as another input, `-o notes.txt`: refused before
+    // any work, kept byte for byte.
+    let other = scratch.path("b.mp4");
+    std::fs::copy(fixture("tiny_h264.mp4"), &other).unwrap();
+    let notes = scratch.path("notes.txt");
+    std::fs::write(&notes, b"my notes\n").unwrap();
+    for kept in [&other, &notes] {
+        let before = std::fs::read(kept).unwrap();
+        assert_fails(&run(&video, spec, kept), &["cannot write", "is not an image", "remove it first"]);
+        assert!(std::fs::read(kept).unwrap() == before);
+    }
+    // Images (an earlier thumbnail, a PNG where a JPEG goes) and empty files are replaced.
+    let png = scratch.path("earlier.png");
+    std::fs::write(&png, library_image(&video, "vframe/png/offset/0/w/32")).unwrap();
+    let empty = scratch.path("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    for replaced in [&png, &empty] {
+        let out = run(&video, spec, replaced);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::read(replaced).unwrap() == library_image(&video, spec));
+    }
+    // Several SPECs into a folder: the name holding a video fails alone.
+    let dir = scratch.path("thumbs");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixture("tiny_h264.mp4"), dir.join("a-1.jpg")).unwrap();
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert_some_fail(&out, &["a-1.jpg", "is not an image"]);
+    assert!(std::fs::read(dir.join("a-1.jpg")).unwrap() == std::fs::read(fixture("tiny_h264.mp4")).unwrap());
+    assert!(dir.join("a-2.jpg").exists());
+    // A jobs file: that line fails alone.
+    let jobs = scratch.path("jobs.txt");
+    let line = |out: &Path| format!("{}\t{spec}\t{}\n", video.display(), out.display());
+    std::fs::write(&jobs, line(&notes) + &line(&scratch.path("new.jpg"))).unwrap();
+    let out = vframe(&["--jobs".as_ref(), jobs.as_os_str()]);
+    assert_some_fail(&out, &["jobs.txt:1", "is not an image"]);
+    assert_eq!(std::fs::read(&notes).unwrap(), b"my notes\n");
+    assert!(scratch.path("new.jpg").exists());
+    // vsample into a folder where a frame's name holds a document: nothing is replaced.
+    let frames = scratch.path("frames");
+    std::fs::create_dir(&frames).unwrap();
+    std::fs::write(frames.join("000002.jpg"), b"not a frame").unwrap();
+    let out = vframe(&[video.as_os_str(), "vsample/jpg/frames/3/s/32x".as_ref(), "-o".as_ref(), frames.as_os_str()]);
+    assert_fails(&out, &["000002.jpg", "is not an image"]);
+    assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 1);
+    assert_eq!(std::fs::read(frames.join("000002.jpg")).unwrap(), b"not a frame");
+    // A storyboard made again replaces its own sheets and index.
+    let board = scratch.path("board");
+    for _ in 0..2 {
+        let spec = "storyboard/jpg/interval/1/s/32x/columns/2/rows/1";
+        let out = vframe(&[video.as_os_str(), spec.as_ref(), "-o".as_ref(), board.as_os_str()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(temporary_files(&scratch.0).is_empty() && temporary_files(&dir).is_empty());
+}
 
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
@@ -540,7 +670,7 @@ fn a_symlink_is_followed_and_its_target_replaced() {
     let spec = "vframe/jpg/offset/1/w/48";
     let expected = vframe::extract_path(&video, spec).unwrap().data;
     std::fs::create_dir(scratch.path("real")).unwrap();
-    std::fs::write(scratch.path("real/thumb.jpg"), b"old").unwrap();
+    std::fs::write(scratch.path("real/thumb.jpg"), OLD_THUMB).unwrap();
     std::os::unix::fs::symlink("real/thumb.jpg", scratch.path("latest.jpg")).unwrap();
     std::os::unix::fs::symlink(scratch.path("latest.jpg"), scratch.path("chain.jpg")).unwrap();
     for link in ["latest.jpg", "chain.jpg"] {
@@ -599,7 +729,7 @@ fn new_files_get_the_usual_mode_and_replaced_files_keep_theirs() {
         assert_eq!(mode(&output), want, "umask {umask}");
     }
     let kept = scratch.path("kept.jpg");
-    std::fs::write(&kept, b"old").unwrap();
+    std::fs::write(&kept, OLD_THUMB).unwrap();
     chmod(&kept, 0o604);
     assert!(run(&video, "vframe/jpg/offset/1", &kept).status.success());
     assert_eq!(mode(&kept), 0o604);
@@ -614,7 +744,7 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
     let video = fixture("tiny_h264.mp4");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     let kept = scratch.path("kept.jpg");
-    std::fs::write(&kept, b"old").unwrap();
+    std::fs::write(&kept, OLD_THUMB).unwrap();
     if !set_xattr(&kept, "user.origin", b"https://example.com/a.mp4") {
         eprintln!("SKIP: the file system of {} keeps no extended attributes", scratch.0.display());
         return;
@@ -632,7 +762,7 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
     let dir = scratch.path("thumbs");
     std::fs::create_dir(&dir).unwrap();
     let second = dir.join("tiny_h264-2.jpg");
-    std::fs::write(&second, b"old").unwrap();
+    std::fs::write(&second, OLD_THUMB).unwrap();
     assert!(set_xattr(&second, "user.note", b"keep me"));
     let out = vframe(&[
         video.as_os_str(),
@@ -651,7 +781,7 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
     let shared = scratch.path("shared");
     std::fs::create_dir(&shared).unwrap();
     let private = shared.join("private.jpg");
-    std::fs::write(&private, b"old").unwrap();
+    std::fs::write(&private, OLD_THUMB).unwrap();
     chmod(&private, 0o640);
     assert!(set_xattr(&shared, "system.posix_acl_default", &access_acl(4242)));
     let out = run(&video, "vframe/jpg/offset/0.1", &private);
@@ -667,7 +797,7 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
     }
     // File capabilities (setcap), which any write of the file clears: set after the data.
     let capable = scratch.path("capable.jpg");
-    std::fs::write(&capable, b"old").unwrap();
+    std::fs::write(&capable, OLD_THUMB).unwrap();
     // VFS_CAP_REVISION_2 with the effective flag, CAP_NET_BIND_SERVICE permitted.
     let capability = [[1, 0, 0, 2], [0, 4, 0, 0], [0; 4], [0; 4], [0; 4]].concat();
     assert!(set_xattr(&capable, "security.capability", &capability));
@@ -701,7 +831,7 @@ fn replaced_files_keep_their_extended_attributes_and_acl() {
     }
     // Its set-id bits, which its write would clear for a caller without CAP_FSETID.
     let setid = scratch.path("setid.jpg");
-    std::fs::write(&setid, b"mine").unwrap();
+    std::fs::write(&setid, OLD_THUMB).unwrap();
     std::os::unix::fs::chown(&setid, Some(65534), Some(65534)).unwrap();
     chmod(&setid, 0o6755);
     let out = as_nobody(&scratch.0, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "setid.jpg"]);
@@ -719,7 +849,7 @@ fn an_append_only_folder_is_refused_and_left_as_it_was() {
     let scratch = Scratch::new("append-only");
     let dir = scratch.path("ap");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("t.jpg"), b"old").unwrap();
+    std::fs::write(dir.join("t.jpg"), OLD_THUMB).unwrap();
     /// Clears the flag however the test ends, so that the scratch folder can go.
     struct AppendOnly<'a>(&'a Path);
     impl Drop for AppendOnly<'_> {
@@ -754,7 +884,7 @@ fn an_append_only_folder_is_refused_and_left_as_it_was() {
     }
     let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["t.jpg"], "nothing left beside the user's file");
-    assert_eq!(std::fs::read(dir.join("t.jpg")).unwrap(), b"old");
+    assert_eq!(std::fs::read(dir.join("t.jpg")).unwrap(), OLD_THUMB);
 }
 
 #[test]
@@ -1395,7 +1525,7 @@ fn an_unwritable_standard_error_is_no_crash() {
     let run = vframe_with(&["--jobs".as_ref(), jobs.as_os_str()], None, Stdio::null(), full().into());
     assert_eq!(run.status.code(), Some(1));
     let run = vframe_with(&["--help".as_ref()], None, full().into(), Stdio::null());
-    assert_eq!(run.status.code(), Some(0), "help written to a full disk is no crash");
+    assert_eq!(run.status.code(), Some(1), "help written to a full disk fails, and is no crash");
 }
 
 #[test]
@@ -1481,26 +1611,26 @@ fn files_the_caller_may_not_write_or_own_are_not_replaced() {
     std::fs::copy(fixture("tiny_h264.mp4"), scratch.path("in.mp4")).unwrap();
     // Read-only, though the caller owns it and may write the folder: as the shell's `>`.
     let read_only = scratch.path("mine.jpg");
-    std::fs::write(&read_only, b"mine").unwrap();
+    std::fs::write(&read_only, OLD_THUMB).unwrap();
     std::os::unix::fs::chown(&read_only, Some(65534), Some(65534)).unwrap();
     chmod(&read_only, 0o444);
     let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "mine.jpg"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("only files you may write"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&read_only).unwrap(), b"mine");
+    assert_eq!(std::fs::read(&read_only).unwrap(), OLD_THUMB);
     // Writable by all, owned by root: a replacement would be nobody's file.
     let roots = scratch.path("root.jpg");
-    std::fs::write(&roots, b"root's").unwrap();
+    std::fs::write(&roots, OLD_THUMB).unwrap();
     chmod(&roots, 0o666);
     let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "root.jpg"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("belongs to another user"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&roots).unwrap(), b"root's");
+    assert_eq!(std::fs::read(&roots).unwrap(), OLD_THUMB);
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&roots).unwrap()), 0);
     // The caller's own file in a group the caller is not in: the owner stays, the group
     // cannot, so the group's bits go rather than pass to the caller's group.
     let grouped = scratch.path("grouped.jpg");
-    std::fs::write(&grouped, b"grouped").unwrap();
+    std::fs::write(&grouped, OLD_THUMB).unwrap();
     std::os::unix::fs::chown(&grouped, Some(65534), Some(0)).unwrap();
     chmod(&grouped, 0o640);
     let out = as_nobody(dir, &["in.mp4", "vframe/jpg/offset/0.1", "-o", "grouped.jpg"]);
@@ -1648,7 +1778,7 @@ fn a_file_size_limit_fails_the_write_and_keeps_the_file() {
     let scratch = Scratch::new("fsize");
     let video = fixture("gop25_25fps.mp4");
     let output = scratch.path("thumb.png");
-    std::fs::write(&output, b"mine").unwrap();
+    std::fs::write(&output, OLD_THUMB).unwrap();
     use std::os::unix::process::CommandExt;
     let limited = |args: &[&std::ffi::OsStr]| {
         let mut command = Command::new(VFRAME);
@@ -1666,7 +1796,7 @@ fn a_file_size_limit_fails_the_write_and_keeps_the_file() {
     let out = limited(&[video.as_os_str(), "vframe/png/offset/1".as_ref(), "-o".as_ref(), output.as_os_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&output).unwrap(), b"mine");
+    assert_eq!(std::fs::read(&output).unwrap(), OLD_THUMB);
     assert_eq!(scratch.files(), ["thumb.png"]);
     // A jobs file: the large image fails, the small one is written.
     let jobs = scratch.path("jobs.txt");
@@ -1676,7 +1806,7 @@ fn a_file_size_limit_fails_the_write_and_keeps_the_file() {
     std::fs::write(&jobs, text).unwrap();
     let out = limited(&["--jobs".as_ref(), jobs.as_os_str()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&output).unwrap(), b"mine");
+    assert_eq!(std::fs::read(&output).unwrap(), OLD_THUMB);
     assert!(std::fs::read(&small).unwrap().starts_with(b"\xFF\xD8"));
     assert_eq!(scratch.files(), ["jobs.txt", "small.jpg", "thumb.png"]);
 }
@@ -1807,8 +1937,13 @@ fn several_specs_name_their_outputs_exactly_and_make_the_folder_only_for_an_imag
     let video = fixture("gop25_25fps.mp4");
     // Every spec bad: nothing to write, no folder made.
     let dir = scratch.path("never");
-    let out =
-        vframe(&[video.as_os_str(), "vframe/gif/offset/1".as_ref(), "x".as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    let out = vframe(&[
+        video.as_os_str(),
+        "vframe/gif/offset/1".as_ref(),
+        "vframe/x".as_ref(),
+        "-o".as_ref(),
+        dir.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!dir.exists(), "a run that wrote nothing made its folder");
     // Names that differ only in bytes that are not UTF-8 give different outputs (both

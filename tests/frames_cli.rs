@@ -65,7 +65,7 @@ fn a_rerun_keeps_the_extended_attributes_of_the_files_it_replaces() {
     }
     assert!(set_xattr(&first, "system.posix_acl_access", &access_acl(4242)));
     let before = xattrs(&first);
-    std::fs::write(&first, b"stale").unwrap();
+    std::fs::write(&first, common::OLD_THUMB).unwrap();
     let out = run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read(&first).unwrap().starts_with(b"\xFF\xD8"), "replaced");
@@ -248,7 +248,7 @@ fn a_folder_made_append_only_or_immutable_during_the_run_is_left_as_it_was() {
     for (flag, said) in [("a", "append-only"), ("i", "immutable")] {
         let dir = scratch(&format!("flag-{flag}-later"));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("000001.png"), b"mine").unwrap();
+        std::fs::write(dir.join("000001.png"), common::OLD_THUMB).unwrap();
         let (child, staging) = stopped_while_staging(&video, "vsample/png/frames/30/s/160x", &dir);
         let chattr = |sign: &str| Command::new("chattr").arg(format!("{sign}{flag}")).arg(&dir).output();
         let set = chattr("+");
@@ -268,7 +268,7 @@ fn a_folder_made_append_only_or_immutable_during_the_run_is_left_as_it_was() {
         assert!(err.contains(said) && err.contains(&name), "+{flag}: {err}");
         assert_eq!(names(&dir), [name.clone(), "000001.png".to_string()]);
         assert!(names(&staging).is_empty(), "emptied");
-        assert_eq!(std::fs::read(dir.join("000001.png")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(dir.join("000001.png")).unwrap(), common::OLD_THUMB);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

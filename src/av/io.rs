@@ -99,6 +99,22 @@ impl AsRef<[u8]> for Bytes<'_> {
     }
 }
 
+/// What to add to a failed open's message when `path`, not found, reads as a URL
+/// (`https://…`): vframe opens local files only.
+fn url_hint(path: &std::path::Path, e: &std::io::Error) -> &'static str {
+    let text = path.to_string_lossy();
+    let scheme = text.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
+        s.len() > 1
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if e.kind() == std::io::ErrorKind::NotFound && scheme.is_some() {
+        " (vframe opens local files only, not URLs: download the video first)"
+    } else {
+        ""
+    }
+}
+
 impl<'a> Reader<'a> {
     /// Opens the file at `path` for reading, and nothing else: no protocol, no URL.
     ///
@@ -109,11 +125,10 @@ impl<'a> Reader<'a> {
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         use std::os::unix::io::AsRawFd;
         let shown = path.display();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|e| Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")))?;
+        let file =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| {
+                Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}{}", url_hint(path, &e)))
+            })?;
         let kind = file
             .metadata()
             .map_err(|e| Error::new(Status::CannotOpen, format!("cannot open '{shown}': {e}")))?

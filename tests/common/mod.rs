@@ -561,3 +561,7 @@ pub fn access_acl(uid: u32) -> Vec<u8> {
     }
     acl
 }
+
+/// An earlier thumbnail at an output (a JPEG's first bytes): the CLI replaces images, and
+/// refuses to replace anything else.
+pub const OLD_THUMB: &[u8] = b"\xFF\xD8\xFF\xE0 an earlier thumbnail";

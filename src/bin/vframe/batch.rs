@@ -367,5 +367,6 @@ fn prepare<'a>(
             }
         }
     }
+    output.check_replaceable().map_err(|why| format!("{}: {why}", job.origin))?;
     Ok(Ready { job, spec, output })
 }

@@ -293,6 +293,8 @@ impl Folder {
         match stat_at(self.fd(), name) {
             Ok(st) if kind(&st) == libc::S_IFREG => {
                 may_replace(self.fd(), name)?;
+                let open = || open_at(self.fd(), name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
+                holds_what_vframe_writes(open, name, st.st_size as u64)?;
                 Ok(Some(st))
             }
             Ok(st) if kind(&st) == libc::S_IFLNK && at_name == AtName::LinkReplaced => Ok(None),
@@ -562,6 +564,65 @@ fn may_replace(dir: RawFd, name: &OsStr) -> io::Result<()> {
         return Err(io::Error::new(why.kind(), format!("{why}: vframe replaces only files you may write")));
     }
     Ok(())
+}
+
+/// Refuses to replace a file that holds something vframe would not have written there: an
+/// image (JPEG, PNG or WebP, by its first bytes), or at a `.vtt` or `.json` name a storyboard's
+/// index; an empty file holds nothing to lose. A mistyped `-o` (another video, a document)
+/// then loses nothing; the user removes such a file to write there.
+/// `open` opens the file for reading.
+pub fn holds_what_vframe_writes(open: impl FnOnce() -> io::Result<OwnedFd>, name: &OsStr, size: u64) -> io::Result<()> {
+    if size == 0 {
+        return Ok(());
+    }
+    let refused = |why: String| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{why}: vframe replaces only images (JPEG, PNG, WebP) and its own storyboard files, so that a mistyped output never destroys a video or a document; remove it first to write there"),
+        )
+    };
+    let ext = Path::new(name).extension().map(|e| e.to_ascii_lowercase());
+    let ext = ext.as_deref().and_then(OsStr::to_str);
+    let file = match open() {
+        Ok(file) => file,
+        // A file the caller may write but not read: its name must say it is an image.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return match ext {
+                Some("jpg" | "jpeg" | "png" | "webp") => Ok(()),
+                _ => Err(refused(format!(
+                    "it exists, cannot be read to see what it holds ({e}), and its name is not an image's"
+                ))),
+            };
+        }
+        Err(e) => return Err(refused(format!("it exists and cannot be read to see what it holds ({e})"))),
+    };
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    let mut file = std::fs::File::from(file);
+    while got < head.len() {
+        match io::Read::read(&mut file, &mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(refused(format!("it exists and cannot be read to see what it holds ({e})"))),
+        }
+    }
+    let head = &head[..got];
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let ours = is_image(head)
+        || (ext == Some("vtt") && text.starts_with(b"WEBVTT"))
+        || (ext == Some("json") && text.trim_ascii_start().starts_with(b"{"));
+    if ours || got == 0 {
+        return Ok(());
+    }
+    Err(refused("it exists and is not an image".to_string()))
+}
+
+/// Whether `head`, a file's first bytes, begins a JPEG, a PNG or a WebP image.
+fn is_image(head: &[u8]) -> bool {
+    head.starts_with(&[0xFF, 0xD8, 0xFF])
+        || head.starts_with(b"\x89PNG\r\n\x1a\n")
+        || (head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP")
 }
 
 /// A set of files written into a hidden folder inside the output folder, then moved into

@@ -32,7 +32,7 @@ const MAX_PARALLEL: usize = 256;
 const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
        vframe INPUT SPEC SPEC... -o DIR
        vframe --jobs FILE [--parallel N]
-  INPUT   a video file
+  INPUT   a video file, or - for standard input
   SPEC    vframe/<jpg|png>/offset/<seconds>[/w/<width>][/h/<height>][/rotate/<90|180|270|auto>]
             extensions: the format webp, [/q/<1-100>] (jpg, webp), [/mode/<exact|fast>]
           or vsample/<fmt>[/ss/<s>][/t/<s>][/s/<W>x<H>][/interval/<s>|/frames/<n>]... (many frames)
@@ -268,6 +268,19 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
     if input.as_os_str().is_empty() {
         return Err("INPUT is empty".to_string());
     }
+    // `-` is standard input, as for most tools (a file named `-` is `./-`).
+    let input = if input.as_os_str() == "-" { PathBuf::from("/dev/stdin") } else { input };
+    if looks_like_spec(input.as_os_str()) && std::fs::symlink_metadata(&input).is_err() {
+        return Err(format!("INPUT '{}' is a SPEC: the order is INPUT SPEC, the video first", input.to_string_lossy()));
+    }
+    // Several SPECs: each must be one, so that a stray word (a second video, an output
+    // name) is a usage error before anything is written, not a SPEC that fails alone.
+    if let (true, Some(stray)) = (positional.len() > 1, positional.iter().find(|spec| !looks_like_spec(spec))) {
+        return Err(format!(
+            "'{}' is not a SPEC (a SPEC starts with vframe/, vsample/ or storyboard/; vframe takes one INPUT)",
+            stray.to_string_lossy()
+        ));
+    }
     if positional.len() == 1 {
         let spec = positional.remove(0);
         return Ok(Command::Extract { input, spec, output });
@@ -285,13 +298,14 @@ fn main() -> ExitCode {
         QUIET.store(true, Ordering::Relaxed);
     }
     match parse_args(args.clone().into_iter()) {
-        Ok(Command::Help) => {
-            let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Command::Version) => {
-            let _ = writeln!(std::io::stdout().lock(), "vframe {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+        Ok(Command::Help) => print(USAGE),
+        Ok(Command::Version) => print(&format!("vframe {}", env!("CARGO_PKG_VERSION"))),
+        // `-` (or /dev/stdin) with standard input closed by the caller: the runtime's
+        // /dev/null is no video.
+        Ok(Command::Extract { input, .. } | Command::Many { input, .. })
+            if closed_at_start(0) && output::names_descriptor(&input) == Some(0) =>
+        {
+            failure("cannot read INPUT from standard input: it is not open")
         }
         Ok(Command::Extract { input, spec, output }) => extract_one(input, spec, output),
         Ok(Command::Many { input, specs, dir }) => match batch::Job::for_specs(&input, &specs, &dir) {
@@ -318,6 +332,27 @@ fn main() -> ExitCode {
             usage_error(&message)
         }
     }
+}
+
+/// `text` and a new line on standard output (help, version): exit 0, or 1 when it could not
+/// be written (closed, a full disk), as for an image.
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) if !closed_at_start(1) => ExitCode::SUCCESS,
+        Ok(()) => failure("cannot write to standard output: it is not open"),
+        Err(e) => failure(&format!("cannot write to standard output: {e}")),
+    }
+}
+
+/// Whether `arg` reads as an operation string (`vframe/…`, `vsample/…`, `storyboard/…`, a
+/// leading `?` allowed, any case), however malformed the rest: a SPEC, not a file.
+fn looks_like_spec(arg: &std::ffi::OsStr) -> bool {
+    let text = arg.as_bytes();
+    let text = text.strip_prefix(b"?").unwrap_or(text);
+    ["vframe/", "vsample/", "storyboard/"]
+        .iter()
+        .any(|op| text.len() >= op.len() && text[..op.len()].eq_ignore_ascii_case(op.as_bytes()))
 }
 
 /// The inputs the jobs files on the command line name ([`jobs_files`]; standard input
@@ -367,7 +402,7 @@ fn extract_one(input: PathBuf, spec: OsString, output: PathBuf) -> ExitCode {
         Err(why) => return failure(&format!("cannot write {}: {why}", output.display())),
     };
     // Before any work: the output must not be the video itself.
-    if let Err(why) = output.check_not_input(&input) {
+    if let Err(why) = output.check_not_input(&input).and_then(|()| output.check_replaceable()) {
         return failure(&why);
     }
     let image = match vframe::extract(vframe::Input::Path(&input), &spec, &vframe::Options::default()) {

@@ -1,5 +1,8 @@
 //! Where the CLI writes an image, and how, so that nothing the user owns is lost.
 //!
+//! - An existing regular file is replaced only if it holds an image (or a storyboard's own
+//!   index at its names), or nothing: another video or a document at a mistyped `-o` is
+//!   refused and kept.
 //! - A regular file (new or existing) is replaced atomically: the image goes to a temporary
 //!   file with an unpredictable name, created exclusively beside it, synced, then renamed
 //!   over it. An existing file keeps its permission bits, owner and extended attributes
@@ -30,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::folder::{check_links_on_path, AtName, Folder, MAX_LINKS, NAME_MAX};
+use crate::folder::{check_links_on_path, holds_what_vframe_writes, AtName, Folder, MAX_LINKS, NAME_MAX};
 
 /// A resolved output.
 #[derive(Debug)]
@@ -313,6 +316,21 @@ impl Output {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses, before any work, an existing file this output would replace that holds
+    /// something vframe does not replace (see [`holds_what_vframe_writes`]; checked again
+    /// when it is replaced).
+    pub fn check_replaceable(&self) -> Result<(), String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let Output::File { path, existing: Some(meta), .. } = self else { return Ok(()) };
+        let open = || {
+            let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+            OpenOptions::new().read(true).custom_flags(flags).open(path).map(OwnedFd::from)
+        };
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        holds_what_vframe_writes(open, name, meta.size())
+            .map_err(|e| format!("cannot write {}: {e}", self.shown().display()))
     }
 
     /// Writes `data` by the rule for this kind of output.
