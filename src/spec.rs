@@ -317,11 +317,40 @@ fn invalid(message: String) -> Error {
     Error::new(Status::InvalidSpec, format!("invalid spec: {message}"))
 }
 
+/// Parses a spec given as bytes (the C ABI's `char *`, a command line's argument): bytes
+/// that are not UTF-8 are an `InvalidSpec` error naming the first bad byte, where it is,
+/// and what comes before it.
+pub fn parse_bytes<T: std::str::FromStr<Err = Error>>(bytes: &[u8]) -> Result<T, Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.parse(),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let before: String = String::from_utf8_lossy(&bytes[..at]).chars().rev().take(MAX_QUOTED_CHARS).collect();
+            let before: String = before.chars().rev().collect();
+            Err(invalid(format!(
+                "byte {:#04x} at position {} is not UTF-8 (after {})",
+                bytes[at],
+                at + 1,
+                quoted(&before)
+            )))
+        }
+    }
+}
+
 /// Longest part of the input quoted in an error message: enough to recognise it, while a
 /// megabyte of garbage does not become a megabyte of message.
 const MAX_QUOTED_CHARS: usize = 40;
 
-/// `part` in single quotes, one line (control characters escaped) and shortened if long.
+/// Characters that show nothing themselves yet change what is shown around them: zero-width
+/// and joiner characters, bidirectional marks and overrides (U+202E in `7<U+202E>gpj.exe`
+/// would show it reversed on a terminal or in a log), the byte order mark. Quoted escaped.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// `part` in single quotes, one line (control and invisible characters escaped) and shortened
+/// if long.
 fn quoted(part: &str) -> String {
     let mut out = String::with_capacity(part.len().min(MAX_QUOTED_CHARS) + 8);
     out.push('\'');
@@ -330,7 +359,7 @@ fn quoted(part: &str) -> String {
             out.push_str("...");
             break;
         }
-        if c.is_control() {
+        if c.is_control() || is_invisible(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -342,6 +371,8 @@ fn quoted(part: &str) -> String {
 
 /// Parses `<digits>[.<digits>]` seconds (the value of `key`) into milliseconds, rounding
 /// sub-millisecond digits to the nearest millisecond (the precision SPEC §1 gives offsets).
+/// An exponent (`1e-05`, `1.5E+3`) is read too: Qiniu's Python SDK writes a float below
+/// 0.0001 that way (`str(0.00001)`), and SPEC §1 takes the SDKs' strings as they are.
 fn parse_seconds(key: &str, value: &str) -> Result<u64, Error> {
     let bad = || {
         invalid(format!(
@@ -349,14 +380,42 @@ fn parse_seconds(key: &str, value: &str) -> Result<u64, Error> {
             quoted(value)
         ))
     };
-    let (int_part, frac_part) = match value.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (value, None),
-    };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (mantissa, exponent) = match value.split_once(['e', 'E']) {
+        Some((m, e)) => {
+            let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if !digits(unsigned) {
+                return Err(bad());
+            }
+            // Beyond ±400 the value is 0 or out of range whatever the mantissa.
+            let size = unsigned.trim_start_matches('0').parse::<i64>().unwrap_or(0).min(400);
+            (m, if e.starts_with('-') { -size } else { size })
+        }
+        None => (value, 0),
+    };
+    let (int_part, frac_part) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
     if !digits(int_part) || frac_part.is_some_and(|f| !digits(f)) {
         return Err(bad());
     }
+    // The decimal point moved by the exponent: `1.5e-3` is `0.0015`.
+    let shifted;
+    let (int_part, frac_part) = if exponent == 0 {
+        (int_part, frac_part)
+    } else {
+        let all: String = [int_part, frac_part.unwrap_or("")].concat();
+        let point = int_part.len() as i64 + exponent;
+        shifted = if point <= 0 {
+            (String::from("0"), "0".repeat(point.unsigned_abs() as usize) + &all)
+        } else if point as usize >= all.len() {
+            (all.clone() + &"0".repeat(point as usize - all.len()), String::new())
+        } else {
+            (all[..point as usize].to_string(), all[point as usize..].to_string())
+        };
+        (shifted.0.as_str(), Some(shifted.1.as_str()))
+    };
     let int_part = int_part.trim_start_matches('0');
     let out_of_range =
         || invalid(format!("{key} {} is out of range (0 to {} seconds)", quoted(value), MAX_OFFSET_MS / 1000));

@@ -235,11 +235,37 @@ fn each_key_at_most_once() {
     rejects("vframe/jpg/offset/7/rotate/90/rotate/90", &["'rotate'", "more than once"]);
 }
 
+/// Qiniu's Python SDK writes a float offset with `str()`: below 0.0001 that is an exponent
+/// (`qiniu.build_op("vframe", "jpg", offset=0.00001)` is `vframe/jpg/offset/1e-05`), and
+/// SPEC §1 takes the SDKs' strings as they are.
+#[test]
+fn offsets_with_an_exponent_as_sdks_print_floats() {
+    for (text, ms) in [
+        ("1e-05", 0),
+        ("5e-05", 0),
+        ("4.9e-04", 0),
+        ("5e-04", 1),
+        ("7e-3", 7),
+        ("1.5E-3", 2),
+        ("1E3", 1_000_000),
+        ("1e3", 1_000_000),
+        ("1.25e+2", 125_000),
+        ("7e0", 7000),
+        ("0.0e400", 0),
+        ("1e-400", 0),
+        ("1.0E-5", 0),
+    ] {
+        assert_eq!(parse(&format!("vframe/jpg/offset/{text}")).offset_ms, ms, "offset/{text}");
+    }
+    rejects("vframe/jpg/offset/1e+16", &["offset '1e+16'", "out of range"]);
+    rejects("vframe/jpg/offset/1e400", &["offset '1e400'", "out of range"]);
+}
+
 #[test]
 fn offsets_that_are_not_plain_decimal_seconds() {
     for bad in [
-        "-1", "-0", "+7", "7.", ".5", "7..5", "7.5.1", "1e3", "1E3", "7e-3", "NaN", "nan", "inf", "-inf", "Infinity",
-        "0x10", "7s", "7,5", "7 ", " 7", "1_000", "٣", "7\n",
+        "-1", "-0", "+7", "7.", ".5", "7..5", "7.5.1", "e3", "1e", "1e+", "1e+-3", "1.e3", ".5e3", "1e3.5", "1e3e3",
+        "-1e-3", "NaN", "nan", "inf", "-inf", "Infinity", "0x10", "7s", "7,5", "7 ", " 7", "1_000", "٣", "7\n",
     ] {
         rejects(&format!("vframe/jpg/offset/{bad}"), &[&format!("offset '{}'", one_line(bad))]);
     }
@@ -279,4 +305,29 @@ fn errors_read_as_sentences() {
     let err = "vframe/jpg/offset/abc".parse::<Spec>().unwrap_err();
     assert_eq!(err.to_string(), err.message());
     assert!(err.message().starts_with("invalid spec: "), "{}", err.message());
+}
+
+/// A spec given as bytes that are not UTF-8 (the C ABI, a command line): the error names
+/// the first bad byte, its position, and what comes before it.
+#[test]
+fn bytes_that_are_not_utf8_are_named_where_they_are() {
+    let err = vframe::spec::parse_bytes::<Spec>(b"vframe/jpg/offset/1/w/48\xff0").expect_err("not UTF-8");
+    assert_eq!(err.status(), Status::InvalidSpec);
+    for name in ["0xff", "position 25", "'vframe/jpg/offset/1/w/48'"] {
+        assert!(err.message().contains(name), "{err} should name {name}");
+    }
+    let spec: Spec = vframe::spec::parse_bytes(b"vframe/jpg/offset/1/w/48").expect("UTF-8 parses");
+    assert_eq!(spec.width, Some(48));
+}
+
+/// Characters that show nothing but reorder or hide what is around them are quoted
+/// escaped: a right-to-left override must not make a message read otherwise in a log.
+#[test]
+fn invisible_characters_are_quoted_escaped() {
+    for (bad, escaped) in [("7\u{202E}gpj.exe", "\\u{202e}"), ("7\u{200B}", "\\u{200b}"), ("\u{FEFF}7", "\\u{feff}")] {
+        let text = format!("vframe/jpg/offset/{bad}");
+        let err = text.parse::<Spec>().expect_err("not a number");
+        assert!(err.message().contains(escaped), "{err}");
+        assert!(!err.message().contains(bad), "{err}");
+    }
 }

@@ -120,9 +120,7 @@ pub(super) fn optional_out_arg<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
 
 /// The spec string argument, parsed (bytes that are not UTF-8 are a malformed spec).
 pub(super) fn spec_arg(ptr: *const c_char) -> Result<Spec, Error> {
-    std::str::from_utf8(bytes_arg(ptr, "spec")?)
-        .map_err(|_| Error::new(Status::InvalidSpec, "the spec is not valid UTF-8"))?
-        .parse()
+    crate::spec::parse_bytes(bytes_arg(ptr, "spec")?)
 }
 
 /// The options argument (NULL: the defaults), converted for the core.

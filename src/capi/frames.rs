@@ -171,15 +171,11 @@ impl Source {
 }
 
 fn sample_arg(spec: *const c_char) -> Result<SampleSpec, Error> {
-    std::str::from_utf8(boundary::bytes_arg(spec, "spec")?)
-        .map_err(|_| Error::new(Status::InvalidSpec, "the spec is not valid UTF-8"))?
-        .parse()
+    crate::spec::parse_bytes(boundary::bytes_arg(spec, "spec")?)
 }
 
 fn storyboard_arg(spec: *const c_char) -> Result<StoryboardSpec, Error> {
-    std::str::from_utf8(boundary::bytes_arg(spec, "spec")?)
-        .map_err(|_| Error::new(Status::InvalidSpec, "the spec is not valid UTF-8"))?
-        .parse()
+    crate::spec::parse_bytes(boundary::bytes_arg(spec, "spec")?)
 }
 
 /// Runs a sample, handing each frame to `each`.

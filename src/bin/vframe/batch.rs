@@ -168,11 +168,7 @@ fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {
                     `vframe INPUT SPEC -o FOLDER`"
             .to_string());
     }
-    match text.to_str().map(str::parse::<vframe::Spec>) {
-        Some(Ok(spec)) => Ok(spec),
-        Some(Err(e)) => Err(e.message().to_string()),
-        None => Err("invalid spec: it is not valid UTF-8".to_string()),
-    }
+    vframe::spec::parse_bytes(text.as_bytes()).map_err(|e| e.message().to_string())
 }
 
 /// A job ready to run: its spec parsed and its output resolved.

@@ -52,10 +52,9 @@ fn not_the_input(input: &Path) -> impl Fn(&libc::stat) -> Result<(), String> + '
 
 /// Runs a vsample or storyboard spec (see the module's documentation).
 pub fn run(input: &Path, spec: &OsStr, output: &Path) -> ExitCode {
-    let op: Operation = match spec.to_str().map(str::parse) {
-        Some(Ok(op)) => op,
-        Some(Err(e)) => return failure(e.message()),
-        None => return failure("invalid spec: it is not valid UTF-8"),
+    let op: Operation = match vframe::spec::parse_bytes(std::os::unix::ffi::OsStrExt::as_bytes(spec)) {
+        Ok(op) => op,
+        Err(e) => return failure(e.message()),
     };
     if output.as_os_str() == "-" {
         return failure("vsample and storyboard write several files: -o needs a folder, not -");

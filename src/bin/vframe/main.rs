@@ -392,10 +392,9 @@ fn extract_one(input: PathBuf, spec: OsString, output: PathBuf) -> ExitCode {
         return frames::run(&input, &spec, &output);
     }
     // The spec first: a typo is reported as such, before any file is opened.
-    let spec: vframe::Spec = match spec.to_str().map(str::parse) {
-        Some(Ok(spec)) => spec,
-        Some(Err(e)) => return failure(e.message()),
-        None => return failure("invalid spec: it is not valid UTF-8"),
+    let spec: vframe::Spec = match vframe::spec::parse_bytes(spec.as_bytes()) {
+        Ok(spec) => spec,
+        Err(e) => return failure(e.message()),
     };
     let output = match Output::resolve(&output) {
         Ok(target) => target,
