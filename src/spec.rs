@@ -387,8 +387,10 @@ fn parse_seconds(key: &str, value: &str) -> Result<u64, Error> {
             if !digits(unsigned) {
                 return Err(bad());
             }
-            // Beyond ±400 the value is 0 or out of range whatever the mantissa.
-            let size = unsigned.trim_start_matches('0').parse::<i64>().unwrap_or(0).min(400);
+            // Beyond ±400 the value is 0 or out of range whatever the mantissa (a mantissa
+            // longer than that is refused below, past 11 whole digits, or rounds away).
+            let significant = unsigned.trim_start_matches('0');
+            let size = if significant.len() > 3 { 400 } else { significant.parse::<i64>().unwrap_or(0).min(400) };
             (m, if e.starts_with('-') { -size } else { size })
         }
         None => (value, 0),

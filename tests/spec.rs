@@ -259,6 +259,11 @@ fn offsets_with_an_exponent_as_sdks_print_floats() {
     }
     rejects("vframe/jpg/offset/1e+16", &["offset '1e+16'", "out of range"]);
     rejects("vframe/jpg/offset/1e400", &["offset '1e400'", "out of range"]);
+    // Exponents too large for any integer type are still that large, never read as 0.
+    rejects("vframe/jpg/offset/1e99999999999999999999999", &["out of range"]);
+    assert_eq!(parse("vframe/jpg/offset/1e+000000000000000000000000003").offset_ms, 1_000_000);
+    assert_eq!(parse("vframe/jpg/offset/1e-99999999999999999999999").offset_ms, 0);
+    assert_eq!(parse("vframe/jpg/offset/1e+0000000000000000000000002").offset_ms, 100_000);
 }
 
 #[test]
