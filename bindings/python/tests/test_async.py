@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import gc
+import mmap
 import os
 import pickle
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -65,6 +68,21 @@ def test_a_future_gives_what_extract_gives(fixtures: Path) -> None:
     for future in futures:
         assert isinstance(future, concurrent.futures.Future)
         assert future.result(timeout=60) == expected
+
+
+def test_a_memory_mapped_file_is_copied_at_submission(fixtures: Path) -> None:
+    path = fixtures / "gop25_25fps.mp4"
+    spec = "vframe/jpg/offset/2"
+    expected = vframe.extract(path, spec)
+    with open(path, "rb") as file, vframe.Pool(threads=1) as pool:
+        for access in (mmap.ACCESS_READ, mmap.ACCESS_COPY):
+            mapped = mmap.mmap(file.fileno(), 0, access=access)
+            futures = [pool.submit(mapped, spec), pool.submit_nowait(mapped, spec)]
+            futures.append(vframe.extract_async(mapped, spec, pool=pool))
+            mapped.close()  # copied: nothing of it is held once the submits return
+            assert [f.result(timeout=60) for f in futures] == [expected] * 3
+            with mmap.mmap(file.fileno(), 0, access=access) as mapped:
+                assert asyncio.run(vframe.extract_aio(mapped, spec, pool=pool)) == expected
 
 
 def test_many_jobs_at_once_each_get_their_own_image(fixtures: Path) -> None:
@@ -175,6 +193,47 @@ def test_a_pool_cannot_be_copied_or_pickled() -> None:
             with pytest.raises(TypeError, match="vframe.Pool .*cannot be copied or pickled"):
                 copy_it(pool)
         assert pool.submit(b"", "vframe/jpg/offset/0").exception(timeout=60) is not None  # still usable
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_a_pool_nobody_holds_is_freed_once_its_jobs_are_done(fixtures: Path, tmp_path: Path) -> None:
+    video = fixtures / "tiny_h264.mp4"  # its index comes first: it can be read through a pipe
+    expected = vframe.extract(video, "vframe/jpg/offset/1")
+    before = _threads()
+    for _ in range(5):
+        pool = vframe.Pool(threads=2)
+        assert pool.submit(video, "vframe/jpg/offset/1").result(timeout=60) == expected
+        del pool  # and its future: nothing holds the pool, whose threads end
+    assert _threads() == before, "a pool dropped without close() kept its threads"
+
+    # Dropped with a job in flight: the job's future holds its pool until the job is done
+    # (its bytes, lent, stay the job's), and the last reference goes on the pool's own thread.
+    stalled = StalledInput(tmp_path, video.read_bytes())
+    results: list[bytes | BaseException | None] = []
+    ended = threading.Event()
+    pool = vframe.Pool(threads=1)
+    future = pool.submit(stalled.path, "vframe/jpg/offset/1")
+
+    def on_done(done: concurrent.futures.Future[bytes]) -> None:
+        results.append(done.exception() or done.result())
+        ended.set()
+
+    future.add_done_callback(on_done)
+    lent = pool.submit(video.read_bytes(), "vframe/jpg/offset/1")  # queued behind it
+    del pool, future, lent
+    gc.collect()
+    stalled.wait_opened()
+    assert _threads() == before + 1, "a pool with jobs in flight was freed"
+    stalled.finish()
+    assert ended.wait(60) and results == [expected]
+    deadline = time.monotonic() + 30
+    while _threads() != before:
+        assert time.monotonic() < deadline, "a pool dropped with jobs in flight kept its threads once they ended"
+        time.sleep(0.01)
 
 
 def test_a_pool_cannot_be_closed_from_its_own_callback(fixtures: Path) -> None:

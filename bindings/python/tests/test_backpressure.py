@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -212,3 +213,53 @@ def test_many_asyncio_calls_over_a_small_pool_all_finish(video: bytes, expected:
             return await asyncio.wait_for(asyncio.gather(*calls), 300)
 
     assert asyncio.run(main()) == [expected] * 60
+
+
+def test_ctrl_c_while_submit_waits_for_room_leaves_the_accepted_job_its_loan(
+    never_written: Path, video: bytes, expected: bytes
+) -> None:
+    """Ctrl-C while ``submit`` waits for room, which then comes: the library accepts the job,
+    and Python raises KeyboardInterrupt as the call returns. The job still reads the bytes in
+    place, so they stay lent to it until it ends (once ended early, with the bytes freed, the
+    job read freed memory and the process crashed)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_kill"):
+        pytest.skip("needs the main thread, where Python raises a signal's exception")
+    main = threading.main_thread()
+    assert main.ident is not None and main.native_id is not None
+    stat = Path(f"/proc/self/task/{main.native_id}/stat")
+    if not stat.is_file():
+        pytest.skip("needs /proc to see that the submit is waiting in the library")
+    for _ in range(3):
+        pool, holds = full_pool(never_written)
+        view = memoryview(video)
+
+        def interrupt_then_make_room(pool: vframe.Pool, holds: list[concurrent.futures.Future[bytes]]) -> None:
+            # The submit waits inside the library once its pool call has begun and the main
+            # thread has slept for 0.1 s on end (not for the GIL: this thread lets go of it
+            # between looks, so the main thread would have taken it and moved on).
+            deadline, asleep_since = time.monotonic() + 30, None
+            while time.monotonic() < deadline:
+                asleep = pool._calls == 1 and stat.read_text().rsplit(")", 1)[1].split()[0] == "S"
+                asleep_since = (asleep_since or time.monotonic()) if asleep else None
+                if asleep_since is not None and time.monotonic() - asleep_since > 0.1:
+                    break
+                time.sleep(0.005)
+            signal.pthread_kill(main.ident, signal.SIGINT)  # type: ignore[arg-type]
+            holds[0].cancel()  # a place: the library accepts the waiting submit
+
+        helper = threading.Thread(target=interrupt_then_make_room, args=(pool, holds))
+        helper.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                pool.submit(view, SPEC)
+            helper.join()
+            with pytest.raises(vframe.BusyError):  # the job holds its place: accepted
+                pool.submit_nowait(never_written, SPEC)
+            assert still_lent(view), "Ctrl-C ended the loan of a job the library had accepted"
+            holds[1].cancel()
+            pool.wait()
+            assert not still_lent(view), "given back once the job ended"
+            assert pool.submit(video, SPEC).result(timeout=60) == expected
+        finally:
+            helper.join()
+            pool.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import fractions
+import mmap
 import os
 import re
 import shutil
@@ -40,6 +41,19 @@ def test_the_bytes_of_a_file_give_the_same_image_as_its_path(fixtures: Path) -> 
         from_path = vframe.extract(path, spec)
         for source in (data, bytearray(data), memoryview(data), memoryview(bytearray(data))):
             assert vframe.extract(source, spec) == from_path, f"{name} from {type(source).__name__}"
+
+
+def test_a_memory_mapped_file_is_read_as_its_bytes(fixtures: Path) -> None:
+    path = fixtures / "gop25_25fps.mp4"
+    spec = "vframe/jpg/offset/2"
+    expected = vframe.extract(path, spec)
+    with open(path, "rb") as file:
+        for access in (mmap.ACCESS_READ, mmap.ACCESS_COPY):
+            with mmap.mmap(file.fileno(), 0, access=access) as mapped:
+                assert vframe.extract(mapped, spec) == expected
+                with vframe.open(mapped) as source:
+                    assert source.extract(spec) == expected
+                assert vframe.sample(mapped, "vsample/jpg/frames/3") == vframe.sample(path, "vsample/jpg/frames/3")
 
 
 def test_a_slice_of_a_larger_buffer_is_read_as_the_video(fixtures: Path) -> None:

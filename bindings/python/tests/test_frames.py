@@ -77,6 +77,10 @@ def test_sample_raises_a_signal_that_lands_between_frames(fixtures: Path) -> Non
 
 
 def test_sample_failures(fixtures: Path) -> None:
+    for call in (vframe.sample, vframe.storyboard):
+        for spec in (None, 3, b"vsample/jpg"):
+            with pytest.raises(TypeError, match=f"^spec must be a str, not {type(spec).__name__}$"):
+                call(fixtures / "gop25_25fps.mp4", spec)  # type: ignore[arg-type]
     with pytest.raises(vframe.InvalidSpecError, match="interval and frames"):
         vframe.sample(fixtures / "gop25_25fps.mp4", "vsample/jpg/interval/1/frames/2")
     with pytest.raises(vframe.NoVideoStreamError):

@@ -5,6 +5,7 @@ share it; closing is final."""
 from __future__ import annotations
 
 import copy
+import decimal
 import pickle
 import threading
 from pathlib import Path
@@ -52,6 +53,13 @@ def test_failures_raise_and_leave_the_source_usable(fixtures: Path) -> None:
             source.extract("vframe/jpg/offset/x")
         with pytest.raises(TypeError):
             source.extract("vframe/jpg/offset/1", w=3)
+        # As for vframe.extract, w and h are whole pixels: the type hints say so (mypy --strict
+        # checks these lines, and an ignore it finds unused fails it).
+        with pytest.raises(TypeError, match="w must be a whole number"):
+            source.extract(format="jpg", offset=1, w=64.5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="h must be a whole number"):
+            source.extract(format="jpg", offset=1, h=decimal.Decimal(2))  # type: ignore[arg-type]
+        assert source.extract(format="jpg", offset=1, w=64, h="48") == source.extract("vframe/jpg/offset/1/w/64/h/48")
         assert source.extract("vframe/jpg/offset/1") == vframe.extract(
             fixtures / "gop25_25fps.mp4", "vframe/jpg/offset/1"
         )

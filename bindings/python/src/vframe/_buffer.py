@@ -16,13 +16,14 @@ part of the stable ABI.
 from __future__ import annotations
 
 import ctypes
+import mmap
 from ctypes import POINTER, c_char_p, c_int, c_ssize_t, c_void_p
 from typing import Union
 
 from ._call import NoCopy
 
 #: What can be lent: the memory kinds of :data:`vframe._call.Source`.
-Memory = Union[bytes, bytearray, memoryview]
+Memory = Union[bytes, bytearray, memoryview, mmap.mmap]
 
 
 class _PyBuffer(ctypes.Structure):
@@ -78,6 +79,7 @@ class LentBuffer(NoCopy):
     so was copied once."""
 
     def __init__(self, source: Memory) -> None:
+        self._view: _PyBuffer | None = None
         self.copied = False
         try:
             view = _export(source)
@@ -86,7 +88,7 @@ class LentBuffer(NoCopy):
         if not self.copied and not (view.readonly and _immutable(source)):
             _release_buffer(ctypes.byref(view))
             view, self.copied = _export(memoryview(source).tobytes()), True
-        self._view: _PyBuffer | None = view
+        self._view = view
 
     # The export is this object's alone: a copy would release it a second time.
     _no_copy = "a vframe LentBuffer holds a buffer export: it cannot be copied or pickled"
@@ -99,9 +101,15 @@ class LentBuffer(NoCopy):
     def length(self) -> int:
         return self._view.len if self._view is not None else 0
 
+    def __del__(self) -> None:
+        # Unreachable, so no job reads it (a job's loan is held in vframe._pool._lent until
+        # the library gives it back): one that never reached a job, e.g. when an exception
+        # (Ctrl-C) came between the export and the submit, ends here.
+        self.release()
+
     def release(self) -> None:
         """Ends the loan (the export, and with it what kept the memory in place). Idempotent;
         needs the GIL, which ctypes callbacks hold."""
-        view, self._view = self._view, None
+        view, self._view = getattr(self, "_view", None), None
         if view is not None:
             _release_buffer(ctypes.byref(view))

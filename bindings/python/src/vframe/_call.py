@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import decimal
 import fractions
+import mmap
 import numbers
 import os
 import re
@@ -20,7 +21,10 @@ from . import _native
 from .errors import InvalidArgumentError, InvalidSpecError
 
 #: What ``extract`` accepts as a video: a file path, or the bytes of a whole file.
-Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, mmap.mmap]
+
+#: The kinds of memory a video's bytes may come in (``mmap`` is read through a memoryview).
+MEMORY_TYPES = (bytes, bytearray, memoryview, mmap.mmap)
 
 #: A number in a spec (``offset=7.5``, ``w=480``), or its text (``offset="7.5"``).
 Number = Union[int, float, decimal.Decimal, fractions.Fraction, str]
@@ -134,6 +138,13 @@ def resolve_spec(spec: str | None, parts: Mapping[str, Any]) -> str:
     return build_spec(**given)
 
 
+def c_spec(spec: str) -> bytes:
+    """A spec string given by the caller, as a C string's bytes."""
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a str, not {type(spec).__name__}")
+    return c_string(spec, "spec")
+
+
 def c_string(text: str | bytes, what: str) -> bytes:
     """``text`` as a NUL-terminated C string's bytes (a NUL inside would silently cut it)."""
     try:
@@ -171,7 +182,7 @@ class CSource:
     length: int = 0
 
     def __init__(self, source: Source) -> None:
-        if isinstance(source, (bytes, bytearray, memoryview)):
+        if isinstance(source, MEMORY_TYPES):
             self._set_memory(source)
         elif isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
@@ -186,10 +197,11 @@ class CSource:
             self.path = c_string(encoded, "the path")
         else:
             raise TypeError(
-                f"source must be a path (str or os.PathLike) or the video's bytes, not {type(source).__name__}"
+                "source must be a path (str or os.PathLike) or the video's bytes (bytes, bytearray, memoryview, "
+                f"mmap), not {type(source).__name__}"
             )
 
-    def _set_memory(self, source: bytes | bytearray | memoryview) -> None:
+    def _set_memory(self, source: bytes | bytearray | memoryview | mmap.mmap) -> None:
         if isinstance(source, bytes):
             self.data, self.length = source, len(source)  # ctypes passes bytes' own buffer: no copy
             return

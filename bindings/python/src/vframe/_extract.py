@@ -28,7 +28,7 @@ def extract(
     """Returns the frame of the video ``source`` at the moment ``spec`` names, as JPEG or PNG bytes.
 
     ``source`` is a file path (``str`` or ``os.PathLike``) or the bytes of a whole video file
-    (``bytes``, ``bytearray``, ``memoryview``). ``spec`` is a Qiniu vframe string such as
+    (``bytes``, ``bytearray``, ``memoryview``, ``mmap.mmap``). ``spec`` is a Qiniu vframe string such as
     ``"vframe/jpg/offset/7.5/w/480"``; instead of it, give its parts as keywords:
     ``format="jpg", offset=7.5, w=480, h=None, rotate="auto"``.
 
@@ -38,20 +38,24 @@ def extract(
 
     Raises a :class:`vframe.VframeError` subclass with the library's message on failure.
     The GIL is released while the library works, so calls from many threads run in parallel.
+    A Ctrl-C while the library works is raised (``KeyboardInterrupt``) when it returns, and
+    the image it made is freed.
     """
     spec_bytes = c_string(resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec")
     c_source = CSource(source)
     options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
     lib = _native.library()
-    image = _native.Image()
     err = _native.err_buf()
-    if c_source.path is not None:
-        lib.vframe_extract_opts(c_source.path, spec_bytes, options, ctypes.byref(image), err, len(err))
-    else:
-        lib.vframe_extract_memory_opts(
-            c_source.data, c_source.length, spec_bytes, options, ctypes.byref(image), err, len(err)
-        )
-    return _native.take_image(image)
+    image = _native.Image()
+    out, free = ctypes.byref(image), lib.vframe_image_free  # owned as _native says
+    try:
+        if c_source.path is not None:
+            lib.vframe_extract_opts(c_source.path, spec_bytes, options, out, err, len(err))
+        else:
+            lib.vframe_extract_memory_opts(c_source.data, c_source.length, spec_bytes, options, out, err, len(err))
+        return _native.image_bytes(image)
+    finally:
+        free(out)
 
 
 def extract_many(
@@ -103,14 +107,20 @@ def extract_many(
         images = (_native.Image * count)()
         statuses = (_native.c_status * count)()
         err = _native.err_buf()
-        _native.library().vframe_extract_many(path_bytes, c_specs, count, options, images, statuses, err, len(err))
-        message = err.value.decode("utf-8", "replace")  # the first failing spec's
-        for j, i in enumerate(sent):
-            if statuses[j] == 0:
-                results[i] = _native.take_image(images[j])
-            else:
-                results[i] = error_for_status(statuses[j], message or _native.status_text(statuses[j]))
-                message = ""  # later failures have only their class
+        lib = _native.library()
+        outs, free = [ctypes.byref(image) for image in images], lib.vframe_image_free  # owned as _native says
+        try:
+            lib.vframe_extract_many(path_bytes, c_specs, count, options, images, statuses, err, len(err))
+            message = err.value.decode("utf-8", "replace")  # the first failing spec's
+            for j, i in enumerate(sent):
+                if statuses[j] == 0:
+                    results[i] = _native.image_bytes(images[j])
+                else:
+                    results[i] = error_for_status(statuses[j], message or _native.status_text(statuses[j]))
+                    message = ""  # later failures have only their class
+        finally:
+            for out in outs:
+                free(out)
     done: list[bytes | VframeError] = []
     for result in results:
         if result is None:  # cannot be: every spec was sent or refused above

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from . import _native
-from ._call import CSource, Source, c_options, c_string
+from ._call import CSource, Source, c_options, c_spec
 from .errors import CancelledError, Status, error_for_status
 
 
@@ -178,7 +178,7 @@ def sample(
     raised between frames by a signal handler (Ctrl-C's ``KeyboardInterrupt``).
     ``timeout`` bounds the whole call (seconds; ``0``: none; default 60).
     """
-    spec_bytes = c_string(spec, "spec")
+    spec_bytes = c_spec(spec)
     c_source = CSource(source)
     options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
     lib = _library()
@@ -186,17 +186,18 @@ def sample(
     raised: list[BaseException] = []
     if on_frame is None:
         frames = _Frames()
-        if c_source.path is not None:
-            status = lib.vframe_sample(c_source.path, spec_bytes, options, ctypes.byref(frames), err, len(err))
-        else:
-            status = lib.vframe_sample_memory(
-                c_source.data, c_source.length, spec_bytes, options, ctypes.byref(frames), err, len(err)
-            )
+        out, free = ctypes.byref(frames), lib.vframe_frames_free  # owned as _native says
         try:
+            if c_source.path is not None:
+                status = lib.vframe_sample(c_source.path, spec_bytes, options, out, err, len(err))
+            else:
+                status = lib.vframe_sample_memory(
+                    c_source.data, c_source.length, spec_bytes, options, out, err, len(err)
+                )
             _check(status, err, raised)
             return [_take_frame(frames.frames[i]) for i in range(frames.count)]
         finally:
-            lib.vframe_frames_free(ctypes.byref(frames))
+            free(out)
 
     stopped: list[bool] = []
 
@@ -282,23 +283,24 @@ def storyboard(
     """A storyboard of the video ``source``: e.g.
     ``vframe.storyboard("movie.mp4", "storyboard/jpg/interval/10/s/160x/columns/10/rows/10")``
     gives its sheets with their names, the WebVTT index and the JSON index."""
-    spec_bytes = c_string(spec, "spec")
+    spec_bytes = c_spec(spec)
     c_source = CSource(source)
     options = c_options(timeout, threads, max_decoded_frames, max_input_pixels)
     lib = _library()
     err = _native.err_buf()
     sheets = _Sheets()
-    if c_source.path is not None:
-        status = lib.vframe_storyboard(c_source.path, spec_bytes, options, ctypes.byref(sheets), err, len(err))
-    else:
-        status = lib.vframe_storyboard_memory(
-            c_source.data, c_source.length, spec_bytes, options, ctypes.byref(sheets), err, len(err)
-        )
+    out, free = ctypes.byref(sheets), lib.vframe_sheets_free  # owned as _native says
     try:
+        if c_source.path is not None:
+            status = lib.vframe_storyboard(c_source.path, spec_bytes, options, out, err, len(err))
+        else:
+            status = lib.vframe_storyboard_memory(
+                c_source.data, c_source.length, spec_bytes, options, out, err, len(err)
+            )
         _check(status, err, [])
         taken = [_take_sheet(sheets.sheets[i]) for i in range(sheets.count)]
         vtt = ctypes.string_at(sheets.vtt, sheets.vtt_len).decode("utf-8")
         index = ctypes.string_at(sheets.json, sheets.json_len).decode("utf-8")
         return Storyboard(taken, vtt, index)
     finally:
-        lib.vframe_sheets_free(ctypes.byref(sheets))
+        free(out)

@@ -69,6 +69,23 @@ class Options(Structure):
     ]
 
 
+class PoolPointer(c_void_p):
+    """``vframe_pool_new_with``'s result, which owns the pool from the moment the call returns
+    (ctypes returns an instance of a subclass of ``c_void_p`` as it is, not as an int): the
+    pool is freed by :meth:`free`, or when this is dropped, e.g. with an unclosed
+    ``vframe.Pool``, or before any ``vframe.Pool`` took it (an exception such as Ctrl-C's
+    raised as the call returned)."""
+
+    def free(self) -> None:
+        """``vframe_pool_free`` (which cancels the unfinished jobs and waits for them), once."""
+        ptr, self.value = self.value, None
+        if ptr:
+            library().vframe_pool_free(ptr)
+
+    def __del__(self) -> None:
+        self.free()
+
+
 # vframe_status is a C enum of small non-negative values.
 c_status = c_uint32
 
@@ -165,7 +182,7 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
         None,  # per-spec statuses: extract_many raises or returns them itself
     ),
     ("vframe_pool_new", c_void_p, [c_uint32], None),
-    ("vframe_pool_new_with", c_void_p, [c_uint32, c_uint32], None),
+    ("vframe_pool_new_with", PoolPointer, [c_uint32, c_uint32], None),
     (
         "vframe_submit_job",
         c_status,
@@ -306,9 +323,14 @@ def err_buf() -> ctypes.Array:  # type: ignore[type-arg]
     return ctypes.create_string_buffer(ERR_BUF_LEN)
 
 
-def take_image(image: Image) -> bytes:
-    """Copies the image's bytes into Python and releases the library's buffer."""
-    try:
-        return ctypes.string_at(image.data, image.len) if image.len else b""
-    finally:
-        library().vframe_image_free(ctypes.byref(image))
+def image_bytes(image: Image) -> bytes:
+    """A copy of the image's bytes (the caller frees the library's with ``vframe_image_free``)."""
+    return ctypes.string_at(image.data, image.len) if image.len else b""
+
+
+# How a native call's result is owned: the out-struct exists before the call, and the call
+# is made inside the ``try`` whose ``finally`` frees it (a function bound before the ``try``,
+# called on a pointer made before it, so that nothing in the ``finally`` runs Python code
+# before the free). A signal's exception (Ctrl-C's ``KeyboardInterrupt``) is raised when
+# the call returns, before its status reaches Python (at the start of ``errcheck``): the
+# result must already be owned by then.

@@ -29,12 +29,13 @@ import itertools
 import math
 import os
 import threading
+import weakref
 from concurrent.futures import Future
 from typing import Any, Iterator
 
 from . import _native
 from ._buffer import LentBuffer
-from ._call import CSource, NoCopy, Number, Source, c_count, c_options, c_string, resolve_spec
+from ._call import MEMORY_TYPES, CSource, NoCopy, Number, Source, c_count, c_options, c_string, resolve_spec
 from .errors import (
     BusyError,
     CancelledError,
@@ -122,7 +123,7 @@ class _Request:
     loan stays the request's until a job takes it over; ``discard()`` ends it otherwise."""
 
     def __init__(self, source: Source, spec: str | None, parts: dict[str, Any], limits: tuple[Any, ...]) -> None:
-        memory = source if isinstance(source, (bytes, bytearray, memoryview)) else None
+        memory = source if isinstance(source, MEMORY_TYPES) else None
         self.path = None if memory is not None else CSource(source).path  # CSource refuses what is neither
         self.options = c_options(*limits)
         self.spec_error: InvalidSpecError | None = None
@@ -132,7 +133,22 @@ class _Request:
             self.spec, self.spec_error = b"", e
         self.lent = LentBuffer(memory) if memory is not None and self.spec_error is None else None
 
+        # The id of the job the library accepted, written by the library itself (ids start at
+        # 1): 0 while no submit of this request has been accepted.
+        self.job_id = ctypes.c_uint64(0)
+
+    @property
+    def accepted(self) -> bool:
+        return self.job_id.value != 0
+
     def discard(self) -> None:
+        """Ends the loan unless the library accepted the job (then its release callback will).
+
+        Whether it did is read from what the library wrote, never from how the submit call
+        returned: an exception (a signal's, such as Ctrl-C's ``KeyboardInterrupt``) can be
+        raised after the library accepted the job and before Python saw its status."""
+        if self.accepted:
+            return
         lent, self.lent = self.lent, None
         if lent is not None:
             lent.release()
@@ -177,14 +193,20 @@ class Pool(NoCopy):
     pool is full; ``submit_nowait`` raises :class:`vframe.BusyError` instead.
     ``future.cancel()`` cancels the job in the library. ``close()`` (or leaving a ``with``
     block) cancels what has not finished and waits for it; pools still open when Python exits
-    are closed then, and from then on no pool starts (``RuntimeError``). A pool cannot be
-    copied or pickled (``TypeError``).
+    are closed then, and from then on no pool starts (``RuntimeError``). A pool nobody holds
+    any more is freed, its threads stopped, when it is garbage-collected, as a
+    :class:`vframe.Source` is; until its jobs have ended their futures hold it (and their
+    input stays lent), so dropping a pool never cuts a job short. A pool cannot be copied or
+    pickled (``TypeError``).
 
     Memory input is read in place where nobody can change it: ``bytes`` (or a ``memoryview``
     of ``bytes``) is lent to the library, kept alive until the job's extraction ends, so any
     number of jobs share one buffer. Any other buffer (``bytearray``, ``mmap``, a view of one,
-    read-only or not) is copied once per job at submission, so the caller may change it as
-    soon as ``submit`` returns.
+    read-only or not) is copied once per job at submission, so the caller may change (or
+    close) it as soon as ``submit`` returns. A job the library accepted keeps its loan
+    whatever happens in Python meanwhile: a Ctrl-C that interrupts ``submit`` just as the
+    library accepts the job raises ``KeyboardInterrupt`` and cancels the job (its future never
+    reached the caller), which gives the loan back when it ends.
 
     Futures are resolved on the pool's threads: callbacks added with ``add_done_callback``
     run there, and should be quick. A submit from such a callback never waits for room.
@@ -208,11 +230,16 @@ class Pool(NoCopy):
         self._room_waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = (
             collections.deque()
         )
-        self._ptr: int | None = lib.vframe_pool_new_with(
-            c_count(threads, "threads", 2**32 - 1), c_count(max_queued, "max_queued", 2**32 - 1)
-        )
         self._pid = os.getpid()
         self._closed_by_fork = False
+        self._ptr: int | None = None
+        # The library's pool: freed by close(), or with this object when it is dropped
+        # unclosed (no job of it is unfinished then: each one's future, which _pending holds
+        # until the job is done, holds its pool).
+        self._owner: _native.PoolPointer = lib.vframe_pool_new_with(
+            c_count(threads, "threads", 2**32 - 1), c_count(max_queued, "max_queued", 2**32 - 1)
+        )
+        self._ptr = self._owner.value
         if not self._ptr:
             status = Status.INVALID_ARGUMENT if threads else Status.INTERNAL
             raise error_for_status(status, f"the library could not start a pool of {threads} threads")
@@ -222,8 +249,8 @@ class Pool(NoCopy):
                 return
         # Python is exiting and the open pools were closed: nothing would close this one, and
         # its threads would call back into a finalised interpreter.
-        ptr, self._ptr = self._ptr, None
-        lib.vframe_pool_free(ptr)
+        self._ptr = None
+        self._owner.free()
         raise RuntimeError(_EXITING)
 
     def submit(
@@ -349,7 +376,13 @@ class Pool(NoCopy):
     def _submit(self, request: _Request, wait_ms: int) -> Future[bytes]:
         """Submits ``request`` (waiting for room as ``wait_ms`` allows): its future, or
         BusyError / CancelledError when the library did not accept it (the request keeps its
-        loan then)."""
+        loan then).
+
+        The job is registered (its future in ``_pending``, its loan in ``_lent``) before the
+        call, and unregistered only if the library did not accept it, as ``request.job_id``
+        (written by the library on acceptance) says: an exception raised after the library
+        accepted the job (Ctrl-C's ``KeyboardInterrupt``, raised when the call returns) must
+        leave the job its loan and its future, which the library's callbacks end."""
         future = _JobFuture(self)
         if request.spec_error is not None:
             future.set_running_or_notify_cancel()
@@ -358,30 +391,35 @@ class Pool(NoCopy):
         lib = _native.library()
         key = next(_keys)
         job = _native.Job(spec=request.spec, opts=request.options, done=_on_done_c, user=key, wait_ms=wait_ms)
-        lent = request.lent
-        if lent is not None:
-            job.data, job.len, job.release, job.release_user = lent.address, lent.length, _on_release_c, key
-            _lent[key] = lent
-        else:
-            job.input_path = request.path
-        _pending[key] = future
-        job_id = ctypes.c_uint64(0)
+        job_id = request.job_id
         err = _native.err_buf()
         try:
+            lent = request.lent
+            if lent is not None:
+                job.data, job.len, job.release, job.release_user = lent.address, lent.length, _on_release_c, key
+                _lent[key] = lent
+            else:
+                job.input_path = request.path
+            _pending[key] = future
             with self._using("submit") as ptr:
                 lib.vframe_submit_job(ptr, ctypes.byref(job), ctypes.byref(job_id), err, len(err))
-        except VframeError as e:  # refused: the library calls neither callback
+        except BaseException as e:
+            if job_id.value:
+                # Accepted, then interrupted: the job is the library's (and so is its loan),
+                # but its future never reaches the caller, who cannot wait for it or cancel
+                # it: cancel it here. Its callbacks end the loan and resolve the future.
+                future._job_id = job_id.value
+                with contextlib.suppress(Exception):
+                    future.cancel()
+                raise
+            # Refused (or never submitted): the library calls neither callback.
             _pending.pop(key, None)
             _lent.pop(key, None)
-            if isinstance(e, (BusyError, CancelledError)):  # no room, or closed while waiting for it
-                raise
+            if not isinstance(e, VframeError) or isinstance(e, (BusyError, CancelledError)):
+                raise  # no room, closed while waiting for it, or not the library's (a signal)
             future.set_running_or_notify_cancel()
             future.set_exception(e)
             return future
-        except BaseException:
-            _pending.pop(key, None)
-            _lent.pop(key, None)
-            raise
         request.lent = None  # the job's now, until the library's release callback
         future._job_id = job_id.value
         return future
@@ -439,7 +477,7 @@ class Pool(NoCopy):
         self._wake_all_room_waiters()
         _open_pools.discard(self)
         if ptr is not None:
-            _native.library().vframe_pool_free(ptr)
+            self._owner.free()
 
     def _close_after_fork(self) -> None:
         """In a child of ``os.fork()``: the pool's threads are the parent's; close it here."""
@@ -448,10 +486,9 @@ class Pool(NoCopy):
         self._calls = 0
         self._room = threading.Lock()
         self._room_waiters.clear()
-        ptr, self._ptr = self._ptr, None
+        self._ptr = None
         self._closed_by_fork = True
-        if ptr is not None:
-            _native.library().vframe_pool_free(ptr)  # in a child: releases it, waits for nothing
+        self._owner.free()  # in a child: releases it, waits for nothing
 
     def _refuse_in_callback(self, what: str) -> None:
         if getattr(_in_callback, "pool", None) is self:
@@ -476,8 +513,9 @@ _EXITING = (
 # Every pool not yet closed: they are closed at exit, before the interpreter goes away
 # (the library's threads must not call into a finalised interpreter). Once that has begun
 # (_exiting), no pool is started any more: a daemon thread calling extract_async then gets
-# RuntimeError rather than a pool that nothing would close.
-_open_pools: set[Pool] = set()
+# RuntimeError rather than a pool that nothing would close. Weak: a pool nobody holds any
+# more is freed then (with its _owner), as a vframe.Source is.
+_open_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
 _open_pools_lock = threading.Lock()
 _exiting = False
 _default_pool: Pool | None = None

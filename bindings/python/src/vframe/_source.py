@@ -57,13 +57,18 @@ class Source(NoCopy):
         lib = _native.library()
         handle = ctypes.c_void_p()
         err = _native.err_buf()
-        if c_video.path is not None:
-            lib.vframe_source_open(c_video.path, options, ctypes.byref(handle), err, len(err))
-        else:
-            # The library copies the bytes: the caller's buffer is free again on return.
-            lib.vframe_source_open_memory(c_video.data, c_video.length, options, ctypes.byref(handle), err, len(err))
-        self._handle = handle.value
-        _open_sources.add(self)
+        out, close = ctypes.byref(handle), lib.vframe_source_close  # owned as _native says
+        try:
+            if c_video.path is not None:
+                lib.vframe_source_open(c_video.path, options, out, err, len(err))
+            else:
+                # The library copies the bytes: the caller's buffer is free again on return.
+                lib.vframe_source_open_memory(c_video.data, c_video.length, options, out, err, len(err))
+            self._handle = handle.value
+            _open_sources.add(self)
+        finally:
+            if self._handle is None and handle.value:  # opened, then interrupted (Ctrl-C)
+                close(handle)
 
     def extract(
         self,
@@ -71,20 +76,24 @@ class Source(NoCopy):
         *,
         format: str | None = None,
         offset: Number | None = None,
-        w: Number | None = None,
-        h: Number | None = None,
+        w: int | str | None = None,
+        h: int | str | None = None,
         rotate: None | int | str = None,
     ) -> bytes:
         """The thumbnail ``spec`` names (or its parts as keywords, as :func:`vframe.extract`
         takes them), as JPEG or PNG bytes. A failure raises a :class:`vframe.VframeError`
         and leaves the source usable."""
         spec_bytes = c_string(resolve_spec(spec, dict(format=format, offset=offset, w=w, h=h, rotate=rotate)), "spec")
-        image = _native.Image()
+        lib = _native.library()
         err = _native.err_buf()
-        with self._lock:
-            handle = self._open_handle()
-            _native.library().vframe_source_extract(handle, spec_bytes, ctypes.byref(image), err, len(err))
-        return _native.take_image(image)
+        image = _native.Image()
+        out, free = ctypes.byref(image), lib.vframe_image_free  # owned as _native says
+        try:
+            with self._lock:
+                lib.vframe_source_extract(self._open_handle(), spec_bytes, out, err, len(err))
+            return _native.image_bytes(image)
+        finally:
+            free(out)
 
     def close(self) -> None:
         """Releases the source (waiting for a call in progress); closing twice is fine."""
