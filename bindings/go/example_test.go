@@ -32,3 +32,13 @@ func ExampleOptions_ExtractContext() {
 	}
 	_ = os.WriteFile("thumb.png", png, 0o644)
 }
+
+func ExampleOptions_Extract() {
+	// Limits for untrusted input tighter than the defaults.
+	opts := &vframe.Options{Timeout: 10 * time.Second, MaxDecodedFrames: 5000, MaxInputPixels: 1920 * 1080}
+	jpeg, err := opts.Extract("upload.mp4", "vframe/jpg/offset/3/w/320")
+	if errors.Is(err, vframe.ErrLimitExceeded) {
+		log.Fatal("too big or too long to decode: ", err)
+	}
+	_ = os.WriteFile("thumb.jpg", jpeg, 0o644)
+}

@@ -104,12 +104,22 @@ func (o *Options) toC() (C.vframe_options, error) {
 // Extract returns the thumbnail spec describes (e.g. "vframe/jpg/offset/7/w/480") from the
 // video file at path: the bytes of a JPEG or PNG file.
 func Extract(path, spec string) ([]byte, error) {
-	return (*Options)(nil).ExtractContext(context.Background(), path, spec)
+	return (*Options)(nil).Extract(path, spec)
 }
 
 // ExtractBytes is Extract on the bytes of a whole video file.
 func ExtractBytes(data []byte, spec string) ([]byte, error) {
-	return (*Options)(nil).ExtractBytesContext(context.Background(), data, spec)
+	return (*Options)(nil).ExtractBytes(data, spec)
+}
+
+// Extract is the package's Extract with these options (nil: the defaults).
+func (o *Options) Extract(path, spec string) ([]byte, error) {
+	return o.ExtractContext(context.Background(), path, spec)
+}
+
+// ExtractBytes is the package's ExtractBytes with these options (nil: the defaults).
+func (o *Options) ExtractBytes(data []byte, spec string) ([]byte, error) {
+	return o.ExtractBytesContext(context.Background(), data, spec)
 }
 
 // ExtractContext is Extract that gives up when ctx is done: it then returns ctx.Err()

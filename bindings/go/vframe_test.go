@@ -159,6 +159,9 @@ func TestEveryWayOfCallingGivesTheSameBytes(t *testing.T) {
 		"Options.ExtractContext": func() ([]byte, error) {
 			return (&vframe.Options{Threads: 1}).ExtractContext(context.Background(), path, spec)
 		},
+		"Options.Extract":      func() ([]byte, error) { return (&vframe.Options{Threads: 1}).Extract(path, spec) },
+		"Options.ExtractBytes": func() ([]byte, error) { return (&vframe.Options{Threads: 1}).ExtractBytes(video, spec) },
+		"nil Options.Extract":  func() ([]byte, error) { return (*vframe.Options)(nil).Extract(path, spec) },
 	}
 	for name, call := range calls {
 		got, err := call()
@@ -208,6 +211,12 @@ func TestFailuresAreTypedErrorsWithTheirOwnMessage(t *testing.T) {
 		}, vframe.ErrLimitExceeded, ""},
 		{"too many frames", func() ([]byte, error) {
 			return (&vframe.Options{MaxDecodedFrames: 20, Threads: 1}).ExtractContext(ctx, fixture("bframes_gop250.mp4"), "vframe/jpg/offset/8")
+		}, vframe.ErrLimitExceeded, ""},
+		{"too many frames, Options.Extract", func() ([]byte, error) {
+			return (&vframe.Options{MaxDecodedFrames: 20, Threads: 1}).Extract(fixture("bframes_gop250.mp4"), "vframe/jpg/offset/8")
+		}, vframe.ErrLimitExceeded, ""},
+		{"too many pixels, Options.ExtractBytes", func() ([]byte, error) {
+			return (&vframe.Options{MaxInputPixels: 64*48 - 1}).ExtractBytes(read(t, fixture("tiny_h264.mp4")), "vframe/jpg/offset/0.5")
 		}, vframe.ErrLimitExceeded, ""},
 		{"negative threads", func() ([]byte, error) {
 			return (&vframe.Options{Threads: -1}).ExtractContext(ctx, fixture("tiny_h264.mp4"), "vframe/jpg/offset/0.5")
