@@ -462,6 +462,26 @@ vframe_status vframe_extract_many(const char *input_path,
                                   size_t err_len);
 
 /**
+ * `vframe_extract_many`, with each failing spec's own message: `errs` holds `count`
+ * buffers of `err_len` bytes, one after the other, and spec `i`'s message goes to
+ * `errs + i * err_len` ("" when it succeeded; truncated at a character boundary to fit with
+ * its NUL). `vframe_extract_many` gives the first failing spec's message only. Returns as
+ * `vframe_extract_many` does; when the call as a whole cannot run, every buffer gets its
+ * message. NULL `errs` or an `err_len` of 0 writes no message.
+ *
+ * # Safety
+ * As `vframe_extract_many`, with `errs` NULL or `count * err_len` writable bytes.
+ */
+vframe_status vframe_extract_many_errs(const char *input_path,
+                                       const char *const *specs,
+                                       size_t count,
+                                       const struct vframe_options *opts,
+                                       struct vframe_image *images,
+                                       vframe_status *statuses,
+                                       char *errs,
+                                       size_t err_len);
+
+/**
  * Every frame of a `vsample` spec (e.g. `"vsample/jpg/interval/10/s/320x"`) of the video
  * file at `input_path`, in one pass: the moments in time order, each frame the image a
  * single `vframe_extract` call at its moment gives. On success `*out` holds the frames

@@ -69,15 +69,13 @@ func (o *Options) ExtractMany(path string, specs []string) (images [][]byte, err
 		copy(array, cspecs)
 		cimages := make([]C.vframe_image, m)
 		statuses := make([]C.vframe_status, m)
-		var errBuf [errBufLen]C.char
-		C.vframe_extract_many(cpath, &array[0], C.size_t(m), &copts, &cimages[0], &statuses[0], &errBuf[0], errBufLen)
-		first := C.GoString(&errBuf[0]) // the message of the first spec C failed
+		messages := make([]C.char, m*errBufLen) // each spec's own message, one after the other
+		C.vframe_extract_many_errs(cpath, &array[0], C.size_t(m), &copts, &cimages[0], &statuses[0], &messages[0], errBufLen)
 		for j, i := range sent {
 			if statuses[j] == C.VFRAME_STATUS_OK {
 				images[i] = C.GoBytes(unsafe.Pointer(cimages[j].data), C.int(cimages[j].len))
 			} else {
-				errs[i] = &Error{Status(statuses[j]), first}
-				first = "" // later failures have only their class
+				errs[i] = &Error{Status(statuses[j]), C.GoString(&messages[j*errBufLen])}
 			}
 			C.vframe_image_free(&cimages[j])
 		}

@@ -643,4 +643,27 @@ func TestExtractManyArgumentsThatStopTheCallFailEverySpec(t *testing.T) {
 		!errors.Is(errs[1], vframe.ErrInvalidSpec) || !errors.Is(errs[2], vframe.ErrCannotOpen) {
 		t.Errorf("missing file: %v, %v", err, errs)
 	}
+	// Each error names its own problem, not only the first.
+	for i, mention := range []string{"/nonexistent/movie.mp4", "bad", "/nonexistent/movie.mp4"} {
+		if !strings.Contains(errs[i].Error(), mention) {
+			t.Errorf("missing file: errs[%d] = %q, want it to mention %q", i, errs[i], mention)
+		}
+		readsOnce(t, errs[i])
+	}
+}
+
+func TestExtractManyGivesEachFailingSpecItsOwnMessage(t *testing.T) {
+	path := fixture("bframes_gop250.mp4")
+	specs := []string{"vframe/jpg/offset/1", "vframe/gif/offset/1", "vframe/png/offset/soon", "vframe/png/offset/2"}
+	images, errs, err := vframe.ExtractMany(path, specs)
+	if err != errs[1] || images[0] == nil || images[3] == nil {
+		t.Fatalf("err %v, errs %v", err, errs)
+	}
+	for i, mention := range map[int]string{1: "gif", 2: "soon"} {
+		_, single := vframe.Extract(path, specs[i])
+		if !errors.Is(errs[i], vframe.ErrInvalidSpec) || !strings.Contains(errs[i].Error(), mention) ||
+			single == nil || errs[i].Error() != single.Error() {
+			t.Errorf("errs[%d] = %q, want %q (a single call's), mentioning %q", i, errs[i], single, mention)
+		}
+	}
 }

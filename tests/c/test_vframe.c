@@ -1085,6 +1085,53 @@ static void test_extract_many(void) {
                  VFRAME_STATUS_OK, err);
 }
 
+/* vframe_extract_many_errs: every failing spec keeps its own message, not only the first. */
+static void test_extract_many_errs(void) {
+    const char *specs[] = {"vframe/jpg/offset/1", "vframe/nope", "vframe/gif/offset/1", "vframe/png/offset/2"};
+    enum { N = sizeof specs / sizeof specs[0], LEN = 128 };
+    vframe_image images[N];
+    vframe_status statuses[N];
+    char errs[N][LEN];
+    memset(errs, 'x', sizeof errs);
+    CHECK_STATUS(vframe_extract_many_errs(fixture("bframes_gop250.mp4"), specs, N, NULL, images, statuses, &errs[0][0],
+                                          LEN),
+                 VFRAME_STATUS_INVALID_SPEC, errs[1]);
+    CHECK(strstr(errs[1], "nope") != NULL, "specs[1]'s own message: %s", errs[1]);
+    CHECK(strstr(errs[2], "gif") != NULL, "specs[2]'s own message, not only its class: %s", errs[2]);
+    for (size_t i = 0; i < N; i += 3) {
+        CHECK_STATUS(statuses[i], VFRAME_STATUS_OK, specs[i]);
+        CHECK(errs[i][0] == '\0', "a spec that succeeded has no message: %s", errs[i]);
+        vframe_image_free(&images[i]);
+    }
+    /* An input that cannot be opened: its message for every spec it fails, each malformed spec
+       its own; truncated to the buffers' size, NUL included. */
+    enum { SHORT = 12 };
+    char short_errs[N][SHORT];
+    CHECK_STATUS(vframe_extract_many_errs("/nonexistent/vframe.mp4", specs, N, NULL, images, statuses,
+                                          &short_errs[0][0], SHORT),
+                 VFRAME_STATUS_CANNOT_OPEN, short_errs[0]);
+    CHECK(strlen(short_errs[0]) == SHORT - 1 && strcmp(short_errs[0], short_errs[3]) == 0,
+          "the open's message, truncated, for both valid specs: '%s', '%s'", short_errs[0], short_errs[3]);
+    CHECK_STATUS(statuses[1], VFRAME_STATUS_INVALID_SPEC, short_errs[1]);
+    CHECK(strcmp(short_errs[1], short_errs[0]) != 0, "the malformed spec's own message: '%s'", short_errs[1]);
+    char whole[N][LEN];
+    CHECK_STATUS(vframe_extract_many_errs("", specs, N, NULL, images, statuses, &whole[0][0], LEN),
+                 VFRAME_STATUS_INVALID_ARGUMENT, whole[0]);
+    for (size_t i = 0; i < N; i++) {
+        CHECK_STATUS(statuses[i], VFRAME_STATUS_INVALID_ARGUMENT, specs[i]);
+        CHECK(strstr(whole[i], "input_path") != NULL, "a call that cannot run: its message for every spec: %s",
+              whole[i]);
+    }
+    /* No buffers: statuses only. */
+    CHECK_STATUS(vframe_extract_many_errs(fixture("bframes_gop250.mp4"), specs, N, NULL, images, statuses, NULL, 0),
+                 VFRAME_STATUS_INVALID_SPEC, "NULL errs");
+    for (size_t i = 0; i < N; i++) vframe_image_free(&images[i]);
+    CHECK_STATUS(vframe_extract_many_errs(fixture("bframes_gop250.mp4"), NULL, 1, NULL, images, statuses, &whole[0][0],
+                                          LEN),
+                 VFRAME_STATUS_INVALID_ARGUMENT, whole[0]);
+    CHECK(strstr(whole[0], "NULL") != NULL, "NULL arrays: %s", whole[0]);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s FIXTURES_DIR [MEDIA_DIR]\n", argv[0]);
@@ -1115,6 +1162,7 @@ int main(int argc, char **argv) {
         {"wait while another thread frees", test_wait_while_another_thread_frees},
         {"free with jobs pending", test_free_with_jobs_pending},
         {"extract many", test_extract_many},
+        {"extract many, a message per spec", test_extract_many_errs},
         {"pool after fork", test_pool_after_fork},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

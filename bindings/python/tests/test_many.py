@@ -65,3 +65,20 @@ def test_arguments_that_stop_the_call_fail_every_spec(fixtures: Path) -> None:
     assert "empty" in str(results[0])
     results = vframe.extract_many("/nonexistent/movie.mp4", [*specs, "vframe/bad"], return_exceptions=True)
     assert [type(r) for r in results] == [vframe.CannotOpenError] * 2 + [vframe.InvalidSpecError], results
+
+
+def test_every_failing_spec_keeps_its_own_message(fixtures: Path) -> None:
+    video = fixtures / "bframes_gop250.mp4"
+    specs = ["vframe/jpg/offset/1", "vframe/gif/offset/1", "vframe/png/offset/soon", "vframe/png/offset/2"]
+    results = vframe.extract_many(video, specs, return_exceptions=True)
+    assert isinstance(results[1], vframe.InvalidSpecError) and "gif" in str(results[1]), results[1]
+    assert isinstance(results[2], vframe.InvalidSpecError) and "soon" in str(results[2]), results[2]
+    for i in (1, 2):  # each message is the one a single call gives for that spec
+        with pytest.raises(vframe.InvalidSpecError) as single:
+            vframe.extract(video, specs[i])
+        assert str(results[i]) == str(single.value)
+    # A file that cannot be opened: the open's message for each spec it fails, after a
+    # malformed spec's own.
+    results = vframe.extract_many("/nonexistent/movie.mp4", ["vframe/bad", *specs[:1]], return_exceptions=True)
+    assert isinstance(results[0], vframe.InvalidSpecError) and "bad" in str(results[0]), results[0]
+    assert isinstance(results[1], vframe.CannotOpenError) and "/nonexistent/movie.mp4" in str(results[1]), results[1]

@@ -76,7 +76,7 @@ def extract_many(
     whole call. A bad spec (malformed, or holding a NUL) fails alone; a path the library
     cannot use or open fails every spec. The first failing spec raises its
     :class:`vframe.VframeError`; with ``return_exceptions=True`` failures are returned in
-    the list instead (as :func:`asyncio.gather` does).
+    the list instead (as :func:`asyncio.gather` does), each with its own message.
     """
     if isinstance(specs, (str, bytes, bytearray, memoryview)):
         raise TypeError(f"specs must be a list of spec strings, not one {type(specs).__name__}")
@@ -106,18 +106,19 @@ def extract_many(
         c_specs = (ctypes.c_char_p * count)(*encoded)
         images = (_native.Image * count)()
         statuses = (_native.c_status * count)()
-        err = _native.err_buf()
+        # Each spec's own message, one buffer after the other.
+        errs, err_len = ctypes.create_string_buffer(count * _native.SPEC_ERR_LEN), _native.SPEC_ERR_LEN
         lib = _native.library()
         outs, free = [ctypes.byref(image) for image in images], lib.vframe_image_free  # owned as _native says
         try:
-            lib.vframe_extract_many(path_bytes, c_specs, count, options, images, statuses, err, len(err))
-            message = err.value.decode("utf-8", "replace")  # the first failing spec's
+            lib.vframe_extract_many_errs(path_bytes, c_specs, count, options, images, statuses, errs, err_len)
             for j, i in enumerate(sent):
                 if statuses[j] == 0:
                     results[i] = _native.image_bytes(images[j])
                 else:
-                    results[i] = error_for_status(statuses[j], message or _native.status_text(statuses[j]))
-                    message = ""  # later failures have only their class
+                    message = ctypes.string_at(ctypes.addressof(errs) + j * err_len)
+                    text = message.decode("utf-8", "replace") or _native.status_text(statuses[j])
+                    results[i] = error_for_status(statuses[j], text)
         finally:
             for out in outs:
                 free(out)

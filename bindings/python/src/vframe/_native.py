@@ -38,6 +38,8 @@ from .errors import error_for_status
 
 #: Bytes given to the library for the message of one failed call.
 ERR_BUF_LEN = 4096
+#: Bytes given to the library for each spec's message in ``vframe_extract_many_errs``.
+SPEC_ERR_LEN = 1024
 
 if sys.platform == "darwin":
     _FILE_NAME = "libvframe.dylib"
@@ -167,7 +169,7 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
         _raise_on_failure(err_buf_at=5),
     ),
     (
-        "vframe_extract_many",
+        "vframe_extract_many_errs",
         c_status,
         [
             c_char_p,
@@ -179,7 +181,7 @@ _PROTOTYPES: Sequence[tuple[str, Any, list[Any], Any]] = (
             c_char_p,
             c_size_t,
         ],
-        None,  # per-spec statuses: extract_many raises or returns them itself
+        None,  # per-spec statuses and messages: extract_many raises or returns them itself
     ),
     ("vframe_pool_new", c_void_p, [c_uint32], None),
     ("vframe_pool_new_with", PoolPointer, [c_uint32, c_uint32], None),
