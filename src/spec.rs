@@ -325,14 +325,11 @@ pub fn parse_bytes<T: std::str::FromStr<Err = Error>>(bytes: &[u8]) -> Result<T,
         Ok(text) => text.parse(),
         Err(e) => {
             let at = e.valid_up_to();
-            let before: String = String::from_utf8_lossy(&bytes[..at]).chars().rev().take(MAX_QUOTED_CHARS).collect();
-            let before: String = before.chars().rev().collect();
-            Err(invalid(format!(
-                "byte {:#04x} at position {} is not UTF-8 (after {})",
-                bytes[at],
-                at + 1,
-                quoted(&before)
-            )))
+            let all = String::from_utf8_lossy(&bytes[..at]);
+            let count = all.chars().count();
+            let tail: String = all.chars().skip(count.saturating_sub(MAX_QUOTED_CHARS)).collect();
+            let before = if count > MAX_QUOTED_CHARS { format!("...{}", quoted(&tail)) } else { quoted(&tail) };
+            Err(invalid(format!("byte {:#04x} at position {} is not UTF-8 (after {before})", bytes[at], at + 1,)))
         }
     }
 }
@@ -387,10 +384,9 @@ fn parse_seconds(key: &str, value: &str) -> Result<u64, Error> {
             if !digits(unsigned) {
                 return Err(bad());
             }
-            // Beyond ±400 the value is 0 or out of range whatever the mantissa (a mantissa
-            // longer than that is refused below, past 11 whole digits, or rounds away).
+            // An exponent of more digits than any integer type holds is as large as one.
             let significant = unsigned.trim_start_matches('0');
-            let size = if significant.len() > 3 { 400 } else { significant.parse::<i64>().unwrap_or(0).min(400) };
+            let size = if significant.len() > 30 { i128::MAX / 4 } else { significant.parse::<i128>().unwrap_or(0) };
             (m, if e.starts_with('-') { -size } else { size })
         }
         None => (value, 0),
@@ -402,17 +398,22 @@ fn parse_seconds(key: &str, value: &str) -> Result<u64, Error> {
     if !digits(int_part) || frac_part.is_some_and(|f| !digits(f)) {
         return Err(bad());
     }
-    // The decimal point moved by the exponent: `1.5e-3` is `0.0015`.
+    // The decimal point moved by the exponent: `1.5e-3` is `0.0015`. Only the digits from
+    // the first significant one matter: past 12 whole digits the value is out of range,
+    // and one first at the fifth decimal or later rounds to 0 ms, so the point is kept
+    // within those bounds and the digits written out stay as few as the mantissa's.
     let shifted;
     let (int_part, frac_part) = if exponent == 0 {
         (int_part, frac_part)
     } else {
         let all: String = [int_part, frac_part.unwrap_or("")].concat();
-        let point = int_part.len() as i64 + exponent;
+        let Some(first) = all.bytes().position(|b| b != b'0') else { return Ok(0) };
+        let (first, len) = (first as i128, all.len() as i128);
+        let point = (int_part.len() as i128).saturating_add(exponent).clamp(first - 5, first + 13);
         shifted = if point <= 0 {
             (String::from("0"), "0".repeat(point.unsigned_abs() as usize) + &all)
-        } else if point as usize >= all.len() {
-            (all.clone() + &"0".repeat(point as usize - all.len()), String::new())
+        } else if point >= len {
+            (all.clone() + &"0".repeat((point - len) as usize), String::new())
         } else {
             (all[..point as usize].to_string(), all[point as usize..].to_string())
         };

@@ -318,6 +318,26 @@ fn dash_as_input_reads_standard_input() {
         .unwrap();
     assert_fails(&closed, &["standard input", "not open"]);
     assert!(scratch.files().is_empty());
+    // Standard error appended to the video read from standard input: nothing is said, so
+    // nothing lands in the video, whatever the failure (a usage error included).
+    let copy = scratch.path("in.mp4");
+    std::fs::copy(&video, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    for args in [
+        vec!["-", spec, spec, "notaspec", "-o", "dir"],
+        vec!["-", spec, "--unknown", "-o", "x.jpg"],
+        vec!["-", spec, spec, "-o", "-"],
+    ] {
+        let script = format!("cd \"$1\" && exec \"$0\" {} < in.mp4 2>> in.mp4", args.join(" "));
+        let out = Command::new("sh").args(["-c", &script, VFRAME, scratch.0.to_str().unwrap()]).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(std::fs::read(&copy).unwrap() == before, "{args:?}: the video on standard input is as it was");
+    }
+    // A jobs line's INPUT `-` is said to be for the command line (the jobs file may be
+    // standard input itself), never read as a file './-'.
+    let jobs = scratch.path("jobs.txt");
+    std::fs::write(&jobs, format!("-\t{spec}\t{}\n", scratch.path("j.jpg").display())).unwrap();
+    assert_some_fail(&vframe(&["--jobs".as_ref(), jobs.as_os_str()]), &["jobs.txt:1", "INPUT '-'", "command line"]);
 }
 
 // ---- Where the image goes: nothing the user owns is ever replaced by mistake ----
@@ -373,6 +393,16 @@ fn an_existing_file_that_is_not_an_image_is_never_replaced() {
     assert_fails(&out, &["000002.jpg", "is not an image"]);
     assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 1);
     assert_eq!(std::fs::read(frames.join("000002.jpg")).unwrap(), b"not a frame");
+    // JSON and WebVTT files are documents like any other outside a storyboard's own names.
+    let package = scratch.path("package.json");
+    std::fs::write(&package, b"{\"name\": \"mine\"}\n").unwrap();
+    let subtitles = scratch.path("movie.vtt");
+    std::fs::write(&subtitles, b"WEBVTT\n\n00:00.000 --> 00:01.000\nhello\n").unwrap();
+    for kept in [&package, &subtitles] {
+        let before = std::fs::read(kept).unwrap();
+        assert_fails(&run(&video, spec, kept), &["is not an image"]);
+        assert!(std::fs::read(kept).unwrap() == before);
+    }
     // A storyboard made again replaces its own sheets and index.
     let board = scratch.path("board");
     for _ in 0..2 {

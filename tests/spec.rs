@@ -264,6 +264,13 @@ fn offsets_with_an_exponent_as_sdks_print_floats() {
     assert_eq!(parse("vframe/jpg/offset/1e+000000000000000000000000003").offset_ms, 1_000_000);
     assert_eq!(parse("vframe/jpg/offset/1e-99999999999999999999999").offset_ms, 0);
     assert_eq!(parse("vframe/jpg/offset/1e+0000000000000000000000002").offset_ms, 100_000);
+    // Long mantissas whose exponent brings them back: exactly 2 s.
+    let zeros = "0".repeat(500);
+    assert_eq!(parse(&format!("vframe/jpg/offset/0.{zeros}2e501")).offset_ms, 2000);
+    assert_eq!(parse(&format!("vframe/jpg/offset/2{zeros}e-500")).offset_ms, 2000);
+    assert_eq!(parse(&format!("vframe/jpg/offset/{zeros}5e-4")).offset_ms, 1);
+    assert_eq!(parse(&format!("vframe/jpg/offset/0.{zeros}5e497")).offset_ms, 1);
+    assert_eq!(parse(&format!("vframe/jpg/offset/0.{zeros}5e496")).offset_ms, 0);
 }
 
 #[test]

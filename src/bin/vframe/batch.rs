@@ -120,6 +120,17 @@ impl Job {
             let origin = format!("{name}:{}", number + 1);
             let fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
             let job = match fields.as_slice() {
+                // `-` is standard input on the command line, not here, where the jobs file
+                // may be standard input itself: said, rather than read as a file `./-`.
+                [b"-", _, output] if !output.is_empty() => Job {
+                    origin,
+                    input: PathBuf::new(),
+                    spec: Err("INPUT '-' (standard input) is for the command line: a jobs line names \
+                               its video (./- for a file named -)"
+                        .to_string()),
+                    output: PathBuf::from(OsStr::from_bytes(output)),
+                    named_in_folder: false,
+                },
                 [input, spec, output] if !input.is_empty() && !output.is_empty() => Job {
                     origin,
                     input: PathBuf::from(OsStr::from_bytes(input)),

@@ -260,15 +260,42 @@ impl Folder {
     /// caller may not write, or whose owner or attributes could not be kept, is refused.
     /// What else may be at `name` is `at_name`'s to say (a link replaced, or refused).
     pub fn replace(&self, name: &OsStr, data: &[u8], at_name: AtName) -> io::Result<()> {
-        let existing = self.existing(name, at_name)?;
-        let (tmp_name, file, _registered) = self.temporary(name)?;
+        let existing = self.existing(name, at_name, Holds::Image)?;
+        let (tmp_name, file, mut registered) = self.temporary(name)?;
         // The metadata after the data: a write by a caller without CAP_FSETID clears the
         // set-id bits and security.capability the file is to keep.
         let written = write_synced(file, data, |file| match &existing {
             Some(st) => keep_metadata(file, st, self.fd(), name),
             None => Ok(()),
-        })
-        .and_then(|()| rename_at(self.fd(), &tmp_name, self.fd(), name));
+        });
+        // Swapped with what is there, which is checked once more as it comes out: a file
+        // that became a video since the first check goes back (see `move_in`). Signals wait
+        // meanwhile: the temporary name may hold what was there.
+        let mut kept = false;
+        let written = written.and_then(|()| {
+            cleanup::creating(|| match move_in_as(self.fd(), &tmp_name, self.fd(), name, Holds::Image) {
+                Ok(Moved::Exchanged) => {
+                    // The old image, now at the temporary name, goes.
+                    let _ = unlink_at(self.fd(), &tmp_name, 0);
+                    Ok(())
+                }
+                Ok(Moved::Placed | Moved::Replaced) => Ok(()),
+                Err(NotMoved { error, left_in_staging: false }) => Err(error),
+                // Swapped, and not back: what was there is at the temporary name, and stays.
+                Err(NotMoved { error, left_in_staging: true }) => {
+                    registered.keep();
+                    kept = true;
+                    let kept = self.shown(&tmp_name);
+                    Err(io::Error::new(
+                        io::ErrorKind::Other,
+                        format!("{error}; it could not be put back, and is kept as {}", kept.display()),
+                    ))
+                }
+            })
+        });
+        if kept {
+            return written;
+        }
         if let Err(e) = written {
             // A folder made append-only or immutable meanwhile is the likelier cause.
             let e = self.check_flags().err().unwrap_or(e);
@@ -289,12 +316,12 @@ impl Folder {
 
     /// What is at `name` now: a regular file (kept as its metadata), nothing, or a link
     /// (replaced, or refused, as `at_name` says); anything else is refused.
-    pub fn existing(&self, name: &OsStr, at_name: AtName) -> io::Result<Option<libc::stat>> {
+    pub fn existing(&self, name: &OsStr, at_name: AtName, holds: Holds) -> io::Result<Option<libc::stat>> {
         match stat_at(self.fd(), name) {
             Ok(st) if kind(&st) == libc::S_IFREG => {
                 may_replace(self.fd(), name)?;
                 let open = || open_at(self.fd(), name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
-                holds_what_vframe_writes(open, name, st.st_size as u64)?;
+                holds_what_vframe_writes(open, name, st.st_size as u64, holds)?;
                 Ok(Some(st))
             }
             Ok(st) if kind(&st) == libc::S_IFLNK && at_name == AtName::LinkReplaced => Ok(None),
@@ -541,12 +568,6 @@ fn write_synced(fd: OwnedFd, data: &[u8], finish: impl FnOnce(BorrowedFd<'_>) ->
     file.sync_all()
 }
 
-fn rename_at(from_dir: RawFd, from: &OsStr, to_dir: RawFd, to: &OsStr) -> io::Result<()> {
-    let (from, to) = (c_name(from)?, c_name(to)?);
-    // SAFETY: both names are NUL-terminated.
-    check(unsafe { libc::renameat(from_dir, from.as_ptr(), to_dir, to.as_ptr()) }).map(drop)
-}
-
 fn unlink_at(dir: RawFd, name: &OsStr, flags: libc::c_int) -> io::Result<()> {
     let name = c_name(name)?;
     // SAFETY: `name` is NUL-terminated.
@@ -566,12 +587,27 @@ fn may_replace(dir: RawFd, name: &OsStr) -> io::Result<()> {
     Ok(())
 }
 
+/// What a file vframe replaces may hold besides an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// Only an image (or nothing).
+    Image,
+    /// A storyboard's index at its own names (`storyboard.vtt`: WebVTT, `storyboard.json`:
+    /// a JSON object), written again by a storyboard run into its folder.
+    Index,
+}
+
 /// Refuses to replace a file that holds something vframe would not have written there: an
-/// image (JPEG, PNG or WebP, by its first bytes), or at a `.vtt` or `.json` name a storyboard's
+/// image (JPEG, PNG or WebP, by its first bytes), or, where `holds` says so, a storyboard's
 /// index; an empty file holds nothing to lose. A mistyped `-o` (another video, a document)
-/// then loses nothing; the user removes such a file to write there.
-/// `open` opens the file for reading.
-pub fn holds_what_vframe_writes(open: impl FnOnce() -> io::Result<OwnedFd>, name: &OsStr, size: u64) -> io::Result<()> {
+/// then loses nothing; the user removes such a file to write there. `open` opens the file
+/// for reading.
+pub fn holds_what_vframe_writes(
+    open: impl FnOnce() -> io::Result<OwnedFd>,
+    name: &OsStr,
+    size: u64,
+    holds: Holds,
+) -> io::Result<()> {
     if size == 0 {
         return Ok(());
     }
@@ -589,6 +625,7 @@ pub fn holds_what_vframe_writes(open: impl FnOnce() -> io::Result<OwnedFd>, name
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             return match ext {
                 Some("jpg" | "jpeg" | "png" | "webp") => Ok(()),
+                Some("vtt" | "json") if holds == Holds::Index => Ok(()),
                 _ => Err(refused(format!(
                     "it exists, cannot be read to see what it holds ({e}), and its name is not an image's"
                 ))),
@@ -609,9 +646,10 @@ pub fn holds_what_vframe_writes(open: impl FnOnce() -> io::Result<OwnedFd>, name
     }
     let head = &head[..got];
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let index = holds == Holds::Index;
     let ours = is_image(head)
-        || (ext == Some("vtt") && text.starts_with(b"WEBVTT"))
-        || (ext == Some("json") && text.trim_ascii_start().starts_with(b"{"));
+        || (index && ext == Some("vtt") && text.starts_with(b"WEBVTT"))
+        || (index && ext == Some("json") && text.trim_ascii_start().starts_with(b"{"));
     if ours || got == 0 {
         return Ok(());
     }
@@ -623,6 +661,15 @@ fn is_image(head: &[u8]) -> bool {
     head.starts_with(&[0xFF, 0xD8, 0xFF])
         || head.starts_with(b"\x89PNG\r\n\x1a\n")
         || (head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP")
+}
+
+/// What a staged file's name may hold now: a storyboard's index at its two names, else an
+/// image.
+fn holds(name: &OsStr) -> Holds {
+    match name.as_bytes() {
+        b"storyboard.vtt" | b"storyboard.json" => Holds::Index,
+        _ => Holds::Image,
+    }
 }
 
 /// A set of files written into a hidden folder inside the output folder, then moved into
@@ -715,9 +762,13 @@ enum Moved {
 }
 
 fn rename2(from_dir: RawFd, name: &OsStr, to_dir: RawFd, flags: libc::c_uint) -> io::Result<()> {
-    let c = c_name(name)?;
+    rename2_as(from_dir, name, to_dir, name, flags)
+}
+
+fn rename2_as(from_dir: RawFd, from: &OsStr, to_dir: RawFd, to: &OsStr, flags: libc::c_uint) -> io::Result<()> {
+    let (from, to) = (c_name(from)?, c_name(to)?);
     // SAFETY: the names are NUL-terminated.
-    check(unsafe { libc::renameat2(from_dir, c.as_ptr(), to_dir, c.as_ptr(), flags) }).map(drop)
+    check(unsafe { libc::renameat2(from_dir, from.as_ptr(), to_dir, to.as_ptr(), flags) }).map(drop)
 }
 
 fn identity(st: &libc::stat) -> (u64, u64) {
@@ -733,35 +784,46 @@ struct NotMoved {
 
 /// Moves `name` from `staging` into `dir`: swapped with what is there (so it can be swapped
 /// back), or put where nothing is; renamed over it only where the file system cannot swap.
-fn move_in(staging: RawFd, dir: RawFd, name: &OsStr) -> Result<Moved, NotMoved> {
+/// What came out of the swap is checked again ([`holds_what_vframe_writes`]): a file changed
+/// since the first check into something vframe does not replace goes straight back.
+fn move_in(staging: RawFd, dir: RawFd, name: &OsStr, holds: Holds) -> Result<Moved, NotMoved> {
+    move_in_as(staging, name, dir, name, holds)
+}
+
+/// [`move_in`] from the name `from` to the name `to` (a temporary file beside its target).
+fn move_in_as(staging: RawFd, from: &OsStr, dir: RawFd, to: &OsStr, holds: Holds) -> Result<Moved, NotMoved> {
     let failed = |error: io::Error| NotMoved { error, left_in_staging: false };
     for _ in 0..3 {
-        match rename2(staging, name, dir, libc::RENAME_EXCHANGE) {
+        match rename2_as(staging, from, dir, to, libc::RENAME_EXCHANGE) {
             // What came out must be a file or a link (checked before, but it may have
-            // changed since): a folder, FIFO or device goes straight back where it was.
-            Ok(()) => match stat_at(staging, name) {
-                Ok(st) if matches!(kind(&st), libc::S_IFREG | libc::S_IFLNK) => return Ok(Moved::Exchanged),
-                _ => {
-                    let back = rename2(staging, name, dir, libc::RENAME_EXCHANGE);
-                    return Err(NotMoved {
-                        error: io::Error::other("it is no longer a regular file"),
-                        left_in_staging: back.is_err(),
-                    });
-                }
-            },
+            // changed since): a folder, FIFO or device goes straight back where it was, and
+            // so does a file that no longer holds what vframe replaces.
+            Ok(()) => {
+                let refused = match stat_at(staging, from) {
+                    Ok(st) if kind(&st) == libc::S_IFLNK => None,
+                    Ok(st) if kind(&st) == libc::S_IFREG => {
+                        let open = || open_at(staging, from, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
+                        holds_what_vframe_writes(open, to, st.st_size as u64, holds).err()
+                    }
+                    _ => Some(io::Error::other("it is no longer a regular file")),
+                };
+                let Some(error) = refused else { return Ok(Moved::Exchanged) };
+                let back = rename2_as(staging, from, dir, to, libc::RENAME_EXCHANGE);
+                return Err(NotMoved { error, left_in_staging: back.is_err() });
+            }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                match rename2(staging, name, dir, libc::RENAME_NOREPLACE) {
+                match rename2_as(staging, from, dir, to, libc::RENAME_NOREPLACE) {
                     Ok(()) => return Ok(Moved::Placed),
                     // Made meanwhile: swap with it.
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        return rename2(staging, name, dir, 0).map(|()| Moved::Placed).map_err(failed)
+                        return rename2_as(staging, from, dir, to, 0).map(|()| Moved::Placed).map_err(failed)
                     }
                     Err(e) => return Err(failed(e)),
                 }
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                return rename2(staging, name, dir, 0).map(|()| Moved::Replaced).map_err(failed)
+                return rename2_as(staging, from, dir, to, 0).map(|()| Moved::Replaced).map_err(failed)
             }
             Err(e) => return Err(failed(e)),
         }
@@ -824,7 +886,7 @@ impl Staging {
         let staged = self.staged()?;
         let shown = staged.folder.shown(name);
         let fail = |e: io::Error| format!("cannot write {}: {e}", shown.display());
-        if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced).map_err(fail)? {
+        if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced, holds(name)).map_err(fail)? {
             refuse(&st)?;
         }
         let dir = staged.fd.as_raw_fd();
@@ -906,7 +968,7 @@ impl Staging {
         for name in &self.files {
             let shown = staged.folder.shown(name);
             let fail = |e: io::Error| format!("cannot write {}: {e}", shown.display());
-            if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced).map_err(fail)? {
+            if let Some(st) = staged.folder.existing(name, AtName::LinkReplaced, holds(name)).map_err(fail)? {
                 refuse(&st)?;
                 let file = open_at(staging, name, libc::O_RDONLY | libc::O_NOFOLLOW, 0).map_err(fail)?;
                 keep_metadata(file.as_fd(), &st, staged.folder.fd(), name).map_err(fail)?;
@@ -919,7 +981,7 @@ impl Staging {
         let mut moved = Vec::with_capacity(self.files.len());
         let mut failure = None;
         for (name, &ours) in self.files.iter().zip(&ours) {
-            match move_in(staging, dir, name) {
+            match move_in(staging, dir, name, holds(name)) {
                 Ok(how) => moved.push((name.as_os_str(), how, ours)),
                 Err(not) => {
                     if not.left_in_staging {
@@ -1156,6 +1218,16 @@ pub mod cleanup {
     pub struct Registered(bool);
 
     impl Registered {
+        /// Unregisters the name now: what it holds is no longer vframe's to remove (a file
+        /// swapped out that could not be swapped back).
+        pub fn keep(&mut self) {
+            if self.0 {
+                LENGTH.store(0, Ordering::SeqCst);
+                IS_FOLDER.store(false, Ordering::SeqCst);
+            }
+            self.0 = false;
+        }
+
         pub fn file(dir: RawFd, name: &OsStr) -> Registered {
             Registered::new(dir, name, false)
         }
@@ -1224,7 +1296,8 @@ mod tests {
     fn putting_back_touches_only_what_vframe_put_there() {
         let (root, out, stage) = scratch("put-back");
         let (dir, staging) = (out.as_raw_fd(), stage.as_raw_fd());
-        for (name, old) in [("a", "old a"), ("b", "old b")] {
+        // Earlier images (a WebP's first bytes, in ASCII): what vframe replaces.
+        for (name, old) in [("a", "RIFF....WEBP old a"), ("b", "RIFF....WEBP old b")] {
             std::fs::write(root.join("out").join(name), old).unwrap();
         }
         let mut moved = Vec::new();
@@ -1232,7 +1305,7 @@ mod tests {
         for name in &names {
             std::fs::write(root.join("stage").join(name), format!("new {}", name.to_string_lossy())).unwrap();
             let ours = identity(&stat_at(staging, name).unwrap());
-            let how = move_in(staging, dir, name).map_err(|e| e.error).unwrap();
+            let how = move_in(staging, dir, name, Holds::Image).map_err(|e| e.error).unwrap();
             moved.push((name.as_os_str(), how, ours));
         }
         assert!(matches!(
@@ -1245,9 +1318,35 @@ mod tests {
         let (kept, failed) = move_back(staging, dir, &moved);
         assert_eq!((kept, failed), (vec![OsString::from("b")], 2));
         let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
-        assert_eq!([read("out/a"), read("out/b"), read("out/c")], ["old a", "theirs b", "theirs c"]);
-        assert_eq!(read("stage/b"), "old b", "the file that could not be put back is kept");
+        assert_eq!([read("out/a"), read("out/b"), read("out/c")], ["RIFF....WEBP old a", "theirs b", "theirs c"]);
+        assert_eq!(read("stage/b"), "RIFF....WEBP old b", "the file that could not be put back is kept");
         assert_eq!(read("stage/a"), "new a");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A file that became something vframe does not replace after the first check (another
+    /// process wrote a video there meanwhile) is checked again as the swap brings it out,
+    /// and goes straight back: both files are where they were.
+    #[test]
+    fn a_file_that_is_no_image_by_the_swap_goes_back() {
+        let (root, out, stage) = scratch("swap-check");
+        let (dir, staging) = (out.as_raw_fd(), stage.as_raw_fd());
+        let video = b"\0\0\0\x20ftypisom a video written meanwhile";
+        for (name, holds) in [("t.jpg", Holds::Image), ("storyboard.json", Holds::Index), ("notes.json", Holds::Image)]
+        {
+            std::fs::write(root.join("out").join(name), video).unwrap();
+            std::fs::write(root.join("stage").join(name), b"\xFF\xD8\xFF new").unwrap();
+            let not = move_in(staging, dir, OsStr::new(name), holds).err().expect("refused");
+            assert!(!not.left_in_staging && not.error.to_string().contains("not an image"), "{}", not.error);
+            assert_eq!(std::fs::read(root.join("out").join(name)).unwrap(), video, "{name}");
+            assert_eq!(std::fs::read(root.join("stage").join(name)).unwrap(), b"\xFF\xD8\xFF new");
+        }
+        // An index at its own name, with Holds::Index, is swapped; with Holds::Image it is not.
+        std::fs::write(root.join("out/storyboard.vtt"), b"WEBVTT\n\nold").unwrap();
+        std::fs::write(root.join("stage/storyboard.vtt"), b"WEBVTT\n\nnew").unwrap();
+        assert!(move_in(staging, dir, OsStr::new("storyboard.vtt"), Holds::Image).is_err());
+        assert!(matches!(move_in(staging, dir, OsStr::new("storyboard.vtt"), Holds::Index), Ok(Moved::Exchanged)));
+        assert_eq!(std::fs::read(root.join("out/storyboard.vtt")).unwrap(), b"WEBVTT\n\nnew");
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -1269,7 +1368,7 @@ mod tests {
         std::fs::create_dir(root.join("out/d")).unwrap();
         std::fs::write(root.join("out/d/doc.txt"), b"mine").unwrap();
         std::fs::write(root.join("stage/d"), b"new").unwrap();
-        let not = move_in(stage.as_raw_fd(), out.as_raw_fd(), OsStr::new("d")).err().expect("refused");
+        let not = move_in(stage.as_raw_fd(), out.as_raw_fd(), OsStr::new("d"), Holds::Image).err().expect("refused");
         assert!(!not.left_in_staging && not.error.to_string().contains("no longer a regular file"));
         assert_eq!(std::fs::read(root.join("out/d/doc.txt")).unwrap(), b"mine");
         assert_eq!(std::fs::read(root.join("stage/d")).unwrap(), b"new");

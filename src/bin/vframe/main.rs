@@ -113,10 +113,15 @@ fn stderr_is_one_of<'a>(files: impl IntoIterator<Item = &'a std::path::Path>) ->
     Place::of_stderr().is_some_and(|stderr| files.into_iter().any(|file| Place::of(file).as_ref() == Some(&stderr)))
 }
 
-/// Every file the command line may name: each argument, the value of `--output=`, and the
-/// jobs files (see [`jobs_files`]).
+/// Every file the command line may name: each argument (`-` as standard input too), the
+/// value of `--output=`, and the jobs files (see [`jobs_files`]).
 fn named_files(args: &[OsString]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
+    // `-` as INPUT is standard input (as an output, standard output: counting it too only
+    // keeps a message out of a file that is both).
+    if args.iter().any(|arg| arg == "-") {
+        files.push(PathBuf::from("/dev/stdin"));
+    }
     let outputs = args.iter().filter_map(|arg| arg.as_bytes().strip_prefix(b"--output="));
     files.extend(outputs.map(|value| PathBuf::from(std::ffi::OsStr::from_bytes(value))));
     files.extend(jobs_files(args));

@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::folder::{check_links_on_path, holds_what_vframe_writes, AtName, Folder, MAX_LINKS, NAME_MAX};
+use crate::folder::{check_links_on_path, holds_what_vframe_writes, AtName, Folder, Holds, MAX_LINKS, NAME_MAX};
 
 /// A resolved output.
 #[derive(Debug)]
@@ -329,7 +329,7 @@ impl Output {
             OpenOptions::new().read(true).custom_flags(flags).open(path).map(OwnedFd::from)
         };
         let name = path.file_name().unwrap_or(path.as_os_str());
-        holds_what_vframe_writes(open, name, meta.size())
+        holds_what_vframe_writes(open, name, meta.size(), Holds::Image)
             .map_err(|e| format!("cannot write {}: {e}", self.shown().display()))
     }
 
