@@ -286,10 +286,10 @@ impl Folder {
                     registered.keep();
                     kept = true;
                     let kept = self.shown(&tmp_name);
-                    Err(io::Error::new(
-                        io::ErrorKind::Other,
-                        format!("{error}; it could not be put back, and is kept as {}", kept.display()),
-                    ))
+                    Err(io::Error::other(format!(
+                        "{error}; it could not be put back, and is kept as {}",
+                        kept.display()
+                    )))
                 }
             })
         });
