@@ -8,11 +8,12 @@
 //!   [`frames`]: the items of several outputs (vsample, storyboard), streamed to the store.
 //! - [`notify`]: job notifications with persisted retries.
 //! - [`http`]: the HTTP server: routing, handlers, request ids, limits.
-//! - [`config`], [`metrics`]: settings and Prometheus metrics.
+//! - [`config`], [`metrics`], [`log`]: settings, Prometheus metrics, logs that never block.
 
 pub mod config;
 pub mod frames;
 pub mod http;
+pub mod log;
 pub mod metrics;
 pub mod notify;
 pub mod qiniu;

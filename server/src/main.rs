@@ -19,23 +19,17 @@ fn main() -> ExitCode {
     let config = match Config::from_args(Args::parse()) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("vframe-server: {message}");
+            vframe_server::log::print_error(&message);
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VFRAME_LOG").unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if config.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    vframe_server::log::init(config.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("vframe-http").build();
     let result = runtime.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(run(config)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("vframe-server: {message}");
+            vframe_server::log::print_error(&message);
             ExitCode::FAILURE
         }
     }
@@ -87,8 +81,9 @@ async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("{}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, data = %config.data.display(), workers = config.workers, requeued, "ready");
-    println!("vframe-server listening on http://{address}");
-    let _ = std::io::stdout().flush();
+    // The start contract's line; an unwritable stdout must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "vframe-server listening on http://{address}").and_then(|()| stdout.flush());
     let app = Arc::new(App { config, store, engine, metrics, notify_wake });
     http::serve(app.clone(), listener, shutdown_signal(), Duration::from_secs(10)).await;
     tracing::info!("stopping");

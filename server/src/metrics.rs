@@ -85,6 +85,11 @@ impl Metrics {
             sync_rejected.clone(),
         );
         registry.register("notify", "Notification attempts by outcome (delivered, retry, gave_up)", notify.clone());
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr could not take them (blocked, closed or full)",
+            crate::log::dropped().clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -267,13 +267,25 @@ fn worker_loop(shared: &Shared, index: usize) {
                 state = shared.wake.wait_timeout(state, Duration::from_secs(1)).unwrap_or_else(|p| p.into_inner()).0;
             }
         };
+        // A panic outside the engine calls (which have their own guard) must not end the
+        // thread: a sync request it held is answered 599 (its reply dropped), a job fails.
         match task {
-            Task::Sync(task) => run_sync(shared, task),
-            Task::Settle(unsettled) => settle(shared, unsettled),
+            Task::Sync(task) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| run_sync(shared, task)));
+            }
+            Task::Settle(unsettled) => {
+                let job = unsettled.job.clone();
+                if catch_unwind(AssertUnwindSafe(|| settle(shared, unsettled))).is_err() {
+                    fail_after_panic(shared, job);
+                }
+            }
             Task::Job(epoch) => match shared.store.claim_job() {
                 Ok(Some(job)) => {
                     shared.metrics.queue_depth.set(shared.store.waiting_jobs() as i64);
-                    run_job(shared, job);
+                    let claimed = job.clone();
+                    if catch_unwind(AssertUnwindSafe(|| run_job(shared, job))).is_err() {
+                        fail_after_panic(shared, claimed);
+                    }
                 }
                 Ok(None) => {
                     let mut state = shared.lock();
@@ -288,6 +300,15 @@ fn worker_loop(shared: &Shared, index: usize) {
             },
         }
     }
+}
+
+/// Ends a job whose worker panicked: the items it saved stay, the others fail.
+fn fail_after_panic(shared: &Shared, mut job: JobRow) {
+    if let Ok(Some(status)) = shared.store.prefop(&job.id) {
+        job.items = status.items;
+    }
+    let items = fail_unfinished(job.items.clone(), "internal error: the worker panicked");
+    let _ = catch_unwind(AssertUnwindSafe(|| settle(shared, Unsettled::new(job, items))));
 }
 
 fn run_sync(shared: &Shared, task: SyncTask) {

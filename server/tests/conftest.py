@@ -181,6 +181,8 @@ class Server:
     base: str = ""
     port: int = 0
     log: Path | None = None
+    # Where the server's stderr goes instead of the log file (a file descriptor).
+    stderr: int | None = None
 
     def start(self) -> None:
         env = dict(os.environ, VFRAME_ACCESS_KEY=AK, VFRAME_SECRET_KEY=SK, VFRAME_LOG="info")
@@ -198,7 +200,7 @@ class Server:
                 *self.args,
             ],
             stdout=subprocess.PIPE,
-            stderr=log,
+            stderr=log if self.stderr is None else self.stderr,
             text=True,
             env=env,
         )

@@ -4,6 +4,7 @@ private, authentication failures, traversal keys, overwrite rules, limits, crash
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import io
@@ -438,6 +439,53 @@ def test_kill9_mid_job_then_restart_completes_and_notifies(
     crash.stop()
     leftovers = [p for p in (crash.data / "spool").iterdir()]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("stderr", ["closed pipe", "/dev/full", "pipe nobody reads"])
+def test_an_unwritable_log_never_stops_requests_or_jobs(
+    tmp_path: Path, auth: qiniu.Auth, small_video: Path, stderr: str
+) -> None:
+    """stderr whose reader has exited (`vframe-server 2>&1 | logger`, the logger dead), on a
+    full disk, or blocked (a reader that stopped reading): every request and job completes,
+    the lines that could not be written are dropped and counted."""
+    if stderr == "/dev/full":
+        sink = os.open("/dev/full", os.O_WRONLY)
+    else:
+        reader, sink = os.pipe()
+        if stderr == "closed pipe":
+            os.close(reader)
+        else:
+            fcntl.fcntl(sink, fcntl.F_SETPIPE_SZ, 4096)
+    s = make_server(tmp_path, workers=2)
+    s.stderr = sink
+    s.start()
+    os.close(sink)
+    try:
+        s.point_sdk()
+        spec = "vframe/jpg/offset/1/w/64"
+        token = upload_token(auth, BUCKET, "log.mp4", persistentOps=op_save(spec, BUCKET, "log/up.jpg"))
+        ret, info = qiniu.put_file(token, "log.mp4", str(small_video))
+        assert info.status_code == 200 and ret["persistentId"], info
+        assert wait_done(ret["persistentId"], auth, timeout=30)["code"] == 0
+        # More jobs than workers, then sync requests: no worker was lost to a log line.
+        for n in range(6):
+            ret, info = PersistentFop(auth, BUCKET).execute("log.mp4", [op_save(spec, BUCKET, f"log/{n}.jpg")])
+            assert info.status_code == 200, info
+            assert wait_done(ret["persistentId"], auth, timeout=30)["code"] == 0
+        expected = engine_thumbnail(small_video, spec)
+        with requests.Session() as session:
+            for _ in range(4):
+                assert session.get(f"{s.base}/log.mp4?{spec}", timeout=30).content == expected
+            # Enough requests to fill the pipe and the log queue behind it.
+            for _ in range(1500 if stderr == "pipe nobody reads" else 50):
+                assert session.get(s.base + "/health", timeout=10).status_code == 200
+        assert get(s, "log/5.jpg").content == expected
+        assert s.metric("vframe_log_lines_dropped_total") > 0
+    finally:
+        s.stop()
+        if stderr == "pipe nobody reads":
+            os.close(reader)
+    assert s.proc is not None and s.proc.returncode == 0, "a clean stop"
 
 
 def test_start_contract_errors(tmp_path: Path) -> None:
