@@ -304,6 +304,25 @@ def test_overwrite_rules(sdk: Server, auth: qiniu.Auth) -> None:
     assert info.status_code == 403, "a key outside the scope"
 
 
+def test_uploading_a_jobs_output_makes_it_the_users(sdk: Server, auth: qiniu.Auth, small_video: Path) -> None:
+    """Bytes identical to a job's output, uploaded under its key with an insert-only token:
+    the object is the user's from then on, and no fop replaces it, even with force=1."""
+    qiniu.put_file(upload_token(auth, BUCKET, "own.mp4"), "own.mp4", str(small_video))
+    fop = PersistentFop(auth, BUCKET)
+    ret, info = fop.execute("own.mp4", [op_save("vframe/jpg/offset/1/w/64", BUCKET, "own.jpg")])
+    assert wait_done(ret["persistentId"], auth)["code"] == 0
+    made = get(sdk, "own.jpg").content
+    ret, info = qiniu.put_data(upload_token(auth, BUCKET), "own.jpg", made)
+    assert info.status_code == 200, info
+    ret, info = PersistentFop(auth, BUCKET).execute(
+        "own.mp4", [op_save("vframe/jpg/offset/2/w/64", BUCKET, "own.jpg")], force=1
+    )
+    assert info.status_code == 200, info
+    [item] = wait_done(ret["persistentId"], auth)["items"]
+    assert item["code"] == 3 and "uploaded object" in item["error"], item
+    assert get(sdk, "own.jpg").content == made
+
+
 def test_crc32_mismatch_and_policy_checks(sdk: Server, auth: qiniu.Auth, receiver: Receiver) -> None:
     token = upload_token(auth, BUCKET)
     files = {"file": ("c.bin", b"abc", "application/octet-stream")}

@@ -1,7 +1,8 @@
 //! Objects: bytes in `objects/`, metadata in the `objects` table, and Qiniu's overwrite rules.
 //!
 //! - An upload with [`Overwrite::Never`] (scope `bucket`, or `insertOnly`) never replaces
-//!   an object with different content: 614 "file exists". Same content succeeds unchanged.
+//!   an object with different content: 614 "file exists". Same content succeeds; over a
+//!   job's output it makes the object an upload (which no fop replaces).
 //! - An upload with [`Overwrite::Allowed`] (scope `bucket:key`) replaces the object.
 //! - A fop output (see [`Store::output_state`]): an existing object under the output key is
 //!   kept and reported with `returnOld: 1` unless the job has `force=1`; with `force=1` it is
@@ -160,7 +161,9 @@ impl Store {
             &object,
             |existing| match (existing, overwrite) {
                 (None, _) | (Some(_), Overwrite::Allowed) => Ok(true),
-                (Some((hash, _)), Overwrite::Never) if *hash == object.hash => Ok(false),
+                // The same content: kept, but an upload always makes the object the
+                // user's, so a job's output becomes an uploaded object that no fop replaces.
+                (Some((hash, origin)), Overwrite::Never) if *hash == object.hash => Ok(*origin != object.origin),
                 (Some(_), Overwrite::Never) => Err(ApiError::new(614, "file exists")),
             },
             job,
