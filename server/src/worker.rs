@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::qiniu::fop::{default_output_key, parse_fop, Op, OutputNames, SourceObject};
 use crate::qiniu::wire::{self, Item};
 use crate::qiniu::{etag, ApiError};
-use crate::store::{JobRow, NewObject, Object, Origin, OutputState, Store};
+use crate::store::{JobRow, NewObject, Object, Origin, OutputState, Pinned, Store};
 
 /// Engine limits for every call.
 #[derive(Clone, Debug)]
@@ -75,8 +75,8 @@ pub fn run_frame(spec: &vframe::Spec, source: &Path, options: &vframe::Options) 
 pub enum SyncError {
     /// No worker was free in time (or the queue was full): 503.
     Busy,
-    /// The engine failed.
-    Engine(vframe::Error),
+    /// The engine failed: its status, and its message naming the key (never a file path).
+    Engine(vframe::Status, String),
     /// The server is stopping or a worker failed: 599.
     Gone,
 }
@@ -85,7 +85,7 @@ type SyncReply = Result<Output, SyncError>;
 
 struct SyncTask {
     spec: vframe::Spec,
-    source: PathBuf,
+    source: Pinned,
     deadline: Instant,
     cancel: Arc<AtomicBool>,
     reply: oneshot::Sender<SyncReply>,
@@ -195,8 +195,9 @@ impl Engine {
         self.shared.wake.notify_all();
     }
 
-    /// Queues a sync request that must start within `wait`; `Busy` when the queue is full.
-    pub fn submit_sync(&self, spec: vframe::Spec, source: PathBuf, wait: Duration) -> Result<SyncTicket, SyncError> {
+    /// Queues a sync request on a pinned object (held until the request is done) that must
+    /// start within `wait`; `Busy` when the queue is full.
+    pub fn submit_sync(&self, spec: vframe::Spec, source: Pinned, wait: Duration) -> Result<SyncTicket, SyncError> {
         let (reply, receiver) = oneshot::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let mut state = self.shared.lock();
@@ -322,11 +323,12 @@ fn run_sync(shared: &Shared, task: SyncTask) {
     }
     let options = shared.limits.options(shared.limits.timeout, Some(task.cancel.clone()));
     let started = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| run_frame(&task.spec, &task.source, &options)));
+    let source = &task.source.object;
+    let result = catch_unwind(AssertUnwindSafe(|| run_frame(&task.spec, &source.path, &options)));
     shared.metrics.engine_seconds.observe(started.elapsed().as_secs_f64());
     let reply = match result {
         Ok(Ok(output)) => Ok(output),
-        Ok(Err(e)) => Err(SyncError::Engine(e)),
+        Ok(Err(e)) => Err(SyncError::Engine(e.status(), item_error(e.to_string(), source))),
         Err(_) => {
             tracing::error!("the engine panicked on a sync request");
             Err(SyncError::Gone)
@@ -339,21 +341,17 @@ fn run_job(shared: &Shared, job: JobRow) {
     let span = tracing::info_span!("job", id = %job.id);
     let _enter = span.enter();
     let store = &shared.store;
-    let source = match store.get(&job.bucket, &job.key) {
-        Ok(source) => source,
+    // The job reads one version of its source: pinned, it survives the key being overwritten
+    // (which unlinks the object's file) while the items run.
+    let pinned = match store.pin(&job.bucket, &job.key) {
+        Ok(pinned) => pinned,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the job's source; the job fails");
             let items = fail_unfinished(job.items.clone(), &format!("cannot read the source: {}", e.message));
             return settle(shared, Unsettled::new(job, items));
         }
     };
-    // The job reads one version of its source: a hard link taken now survives the key being
-    // overwritten (which unlinks the object's file) while the items run.
-    let pinned = source.as_ref().and_then(|source| Pinned::new(store, &source.path));
-    let source = source.map(|source| match &pinned {
-        Some(pinned) => Object { path: pinned.0.clone(), ..source },
-        None => source,
-    });
+    let source = pinned.as_ref().map(|pinned| &pinned.object);
     let mut items = job.items.clone();
     for index in 0..items.len() {
         if items[index].is_finished() {
@@ -364,7 +362,7 @@ fn run_job(shared: &Shared, job: JobRow) {
             return;
         }
         let cmd = items[index].cmd.clone();
-        let Some(item) = run_item(shared, &job, &cmd, source.as_ref()) else {
+        let Some(item) = run_item(shared, &job, &cmd, source) else {
             tracing::info!(cmd = %cmd, "item cancelled by the shutdown; the job resumes from it at the next start");
             return;
         };
@@ -381,30 +379,8 @@ fn run_job(shared: &Shared, job: JobRow) {
     settle(shared, Unsettled::new(job, items));
 }
 
-/// A hard link to a job's source in `spool/` (emptied at every start), removed when dropped.
-struct Pinned(PathBuf);
-
-impl Pinned {
-    fn new(store: &Store, path: &Path) -> Option<Pinned> {
-        let link = store.root().join("spool").join(crate::store::random_id().as_str());
-        match std::fs::hard_link(path, &link) {
-            Ok(()) => Some(Pinned(link)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot pin the job's source; reading it in place");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// An engine error for an item, with the source's file path (internal, and readable by anyone
-/// with the persistentId through prefop) replaced by its key.
+/// An engine error for an item or a sync request, with the source's file path (internal, and
+/// for items readable by anyone with the persistentId through prefop) replaced by its key.
 fn item_error(message: String, source: &Object) -> String {
     let path = source.path.display().to_string();
     if path.is_empty() || !message.contains(&path) {
@@ -626,15 +602,22 @@ mod tests {
         store.commit_upload(&spooled, object, crate::qiniu::uptoken::Overwrite::Allowed, None).unwrap();
         let source = store.get("b", "gone.mp4").unwrap().unwrap();
         // Pinned, the bytes outlive the object's file (an overwrite unlinks it).
-        let pinned = Pinned::new(&store, &source.path).unwrap();
+        let pinned = store.pin("b", "gone.mp4").unwrap().unwrap();
         std::fs::remove_file(&source.path).unwrap();
-        assert_eq!(std::fs::read(&pinned.0).unwrap(), data);
-        let link = pinned.0.clone();
+        assert_eq!(std::fs::read(&pinned.object.path).unwrap(), data);
+        let link = pinned.object.path.clone();
         drop(pinned);
         assert!(!link.exists(), "the link goes with the job");
-        // The file gone before the job starts: the item fails naming the key, not the file.
+        // The file gone before the job starts: the item fails naming the key, not the file;
+        // so does a sync request.
         drop(store);
         let (store, engine) = engine(&root);
+        let pinned = store.pin("b", "gone.mp4").unwrap().unwrap();
+        let spec: vframe::Spec = "vframe/jpg/offset/1".parse().unwrap();
+        let ticket = engine.submit_sync(spec, pinned, Duration::from_secs(5)).unwrap();
+        let reply = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(ticket.wait());
+        let Err(SyncError::Engine(_, message)) = reply else { panic!("{reply:?}") };
+        assert!(!message.contains(root.to_str().unwrap()) && message.contains("gone.mp4"), "{message}");
         submit_job(&store, &engine, "z0.gone", "gone.mp4", &["vframe/jpg/offset/1"]);
         let status = wait_code(&store, "z0.gone", wire::CODE_FAILED);
         assert_eq!(status.code, wire::CODE_FAILED, "{status:?}");

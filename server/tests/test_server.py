@@ -323,6 +323,40 @@ def test_uploading_a_jobs_output_makes_it_the_users(sdk: Server, auth: qiniu.Aut
     assert get(sdk, "own.jpg").content == made
 
 
+def test_sync_and_downloads_racing_overwrites_serve_a_whole_version(
+    sdk: Server, auth: qiniu.Auth, small_video: Path
+) -> None:
+    """A key overwritten again and again while it is read and processed: every answer is one
+    of its versions (the one looked up), never an error or a server file path."""
+    versions = [small_video.read_bytes(), small_video.read_bytes() + b"\0" * 1000]
+    token = upload_token(auth, BUCKET, "race.mp4")
+    assert qiniu.put_data(token, "race.mp4", versions[0])[1].status_code == 200
+    spec = "vframe/jpg/offset/1/w/64"
+    expected = engine_thumbnail(small_video, spec)
+    stop = threading.Event()
+
+    def overwrite() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            assert qiniu.put_data(token, "race.mp4", versions[n % 2])[1].status_code == 200
+
+    writer = ThreadPoolExecutor(1)
+    writing = writer.submit(overwrite)
+    try:
+        with requests.Session() as session:
+            for _ in range(150):
+                r = session.get(f"{sdk.base}/race.mp4?{spec}", timeout=30)
+                assert r.status_code == 200 and r.content == expected, (r.status_code, r.text[:300])
+                r = session.get(f"{sdk.base}/race.mp4", timeout=30)
+                assert r.status_code == 200 and r.content in versions, r.status_code
+    finally:
+        stop.set()
+        writing.result()
+        writer.shutdown()
+    assert list((sdk.data / "spool").iterdir()) == [], "no pin outlives its request"
+
+
 def test_crc32_mismatch_and_policy_checks(sdk: Server, auth: qiniu.Auth, receiver: Receiver) -> None:
     token = upload_token(auth, BUCKET)
     files = {"file": ("c.bin", b"abc", "application/octet-stream")}

@@ -34,12 +34,15 @@ pub async fn get(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<
     let spec = url.fop.as_deref().map(sync_spec).transpose()?;
     let store = app.store.clone();
     let (b, k) = (bucket.clone(), url.key.clone());
-    let object =
-        blocking(move || store.get(&b, &k)).await?.ok_or_else(|| ApiError::new(404, "no such file or directory"))?;
+    let missing = || ApiError::new(404, "no such file or directory");
+    // The version looked up is the one served: its file is opened (a download) or pinned (a
+    // sync request) under the store's lock, so an overwrite meanwhile cannot take it away.
     let Some(spec) = spec else {
-        return serve_object(request.method() == Method::HEAD, object).await;
+        let (object, file) = blocking(move || store.open_object(&b, &k)).await?.ok_or_else(missing)?;
+        return Ok(serve_object(request.method() == Method::HEAD, object, file));
     };
-    let ticket = app.engine.submit_sync(spec, object.path.clone(), app.config.limits.sync_wait).map_err(sync_error)?;
+    let pinned = blocking(move || store.pin(&b, &k)).await?.ok_or_else(missing)?;
+    let ticket = app.engine.submit_sync(spec, pinned, app.config.limits.sync_wait).map_err(sync_error)?;
     let output = ticket.wait().await.map_err(sync_error)?;
     let mut response = Response::new(full(output.data));
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(output.mime));
@@ -64,18 +67,16 @@ fn sync_error(error: SyncError) -> ApiError {
     match error {
         SyncError::Busy => ApiError::new(503, "all workers are busy, retry later"),
         SyncError::Gone => ApiError::internal("processing failed: the server is stopping or a worker failed"),
-        SyncError::Engine(e) if e.status() == vframe::Status::InvalidSpec => ApiError::bad_request(e.to_string()),
-        SyncError::Engine(e) => ApiError::internal(format!("processing failed: {e}")),
+        SyncError::Engine(vframe::Status::InvalidSpec, message) => ApiError::bad_request(message),
+        SyncError::Engine(_, message) => ApiError::internal(format!("processing failed: {message}")),
     }
 }
 
-async fn serve_object(head: bool, object: crate::store::Object) -> Result<Response<Body>, ApiError> {
+fn serve_object(head: bool, object: crate::store::Object, file: std::fs::File) -> Response<Body> {
     let mut response = if head {
         Response::new(full(Bytes::new()))
     } else {
-        let file =
-            tokio::fs::File::open(&object.path).await.map_err(|_| ApiError::new(404, "no such file or directory"))?;
-        let stream = tokio_stream(file).map_ok(Frame::data);
+        let stream = tokio_stream(tokio::fs::File::from_std(file)).map_ok(Frame::data);
         Response::new(BodyExt::boxed(StreamBody::new(stream)))
     };
     *response.status_mut() = StatusCode::OK;
@@ -92,7 +93,7 @@ async fn serve_object(head: bool, object: crate::store::Object) -> Result<Respon
             headers.insert(name, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// A file as a stream of 256 KiB chunks.

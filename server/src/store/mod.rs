@@ -34,7 +34,7 @@ use crate::qiniu::resumable::Id;
 use crate::qiniu::ApiError;
 
 pub use jobs::{JobRow, NewJob};
-pub use objects::{NewObject, Object, Origin, OutputState, StagedOutput};
+pub use objects::{NewObject, Object, Origin, OutputState, Pinned, StagedOutput};
 
 /// The store of one data directory.
 pub struct Store {

@@ -91,9 +91,58 @@ pub enum OutputState {
     Refuse(String),
 }
 
+/// One version of an object, readable until dropped whatever happens to its key: a hard link
+/// to its file in `spool/` (emptied at every start), removed on drop. `object.path` is the
+/// link (or, where no link could be made, the object's own file).
+pub struct Pinned {
+    pub object: Object,
+    link: Option<PathBuf>,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        if let Some(link) = &self.link {
+            let _ = fs::remove_file(link);
+        }
+    }
+}
+
 impl Store {
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, ApiError> {
+        self.row(&self.conn(), bucket, key)
+    }
+
+    /// The object under `bucket:key`, pinned (see [`Pinned`]). The link is made under the
+    /// database lock, so the file it names exists: an overwrite removes the old file only
+    /// after committing its row, which the lock orders after this.
+    pub fn pin(&self, bucket: &str, key: &str) -> Result<Option<Pinned>, ApiError> {
         let conn = self.conn();
+        let Some(object) = self.row(&conn, bucket, key)? else {
+            return Ok(None);
+        };
+        let link = self.root.join("spool").join(random_id().as_str());
+        match fs::hard_link(&object.path, &link) {
+            Ok(()) => Ok(Some(Pinned { object: Object { path: link.clone(), ..object }, link: Some(link) })),
+            Err(e) => {
+                tracing::warn!(error = %e, key = %quote(key), "cannot pin an object; reading it in place");
+                Ok(Some(Pinned { object, link: None }))
+            }
+        }
+    }
+
+    /// The object under `bucket:key` and its file, opened under the database lock (see
+    /// [`Store::pin`]): an overwrite racing a download cannot make the key look missing.
+    pub fn open_object(&self, bucket: &str, key: &str) -> Result<Option<(Object, fs::File)>, ApiError> {
+        let conn = self.conn();
+        let Some(object) = self.row(&conn, bucket, key)? else {
+            return Ok(None);
+        };
+        let file = fs::File::open(&object.path)
+            .map_err(|e| internal(format!("cannot read the object {}: {}", quote(key), e.kind())))?;
+        Ok(Some((object, file)))
+    }
+
+    fn row(&self, conn: &rusqlite::Connection, bucket: &str, key: &str) -> Result<Option<Object>, ApiError> {
         let row = conn
             .query_row(
                 "SELECT file, hash, fsize, mime, put_time, origin, meta FROM objects WHERE bucket = ?1 AND key = ?2",
