@@ -357,6 +357,24 @@ def test_sync_and_downloads_racing_overwrites_serve_a_whole_version(
     assert list((sdk.data / "spool").iterdir()) == [], "no pin outlives its request"
 
 
+def test_keys_under_buckets_are_downloaded_like_any_other(sdk: Server, auth: qiniu.Auth, small_video: Path) -> None:
+    """`/buckets/…` is the v2 upload API only for its calls (POST, PUT, DELETE, and GET with an
+    upload token): a key starting with `buckets/` is served and processed like any other."""
+    ret, info = qiniu.put_file_v2(upload_token(auth, BUCKET, "buckets/clip.mp4"), "buckets/clip.mp4", str(small_video))
+    assert info.status_code == 200, info
+    assert get(sdk, "buckets/clip.mp4").content == small_video.read_bytes()
+    assert requests.head(f"{sdk.base}/buckets/clip.mp4", timeout=10).status_code == 200
+    spec = "vframe/jpg/offset/1/w/64"
+    assert get(sdk, "buckets/clip.mp4", spec).content == engine_thumbnail(small_video, spec)
+    # Listing an upload's parts (a GET with the token) still reaches the upload API.
+    token = upload_token(auth, BUCKET, "listed.bin")
+    path = f"/buckets/{BUCKET}/objects/{urlsafe_base64_encode('listed.bin')}/uploads"
+    headers = {"Authorization": f"UpToken {token}"}
+    upload_id = requests.post(sdk.base + path, headers=headers, timeout=10).json()["uploadId"]
+    r = requests.get(f"{sdk.base}{path}/{upload_id}", headers=headers, timeout=10)
+    assert r.status_code == 200 and r.json()["parts"] == [], r.text
+
+
 def test_crc32_mismatch_and_policy_checks(sdk: Server, auth: qiniu.Auth, receiver: Receiver) -> None:
     token = upload_token(auth, BUCKET)
     files = {"file": ("c.bin", b"abc", "application/octet-stream")}

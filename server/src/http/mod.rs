@@ -12,7 +12,7 @@
 //! | GET | `/status/get/prefop?id=` | job status |
 //! | POST | `/` | form upload |
 //! | POST | `/mkblk/…`, `/bput/…`, `/mkfile/…` | resumable upload v1 |
-//! | POST, PUT, GET, DELETE | `/buckets/<b>/objects/<k>/uploads…` | resumable upload v2 |
+//! | POST, PUT, DELETE; GET with `UpToken` | `/buckets/<b>/objects/<k>/uploads…` | resumable upload v2 |
 //! | GET, HEAD | `/<key>[?vframe/…]` | download, or sync processing (bucket from `Host`) |
 
 mod download;
@@ -247,9 +247,23 @@ async fn route(
         _ if path.starts_with("/mkblk/") && is(&Method::POST) => ("mkblk", upload::mkblk(app, request).await),
         _ if path.starts_with("/bput/") && is(&Method::POST) => ("bput", upload::bput(app, request).await),
         _ if path.starts_with("/mkfile/") && is(&Method::POST) => ("mkfile", upload::mkfile(app, request, reqid).await),
-        _ if path.starts_with("/buckets/") => ("uploads_v2", upload::v2(app, request, reqid).await),
+        _ if path.starts_with("/buckets/") && is_upload_v2(&request) => {
+            ("uploads_v2", upload::v2(app, request, reqid).await)
+        }
         _ if is(&Method::GET) || is(&Method::HEAD) => ("download", download::get(app, request).await),
         _ => ("unknown", Err(ApiError::new(405, "no such route"))),
+    }
+}
+
+/// Whether a request under `/buckets/` is for the v2 upload API rather than a download of a
+/// key starting with `buckets/`: every v2 call but listing parts uses POST, PUT or DELETE,
+/// which downloads never do, and listing parts (a GET) carries `Authorization: UpToken …`,
+/// which downloads never do (a private download's token is in its query).
+fn is_upload_v2(request: &Request<Incoming>) -> bool {
+    match *request.method() {
+        Method::GET => header(request, "authorization").is_some_and(|value| value.starts_with("UpToken ")),
+        Method::HEAD => false,
+        _ => true,
     }
 }
 
