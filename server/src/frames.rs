@@ -1,7 +1,7 @@
 //! Items with several outputs (`vsample`, `storyboard`) in persistent jobs.
 //!
 //! The engine makes the frames (or sheets) one at a time, in time order; each goes to the
-//! store as soon as it is made, *staged*: its bytes fsynced under `objects/`, no row yet, so
+//! store as soon as it is made, *staged*: its bytes fsynced under `staged/`, no row yet, so
 //! nobody sees it. When the item succeeds, all its outputs are committed in one transaction
 //! and their keys listed in the item's `keys`. Memory holds one image and the list of keys,
 //! however long the video.

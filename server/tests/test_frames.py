@@ -61,7 +61,8 @@ def run_pfop(auth: qiniu.Auth, key: str, fops: list[str]) -> dict[str, Any]:
 
 
 def object_files(server: Server) -> int:
-    return sum(1 for p in (server.data / "objects").rglob("*") if p.is_file())
+    """Files of objects, committed (`objects/`) or staged (`staged/`)."""
+    return sum(1 for folder in ("objects", "staged") for p in (server.data / folder).rglob("*") if p.is_file())
 
 
 def test_pfop_vsample_lists_keys_and_saves_the_engines_frames(
@@ -241,6 +242,7 @@ def test_kill9_mid_vsample_then_restart_redoes_the_item_and_leaves_no_orphans(
         with sqlite3.connect(f"file:{crash.data / 'vframe.db'}?mode=ro", uri=True) as db:
             rows = db.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
         assert object_files(crash) == rows, "no staged file outlives the crash"
+        assert not [p for p in (crash.data / "orphans").rglob("*") if p.is_file()], "nor is one kept aside"
         assert get(crash, "crash/000013.jpg").content == engine_thumbnail(long, "vframe/jpg/offset/360/w/64")
     finally:
         crash.stop()

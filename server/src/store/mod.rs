@@ -9,13 +9,15 @@
 //! DATA/objects/ab/<id>   object bytes under random names (keys never become paths)
 //! DATA/spool/            uploads being received (emptied at start)
 //! DATA/blocks/<ctx>      resumable v1 blocks; DATA/parts/<uploadId>/<n>: v2 parts
-//! DATA/orphans/<time>/    object files no row named at a start, moved aside (never deleted)
+//! DATA/staged/<id>       outputs of a vsample or storyboard item being made (no row yet)
+//! DATA/orphans/<time>/   object files no row named at a start, moved aside (never deleted)
 //! ```
 //!
 //! Durability: a file is written to `spool/`, fsynced, renamed into place, and its directory
 //! fsynced before the row that names it is committed; the row is committed before the
-//! request is answered. A crash can leave an unreferenced file behind (moved to `orphans/` at start), never
-//! a row without its bytes.
+//! request is answered. A crash can leave an unreferenced file behind, never a row without
+//! its bytes: in `staged/`, outputs of an unfinished item, deleted at start (the item runs
+//! again); in `objects/` (a crash between install and commit), moved to `orphans/`.
 
 mod db;
 pub mod jobs;
@@ -56,7 +58,7 @@ pub fn internal(e: impl std::fmt::Display) -> ApiError {
 impl Store {
     /// Opens (creating when needed) the data directory. Fails when another process holds it.
     pub fn open(root: &Path, queue_limit: usize) -> io::Result<Store> {
-        for dir in ["objects", "spool", "blocks", "parts"] {
+        for dir in ["objects", "spool", "staged", "blocks", "parts"] {
             fs::create_dir_all(root.join(dir))?;
         }
         let lock = File::create(root.join("lock"))?;
@@ -75,6 +77,7 @@ impl Store {
             queue_limit,
             _lock: lock,
         };
+        store.sweep_staged()?;
         store.sweep_orphans()?;
         Ok(store)
     }
@@ -97,6 +100,51 @@ impl Store {
 
     fn object_path(&self, name: &str) -> PathBuf {
         self.root.join("objects").join(&name[..2]).join(name)
+    }
+
+    fn staged_path(&self, name: &str) -> PathBuf {
+        self.root.join("staged").join(name)
+    }
+
+    /// Moves a committed output from `staged/` to its place in `objects/`; returns the
+    /// directory to fsync.
+    fn place_staged(&self, name: &str) -> io::Result<PathBuf> {
+        let dest = self.object_path(name);
+        let dir = dest.parent().expect("store paths have a parent").to_owned();
+        fs::create_dir_all(&dir)?;
+        fs::rename(self.staged_path(name), &dest)?;
+        Ok(dir)
+    }
+
+    /// At start, empties `staged/`: a file a row names was committed and had not yet been
+    /// moved into `objects/` (a crash right after the commit), and is moved now; any other
+    /// is an output of an item that never finished (it runs again), and is deleted.
+    fn sweep_staged(&self) -> io::Result<()> {
+        let named = self.object_files().map_err(io::Error::other)?;
+        let (mut placed, mut removed) = (0usize, 0usize);
+        let mut dirs = std::collections::BTreeSet::new();
+        for entry in fs::read_dir(self.root.join("staged"))? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if named.contains(&name) {
+                dirs.insert(self.place_staged(&name)?);
+                placed += 1;
+            } else {
+                fs::remove_file(self.staged_path(&name))?;
+                removed += 1;
+            }
+        }
+        for dir in dirs {
+            File::open(dir)?.sync_all()?;
+        }
+        if placed + removed > 0 {
+            File::open(self.root.join("staged"))?.sync_all()?;
+            tracing::info!(
+                removed,
+                placed,
+                "outputs of items a stop interrupted removed (the items run again); committed ones put in place"
+            );
+        }
+        Ok(())
     }
 
     /// Moves a fully written (fsynced) file to `dest` durably: rename, then fsync the

@@ -285,14 +285,15 @@ impl Store {
         result.map(|_| decided)
     }
 
-    /// Writes one output of a several-output item (vsample, storyboard) into `objects/`
-    /// (fsynced) without its row: nobody sees it until [`Store::commit_outputs`]. Dropped
-    /// staged outputs are removed by [`Store::discard_outputs`], or, after a crash, by the
-    /// sweep at the next start (no row names them).
+    /// Writes one output of a several-output item (vsample, storyboard) into `staged/`
+    /// (fsynced, the directory too) without its row: nobody sees it until
+    /// [`Store::commit_outputs`]. Dropped staged outputs are removed by
+    /// [`Store::discard_outputs`], or, after a crash, by the sweep at the next start (a file
+    /// in `staged/` that no row names was never committed).
     pub fn stage_output(&self, object: NewObject, data: &[u8]) -> Result<StagedOutput, ApiError> {
         let spooled = super::write_spool(self, data).map_err(internal)?;
         let file = random_id().to_string();
-        if let Err(e) = self.install(&spooled, &self.object_path(&file)) {
+        if let Err(e) = self.install(&spooled, &self.staged_path(&file)) {
             let _ = fs::remove_file(&spooled);
             return Err(internal(e));
         }
@@ -302,7 +303,7 @@ impl Store {
     /// Removes staged outputs that will not be committed.
     pub fn discard_outputs(&self, outputs: Vec<StagedOutput>) {
         for output in outputs {
-            let _ = fs::remove_file(self.object_path(&output.file));
+            let _ = fs::remove_file(self.staged_path(&output.file));
         }
     }
 
@@ -319,8 +320,12 @@ impl Store {
     /// Commits the staged outputs of one item, all in one transaction or none: an uploaded
     /// object under any of their keys fails the whole (a fop never replaces one); an output
     /// of a job there is replaced (its file removed after the commit). On failure the staged
-    /// files are removed.
+    /// files are removed. Once committed, the files move from `staged/` to `objects/` before
+    /// the lock is released, so no reader sees a row whose file is not in place; a crash
+    /// before the moves are durable leaves named files in `staged/`, which the next start
+    /// moves (see `Store::sweep_staged`).
     pub fn commit_outputs(&self, outputs: Vec<StagedOutput>) -> Result<(), String> {
+        let mut moved_to = std::collections::BTreeSet::new();
         let committed = (|| {
             let mut conn = self.conn();
             let tx = conn.transaction().map_err(|e| internal(e).message)?;
@@ -345,10 +350,24 @@ impl Store {
                 upsert_object(&tx, &output.file, object, now).map_err(|e| e.message)?;
             }
             tx.commit().map_err(|e| internal(e).message)?;
+            for output in &outputs {
+                match self.place_staged(&output.file) {
+                    Ok(dir) => {
+                        moved_to.insert(dir);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot move a committed output into objects/; the next start will")
+                    }
+                }
+            }
+            drop(conn);
             Ok(replaced)
         })();
         match committed {
             Ok(replaced) => {
+                for dir in moved_to {
+                    let _ = fs::File::open(dir).and_then(|dir| dir.sync_all());
+                }
                 for file in replaced {
                     let _ = fs::remove_file(self.object_path(&file));
                 }
@@ -468,18 +487,23 @@ mod tests {
             .sum()
     }
 
+    fn staged(root: &Path) -> usize {
+        fs::read_dir(root.join("staged")).unwrap().count()
+    }
+
     #[test]
     fn staged_outputs_are_all_or_nothing() {
         let root = std::env::temp_dir().join(format!("vframe-store-{}", random_id()));
         let store = Store::open(&root, 10).unwrap();
-        let staged = vec![
+        let staged_now = vec![
             store.stage_output(object("f/1", "j1", b"one"), b"one").unwrap(),
             store.stage_output(object("f/2", "j1", b"two"), b"two").unwrap(),
         ];
         assert_eq!(store.get("b", "f/1").unwrap(), None, "a staged output is invisible");
-        assert_eq!(files(&root), 2, "its bytes are on disk");
-        store.commit_outputs(staged).unwrap();
+        assert_eq!((files(&root), staged(&root)), (0, 2), "its bytes are on disk, in staged/");
+        store.commit_outputs(staged_now).unwrap();
         assert_eq!(fs::read(store.get("b", "f/2").unwrap().unwrap().path).unwrap(), b"two");
+        assert_eq!((files(&root), staged(&root)), (2, 0), "committed, they moved into objects/");
 
         // An uploaded object in the way fails the whole commit; nothing of it stays.
         let spooled = crate::store::write_spool(&store, b"mine").unwrap();
@@ -492,32 +516,37 @@ mod tests {
             )
             .unwrap();
         assert!(store.check_output_key("b", "up").unwrap_err().contains("uploaded"));
-        let staged = vec![
+        let staged_now = vec![
             store.stage_output(object("f/3", "j2", b"three"), b"three").unwrap(),
             store.stage_output(object("up", "j2", b"x"), b"x").unwrap(),
         ];
-        assert!(store.commit_outputs(staged).unwrap_err().contains("uploaded"));
+        assert!(store.commit_outputs(staged_now).unwrap_err().contains("uploaded"));
         assert_eq!(store.get("b", "f/3").unwrap(), None);
         assert_eq!(fs::read(store.get("b", "up").unwrap().unwrap().path).unwrap(), b"mine");
-        assert_eq!(files(&root), 3, "the staged files were removed");
+        assert_eq!((files(&root), staged(&root)), (3, 0), "the staged files were removed");
 
         // Another job's outputs are replaced, their files removed.
-        let staged = vec![store.stage_output(object("f/1", "j3", b"uno"), b"uno").unwrap()];
-        store.commit_outputs(staged).unwrap();
+        let staged_now = vec![store.stage_output(object("f/1", "j3", b"uno"), b"uno").unwrap()];
+        store.commit_outputs(staged_now).unwrap();
         assert_eq!(store.get("b", "f/1").unwrap().unwrap().origin, Origin::Job("j3".into()));
         assert_eq!(files(&root), 3);
         let discarded = vec![store.stage_output(object("f/4", "j3", b"four"), b"four").unwrap()];
         store.discard_outputs(discarded);
-        assert_eq!(files(&root), 3);
+        assert_eq!((files(&root), staged(&root)), (3, 0));
 
-        // Staged and never committed (a crash): swept at the next start.
+        // Staged and never committed (a crash mid-item): deleted at the next start, where a
+        // committed output whose move into objects/ was lost (a crash right after the
+        // commit) is put in place.
         let _left = store.stage_output(object("f/5", "j4", b"five"), b"five").unwrap();
-        assert_eq!(files(&root), 4);
+        let committed = store.get("b", "f/2").unwrap().unwrap().path;
+        fs::rename(&committed, root.join("staged").join(committed.file_name().unwrap())).unwrap();
+        assert_eq!((files(&root), staged(&root)), (2, 2));
         drop(store);
         let store = Store::open(&root, 10).unwrap();
-        assert_eq!(files(&root), 3);
+        assert_eq!((files(&root), staged(&root)), (3, 0));
         assert_eq!(store.get("b", "f/5").unwrap(), None);
-        assert_eq!(orphans(&root), vec![b"five".to_vec()], "moved aside, not deleted");
+        assert_eq!(fs::read(store.get("b", "f/2").unwrap().unwrap().path).unwrap(), b"two");
+        assert_eq!(orphans(&root), Vec::<Vec<u8>>::new(), "an unfinished item's outputs are not kept");
         drop(store);
         let _ = fs::remove_dir_all(root);
     }
