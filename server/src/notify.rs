@@ -42,6 +42,14 @@ pub fn check_url(url: &str, allow: &[String]) -> Result<(), String> {
     if authority.as_str().contains('@') {
         return Err("notify URLs may not carry user info".into());
     }
+    // A port that is no TCP port (0, past 65535, empty) must be refused: `http` reads it as
+    // "no port", and the notification would go to the scheme's default.
+    let after_host = authority.as_str().rsplit_once(']').map_or(authority.as_str(), |(_, rest)| rest);
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        if !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(format!("invalid port {} in the notify URL", crate::qiniu::quote(port)));
+        }
+    }
     let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     if host.is_empty() {
         return Err("notify URL without a host".into());
@@ -200,6 +208,11 @@ mod tests {
             "javascript:alert(1)",
             "",
             "h/x",
+            "http://127.0.0.1:99999/hook",
+            "http://127.0.0.1:65536/hook",
+            "http://127.0.0.1:0/hook",
+            "http://[::1]:70000/hook",
+            "http://h:/hook",
         ] {
             assert!(check_url(bad, &[]).is_err(), "{bad}");
         }

@@ -391,6 +391,7 @@ def test_crc32_mismatch_and_policy_checks(sdk: Server, auth: qiniu.Auth, receive
         ({"persistentOps": "avthumb/mp4"}, 400),
         ({"persistentOps": "vframe/jpg/offset/1", "persistentNotifyUrl": "file:///etc/passwd"}, 400),
         ({"persistentOps": "vframe/jpg/offset/1", "persistentNotifyUrl": "http://10.9.9.9/n"}, 400),
+        ({"persistentOps": "vframe/jpg/offset/1", "persistentNotifyUrl": "http://127.0.0.1:99999/n"}, 400),
         ({"returnBody": "$(key)"}, 400),
         ({"fsizeLimit": 2}, 413),
     ]
@@ -418,6 +419,11 @@ def test_notify_retries_then_code_4(sdk: Server, auth: qiniu.Auth, receiver: Rec
     assert status["items"][0]["code"] == 0, "processing itself succeeded"
     assert len(receiver.received("attempts:/dead")) == 3
     receiver.fail["/dead"] = 0
+    # A port that is no TCP port is refused at submit, never sent to the default port.
+    ret, info = PersistentFop(auth, BUCKET, notify_url="http://127.0.0.1:99999/hook").execute(
+        "n.mp4", ["vframe/jpg/offset/1"]
+    )
+    assert info.status_code == 400 and "port" in info.error, info
 
 
 def test_load_hundreds_of_sync_requests(sdk: Server, auth: qiniu.Auth, media: Path) -> None:
