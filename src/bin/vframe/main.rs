@@ -37,7 +37,8 @@ const USAGE: &str = "usage: vframe INPUT SPEC -o OUTPUT
             extensions: the format webp, [/q/<1-100>] (jpg, webp), [/mode/<exact|fast>]
           or vsample/<fmt>[/ss/<s>][/t/<s>][/s/<W>x<H>][/interval/<s>|/frames/<n>]... (many frames)
           or storyboard/<fmt>[/interval/<s>][/s/<W>x<H>][/columns/<n>][/rows/<n>]... (sprite sheets)
-  OUTPUT  the image file to write (replaced atomically; a symlink is followed), or - for
+  OUTPUT  the image file to write (replaced atomically, and only if it holds an image or
+          nothing: another video or a document is kept; a symlink is followed), or - for
           standard output; a FIFO, character device or /dev/stdout is written in place.
           For vsample and storyboard, a folder (made if missing): numbered images, or the
           sheets with storyboard.vtt and storyboard.json, all written or none
