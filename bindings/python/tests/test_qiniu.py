@@ -28,6 +28,14 @@ def test_sdk_built_specs_give_the_image_they_describe(fixtures: Path) -> None:
         assert image_size(image) == expected, spec
 
 
+def test_sdk_offsets_printed_with_an_exponent_are_read(fixtures: Path) -> None:
+    # str() of a float below 0.0001 has an exponent: the SDK sends "offset/1e-05".
+    video = fixtures / "gop25_25fps.mp4"
+    spec = qiniu.build_op("vframe", "jpg", offset=0.00001, w=64)
+    assert "offset/1e-05" in spec
+    assert vframe.extract(video, spec) == vframe.extract(video, "vframe/jpg/offset/0/w/64")
+
+
 def test_the_sdk_and_the_keyword_form_make_the_same_request(fixtures: Path) -> None:
     video = fixtures / "bframes_gop250.mp4"
     for parts in (
