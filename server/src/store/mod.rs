@@ -124,7 +124,15 @@ impl Store {
         let (mut placed, mut removed) = (0usize, 0usize);
         let mut dirs = std::collections::BTreeSet::new();
         for entry in fs::read_dir(self.root.join("staged"))? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
+            let entry = entry?;
+            // Only files named as the server names its outputs are its to move or delete;
+            // anything else (a `lost+found`, a file someone put there) is left, and said.
+            let ours = entry.file_type().is_ok_and(|t| t.is_file());
+            let Some(name) = entry.file_name().to_str().filter(|n| ours && Id::parse(n).is_some()).map(str::to_owned)
+            else {
+                tracing::warn!(entry = %entry.path().display(), "not an output the server stages: left as it is");
+                continue;
+            };
             if named.contains(&name) {
                 dirs.insert(self.place_staged(&name)?);
                 placed += 1;

@@ -365,11 +365,13 @@ impl Store {
         })();
         match committed {
             Ok(replaced) => {
-                for dir in moved_to {
-                    let _ = fs::File::open(dir).and_then(|dir| dir.sync_all());
-                }
+                // The replaced outputs go first: a crash before their removal leaves them to
+                // the next start's sweep into orphans/ (kept, as files of unknown origin).
                 for file in replaced {
                     let _ = fs::remove_file(self.object_path(&file));
+                }
+                for dir in moved_to {
+                    let _ = fs::File::open(dir).and_then(|dir| dir.sync_all());
                 }
                 Ok(())
             }
@@ -547,6 +549,16 @@ mod tests {
         assert_eq!(store.get("b", "f/5").unwrap(), None);
         assert_eq!(fs::read(store.get("b", "f/2").unwrap().unwrap().path).unwrap(), b"two");
         assert_eq!(orphans(&root), Vec::<Vec<u8>>::new(), "an unfinished item's outputs are not kept");
+        drop(store);
+        // What the server did not name there (a lost+found, a file put by hand, a name that
+        // is not UTF-8) is left as it is, and the server starts.
+        use std::os::unix::ffi::OsStrExt;
+        fs::create_dir(root.join("staged/lost+found")).unwrap();
+        fs::write(root.join("staged/notes.txt"), b"mine").unwrap();
+        fs::write(root.join("staged").join(std::ffi::OsStr::from_bytes(b"\xffodd")), b"odd").unwrap();
+        let store = Store::open(&root, 10).expect("starts with strangers in staged/");
+        assert_eq!(staged(&root), 3);
+        assert_eq!(fs::read(root.join("staged/notes.txt")).unwrap(), b"mine");
         drop(store);
         let _ = fs::remove_dir_all(root);
     }
