@@ -145,7 +145,7 @@ def test_closing_the_pool_wakes_submits_waiting_for_room(never_written: Path, vi
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
-    while pool._calls < 3:  # every submit is inside the pool: none can find it closed on entry
+    while len(pool._calls) < 3:  # every submit is inside the pool: none can find it closed on entry
         assert time.monotonic() < deadline, "the submits never started"
         time.sleep(0.005)
     pool.close()
@@ -239,7 +239,7 @@ def test_ctrl_c_while_submit_waits_for_room_leaves_the_accepted_job_its_loan(
             # between looks, so the main thread would have taken it and moved on).
             deadline, asleep_since = time.monotonic() + 30, None
             while time.monotonic() < deadline:
-                asleep = pool._calls == 1 and stat.read_text().rsplit(")", 1)[1].split()[0] == "S"
+                asleep = len(pool._calls) == 1 and stat.read_text().rsplit(")", 1)[1].split()[0] == "S"
                 asleep_since = (asleep_since or time.monotonic()) if asleep else None
                 if asleep_since is not None and time.monotonic() - asleep_since > 0.1:
                     break

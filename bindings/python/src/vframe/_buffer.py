@@ -16,7 +16,10 @@ part of the stable ABI.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import mmap
+import threading
+import weakref
 from ctypes import POINTER, c_char_p, c_int, c_ssize_t, c_void_p
 from typing import Union
 
@@ -71,6 +74,26 @@ def _immutable(source: object) -> bool:
     return isinstance(owner, bytes)
 
 
+# Every export a LentBuffer holds and has not released: serial -> (a weak reference to the
+# LentBuffer, its Py_buffer). What a LentBuffer dropped without releasing its export leaves
+# here (a Ctrl-C's KeyboardInterrupt raised as its ``__del__`` starts, before any of it
+# runs), the next LentBuffer made releases (``_release_dropped``).
+_unreleased: dict[int, tuple[weakref.ref[LentBuffer], _PyBuffer]] = {}
+_serials = itertools.count(1)
+_release_dropped_lock = threading.Lock()
+
+
+def _release_dropped() -> None:
+    with _release_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
+        for serial, (ref, view) in list(_unreleased.items()):
+            if ref() is not None:
+                continue
+            try:
+                _release_buffer(view)
+            finally:
+                _unreleased.pop(serial, None)
+
+
 class LentBuffer(NoCopy):
     """The bytes of ``source`` for the library to read in place: ``address`` and ``length``,
     valid until :meth:`release` (which the job's release callback calls).
@@ -78,9 +101,12 @@ class LentBuffer(NoCopy):
     ``copied`` says whether ``source`` could change (anything but memory of ``bytes``), and
     so was copied once."""
 
+    _serial = 0  # 0: not in _unreleased
+
     def __init__(self, source: Memory) -> None:
         self._view: _PyBuffer | None = None
         self.copied = False
+        _release_dropped()
         try:
             view = _export(source)
         except BufferError:  # not contiguous (a strided memoryview): lend a contiguous copy
@@ -89,6 +115,9 @@ class LentBuffer(NoCopy):
             _release_buffer(ctypes.byref(view))
             view, self.copied = _export(memoryview(source).tobytes()), True
         self._view = view
+        serial = next(_serials)
+        _unreleased[serial] = (weakref.ref(self), view)
+        self._serial = serial
 
     # The export is this object's alone: a copy would release it a second time.
     _no_copy = "a vframe LentBuffer holds a buffer export: it cannot be copied or pickled"
@@ -109,7 +138,16 @@ class LentBuffer(NoCopy):
 
     def release(self) -> None:
         """Ends the loan (the export, and with it what kept the memory in place). Idempotent;
-        needs the GIL, which ctypes callbacks hold."""
-        view, self._view = getattr(self, "_view", None), None
-        if view is not None:
-            _release_buffer(ctypes.byref(view))
+        needs the GIL, which ctypes callbacks hold. Not for two threads at once (a loan is
+        ended by its job's release callback or, if no job took it, by its request).
+
+        The export stays here until ``PyBuffer_Release`` has returned, with no call between
+        the two: an exception (Ctrl-C's) raised before leaves the loan to end later."""
+        view = self.__dict__.get("_view")
+        if view is None:
+            return
+        try:
+            _release_buffer(view)  # ctypes passes the struct by reference (argtypes)
+        finally:
+            self._view = None
+            _unreleased.pop(self._serial, None)

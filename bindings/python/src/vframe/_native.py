@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 import os
 import sys
 import threading
+import weakref
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -71,21 +73,70 @@ class Options(Structure):
     ]
 
 
+# Every library pool a PoolPointer holds and has not freed: serial -> (a weak reference to
+# the PoolPointer, the pool's address). What a PoolPointer dropped without freeing its pool
+# leaves here (a Ctrl-C's KeyboardInterrupt raised as its ``__del__`` starts, before any of
+# it runs), ``free_dropped_pools`` frees.
+_unfreed: dict[int, tuple[weakref.ref[PoolPointer], int]] = {}
+_serials = itertools.count(1)
+
+
 class PoolPointer(c_void_p):
     """``vframe_pool_new_with``'s result, which owns the pool from the moment the call returns
     (ctypes returns an instance of a subclass of ``c_void_p`` as it is, not as an int): the
     pool is freed by :meth:`free`, or when this is dropped, e.g. with an unclosed
     ``vframe.Pool``, or before any ``vframe.Pool`` took it (an exception such as Ctrl-C's
-    raised as the call returned)."""
+    raised as the call returned).
+
+    An exception (Ctrl-C's) can be raised between any two calls in Python, and at the start
+    of any Python function, ``__del__`` included. So the pointer stays here until
+    ``vframe_pool_free`` has returned, with nothing that can raise between the two, and a
+    pointer :meth:`track` registered is freed by :func:`free_dropped_pools` if ``__del__``
+    could not."""
+
+    _serial = 0  # 0: not tracked
+
+    def track(self) -> None:
+        """Registers the pool in ``_unfreed`` until :meth:`free` (call once, right after the
+        pool was made)."""
+        if self.value and not self._serial:
+            serial = next(_serials)
+            _unfreed[serial] = (weakref.ref(self), self.value)
+            self._serial = serial
 
     def free(self) -> None:
-        """``vframe_pool_free`` (which cancels the unfinished jobs and waits for them), once."""
-        ptr, self.value = self.value, None
-        if ptr:
-            library().vframe_pool_free(ptr)
+        """``vframe_pool_free`` (which cancels the unfinished jobs and waits for them), once.
+        Not for two threads at once (``vframe.Pool.close`` serialises its calls)."""
+        ptr = self.value
+        if not ptr:
+            return
+        free = library().vframe_pool_free
+        try:
+            free(ptr)  # ctypes calls it at once: nothing between here and the call can raise
+        finally:
+            # Reached as the call returns, whatever is raised then: no call before these two.
+            self.value = None
+            _unfreed.pop(self._serial, None)
 
     def __del__(self) -> None:
         self.free()
+
+
+def free_dropped_pools() -> None:
+    """Frees the pools whose PoolPointer was dropped without freeing them (its ``__del__``
+    interrupted). Such a pool has no unfinished job: each holds its ``vframe.Pool``."""
+    with _free_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
+        for serial, (ref, ptr) in list(_unfreed.items()):
+            if ref() is not None:
+                continue
+            free = library().vframe_pool_free
+            try:
+                free(ptr)
+            finally:
+                _unfreed.pop(serial, None)
+
+
+_free_dropped_lock = threading.Lock()
 
 
 # vframe_status is a C enum of small non-negative values.

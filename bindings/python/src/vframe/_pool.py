@@ -31,7 +31,7 @@ import os
 import threading
 import weakref
 from concurrent.futures import Future
-from typing import Any, Iterator
+from typing import Any
 
 from . import _native
 from ._buffer import LentBuffer
@@ -84,7 +84,11 @@ def _on_done(status: int, image: Any, err: bytes | None, user: int | None) -> No
         _pending.pop(key, None)
         _in_callback.pool = None
         if future is not None:
-            future._pool._place_freed()  # the library gave the job's place back before calling this
+            # The job is over: its future holds its pool no more (a future kept after the
+            # pool was dropped does not keep the pool's threads).
+            pool, future._pool = future._pool, None
+            if pool is not None:
+                pool._place_freed()  # the library gave the job's place back before calling this
 
 
 def _on_release(user: int | None) -> None:
@@ -159,7 +163,9 @@ class _JobFuture(Future):  # type: ignore[type-arg]
 
     def __init__(self, pool: Pool) -> None:
         super().__init__()
-        self._pool = pool
+        # The job's pool, held while the job is unfinished: _on_done lets go of it.
+        self._pool: Pool | None = pool
+        self._pid = pool._pid
         self._job_id = 0  # 0 until submitted
 
     def _fail_after_fork(self) -> None:
@@ -171,14 +177,15 @@ class _JobFuture(Future):  # type: ignore[type-arg]
         # CANCELLED: notify the waiters, as the callback would have. Resolved ones stay so.
         state = self._state
         if state == "RUNNING" or (state in ("PENDING", "CANCELLED") and self.set_running_or_notify_cancel()):
-            message = f"the job runs in process {self._pool._pid}, and this process is a child made by os.fork(): "
+            message = f"the job runs in process {self._pid}, and this process is a child made by os.fork(): "
             self.set_exception(CancelledError(message + "its result does not reach the child"))
 
     def cancel(self) -> bool:
+        pool = self._pool  # read first: _on_done clears it once the job is over
         if not super().cancel():
             return False
-        if self._job_id:
-            self._pool._cancel(self._job_id)
+        if self._job_id and pool is not None:
+            pool._cancel(self._job_id)
         return True
 
 
@@ -220,9 +227,20 @@ class Pool(NoCopy):
 
     def __init__(self, threads: int = 0, max_queued: int | None = None) -> None:
         lib = _native.library()
-        # Guards _ptr and _calls: close() frees the pool only once no call is using it.
-        self._state = threading.Condition()
-        self._calls = 0
+        _native.free_dropped_pools()
+        # A Ctrl-C's KeyboardInterrupt can be raised between any two calls in Python code, and
+        # as any Python function starts: each step below is either one call that cannot be cut
+        # in two, or safe to repeat. ``_lock`` is a C lock, whose ``with`` an exception cannot
+        # split (``threading.Condition``'s own ``__enter__``/``__exit__`` are Python functions).
+        # It guards _closing and _calls; ``_idle`` is notified as the last call ends.
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        # One token per call using the pool's pointer (close() frees it only once none is):
+        # adding and discarding one are single calls, and discarding twice is harmless.
+        self._calls: set[object] = set()
+        self._closing = False
+        # Serialises close(): the second of two runs finishes what the first began.
+        self._closer = threading.Lock()
         # asyncio callers waiting for room, woken one per place given back (_place_freed);
         # _places_freed counts those events, so a waiter sees one it would otherwise miss.
         self._room = threading.Lock()
@@ -232,15 +250,14 @@ class Pool(NoCopy):
         )
         self._pid = os.getpid()
         self._closed_by_fork = False
-        self._ptr: int | None = None
-        # The library's pool: freed by close(), or with this object when it is dropped
-        # unclosed (no job of it is unfinished then: each one's future, which _pending holds
-        # until the job is done, holds its pool).
+        # The library's pool, until it is freed: by close(), or with this object when it is
+        # dropped unclosed (no job of it is unfinished then: each one's future, which _pending
+        # holds until the job is done, holds its pool).
         self._owner: _native.PoolPointer = lib.vframe_pool_new_with(
             c_count(threads, "threads", 2**32 - 1), c_count(max_queued, "max_queued", 2**32 - 1)
         )
-        self._ptr = self._owner.value
-        if not self._ptr:
+        self._owner.track()
+        if not self._owner.value:
             status = Status.INVALID_ARGUMENT if threads else Status.INTERNAL
             raise error_for_status(status, f"the library could not start a pool of {threads} threads")
         with _open_pools_lock:
@@ -249,7 +266,7 @@ class Pool(NoCopy):
                 return
         # Python is exiting and the open pools were closed: nothing would close this one, and
         # its threads would call back into a finalised interpreter.
-        self._ptr = None
+        self._closing = True
         self._owner.free()
         raise RuntimeError(_EXITING)
 
@@ -385,6 +402,7 @@ class Pool(NoCopy):
         leave the job its loan and its future, which the library's callbacks end."""
         future = _JobFuture(self)
         if request.spec_error is not None:
+            future._pool = None  # no job: the future holds no pool
             future.set_running_or_notify_cancel()
             future.set_exception(request.spec_error)
             return future
@@ -401,8 +419,7 @@ class Pool(NoCopy):
             else:
                 job.input_path = request.path
             _pending[key] = future
-            with self._using("submit") as ptr:
-                lib.vframe_submit_job(ptr, ctypes.byref(job), ctypes.byref(job_id), err, len(err))
+            self._call("submit", lib.vframe_submit_job, ctypes.byref(job), ctypes.byref(job_id), err, len(err))
         except BaseException as e:
             if job_id.value:
                 # Accepted, then interrupted: the job is the library's (and so is its loan),
@@ -417,37 +434,41 @@ class Pool(NoCopy):
             _lent.pop(key, None)
             if not isinstance(e, VframeError) or isinstance(e, (BusyError, CancelledError)):
                 raise  # no room, closed while waiting for it, or not the library's (a signal)
+            # The future holds no pool: neither through _pool nor through the traceback, whose
+            # frames (this one, _call's) hold it.
+            future._pool = None
             future.set_running_or_notify_cancel()
-            future.set_exception(e)
+            future.set_exception(e.with_traceback(None))
             return future
         request.lent = None  # the job's now, until the library's release callback
         future._job_id = job_id.value
         return future
 
-    @contextlib.contextmanager
-    def _using(self, what: str) -> Iterator[int]:
-        """The pool's pointer, kept valid (not freed by close()) until the block ends."""
-        with self._state:
-            if self._closed_by_fork:
-                raise ValueError(
-                    f"{what} on a vframe.Pool made in process {self._pid} before os.fork(): its threads do not "
-                    "exist in this child process, so the pool is closed here; make a new vframe.Pool"
-                )
-            if self._ptr is None:
-                raise ValueError(f"{what} on a closed vframe.Pool")
-            self._calls += 1
-            ptr = self._ptr
+    def _call(self, what: str, function: Any, *args: Any) -> Any:
+        """``function(pool, *args)``, the pool kept valid (not freed by close()) until it
+        returns. The call's token is in ``_calls`` from inside the ``try`` until the
+        ``finally``'s first call discards it: no exception can come between the two."""
+        token = object()
         try:
-            yield ptr
+            with self._lock:
+                if self._closed_by_fork:
+                    raise ValueError(
+                        f"{what} on a vframe.Pool made in process {self._pid} before os.fork(): its threads do not "
+                        "exist in this child process, so the pool is closed here; make a new vframe.Pool"
+                    )
+                if self._closing:
+                    raise ValueError(f"{what} on a closed vframe.Pool")
+                self._calls.add(token)
+            return function(self._owner.value, *args)
         finally:
-            with self._state:
-                self._calls -= 1
-                self._state.notify_all()
+            self._calls.discard(token)
+            if not self._calls and self._closing:
+                with self._lock:
+                    self._idle.notify_all()
 
     def _cancel(self, job_id: int) -> None:
         try:
-            with self._using("cancel") as ptr:
-                _native.library().vframe_cancel(ptr, job_id)
+            self._call("cancel", _native.library().vframe_cancel, job_id)
         except ValueError:
             pass  # closed: every job has finished already
 
@@ -455,38 +476,46 @@ class Pool(NoCopy):
         """Blocks until no job is unfinished (each future resolved): those submitted before the
         call and any submitted while it waits, e.g. from a future's callback."""
         self._refuse_in_callback("wait")
-        with self._using("wait") as ptr:
-            _native.library().vframe_pool_wait(ptr)
+        self._call("wait", _native.library().vframe_pool_wait)
 
     def close(self) -> None:
         """Cancels the jobs that have not finished, waits for all, and stops the threads.
 
         Unfinished jobs' futures get :class:`vframe.CancelledError` (or their result, if they
         finished first), and so do the submits waiting for room, in threads or in asyncio. A
-        second call does nothing. If another thread is in ``wait()``, this waits for it first.
+        second call does nothing, unless the first was interrupted (Ctrl-C): then it finishes
+        the job. If another thread is in ``wait()``, this waits for it first.
         """
         self._refuse_in_callback("close")
-        with self._state:
-            ptr, self._ptr = self._ptr, None
-            if ptr is not None:
+        # Each step is safe to repeat: a close() interrupted anywhere leaves the pool for the
+        # next one (or the one at exit: the pool stays in _open_pools until it is freed).
+        with self._closer:
+            with self._lock:
+                self._closing = True  # no call starts from now on
+            ptr = self._owner.value
+            if ptr:
                 # Cancels the unfinished jobs and wakes the submits waiting for room in the
-                # library (they raise CancelledError), so that the calls below end.
+                # library (they raise CancelledError), so that the calls below end. A second
+                # vframe_pool_close changes nothing.
                 _native.library().vframe_pool_close(ptr)
-            while self._calls:
-                self._state.wait()
-        self._wake_all_room_waiters()
-        _open_pools.discard(self)
-        if ptr is not None:
+            self._wake_all_room_waiters()
+            with self._lock:
+                while self._calls:
+                    # The timeout: a notify lost to an interrupted call costs a moment, no more.
+                    self._idle.wait(0.05)
             self._owner.free()
+            _open_pools.discard(self)
 
     def _close_after_fork(self) -> None:
         """In a child of ``os.fork()``: the pool's threads are the parent's; close it here."""
         # A thread of the parent may have held the locks at the fork; none is left to release them.
-        self._state = threading.Condition()
-        self._calls = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._closer = threading.Lock()
+        self._calls = set()
         self._room = threading.Lock()
         self._room_waiters.clear()
-        self._ptr = None
+        self._closing = True
         self._closed_by_fork = True
         self._owner.free()  # in a child: releases it, waits for nothing
 
@@ -496,7 +525,7 @@ class Pool(NoCopy):
 
     @property
     def closed(self) -> bool:
-        return self._ptr is None
+        return self._closing
 
     def __enter__(self) -> Pool:
         return self
@@ -529,6 +558,7 @@ def _close_open_pools() -> None:
         pools = list(_open_pools)
     for pool in pools:
         pool.close()
+    _native.free_dropped_pools()
 
 
 atexit.register(_close_open_pools)

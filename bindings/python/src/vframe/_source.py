@@ -97,10 +97,18 @@ class Source(NoCopy):
 
     def close(self) -> None:
         """Releases the source (waiting for a call in progress); closing twice is fine."""
-        with self._lock:
-            handle, self._handle = self._handle, None
-            if handle is not None:
-                _native.library().vframe_source_close(handle)
+        with self._lock:  # a C lock: its ``with`` cannot be split by an exception
+            handle = self._handle
+            if handle is None:
+                return
+            close = _native.library().vframe_source_close
+            # The handle stays until the library has closed it: an exception (Ctrl-C's) raised
+            # before the call leaves it for the next close() (or __del__); one raised as the
+            # call returns still runs the finally, with no call before it.
+            try:
+                close(handle)
+            finally:
+                self._handle = None
 
     @property
     def closed(self) -> bool:
