@@ -10,6 +10,7 @@ there (its calls raise ``ValueError`` saying why; closing it does nothing).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import threading
 import weakref
@@ -18,6 +19,26 @@ from types import TracebackType
 from . import _native
 from ._call import CSource, NoCopy, Number, c_options, c_string, resolve_spec
 from ._call import Source as Video
+
+# Every library source a Source holds and has not closed: serial -> (a weak reference to the
+# Source, the handle). What a Source dropped without closing leaves here (a Ctrl-C's
+# KeyboardInterrupt raised as its ``__del__`` starts, before any of it runs), the next
+# source opened closes (``_close_dropped``).
+_unclosed: dict[int, tuple[weakref.ref[Source], int]] = {}
+_serials = itertools.count(1)
+_close_dropped_lock = threading.Lock()
+
+
+def _close_dropped() -> None:
+    with _close_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
+        for serial, (ref, handle) in list(_unclosed.items()):
+            if ref() is not None:
+                continue
+            close = _native.library().vframe_source_close
+            try:
+                close(handle)
+            finally:
+                _unclosed.pop(serial, None)
 
 
 class Source(NoCopy):
@@ -49,7 +70,9 @@ class Source(NoCopy):
         max_input_pixels: int | None = None,
     ) -> None:
         self._handle: int | None = None
+        self._serial = 0  # its key in _unclosed (0: none)
         self._why_closed = "the source is closed"
+        _close_dropped()
         # Held during every call and by close: a source is never closed under a call.
         self._lock = threading.Lock()
         c_video = CSource(video)
@@ -65,6 +88,9 @@ class Source(NoCopy):
                 # The library copies the bytes: the caller's buffer is free again on return.
                 lib.vframe_source_open_memory(c_video.data, c_video.length, options, out, err, len(err))
             self._handle = handle.value
+            serial = next(_serials)
+            _unclosed[serial] = (weakref.ref(self), handle.value or 0)
+            self._serial = serial
             _open_sources.add(self)
         finally:
             if self._handle is None and handle.value:  # opened, then interrupted (Ctrl-C)
@@ -109,6 +135,7 @@ class Source(NoCopy):
                 close(handle)
             finally:
                 self._handle = None
+                _unclosed.pop(self._serial, None)
 
     @property
     def closed(self) -> bool:
@@ -124,6 +151,7 @@ class Source(NoCopy):
         call it was in never ends here, so the library's source is left as it is."""
         self._lock = threading.Lock()
         self._handle = None
+        _unclosed.pop(self._serial, None)  # left as it is (see the module's docstring)
         self._why_closed = (
             "the source was in use by another thread when the process forked: open the video again in this process"
         )
