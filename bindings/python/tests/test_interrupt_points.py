@@ -179,6 +179,27 @@ def test_a_submit_or_wait_interrupted_anywhere_leaves_the_pool_closable(video: s
     assert not closing.is_alive(), "close() waits for a call that ended long ago"
 
 
+def test_a_submit_of_bytes_interrupted_anywhere_ends_its_loan(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The points vary with the job's speed: a loan may die in this thread (in its __del__,
+    # which a point may interrupt) once the job has given it back.
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: None)  # keeping nothing alive
+    data = (fixtures / "tiny_h264.mp4").read_bytes()
+    base = sys.getrefcount(data)
+    pool = vframe.Pool(1, max_queued=64)
+
+    def submit_at(n: int) -> bool:
+        raised = interrupt_at(n, lambda: pool.submit(data, SPEC))
+        pool.wait()
+        gc.collect()
+        _buffer._release_dropped()  # as the next loan made would
+        assert sys.getrefcount(data) == base, f"interrupted at point {n}: the loan never ended"
+        assert not _pool._lent
+        return raised
+
+    assert every_point(submit_at) > 10
+    pool.close()
+
+
 def raise_as(name: str, owner: type) -> Callable[[types.FrameType, str, Any], None]:
     """A profile hook raising KeyboardInterrupt as ``owner``'s method ``name`` starts."""
 

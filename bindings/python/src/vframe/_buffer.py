@@ -58,12 +58,6 @@ _release_buffer.argtypes = [POINTER(_PyBuffer)]
 _release_buffer.restype = None
 
 
-def _export(source: object) -> _PyBuffer:
-    view = _PyBuffer()
-    _get_buffer(source, ctypes.byref(view), _PYBUF_SIMPLE)
-    return view
-
-
 def _immutable(source: object) -> bool:
     """Whether nobody can change the memory of ``source``: it belongs to a ``bytes`` object
     (``source`` itself, or the object under a chain of memoryviews). A read-only view says
@@ -88,10 +82,8 @@ def _release_dropped() -> None:
         for serial, (ref, view) in list(_unreleased.items()):
             if ref() is not None:
                 continue
-            try:
-                _release_buffer(view)
-            finally:
-                _unreleased.pop(serial, None)
+            _release_buffer(view)  # a no-op on one released already
+            _unreleased.pop(serial, None)
 
 
 class LentBuffer(NoCopy):
@@ -107,17 +99,24 @@ class LentBuffer(NoCopy):
         self._view: _PyBuffer | None = None
         self.copied = False
         _release_dropped()
-        try:
-            view = _export(source)
-        except BufferError:  # not contiguous (a strided memoryview): lend a contiguous copy
-            view, self.copied = _export(memoryview(source).tobytes()), True
-        if not self.copied and not (view.readonly and _immutable(source)):
-            _release_buffer(ctypes.byref(view))
-            view, self.copied = _export(memoryview(source).tobytes()), True
+        # The export is made into a view this object (and _unreleased) already holds: an
+        # exception (Ctrl-C's) raised as it returns, or anywhere after, leaves it where
+        # release(), __del__ or _release_dropped ends it. PyBuffer_Release sets ``obj`` to NULL
+        # and does nothing on a view whose ``obj`` is NULL: releasing twice is harmless.
+        view = _PyBuffer()
         self._view = view
         serial = next(_serials)
         _unreleased[serial] = (weakref.ref(self), view)
         self._serial = serial
+        try:
+            _get_buffer(source, view, _PYBUF_SIMPLE)
+            in_place = bool(view.readonly) and _immutable(source)
+        except BufferError:  # not contiguous (a strided memoryview): lend a contiguous copy
+            in_place = False
+        if not in_place:
+            _release_buffer(view)
+            self.copied = True
+            _get_buffer(memoryview(source).tobytes(), view, _PYBUF_SIMPLE)
 
     # The export is this object's alone: a copy would release it a second time.
     _no_copy = "a vframe LentBuffer holds a buffer export: it cannot be copied or pickled"
@@ -138,16 +137,14 @@ class LentBuffer(NoCopy):
 
     def release(self) -> None:
         """Ends the loan (the export, and with it what kept the memory in place). Idempotent;
-        needs the GIL, which ctypes callbacks hold. Not for two threads at once (a loan is
-        ended by its job's release callback or, if no job took it, by its request).
+        needs the GIL, which ctypes callbacks hold.
 
-        The export stays here until ``PyBuffer_Release`` has returned, with no call between
-        the two: an exception (Ctrl-C's) raised before leaves the loan to end later."""
+        The view stays here until ``PyBuffer_Release`` has returned: an exception (Ctrl-C's)
+        raised before leaves the loan to end later, one raised after a view whose second
+        release is a no-op."""
         view = self.__dict__.get("_view")
         if view is None:
             return
-        try:
-            _release_buffer(view)  # ctypes passes the struct by reference (argtypes)
-        finally:
-            self._view = None
-            _unreleased.pop(self._serial, None)
+        _release_buffer(view)  # ctypes passes the struct by reference (argtypes)
+        self._view = None
+        _unreleased.pop(self._serial, None)
