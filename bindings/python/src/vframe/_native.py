@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import itertools
 import os
 import sys
@@ -122,12 +123,33 @@ class PoolPointer(c_void_p):
         self.free()
 
 
+# Whether the cycle collector is running. It clears the weak references of what it is about
+# to free before it calls their ``__del__``, and other code (a finaliser, another thread) may
+# run in between: an owner whose weak reference is dead is then still to be finalised, and
+# its handle is not a dropped one. Sweeps wait for the collection to end.
+_collecting = False
+
+
+def _note_collection(phase: str, info: dict[str, int]) -> None:
+    global _collecting
+    _collecting = phase == "start"
+
+
+gc.callbacks.append(_note_collection)
+
+
+def collecting() -> bool:
+    """Whether a garbage collection is in progress (no sweep of dropped handles then)."""
+    return _collecting
+
+
 def free_dropped_pools() -> None:
     """Frees the pools whose PoolPointer was dropped without freeing them (its ``__del__``
-    interrupted). Such a pool has no unfinished job: each holds its ``vframe.Pool``."""
+    interrupted). Such a pool has no unfinished job: each holds its ``vframe.Pool``. Not
+    while a garbage collection runs (see ``_collecting``)."""
     with _free_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
         for serial, (ref, ptr) in list(_unfreed.items()):
-            if ref() is not None:
+            if ref() is not None or _collecting:
                 continue
             free = library().vframe_pool_free
             try:

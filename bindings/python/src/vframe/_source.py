@@ -32,7 +32,9 @@ _close_dropped_lock = threading.Lock()
 def _close_dropped() -> None:
     with _close_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
         for serial, (ref, handle) in list(_unclosed.items()):
-            if ref() is not None:
+            # Not while a garbage collection runs: a dead reference may then belong to a
+            # source still to be finalised, which closes itself (see _native._collecting).
+            if ref() is not None or _native.collecting():
                 continue
             close = _native.library().vframe_source_close
             try:
