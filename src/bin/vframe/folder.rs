@@ -320,8 +320,7 @@ impl Folder {
         match stat_at(self.fd(), name) {
             Ok(st) if kind(&st) == libc::S_IFREG => {
                 may_replace(self.fd(), name)?;
-                let open = || open_at(self.fd(), name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
-                holds_what_vframe_writes(open, name, st.st_size as u64, holds)?;
+                holds_at(self.fd(), name, name, &st, holds)?;
                 Ok(Some(st))
             }
             Ok(st) if kind(&st) == libc::S_IFLNK && at_name == AtName::LinkReplaced => Ok(None),
@@ -656,6 +655,13 @@ pub fn holds_what_vframe_writes(
     Err(refused("it exists and is not an image".to_string()))
 }
 
+/// [`holds_what_vframe_writes`] for the regular file `name` in `dir` (whose metadata is
+/// `st`), judged as the file at `shown_as` (the name whose extension counts).
+fn holds_at(dir: RawFd, name: &OsStr, shown_as: &OsStr, st: &libc::stat, holds: Holds) -> io::Result<()> {
+    let open = || open_at(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
+    holds_what_vframe_writes(open, shown_as, st.st_size as u64, holds)
+}
+
 /// Whether `head`, a file's first bytes, begins a JPEG, a PNG or a WebP image.
 fn is_image(head: &[u8]) -> bool {
     head.starts_with(&[0xFF, 0xD8, 0xFF])
@@ -801,10 +807,7 @@ fn move_in_as(staging: RawFd, from: &OsStr, dir: RawFd, to: &OsStr, holds: Holds
             Ok(()) => {
                 let refused = match stat_at(staging, from) {
                     Ok(st) if kind(&st) == libc::S_IFLNK => None,
-                    Ok(st) if kind(&st) == libc::S_IFREG => {
-                        let open = || open_at(staging, from, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
-                        holds_what_vframe_writes(open, to, st.st_size as u64, holds).err()
-                    }
+                    Ok(st) if kind(&st) == libc::S_IFREG => holds_at(staging, from, to, &st, holds).err(),
                     _ => Some(io::Error::other("it is no longer a regular file")),
                 };
                 let Some(error) = refused else { return Ok(Moved::Exchanged) };
