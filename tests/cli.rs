@@ -2076,3 +2076,139 @@ fn a_deep_output_path_needs_no_descriptor_per_folder() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::read(&output).unwrap() == library_image(&video, "vframe/jpg/offset/1/w/32"));
 }
+
+/// What the dynamic loader did to start a program (`LD_DEBUG=scopes,bindings`): the order it
+/// searches for symbols (the main program's scope) and, for every symbol reference it
+/// resolved, which object asked, for what, and which object defined it.
+struct LoaderReport {
+    scope: Vec<String>,
+    bindings: Vec<(String, String, String)>,
+}
+
+impl LoaderReport {
+    fn of(program: &Path, args: &[&str], scratch: &Scratch, name: &str) -> LoaderReport {
+        let prefix = scratch.path(name);
+        let out = Command::new(program)
+            .args(args)
+            .env("LD_DEBUG", "scopes,bindings")
+            .env("LD_DEBUG_OUTPUT", &prefix)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{} failed: {}", program.display(), stderr(&out));
+        // The loader writes PREFIX.PID.
+        let file = scratch
+            .files()
+            .into_iter()
+            .find(|f| f.starts_with(&format!("{name}.")))
+            .expect("LD_DEBUG_OUTPUT wrote its file");
+        let text = std::fs::read_to_string(scratch.path(&file)).unwrap();
+        let scope = text
+            .lines()
+            .find_map(|l| l.split_once("scope 0:"))
+            .map(|(_, list)| list.split_whitespace().map(str::to_owned).collect())
+            .expect("the main program's scope");
+        let bindings = text
+            .lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("binding file ")?;
+                let (file, rest) = rest.split_once(" [")?;
+                let (_, rest) = rest.split_once("] to ")?;
+                let (definer, rest) = rest.split_once(" [")?;
+                let (_, rest) = rest.split_once('`')?;
+                let (symbol, _) = rest.split_once('\'')?;
+                Some((file.to_owned(), symbol.to_owned(), definer.to_owned()))
+            })
+            .collect();
+        LoaderReport { scope, bindings }
+    }
+
+    /// How far the lookups walked: for each binding, the definer's place in the search order.
+    fn walk(&self) -> usize {
+        let place = |definer: &str| self.scope.iter().position(|s| s == definer);
+        self.bindings.iter().map(|(_, _, d)| place(d).unwrap_or(self.scope.len())).sum()
+    }
+}
+
+/// build.rs names the libraries that most symbols resolve to as the CLI's own, so the loader
+/// finds them early (a shorter start). That must not change what anything resolves to: every
+/// symbol a library binds resolves to the same object as in a program linked with FFmpeg's
+/// libraries alone, and the lookups walk less far than there.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn startup_link_order_keeps_every_binding() {
+    let scratch = Scratch::new("link-order");
+    let libs = Command::new("pkg-config")
+        .args(["--libs", "libavutil", "libavformat", "libswscale", "libavcodec"])
+        .output()
+        .unwrap();
+    assert!(libs.status.success(), "pkg-config: {}", stderr(&libs));
+    let main_c = scratch.path("plain.c");
+    std::fs::write(&main_c, "int main(void) { return 0; }\n").unwrap();
+    let plain = scratch.path("plain");
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&plain)
+        .arg(&main_c)
+        .arg("-Wl,--no-as-needed")
+        .args(String::from_utf8_lossy(&libs.stdout).split_whitespace())
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "cc: {}", stderr(&cc));
+
+    let ours = LoaderReport::of(Path::new(VFRAME), &["--version"], &scratch, "ours");
+    let base = LoaderReport::of(&plain, &[], &scratch, "plain");
+    let main_programs = [VFRAME.to_owned(), plain.display().to_string()];
+    let resolved: std::collections::HashMap<(&str, &str), &str> = base
+        .bindings
+        .iter()
+        .filter(|(file, _, _)| !main_programs.contains(file))
+        .map(|(file, symbol, definer)| ((file.as_str(), symbol.as_str()), definer.as_str()))
+        .collect();
+    let mut compared = 0;
+    let mut vague = 0;
+    for (file, symbol, definer) in &ours.bindings {
+        let Some(plain_definer) = resolved.get(&(file.as_str(), symbol.as_str())) else {
+            continue;
+        };
+        compared += 1;
+        // A C++ inline function or template member is defined, the same, in every library
+        // that uses it (weak or unique symbols); all references then bind to the first copy
+        // in the order, which may now be another library's. Any other symbol binds as before.
+        if definer != plain_definer {
+            for lib in [definer.as_str(), plain_definer] {
+                let kind = defined_symbol_kind(lib, symbol);
+                assert!(
+                    matches!(kind, Some('W' | 'V' | 'u')),
+                    "{file}'s `{symbol}' resolves to {definer} in the CLI, to {plain_definer} \
+                     plainly, and {lib} defines it as {kind:?}, not weak or unique"
+                );
+            }
+            vague += 1;
+        }
+    }
+    assert!(vague * 100 <= compared, "{vague} of {compared} bindings moved");
+    // The libraries' own references are nearly all of them (thousands with Debian's FFmpeg).
+    assert!(compared * 10 >= resolved.len() * 9, "{compared} of {} compared", resolved.len());
+    if std::env::var("VFRAME_LINK_ORDER").as_deref() != Ok("plain") && ours.scope.len() > 40 {
+        assert!(
+            ours.walk() < base.walk(),
+            "lookups walk {} places in the CLI, {} plainly (scope {:?})",
+            ours.walk(),
+            base.walk(),
+            &ours.scope[..12]
+        );
+    }
+}
+
+/// The `nm -D` letter of a symbol a shared object defines (`T` a function, `W` weak, `u`
+/// unique, ...), or None when it does not define it.
+fn defined_symbol_kind(lib: &str, symbol: &str) -> Option<char> {
+    let out = Command::new("nm").args(["-D", "--defined-only", lib]).output().unwrap();
+    assert!(out.status.success(), "nm {lib}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|line| {
+        let mut fields = line.split_whitespace().rev();
+        let name = fields.next()?;
+        let kind = fields.next()?;
+        (name.split('@').next() == Some(symbol)).then(|| kind.chars().next())?
+    })
+}
