@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -719,13 +720,40 @@ def loader_statistics(cmd, env=None):
                 return int(line.rsplit(":", 1)[1].split()[0])
         return None
 
+    # How far its symbol lookups walk: for each symbol bound, the place of the object defining
+    # it in the order searched (the main program's scope).
+    report = WORK / "scratch" / "loader-report"
+    for old in report.parent.glob(report.name + ".*"):
+        old.unlink()
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**env, "LD_DEBUG": "scopes,bindings", "LD_DEBUG_OUTPUT": str(report)})
+    walk = None
+    for text in (f.read_text(errors="replace") for f in report.parent.glob(report.name + ".*")):
+        scope = next((line.split("scope 0:", 1)[1].split() for line in text.splitlines() if "scope 0:" in line), None)
+        if scope:
+            place = {name: i for i, name in reversed(list(enumerate(scope)))}
+            walk = sum(place.get(m.group(1), len(scope))
+                       for m in re.finditer(r"binding file \S+ \[\d+\] to (\S+) \[", text))
     # What ldd does: the loader lists the objects it would map (LD_PRELOAD included), runs nothing.
     env.pop("LD_DEBUG")
     out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                          env={**env, "LD_TRACE_LOADED_OBJECTS": "1"}).stdout
     libs = sum(1 for line in out.splitlines() if "=>" in line or line.strip().startswith("/"))
     return {"cycles": number("total startup time in dynamic loader"), "relocations": number("number of relocations:"),
-            "relative": number("number of relative relocations"), "libraries": libs}
+            "relative": number("number of relative relocations"), "libraries": libs, "walk": walk}
+
+
+def plain_link_program():
+    """A C program that does nothing but link FFmpeg's four libraries as vframe does, in
+    their order alone: the loader's work without the libraries build.rs names first. None
+    without a C compiler."""
+    exe = WORK / "scratch" / "plain-link"
+    src = exe.with_suffix(".c")
+    src.write_text("int main(void) { return 0; }\n")
+    libs = subprocess.run(["pkg-config", "--libs", "libavutil", "libavformat", "libswscale", "libavcodec"],
+                          capture_output=True, text=True).stdout.split()
+    made = subprocess.run(["cc", "-O2", "-o", str(exe), str(src), "-Wl,--no-as-needed", *libs], capture_output=True)
+    return exe if made.returncode == 0 else None
 
 
 def startup_by_object(cmd, runs=20):
@@ -789,15 +817,19 @@ def startup(tools, reps):
     out.parent.mkdir(parents=True, exist_ok=True)
     avfilter = f"libavfilter.so.{avfilter_major()}"
     preload = {**os.environ, "LD_PRELOAD": avfilter}
+    plain = plain_link_program()
     rows = {
         "empty": (["/bin/true"], None),
         "vframe-version": ([str(VFRAME_CLI), "--version"], None),
         "vframe-version-avfilter": ([str(VFRAME_CLI), "--version"], preload),
+        "plain-link": ([str(plain)], None),
         "ffmpeg-version": (["ffmpeg", "-hide_banner", "-version"], None),
         "vframe-call": ([str(VFRAME_CLI), str(info.path), STARTUP_SPEC, "-o", str(out)], None),
         "vframe-call-avfilter": ([str(VFRAME_CLI), str(info.path), STARTUP_SPEC, "-o", str(out)], preload),
         "ffmpeg-call": (ffmpeg_cmd(info, out, 0.0, 320, 180), None),
     }
+    if plain is None:
+        rows.pop("plain-link")
     runs = {k: [] for k in rows}
     inproc = []
     for rep in range(reps):
@@ -816,6 +848,7 @@ def startup(tools, reps):
     result["extract_cpu_ms"] = median([r[3] for r in inproc]) * 1e3
     result["loader"] = {"vframe": loader_statistics([str(VFRAME_CLI), "--version"]),
                         "vframe-avfilter": loader_statistics([str(VFRAME_CLI), "--version"], preload),
+                        "plain-link": loader_statistics([str(plain)]) if plain else None,
                         "ffmpeg": loader_statistics(["ffmpeg", "-hide_banner", "-version"])}
     result["by_object"] = {"vframe": startup_by_object([str(VFRAME_CLI), "--version"]),
                            "ffmpeg": startup_by_object([shutil.which("ffmpeg") or "ffmpeg", "-hide_banner", "-version"])}
@@ -1603,23 +1636,30 @@ def startup_report(results):
     w(f"Median of {st['reps']} interleaved runs of each command (wall ms; CPU ms of the process, all threads; minor "
       "page faults). The whole call is the cheapest real one: the frame at 0 of "
       f"`{st['file']}` as a 320x180 JPEG (`{st['spec']}`). `LD_PRELOAD={st['avfilter']}` puts libavfilter back "
-      "at start, as when vframe linked it (it is now loaded only when an HDR picture is tone-mapped).")
+      "at start, as when vframe linked it (it is now loaded only when an HDR picture is tone-mapped). The "
+      "vframe binary names the libraries that define the most symbols right after FFmpeg's (build.rs, "
+      "`startup_link_order`), so the loader meets them early; the plain C program links FFmpeg's four libraries "
+      "alone, the order without that. *Lookup walk*: for every symbol bound, the place of the object defining it "
+      "in the order the loader searches, summed (`LD_DEBUG=scopes,bindings`).")
     w("")
-    w("| command | wall ms | CPU ms | page faults | shared objects | symbol relocations | loader cycles |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
+    w("| command | wall ms | CPU ms | page faults | shared objects | symbol relocations | lookup walk | loader cycles |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
     labels = [("empty", "`/bin/true` (process start)", None),
               ("vframe-version", "`vframe --version`", "vframe"),
               ("vframe-version-avfilter", "`vframe --version`, libavfilter preloaded", "vframe-avfilter"),
+              ("plain-link", "`int main(void) { return 0; }` linked with FFmpeg's four libraries alone", "plain-link"),
               ("ffmpeg-version", "`ffmpeg -version`", "ffmpeg"),
               ("vframe-call", "`vframe FILE SPEC -o out.jpg`", None),
               ("vframe-call-avfilter", "the same, libavfilter preloaded", None),
               ("ffmpeg-call", "`ffmpeg -ss 0 -i FILE -frames:v 1 -vf scale=320:180 out.jpg`", None)]
     for key, label, loader in labels:
-        r = rows[key]
+        r = rows.get(key)
+        if r is None:
+            continue
         l = ld.get(loader) or {} if loader else {}
         libs = l.get("libraries")
         w(f"| {label} | {fmt_ms(r['wall_ms'])} | {fmt_ms(r['cpu_ms'])} | {r['faults']:.0f} | {libs if libs else '—'} | "
-          f"{l.get('relocations') or '—'} | {l.get('cycles') or '—'} |")
+          f"{l.get('relocations') or '—'} | {l.get('walk') or '—'} | {l.get('cycles') or '—'} |")
     w("")
     def split(kind, open_key, extract_key):
         empty, version, call = (rows[k][kind] for k in ("empty", "vframe-version", "vframe-call"))
