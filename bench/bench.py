@@ -728,12 +728,13 @@ def loader_statistics(cmd, env=None):
     subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env={**env, "LD_DEBUG": "scopes,bindings", "LD_DEBUG_OUTPUT": str(report)})
     walk = None
-    for text in (f.read_text(errors="replace") for f in report.parent.glob(report.name + ".*")):
+    for text in (f.read_text(errors="replace") for f in sorted(report.parent.glob(report.name + ".*"))):
         scope = next((line.split("scope 0:", 1)[1].split() for line in text.splitlines() if "scope 0:" in line), None)
         if scope:
             place = {name: i for i, name in reversed(list(enumerate(scope)))}
             walk = sum(place.get(m.group(1), len(scope))
                        for m in re.finditer(r"binding file \S+ \[\d+\] to (\S+) \[", text))
+            break
     # What ldd does: the loader lists the objects it would map (LD_PRELOAD included), runs nothing.
     env.pop("LD_DEBUG")
     out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -750,9 +751,15 @@ def plain_link_program():
     exe = WORK / "scratch" / "plain-link"
     src = exe.with_suffix(".c")
     src.write_text("int main(void) { return 0; }\n")
-    libs = subprocess.run(["pkg-config", "--libs", "libavutil", "libavformat", "libswscale", "libavcodec"],
-                          capture_output=True, text=True).stdout.split()
-    made = subprocess.run(["cc", "-O2", "-o", str(exe), str(src), "-Wl,--no-as-needed", *libs], capture_output=True)
+    try:
+        libs = subprocess.run(["pkg-config", "--libs", "libavutil", "libavformat", "libswscale", "libavcodec"],
+                              capture_output=True, text=True)
+        if libs.returncode != 0:
+            return None
+        made = subprocess.run(["cc", "-O2", "-o", str(exe), str(src), "-Wl,--no-as-needed", *libs.stdout.split()],
+                              capture_output=True)
+    except OSError:
+        return None
     return exe if made.returncode == 0 else None
 
 
@@ -1637,8 +1644,8 @@ def startup_report(results):
       "page faults). The whole call is the cheapest real one: the frame at 0 of "
       f"`{st['file']}` as a 320x180 JPEG (`{st['spec']}`). `LD_PRELOAD={st['avfilter']}` puts libavfilter back "
       "at start, as when vframe linked it (it is now loaded only when an HDR picture is tone-mapped). The "
-      "vframe binary names the libraries that define the most symbols right after FFmpeg's (build.rs, "
-      "`startup_link_order`), so the loader meets them early; the plain C program links FFmpeg's four libraries "
+      "vframe binary names the libraries that define the most symbols (below FFmpeg's direct dependencies) "
+      "right after FFmpeg's own (build.rs, `startup_link_order`), so the loader meets them early; the plain C program links FFmpeg's four libraries "
       "alone, the order without that. *Lookup walk*: for every symbol bound, the place of the object defining it "
       "in the order the loader searches, summed (`LD_DEBUG=scopes,bindings`).")
     w("")
