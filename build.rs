@@ -35,6 +35,23 @@ fn main() {
 /// How many of the libraries that most symbols resolve to the CLI names itself.
 const FIRST_DEFINERS: usize = 16;
 
+/// FFmpeg's libraries, by the start of their file names.
+const FFMPEG_LIBRARIES: [&str; 8] = [
+    "libavcodec",
+    "libavformat",
+    "libavutil",
+    "libavfilter",
+    "libavdevice",
+    "libswscale",
+    "libswresample",
+    "libpostproc",
+];
+
+/// The compiler's C++ runtime: named although FFmpeg's libraries name it, as it is not what a
+/// distribution swaps when it rebuilds FFmpeg (libstdc++.so.6 has kept its name since 2004).
+/// (libm, which they name too, stays where it is: named here it would come before libc.)
+const TOOLCHAIN_RUNTIMES: [&str; 1] = ["libstdc++.so."];
+
 /// The vframe CLI spends most of its start-up in the dynamic loader: ~25,000 symbol lookups
 /// through the ~135 shared objects Debian's FFmpeg pulls in, each lookup walking the load order
 /// (the executable, its own libraries, then theirs, breadth first) until it reaches the object
@@ -48,9 +65,9 @@ const FIRST_DEFINERS: usize = 16;
 /// The definers are counted from what the loader itself reports (`LD_DEBUG=bindings ldd -r`)
 /// for the FFmpeg this builds against, in a clean environment (a preloaded library of the
 /// build's, fakeroot's say, is never named). FFmpeg's own direct dependencies (codec, protocol
-/// and hardware libraries, whose versions a distribution may change when it rebuilds FFmpeg)
-/// are never named either: only the general libraries below them (the C++ runtime, TLS,
-/// GLib, ...). Linux with glibc, native builds only; where the tools are missing it warns and
+/// and hardware libraries, whose versions a distribution may change when it rebuilds FFmpeg;
+/// libavfilter's included) are never named either, but for the C++ runtime: only the
+/// general libraries below them (TLS, GLib, ...). Linux with glibc, native builds only; where the tools are missing it warns and
 /// links plainly. `VFRAME_LINK_ORDER=plain` links FFmpeg's libraries alone (what a distribution
 /// package wants: only direct dependencies), `ordered` (the default) as above. The test learns
 /// which it was from `VFRAME_LINK_ORDERED` (1 or 0).
@@ -77,6 +94,8 @@ fn startup_link_order() {
     let named = if ordered && native_glibc {
         heaviest_definers().unwrap_or_else(|why| {
             println!("cargo:warning=the vframe CLI is linked plainly (a slower start): {why}");
+            // A later build with the tool on the PATH tries again (or `touch build.rs`).
+            println!("cargo:rerun-if-env-changed=PATH");
             Vec::new()
         })
     } else {
@@ -119,13 +138,18 @@ fn heaviest_definers() -> Result<Vec<String>, String> {
     }
     let is_ffmpeg = |path: &str| {
         let name = path.rsplit('/').next().unwrap_or_default();
-        ["libav", "libsw", "libpostproc"].iter().any(|prefix| name.starts_with(prefix))
+        FFMPEG_LIBRARIES.iter().any(|lib| name.starts_with(&format!("{lib}.so")))
     };
     let mut definers: HashMap<String, usize> = HashMap::new();
     let mut loaded: Vec<String> = Vec::new();
     let mut status = std::process::ExitStatus::default();
     for root in &roots {
+        // The versioned file too: dpkg keeps a package's file times, so an upgraded library
+        // may look older than the last run, but its old versioned name then disappears.
         println!("cargo:rerun-if-changed={root}");
+        if let Ok(real) = std::fs::canonicalize(root) {
+            println!("cargo:rerun-if-changed={}", real.display());
+        }
         // A clean environment: nothing preloaded, audited or redirected; the library path kept
         // (an FFmpeg outside the loader's usual places is found through it).
         let mut ldd = Command::new("ldd");
@@ -166,9 +190,12 @@ fn heaviest_definers() -> Result<Vec<String>, String> {
     if definers.is_empty() {
         return Err(format!("ldd -r reported no symbol bindings ({status})"));
     }
-    // What FFmpeg's libraries name themselves: never named here.
+    // What FFmpeg's libraries name themselves: never named here; libavfilter's too (loaded
+    // for HDR pictures only, it is FFmpeg's all the same).
     let mut direct: Vec<String> = Vec::new();
-    for lib in roots.iter().chain(loaded.iter().filter(|path| is_ffmpeg(path))) {
+    let avfilter = format!("{libdir}/libavfilter.so");
+    let avfilter = std::path::Path::new(&avfilter).exists().then_some(avfilter);
+    for lib in roots.iter().chain(&avfilter).chain(loaded.iter().filter(|path| is_ffmpeg(path))) {
         let dynamic = output(Command::new("readelf").args(["-d", "-W"]).arg(lib))
             .map_err(|why| format!("readelf -d {lib}: {why}"))?;
         // ` 0x0000000000000001 (NEEDED)  Shared library: [libx.so.1]`
@@ -185,7 +212,8 @@ fn heaviest_definers() -> Result<Vec<String>, String> {
             let name = path.rsplit('/').next().unwrap_or_default();
             loaded.contains(path)
                 && !is_ffmpeg(path)
-                && !direct.iter().any(|needed| needed == name)
+                && (TOOLCHAIN_RUNTIMES.iter().any(|lib| name.starts_with(lib))
+                    || !direct.iter().any(|needed| needed == name))
                 // Already among the executable's first libraries.
                 && !["libc.so", "libgcc_s.so", "ld-linux"].iter().any(|prefix| name.starts_with(prefix))
         })

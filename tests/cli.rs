@@ -2180,11 +2180,17 @@ impl LoaderReport {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn startup_link_order_keeps_every_binding() {
     let scratch = Scratch::new("link-order");
-    let libs = Command::new("pkg-config")
-        .args(["--libs", "libavutil", "libavformat", "libswscale", "libavcodec"])
-        .output()
-        .unwrap();
-    assert!(libs.status.success(), "pkg-config: {}", stderr(&libs));
+    // FFmpeg's four libraries, from where ffmpeg-sys-next took them: FFMPEG_DIR, or pkg-config.
+    let four = ["avutil", "avformat", "swscale", "avcodec"];
+    let libs: Vec<String> = match std::env::var("FFMPEG_DIR") {
+        Ok(dir) => std::iter::once(format!("-L{dir}/lib")).chain(four.iter().map(|l| format!("-l{l}"))).collect(),
+        Err(_) => {
+            let pkg_config = std::env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into());
+            let out = Command::new(&pkg_config).arg("--libs").args(four.map(|l| format!("lib{l}"))).output().unwrap();
+            assert!(out.status.success(), "{pkg_config}: {}", stderr(&out));
+            String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
+        }
+    };
     let main_c = scratch.path("plain.c");
     // Given a library, loads it as vframe loads libavfilter (src/av/tonemap.rs).
     let program = "#include <dlfcn.h>\n\
@@ -2193,14 +2199,8 @@ fn startup_link_order_keeps_every_binding() {
                    }\n";
     std::fs::write(&main_c, program).unwrap();
     let plain = scratch.path("plain");
-    let cc = Command::new("cc")
-        .arg("-o")
-        .arg(&plain)
-        .arg(&main_c)
-        .arg("-Wl,--no-as-needed")
-        .args(String::from_utf8_lossy(&libs.stdout).split_whitespace())
-        .output()
-        .unwrap();
+    let cc =
+        Command::new("cc").arg("-o").arg(&plain).arg(&main_c).arg("-Wl,--no-as-needed").args(&libs).output().unwrap();
     assert!(cc.status.success(), "cc: {}", stderr(&cc));
     let main_programs = [VFRAME, plain.to_str().unwrap()];
 
