@@ -66,11 +66,11 @@ const TOOLCHAIN_RUNTIMES: [&str; 1] = ["libstdc++.so."];
 /// for the FFmpeg this builds against, in a clean environment (a preloaded library of the
 /// build's, fakeroot's say, is never named). FFmpeg's own direct dependencies (codec, protocol
 /// and hardware libraries, whose versions a distribution may change when it rebuilds FFmpeg;
-/// libavfilter's included) are never named either, but for the C++ runtime: only the
-/// general libraries below them (TLS, GLib, ...). Linux with glibc, native builds only; where the tools are missing it warns and
-/// links plainly. `VFRAME_LINK_ORDER=plain` links FFmpeg's libraries alone (what a distribution
-/// package wants: only direct dependencies), `ordered` (the default) as above. The test learns
-/// which it was from `VFRAME_LINK_ORDERED` (1 or 0).
+/// libavfilter's included) are never named either, but for the C++ runtime: only the general
+/// libraries below them (TLS, GLib, ...). Linux with glibc, native builds only; where the
+/// tools are missing it warns and links plainly. `VFRAME_LINK_ORDER=plain` links FFmpeg's
+/// libraries alone (what a distribution package wants: only direct dependencies), `ordered`
+/// (the default) as above. The test learns which it was from `VFRAME_LINK_ORDERED` (1 or 0).
 fn startup_link_order() {
     for var in [
         "VFRAME_LINK_ORDER",
