@@ -106,8 +106,8 @@ class LentBuffer(NoCopy):
         view = _PyBuffer()
         self._view = view
         serial = next(_serials)
+        self._serial = serial  # before the entry, as in _source.py
         _unreleased[serial] = (weakref.ref(self), view)
-        self._serial = serial
         try:
             _get_buffer(source, view, _PYBUF_SIMPLE)
             in_place = bool(view.readonly) and _immutable(source)

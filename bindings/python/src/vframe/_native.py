@@ -101,9 +101,12 @@ class PoolPointer(c_void_p):
         """Registers the pool in ``_unfreed`` until :meth:`free` (call once, right after the
         pool was made)."""
         if self.value and not self._serial:
+            # The serial is this pointer's before the entry is made: an exception (Ctrl-C's)
+            # between the two leaves no entry that free() would not remove, to be freed a
+            # second time by free_dropped_pools once this pointer is gone.
             serial = next(_serials)
-            _unfreed[serial] = (weakref.ref(self), self.value)
             self._serial = serial
+            _unfreed[serial] = (weakref.ref(self), self.value)
 
     def free(self) -> None:
         """``vframe_pool_free`` (which cancels the unfinished jobs and waits for them), once.

@@ -90,9 +90,12 @@ class Source(NoCopy):
                 # The library copies the bytes: the caller's buffer is free again on return.
                 lib.vframe_source_open_memory(c_video.data, c_video.length, options, out, err, len(err))
             self._handle = handle.value
+            # The serial is this source's before the entry is made: an exception (Ctrl-C's)
+            # between the two leaves no entry that close() would not remove, to be closed
+            # a second time by _close_dropped once this source is gone.
             serial = next(_serials)
-            _unclosed[serial] = (weakref.ref(self), handle.value or 0)
             self._serial = serial
+            _unclosed[serial] = (weakref.ref(self), handle.value or 0)
             _open_sources.add(self)
         finally:
             if self._handle is None and handle.value:  # opened, then interrupted (Ctrl-C)
