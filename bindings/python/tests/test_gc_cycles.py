@@ -48,7 +48,7 @@ def test_sources_in_cycles_are_closed_once(fixtures: Path, counted: collections.
         def __del__(self) -> None:
             # What opening a Source does first (opening one here could reuse a closed
             # handle's address, which the count would take for a second close).
-            _source._close_dropped()
+            _source._unclosed.end_dropped()
 
     gc.disable()
     try:

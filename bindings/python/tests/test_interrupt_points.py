@@ -196,7 +196,7 @@ def test_a_submit_of_memory_interrupted_anywhere_ends_its_loan(
         raised = interrupt_at(n, lambda: pool.submit(data, SPEC))
         pool.wait()
         gc.collect()
-        _buffer._release_dropped()  # as the next loan made would
+        _buffer._unreleased.end_dropped()  # as the next loan made would
         assert sys.getrefcount(data) == base, f"interrupted at point {n}: the loan never ended"
         if isinstance(data, bytearray):
             data.append(0)  # BufferError while exported
@@ -236,7 +236,7 @@ def test_a_dropped_pool_whose_finaliser_is_interrupted_is_freed_later(monkeypatc
     assert ignored == [KeyboardInterrupt]  # __del__ never ran
     vframe.Pool(1).close()  # a new pool frees those dropped unfreed
     assert native_threads() <= base, "the dropped pool's threads still run"
-    assert ptr not in [p for _, p in _native._unfreed.values()]
+    assert ptr not in [p for _, p in _native.unfreed_pools.entries.values()]
 
 
 def test_a_dropped_loan_whose_finaliser_is_interrupted_is_ended_later(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,13 +16,11 @@ part of the stable ABI.
 from __future__ import annotations
 
 import ctypes
-import itertools
 import mmap
-import threading
-import weakref
 from ctypes import POINTER, c_char_p, c_int, c_ssize_t, c_void_p
 from typing import Union
 
+from . import _native
 from ._call import NoCopy
 
 #: What can be lent: the memory kinds of :data:`vframe._call.Source`.
@@ -68,22 +66,10 @@ def _immutable(source: object) -> bool:
     return isinstance(owner, bytes)
 
 
-# Every export a LentBuffer holds and has not released: serial -> (a weak reference to the
-# LentBuffer, its Py_buffer). What a LentBuffer dropped without releasing its export leaves
-# here (a Ctrl-C's KeyboardInterrupt raised as its ``__del__`` starts, before any of it
-# runs), the next LentBuffer made releases (``_release_dropped``).
-_unreleased: dict[int, tuple[weakref.ref[LentBuffer], _PyBuffer]] = {}
-_serials = itertools.count(1)
-_release_dropped_lock = threading.Lock()
-
-
-def _release_dropped() -> None:
-    with _release_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
-        for serial, (ref, view) in list(_unreleased.items()):
-            if ref() is not None:
-                continue
-            _release_buffer(view)  # a no-op on one released already
-            _unreleased.pop(serial, None)
+# Every export a LentBuffer holds and has not released; the next LentBuffer made releases
+# those whose LentBuffer was dropped without releasing (``PyBuffer_Release`` does nothing to
+# a view released already).
+_unreleased: _native.Unended[_PyBuffer] = _native.Unended(lambda: _release_buffer)
 
 
 class LentBuffer(NoCopy):
@@ -98,16 +84,15 @@ class LentBuffer(NoCopy):
     def __init__(self, source: Memory) -> None:
         self._view: _PyBuffer | None = None
         self.copied = False
-        _release_dropped()
+        _unreleased.end_dropped()
         # The export is made into a view this object (and _unreleased) already holds: an
         # exception (Ctrl-C's) raised as it returns, or anywhere after, leaves it where
-        # release(), __del__ or _release_dropped ends it. PyBuffer_Release sets ``obj`` to NULL
-        # and does nothing on a view whose ``obj`` is NULL: releasing twice is harmless.
+        # release(), __del__ or _unreleased.end_dropped() ends it. PyBuffer_Release sets
+        # ``obj`` to NULL and does nothing on a view whose ``obj`` is NULL: releasing twice
+        # is harmless.
         view = _PyBuffer()
         self._view = view
-        serial = next(_serials)
-        self._serial = serial  # before the entry, as in _source.py
-        _unreleased[serial] = (weakref.ref(self), view)
+        _unreleased.add(self, view)
         try:
             _get_buffer(source, view, _PYBUF_SIMPLE)
             in_place = bool(view.readonly) and _immutable(source)
@@ -147,4 +132,4 @@ class LentBuffer(NoCopy):
             return
         _release_buffer(view)  # ctypes passes the struct by reference (argtypes)
         self._view = None
-        _unreleased.pop(self._serial, None)
+        _unreleased.entries.pop(self._serial, None)

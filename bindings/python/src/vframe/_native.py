@@ -35,7 +35,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from .errors import error_for_status
 
@@ -74,58 +74,6 @@ class Options(Structure):
     ]
 
 
-# Every library pool a PoolPointer holds and has not freed: serial -> (a weak reference to
-# the PoolPointer, the pool's address). What a PoolPointer dropped without freeing its pool
-# leaves here (a Ctrl-C's KeyboardInterrupt raised as its ``__del__`` starts, before any of
-# it runs), ``free_dropped_pools`` frees.
-_unfreed: dict[int, tuple[weakref.ref[PoolPointer], int]] = {}
-_serials = itertools.count(1)
-
-
-class PoolPointer(c_void_p):
-    """``vframe_pool_new_with``'s result, which owns the pool from the moment the call returns
-    (ctypes returns an instance of a subclass of ``c_void_p`` as it is, not as an int): the
-    pool is freed by :meth:`free`, or when this is dropped, e.g. with an unclosed
-    ``vframe.Pool``, or before any ``vframe.Pool`` took it (an exception such as Ctrl-C's
-    raised as the call returned).
-
-    An exception (Ctrl-C's) can be raised between any two calls in Python, and at the start
-    of any Python function, ``__del__`` included. So the pointer stays here until
-    ``vframe_pool_free`` has returned, with nothing that can raise between the two, and a
-    pointer :meth:`track` registered is freed by :func:`free_dropped_pools` if ``__del__``
-    could not."""
-
-    _serial = 0  # 0: not tracked
-
-    def track(self) -> None:
-        """Registers the pool in ``_unfreed`` until :meth:`free` (call once, right after the
-        pool was made)."""
-        if self.value and not self._serial:
-            # The serial is this pointer's before the entry is made: an exception (Ctrl-C's)
-            # between the two leaves no entry that free() would not remove, to be freed a
-            # second time by free_dropped_pools once this pointer is gone.
-            serial = next(_serials)
-            self._serial = serial
-            _unfreed[serial] = (weakref.ref(self), self.value)
-
-    def free(self) -> None:
-        """``vframe_pool_free`` (which cancels the unfinished jobs and waits for them), once.
-        Not for two threads at once (``vframe.Pool.close`` serialises its calls)."""
-        ptr = self.value
-        if not ptr:
-            return
-        free = library().vframe_pool_free
-        try:
-            free(ptr)  # ctypes calls it at once: nothing between here and the call can raise
-        finally:
-            # Reached as the call returns, whatever is raised then: no call before these two.
-            self.value = None
-            _unfreed.pop(self._serial, None)
-
-    def __del__(self) -> None:
-        self.free()
-
-
 # Whether the cycle collector is running. It clears the weak references of what it is about
 # to free before it calls their ``__del__``, and other code (a finaliser, another thread) may
 # run in between: an owner whose weak reference is dead is then still to be finalised, and
@@ -146,22 +94,97 @@ def collecting() -> bool:
     return _collecting
 
 
+Handle = TypeVar("Handle")
+
+
+class Unended(Generic[Handle]):
+    """The library's pools, sources and the buffer exports lent to it, each owned by a Python
+    object until the owner ends it: listed, serial -> (a weak reference to the owner, the
+    handle), from when it is made until it is ended. An exception (Ctrl-C's) can be raised at
+    the start of any Python function, ``__del__`` included: what an owner dropped without
+    ending stays listed, and :meth:`end_dropped` (run when the next of its kind is made) ends
+    it. Not while a garbage collection runs (see ``_collecting``).
+
+    An owner unlists the handle it ended with ``entries.pop(serial, None)`` written out: a C
+    call, done once it returns, where the start of a Python method could be interrupted and
+    leave the ended handle listed, to be ended a second time once the owner is gone."""
+
+    def __init__(self, end: Callable[[], Callable[[Handle], object]]) -> None:
+        # ``end`` gives the C function that ends a handle, looked up before the ``try``: no
+        # Python code runs between the ``try`` and the call.
+        self._end = end
+        self.entries: dict[int, tuple[weakref.ref[Any], Handle]] = {}
+        self._serials = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def add(self, owner: Any, handle: Handle) -> None:
+        """Lists ``handle`` as ``owner``'s and gives ``owner._serial`` its key. The serial is
+        the owner's before the entry is made: an exception between the two leaves no entry
+        the owner's ``entries.pop`` would miss, to be ended a second time once it is gone."""
+        serial = next(self._serials)
+        owner._serial = serial
+        self.entries[serial] = (weakref.ref(owner), handle)
+
+    def end_dropped(self) -> None:
+        """Ends the handles whose owner was dropped without ending them."""
+        with self._lock:  # a C lock: its ``with`` cannot be split by an exception
+            for serial, (ref, handle) in list(self.entries.items()):
+                if ref() is not None or _collecting:
+                    continue
+                end = self._end()
+                try:
+                    end(handle)
+                finally:
+                    self.entries.pop(serial, None)
+
+
+# Every library pool a PoolPointer holds and has not freed.
+unfreed_pools: Unended[int] = Unended(lambda: library().vframe_pool_free)
+
+
+class PoolPointer(c_void_p):
+    """``vframe_pool_new_with``'s result, which owns the pool from the moment the call returns
+    (ctypes returns an instance of a subclass of ``c_void_p`` as it is, not as an int): the
+    pool is freed by :meth:`free`, or when this is dropped, e.g. with an unclosed
+    ``vframe.Pool``, or before any ``vframe.Pool`` took it (an exception such as Ctrl-C's
+    raised as the call returned).
+
+    An exception (Ctrl-C's) can be raised between any two calls in Python, and at the start
+    of any Python function, ``__del__`` included. So the pointer stays here until
+    ``vframe_pool_free`` has returned, with nothing that can raise between the two, and a
+    pointer :meth:`track` registered is freed by :func:`free_dropped_pools` if ``__del__``
+    could not."""
+
+    _serial = 0  # 0: not tracked
+
+    def track(self) -> None:
+        """Lists the pool in ``unfreed_pools`` until :meth:`free` (call once, right after the
+        pool was made)."""
+        if self.value and not self._serial:
+            unfreed_pools.add(self, self.value)
+
+    def free(self) -> None:
+        """``vframe_pool_free`` (which cancels the unfinished jobs and waits for them), once.
+        Not for two threads at once (``vframe.Pool.close`` serialises its calls)."""
+        ptr = self.value
+        if not ptr:
+            return
+        free = library().vframe_pool_free
+        try:
+            free(ptr)  # ctypes calls it at once: nothing between here and the call can raise
+        finally:
+            # Reached as the call returns, whatever is raised then: no call before these two.
+            self.value = None
+            unfreed_pools.entries.pop(self._serial, None)
+
+    def __del__(self) -> None:
+        self.free()
+
+
 def free_dropped_pools() -> None:
     """Frees the pools whose PoolPointer was dropped without freeing them (its ``__del__``
-    interrupted). Such a pool has no unfinished job: each holds its ``vframe.Pool``. Not
-    while a garbage collection runs (see ``_collecting``)."""
-    with _free_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
-        for serial, (ref, ptr) in list(_unfreed.items()):
-            if ref() is not None or _collecting:
-                continue
-            free = library().vframe_pool_free
-            try:
-                free(ptr)
-            finally:
-                _unfreed.pop(serial, None)
-
-
-_free_dropped_lock = threading.Lock()
+    interrupted). Such a pool has no unfinished job: each holds its ``vframe.Pool``."""
+    unfreed_pools.end_dropped()
 
 
 # vframe_status is a C enum of small non-negative values.

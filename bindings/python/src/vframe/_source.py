@@ -10,7 +10,6 @@ there (its calls raise ``ValueError`` saying why; closing it does nothing).
 from __future__ import annotations
 
 import ctypes
-import itertools
 import os
 import threading
 import weakref
@@ -20,27 +19,9 @@ from . import _native
 from ._call import CSource, NoCopy, Number, c_options, c_string, resolve_spec
 from ._call import Source as Video
 
-# Every library source a Source holds and has not closed: serial -> (a weak reference to the
-# Source, the handle). What a Source dropped without closing leaves here (a Ctrl-C's
-# KeyboardInterrupt raised as its ``__del__`` starts, before any of it runs), the next
-# source opened closes (``_close_dropped``).
-_unclosed: dict[int, tuple[weakref.ref[Source], int]] = {}
-_serials = itertools.count(1)
-_close_dropped_lock = threading.Lock()
-
-
-def _close_dropped() -> None:
-    with _close_dropped_lock:  # a C lock: its ``with`` cannot be split by an exception
-        for serial, (ref, handle) in list(_unclosed.items()):
-            # Not while a garbage collection runs: a dead reference may then belong to a
-            # source still to be finalised, which closes itself (see _native._collecting).
-            if ref() is not None or _native.collecting():
-                continue
-            close = _native.library().vframe_source_close
-            try:
-                close(handle)
-            finally:
-                _unclosed.pop(serial, None)
+# Every library source a Source holds and has not closed; the next source opened closes
+# those whose Source was dropped without closing.
+_unclosed: _native.Unended[int] = _native.Unended(lambda: _native.library().vframe_source_close)
 
 
 class Source(NoCopy):
@@ -74,7 +55,7 @@ class Source(NoCopy):
         self._handle: int | None = None
         self._serial = 0  # its key in _unclosed (0: none)
         self._why_closed = "the source is closed"
-        _close_dropped()
+        _unclosed.end_dropped()
         # Held during every call and by close: a source is never closed under a call.
         self._lock = threading.Lock()
         c_video = CSource(video)
@@ -90,12 +71,7 @@ class Source(NoCopy):
                 # The library copies the bytes: the caller's buffer is free again on return.
                 lib.vframe_source_open_memory(c_video.data, c_video.length, options, out, err, len(err))
             self._handle = handle.value
-            # The serial is this source's before the entry is made: an exception (Ctrl-C's)
-            # between the two leaves no entry that close() would not remove, to be closed
-            # a second time by _close_dropped once this source is gone.
-            serial = next(_serials)
-            self._serial = serial
-            _unclosed[serial] = (weakref.ref(self), handle.value or 0)
+            _unclosed.add(self, handle.value or 0)
             _open_sources.add(self)
         finally:
             if self._handle is None and handle.value:  # opened, then interrupted (Ctrl-C)
@@ -140,7 +116,7 @@ class Source(NoCopy):
                 close(handle)
             finally:
                 self._handle = None
-                _unclosed.pop(self._serial, None)
+                _unclosed.entries.pop(self._serial, None)
 
     @property
     def closed(self) -> bool:
@@ -156,7 +132,7 @@ class Source(NoCopy):
         call it was in never ends here, so the library's source is left as it is."""
         self._lock = threading.Lock()
         self._handle = None
-        _unclosed.pop(self._serial, None)  # left as it is (see the module's docstring)
+        _unclosed.entries.pop(self._serial, None)  # left as it is (see the module's docstring)
         self._why_closed = (
             "the source was in use by another thread when the process forked: open the video again in this process"
         )
