@@ -304,6 +304,33 @@ def test_overwrite_rules(sdk: Server, auth: qiniu.Auth) -> None:
     assert info.status_code == 403, "a key outside the scope"
 
 
+def test_prefix_scope_never_replaces(sdk: Server, auth: qiniu.Auth, tmp_path: Path) -> None:
+    """A token for a key prefix (what an app hands each end user) may add objects under the
+    prefix but never replace one with other content: Qiniu's "isPrefixalScope 为 1 时无法覆盖
+    上传", for the form upload and both resumable protocols."""
+    token = upload_token(auth, BUCKET, "user42/", isPrefixalScope=1)
+    ret, info = qiniu.put_data(token, "user42/avatar.jpg", b"ORIGINAL")
+    assert info.status_code == 200, info
+    ret, info = qiniu.put_data(token, "user42/avatar.jpg", b"REPLACED")
+    assert info.status_code == 614 and "file exists" in info.error, info
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"R" * (9 << 20))  # over the SDK's 8 MiB: put_file goes resumable
+    for version, route in (("v1", "mkblk"), ("v2", "uploads_v2")):
+        before = sdk.metric("vframe_http_requests_total", f'route="{route}"')
+        ret, info = qiniu.put_file(
+            token, "user42/avatar.jpg", str(big), version=version, part_size=4 << 20, bucket_name=BUCKET
+        )
+        assert info.status_code == 614, (version, info)
+        assert sdk.metric("vframe_http_requests_total", f'route="{route}"') > before, "the upload went resumable"
+    assert get(sdk, "user42/avatar.jpg").content == b"ORIGINAL"
+    ret, info = qiniu.put_data(token, "user42/avatar.jpg", b"ORIGINAL")
+    assert info.status_code == 200, "the same content again is fine"
+    ret, info = qiniu.put_data(token, "user42/new.jpg", b"NEW")
+    assert info.status_code == 200 and get(sdk, "user42/new.jpg").content == b"NEW"
+    ret, info = qiniu.put_data(token, "user43/x.jpg", b"x")
+    assert info.status_code == 403, "a key outside the prefix"
+
+
 def test_uploading_a_jobs_output_makes_it_the_users(sdk: Server, auth: qiniu.Auth, small_video: Path) -> None:
     """Bytes identical to a job's output, uploaded under its key with an insert-only token:
     the object is the user's from then on, and no fop replaces it, even with force=1."""

@@ -5,7 +5,9 @@
 //! Scope rules (Qiniu's): `bucket` may upload any key but never replaces an object with
 //! different content (insert-only, 614); `bucket:key` may upload only that key and may
 //! replace it (unless `insertOnly` is set); with `isPrefixalScope` the key must start with
-//! the scope's key, and may replace.
+//! the scope's key, and the upload never replaces an object with different content (Qiniu:
+//! "isPrefixalScope 为 1 时无法覆盖上传"; such tokens are what an app hands its end users,
+//! each under a prefix, so one cannot overwrite what is already stored there).
 
 use serde_json::{Map, Value};
 
@@ -180,7 +182,7 @@ impl PutPolicy {
             None => Ok((key, Overwrite::Never)),
             Some(prefix) if self.prefixal => {
                 if key.starts_with(prefix.as_str()) {
-                    Ok((key, overwrite))
+                    Ok((key, Overwrite::Never))
                 } else {
                     Err(ApiError::new(403, "key doesn't match with scope"))
                 }
@@ -284,7 +286,7 @@ mod tests {
         let insert = p(r#"{"scope":"b:a.mp4","deadline":1,"insertOnly":1}"#);
         assert_eq!(insert.resolve_key(None, "H").unwrap().1, Overwrite::Never);
         let prefix = p(r#"{"scope":"b:in/","deadline":1,"isPrefixalScope":1}"#);
-        assert_eq!(prefix.resolve_key(Some("in/x"), "H").unwrap().1, Overwrite::Allowed);
+        assert_eq!(prefix.resolve_key(Some("in/x"), "H").unwrap().1, Overwrite::Never);
         assert_eq!(prefix.resolve_key(Some("out/x"), "H").unwrap_err().status, 403);
         assert_eq!(bucket.resolve_key(Some("../x"), "H").unwrap_err().status, 400);
     }
