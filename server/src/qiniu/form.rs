@@ -141,6 +141,9 @@ where
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut form = FormUpload::default();
     let (mut fields, mut token_checked, mut have_file, mut have_token) = (0, false, false, false);
+    // The fields used, each once: with two `key` fields, which one is meant? (pfop's form says
+    // the same.)
+    let mut seen: Vec<String> = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         parsed();
         fields += 1;
@@ -172,6 +175,15 @@ where
         parsed();
         let value = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_request(format!("field {} is not UTF-8", quote(&name))))?;
+        let used = matches!(name.as_str(), "crc32" | "key" | "fname" | "mimeType")
+            || name.starts_with("x:")
+            || name.starts_with("x-qn-meta-");
+        if used {
+            if seen.contains(&name) {
+                return Err(ApiError::bad_request(format!("{} given twice", quote(&name))));
+            }
+            seen.push(name.clone());
+        }
         match name.as_str() {
             "token" => {
                 if have_token || value.len() > MAX_TOKEN_LEN {
@@ -342,6 +354,13 @@ mod tests {
         assert_eq!(read(&[("token", "t")], 10).unwrap_err().status, 400);
         assert_eq!(read(&[("token", "t"), ("key", "../x"), ("file", "x")], 10).unwrap_err().status, 400);
         assert_eq!(read(&[("token", "t"), ("file", "x"), ("file", "y")], 10).unwrap_err().status, 400);
+        // A used field twice: which one is meant is unknown, so neither is taken.
+        for twice in ["key", "crc32", "fname", "mimeType", "x:a", "x-qn-meta-a"] {
+            let e = read(&[("token", "t"), (twice, "1"), (twice, "2"), ("file", "x")], 10).unwrap_err();
+            assert!(e.status == 400 && e.message.contains("given twice"), "{twice}: {e:?}");
+        }
+        // Fields not used may repeat, as browsers' forms do.
+        assert!(read(&[("token", "t"), ("accept", "a"), ("accept", "b"), ("file", "x")], 10).is_ok());
     }
 
     #[test]
