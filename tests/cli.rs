@@ -414,6 +414,69 @@ fn an_existing_file_that_is_not_an_image_is_never_replaced() {
     assert!(temporary_files(&scratch.0).is_empty() && temporary_files(&dir).is_empty());
 }
 
+/// Pictures in sequence in an image's format are videos someone made (a webcam's raw
+/// Motion-JPEG stream, an animated PNG or WebP): never replaced, though they begin like an
+/// image. Single pictures, the ffmpeg CLI's or vframe's own, still are.
+#[test]
+fn pictures_in_sequence_are_never_replaced() {
+    let scratch = Scratch::new("in-sequence");
+    let video = scratch.path("a.mp4");
+    std::fs::copy(fixture("gop25_25fps.mp4"), &video).unwrap();
+    let spec = "vframe/jpg/offset/1/w/64";
+    let make = |name: &str, args: &[&str]| {
+        let path = scratch.path(name);
+        let mut all: Vec<&OsStr> = ["-f", "lavfi", "-i", "testsrc=size=96x64:rate=10"].map(OsStr::new).to_vec();
+        all.extend(args.iter().map(OsStr::new));
+        all.extend([OsStr::new("-y"), path.as_os_str()]);
+        common::ffmpeg(&all);
+        path
+    };
+    let sequences = [
+        make("cam.mjpeg", &["-t", "2", "-c:v", "mjpeg", "-f", "mjpeg"]),
+        make("cam.jpg", &["-t", "2", "-c:v", "mjpeg", "-f", "mjpeg"]),
+        make("anim.png", &["-t", "2", "-plays", "0", "-f", "apng"]),
+        make("anim.webp", &["-t", "2", "-c:v", "libwebp_anim", "-loop", "0"]),
+    ];
+    for kept in &sequences {
+        let before = std::fs::read(kept).unwrap();
+        assert_fails(&run(&video, spec, kept), &["cannot write", "more than one picture", "remove it first"]);
+        assert!(std::fs::read(kept).unwrap() == before, "{}", kept.display());
+    }
+    // The same in a folder of several SPECs, and as a vsample frame: that name fails alone.
+    let dir = scratch.path("thumbs");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(&sequences[0], dir.join("a-1.jpg")).unwrap();
+    let out = vframe(&[video.as_os_str(), spec.as_ref(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
+    assert_some_fail(&out, &["a-1.jpg", "more than one picture"]);
+    assert!(std::fs::read(dir.join("a-1.jpg")).unwrap() == std::fs::read(&sequences[0]).unwrap());
+    let frames = scratch.path("frames");
+    std::fs::create_dir(&frames).unwrap();
+    std::fs::copy(&sequences[2], frames.join("000002.png")).unwrap();
+    let out = vframe(&[video.as_os_str(), "vsample/png/frames/3/s/32x".as_ref(), "-o".as_ref(), frames.as_os_str()]);
+    assert_fails(&out, &["000002.png", "more than one picture"]);
+    assert!(std::fs::read(frames.join("000002.png")).unwrap() == std::fs::read(&sequences[2]).unwrap());
+    // Single pictures are replaced: the ffmpeg CLI's JPEG and WebP, vframe's own in every
+    // format (a second run over the first).
+    let stills = [
+        make("still.jpg", &["-frames:v", "1"]),
+        make("still.webp", &["-frames:v", "1", "-c:v", "libwebp"]),
+        make("still.png", &["-frames:v", "1"]),
+    ];
+    for replaced in &stills {
+        let out = run(&video, spec, replaced);
+        assert!(out.status.success(), "{}: {}", replaced.display(), stderr(&out));
+        assert!(std::fs::read(replaced).unwrap() == library_image(&video, spec));
+    }
+    for format in ["jpg", "png", "webp"] {
+        let own = scratch.path(&format!("own.{format}"));
+        for _ in 0..2 {
+            let out = run(&video, &format!("vframe/{format}/offset/1/w/48"), &own);
+            assert!(out.status.success(), "{format}: {}", stderr(&out));
+        }
+    }
+    assert!(temporary_files(&scratch.0).is_empty());
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
 }

@@ -27,6 +27,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
+use crate::still::{self, is_image};
 use crate::xattr;
 
 /// Symbolic links followed before giving up, as the kernel's own limit.
@@ -649,6 +650,17 @@ pub fn holds_what_vframe_writes(
     let ours = is_image(head)
         || (index && ext == Some("vtt") && text.starts_with(b"WEBVTT"))
         || (index && ext == Some("json") && text.trim_ascii_start().starts_with(b"{"));
+    if is_image(head) {
+        return match still::is_still(&mut file) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(refused(
+                "it exists and holds more than one picture (a Motion-JPEG stream, an animated PNG or WebP, or a \
+                 JPEG with more after its picture, such as a motion photo)"
+                    .to_string(),
+            )),
+            Err(e) => Err(refused(format!("it exists and cannot be read to see what it holds ({e})"))),
+        };
+    }
     if ours || got == 0 {
         return Ok(());
     }
@@ -660,13 +672,6 @@ pub fn holds_what_vframe_writes(
 fn holds_at(dir: RawFd, name: &OsStr, shown_as: &OsStr, st: &libc::stat, holds: Holds) -> io::Result<()> {
     let open = || open_at(dir, name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0);
     holds_what_vframe_writes(open, shown_as, st.st_size as u64, holds)
-}
-
-/// Whether `head`, a file's first bytes, begins a JPEG, a PNG or a WebP image.
-fn is_image(head: &[u8]) -> bool {
-    head.starts_with(&[0xFF, 0xD8, 0xFF])
-        || head.starts_with(b"\x89PNG\r\n\x1a\n")
-        || (head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP")
 }
 
 /// What a staged file's name may hold now: a storyboard's index at its two names, else an

@@ -22,6 +22,7 @@ mod folder;
 mod frames;
 mod output;
 mod progress;
+mod still;
 mod xattr;
 
 use output::{Output, Place};

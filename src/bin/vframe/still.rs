@@ -1,0 +1,247 @@
+//! Whether a file that begins like a JPEG, PNG or WebP image holds one still picture, as
+//! vframe writes, and not pictures in sequence: a raw Motion-JPEG stream (JPEGs one after
+//! another; `ffmpeg -f mjpeg`, many webcams), an animated PNG, an animated WebP, or a JPEG
+//! that carries more after its picture (a phone's motion photo with its video, a
+//! multi-picture file). Those are someone's videos and photos, and vframe never replaces
+//! them; its own images are a single picture and nothing after it.
+
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+
+/// Whether `head` (a file's first bytes) begins a JPEG, a PNG or a WebP image.
+pub fn is_image(head: &[u8]) -> bool {
+    head.starts_with(JPEG) || head.starts_with(PNG) || is_webp(head)
+}
+
+const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF];
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+fn is_webp(head: &[u8]) -> bool {
+    head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP"
+}
+
+/// Whether `file`, whose first bytes [`is_image`], holds one still picture. A file cut
+/// short is judged on what it holds (a broken picture is still one picture).
+pub fn is_still(file: impl Read + Seek) -> io::Result<bool> {
+    let mut r = BufReader::new(file);
+    r.seek(SeekFrom::Start(0))?;
+    let mut head = [0u8; 8];
+    if !read_or_end(&mut r, &mut head)? {
+        return Ok(true);
+    }
+    let result = if head.starts_with(JPEG) {
+        jpeg_is_still(&mut r)
+    } else if head.starts_with(PNG) {
+        png_is_still(&mut r)
+    } else {
+        webp_is_still(&mut r)
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(true),
+        other => other,
+    }
+}
+
+/// Fills `buf`; false if the file ended first.
+fn read_or_end(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    match r.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn byte(r: &mut impl BufRead) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+/// A JPEG (read from just after its SOI and the first 0xFF of the next marker) is one
+/// picture when its markers, walked segment by segment and through each scan's
+/// entropy-coded data, end at an EOI with nothing after it. Inside a segment (an EXIF
+/// thumbnail, say) nothing is read; inside a scan 0xFF is followed only by 0x00 or a
+/// restart marker, so the first other marker there is the scan's end.
+fn jpeg_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
+    // `head` took SOI (FF D8), the next marker's FF and 5 more bytes: start again after SOI.
+    r.seek(SeekFrom::Start(2))?;
+    let mut marker = next_marker(r)?;
+    loop {
+        match marker {
+            // Not a marker where one must be: not a JPEG as vframe writes it.
+            0x00 => return Ok(false),
+            0xD9 => {
+                let mut rest = [0u8; 1];
+                return Ok(r.read(&mut rest)? == 0);
+            }
+            0x01 | 0xD0..=0xD7 => marker = next_marker(r)?,
+            0xDA => {
+                skip_segment(r)?;
+                marker = end_of_scan(r)?;
+            }
+            _ => {
+                skip_segment(r)?;
+                marker = next_marker(r)?;
+            }
+        }
+    }
+}
+
+/// The next marker's code: a 0xFF (and any fill 0xFFs), then the code; 0x00 when
+/// something else stands where a marker must.
+fn next_marker(r: &mut impl BufRead) -> io::Result<u8> {
+    if byte(r)? != 0xFF {
+        return Ok(0x00);
+    }
+    loop {
+        match byte(r)? {
+            0xFF => {}
+            code => return Ok(code),
+        }
+    }
+}
+
+/// Skips a segment whose two-byte length (counting itself) comes next.
+fn skip_segment(r: &mut BufReader<impl Read + Seek>) -> io::Result<()> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len)?;
+    let len = u16::from_be_bytes(len);
+    r.seek_relative(i64::from(len.saturating_sub(2)))
+}
+
+/// Reads a scan's entropy-coded data up to the marker that ends it, and returns its code.
+fn end_of_scan(r: &mut impl BufRead) -> io::Result<u8> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        match buf.iter().position(|&b| b == 0xFF) {
+            None => {
+                let n = buf.len();
+                r.consume(n);
+            }
+            Some(at) => {
+                r.consume(at + 1);
+                let mut code = byte(r)?;
+                while code == 0xFF {
+                    code = byte(r)?;
+                }
+                if code != 0x00 && !(0xD0..=0xD7).contains(&code) {
+                    return Ok(code);
+                }
+            }
+        }
+    }
+}
+
+/// A PNG is animated when an `acTL` chunk comes before its first `IDAT` (APNG).
+fn png_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
+    loop {
+        let mut chunk = [0u8; 8];
+        r.read_exact(&mut chunk)?;
+        let len = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        match &chunk[4..8] {
+            b"acTL" => return Ok(false),
+            b"IDAT" | b"IEND" => return Ok(true),
+            _ => r.seek_relative(i64::from(len) + 4)?,
+        }
+    }
+}
+
+/// A WebP is animated when its first chunk is `VP8X` with the animation flag (0x02), or
+/// holds `ANIM`/`ANMF` chunks.
+fn webp_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
+    r.seek(SeekFrom::Start(12))?;
+    loop {
+        let mut chunk = [0u8; 8];
+        if !read_or_end(r, &mut chunk)? {
+            return Ok(true);
+        }
+        let len = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+        match &chunk[0..4] {
+            b"ANIM" | b"ANMF" => return Ok(false),
+            b"VP8X" => {
+                if byte(r)? & 0x02 != 0 {
+                    return Ok(false);
+                }
+                r.seek_relative(i64::from(len) - 1 + i64::from(len & 1))?;
+            }
+            // The picture (`VP8 `, `VP8L`) and its metadata.
+            _ => r.seek_relative(i64::from(len) + i64::from(len & 1))?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn still(bytes: &[u8]) -> bool {
+        assert!(is_image(bytes));
+        is_still(Cursor::new(bytes)).unwrap()
+    }
+
+    /// A minimal JPEG: SOI, an APP1 holding a whole JPEG thumbnail (SOI..EOI inside a
+    /// segment is not the end), a scan with stuffed 0xFF00, a restart marker and a fill
+    /// byte, then EOI.
+    fn jpeg() -> Vec<u8> {
+        let thumb = [0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xD8];
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, (thumb.len() + 2) as u8];
+        j.extend_from_slice(&thumb);
+        j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x03, 0x01, 0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
+        j.extend_from_slice(&[0xFF, 0xFF, 0xD9]);
+        j
+    }
+
+    #[test]
+    fn a_jpeg_is_still_and_a_motion_jpeg_stream_is_not() {
+        assert!(still(&jpeg()));
+        let mut two = jpeg();
+        two.extend_from_slice(&jpeg());
+        assert!(!still(&two));
+        let mut trailer = jpeg();
+        trailer.extend_from_slice(b"\0\0\0\x18ftypmp42");
+        assert!(!still(&trailer), "a motion photo: a video after the picture");
+        let cut = &jpeg()[..9];
+        assert!(still(cut), "a picture cut short is one picture");
+    }
+
+    fn png(chunks: &[&[u8; 4]]) -> Vec<u8> {
+        let mut p = PNG.to_vec();
+        for name in chunks {
+            p.extend_from_slice(&2u32.to_be_bytes());
+            p.extend_from_slice(*name);
+            p.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        }
+        p
+    }
+
+    #[test]
+    fn a_png_is_still_and_an_apng_is_not() {
+        assert!(still(&png(&[b"IHDR", b"IDAT", b"IEND"])));
+        assert!(!still(&png(&[b"IHDR", b"acTL", b"IDAT", b"fcTL", b"fdAT", b"IEND"])));
+        assert!(still(&png(&[b"IHDR", b"IDAT", b"acTL"])), "only an acTL before the picture counts");
+    }
+
+    fn webp(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+        let mut w = b"RIFF\0\0\0\0WEBP".to_vec();
+        for (name, data) in chunks {
+            w.extend_from_slice(*name);
+            w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            w.extend_from_slice(data);
+            if data.len() % 2 == 1 {
+                w.push(0);
+            }
+        }
+        w
+    }
+
+    #[test]
+    fn a_webp_is_still_and_an_animated_one_is_not() {
+        assert!(still(&webp(&[(b"VP8 ", b"abc")])));
+        assert!(still(&webp(&[(b"VP8X", &[0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0]), (b"VP8L", b"xy")])));
+        assert!(!still(&webp(&[(b"VP8X", &[0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0]), (b"ANIM", &[0; 6])])));
+        assert!(!still(&webp(&[(b"VP8 ", b"abc"), (b"ANMF", b"q")])));
+    }
+}
