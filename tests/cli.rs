@@ -1825,9 +1825,18 @@ fn a_stopped_run_leaves_no_temporary_file() {
     // signal: the frames made so far go with the process, none is moved into the folder.
     let video = common::two_hour_video();
     // Those sent to stop a command, and others whose default action ends it (a timer, a
-    // CPU-time limit from `ulimit -t`, a user-defined signal).
-    let signals =
-        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGALRM, libc::SIGXCPU];
+    // CPU-time limit from `ulimit -t`, a user-defined signal, the real-time signals).
+    let signals = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGALRM,
+        libc::SIGXCPU,
+        libc::SIGRTMIN(),
+        libc::SIGRTMAX(),
+    ];
     for signal in signals {
         let scratch = Scratch::new(&format!("signal-{signal}"));
         let dir = scratch.path("frames");

@@ -16,7 +16,7 @@
 //!   end leaves what was there untouched, and two runs into one folder leave one run's set.
 //!
 //! The temporary file or the staging folder is removed when the command is stopped by
-//! a signal that would end it ([`cleanup::SIGNALS`]); SIGXFSZ (a file size limit) is ignored
+//! a signal that would end it ([`cleanup::signals`]); SIGXFSZ (a file size limit) is ignored
 //! so that the write fails with an error the command reports and cleans up after.
 
 use std::collections::hash_map::Entry;
@@ -1030,7 +1030,7 @@ impl Drop for Staging {
 
 /// Temporary files and staging folders removed when a signal stops the command: the one
 /// being written is registered (its folder's descriptor and its name, copied into static
-/// storage) and the handlers of the signals in [`SIGNALS`] remove it, then die of
+/// storage) and the handlers of the signals in [`signals`] remove it, then die of
 /// the signal as the default action would. A signal that comes while a file is being
 /// created, or files moved into place, waits until that is done (on whichever thread the
 /// handler runs), so none escapes and no set is left half moved. Only async-signal-safe
@@ -1062,10 +1062,11 @@ pub mod cleanup {
     static PENDING: AtomicI32 = AtomicI32::new(0);
 
     /// The signals sent to end a process, or whose default action ends it without a bug of
-    /// its own (a timer, a CPU-time limit, a user-defined signal nobody handles). Not
-    /// SIGKILL, which no handler sees, nor the signals of a crash (SIGSEGV, SIGABRT...),
-    /// after which nothing is safe to run.
-    pub const SIGNALS: [libc::c_int; 13] = [
+    /// its own (a timer, a CPU-time limit, a user-defined signal nobody handles), with the
+    /// real-time signals the C library leaves to programs ([`signals`]). Not SIGKILL, which
+    /// no handler sees, nor the signals of a crash (SIGSEGV, SIGABRT...), after which
+    /// nothing is safe to run.
+    const SIGNALS: [libc::c_int; 13] = [
         libc::SIGINT,
         libc::SIGTERM,
         libc::SIGHUP,
@@ -1081,11 +1082,17 @@ pub mod cleanup {
         libc::SIGSTKFLT,
     ];
 
+    /// [`SIGNALS`] and the real-time signals (SIGRTMIN to SIGRTMAX, whose default action
+    /// ends a process too).
+    pub fn signals() -> impl Iterator<Item = libc::c_int> {
+        SIGNALS.into_iter().chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+    }
+
     /// Installs the handlers; called once, at start. A signal the caller set to be ignored
     /// (`nohup`, `trap '' INT`, a script's background job) stays ignored. SIGXFSZ is
     /// ignored: past a file size limit a write fails (EFBIG), and the command says so.
     pub fn install() {
-        for signal in SIGNALS {
+        for signal in signals() {
             // SAFETY: sigaction with a null new action only reads the current one into
             // `old`; the handler only makes async-signal-safe calls.
             unsafe {
