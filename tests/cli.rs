@@ -1178,6 +1178,64 @@ fn a_jobs_file_runs_every_job_it_can() {
     assert_fails(&vframe(&["--jobs".as_ref(), scratch.path("nope.txt").as_os_str()]), &["cannot read the jobs file"]);
 }
 
+/// One input named two ways in a jobs file (`v`, `./v`, a link) is opened once: a FIFO
+/// can be read once only (opened twice, the second open waited out the time limit). With
+/// `--jobs -`, standard input named as a job's input is refused: it held the list.
+#[test]
+fn an_input_named_two_ways_is_opened_once() {
+    let scratch = Scratch::new("jobs-two-names");
+    let video = fixture("hevc_gop30.ts");
+    let fifo = scratch.path("in.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    std::os::unix::fs::symlink(&fifo, scratch.path("link.fifo")).unwrap();
+    let (a, b) = (scratch.path("a.jpg"), scratch.path("b.jpg"));
+    let spec = |o: &str| format!("vframe/jpg/offset/{o}/w/64");
+    let jobs = scratch.path("jobs.txt");
+    std::fs::write(
+        &jobs,
+        format!(
+            "{}\t{}\t{}\n{}\t{}\t{}\n",
+            fifo.display(),
+            spec("1"),
+            a.display(),
+            scratch.path("link.fifo").display(),
+            spec("0.5"),
+            b.display()
+        ),
+    )
+    .unwrap();
+    let writer = {
+        let (fifo, video) = (fifo.clone(), video.clone());
+        std::thread::spawn(move || {
+            let mut out = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            let _ = std::io::copy(&mut std::fs::File::open(video).unwrap(), &mut out);
+        })
+    };
+    let start = std::time::Instant::now();
+    let out = vframe(&["--jobs".as_ref(), jobs.as_os_str()]);
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(start.elapsed().as_secs() < 30, "the FIFO was opened once");
+    assert!(std::fs::read(&a).unwrap() == library_image(&video, &spec("1")));
+    assert!(std::fs::read(&b).unwrap() == library_image(&video, &spec("0.5")));
+
+    // `--jobs -`: the list came on standard input; a job reading it again fails alone.
+    let list = format!(
+        "/dev/stdin\t{}\t{}\n{}\t{}\t{}\n",
+        spec("1"),
+        scratch.path("c.jpg").display(),
+        video.display(),
+        spec("1"),
+        scratch.path("d.jpg").display()
+    );
+    let mut child =
+        Command::new(VFRAME).args(["--jobs", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), list.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_some_fail(&out, &["standard input:1", "/dev/stdin is standard input, which held the list of jobs"]);
+    assert!(!scratch.path("c.jpg").exists() && scratch.path("d.jpg").exists());
+}
+
 #[test]
 fn jobs_over_several_inputs_run_in_parallel_with_a_serial_runs_results() {
     let scratch = Scratch::new("jobs-parallel");

@@ -217,7 +217,18 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
     // Where each output leads: the first job to write there, and whether it writes in place.
     let mut claimed: HashMap<Place, (String, bool)> = HashMap::new();
     let mut ready = Vec::new();
+    // With `--jobs -`, standard input held the list and has been read to its end: a job
+    // reading it again (`/dev/stdin`, `/proc/self/fd/0`) would find nothing there.
+    let stdin_list = list.filter(|f| *f == Path::new("/dev/stdin")).and_then(Place::of);
     for job in &jobs {
+        if stdin_list.is_some() && Place::of(&job.input) == stdin_list {
+            progress.fail(&format!(
+                "{}: INPUT {} is standard input, which held the list of jobs (--jobs -)",
+                job.origin,
+                job.input.display()
+            ));
+            continue;
+        }
         match prepare(job, &inputs, &mut claimed) {
             Ok(r) => ready.push(r),
             Err(message) => progress.fail(&message),
@@ -321,13 +332,25 @@ fn start_workers(work: &Arc<Vec<(PathBuf, Vec<vframe::Spec>)>>, workers: usize) 
     started.then_some(receiver)
 }
 
-/// The jobs grouped by input, inputs in the order they first appear.
+/// The jobs grouped by input, inputs in the order they first appear (each named as its
+/// first job names it). An input is the file a path leads to, however spelled (`v.mp4`,
+/// `./v.mp4`, a link): a FIFO or standard input can be read once only, and a file read
+/// once is decoded once; a path that leads nowhere groups by its text (it fails alone).
 fn by_input<'a>(jobs: Vec<Ready<'a>>) -> Vec<(&'a Path, Vec<Ready<'a>>)> {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key<'a> {
+        File(u64, u64),
+        Text(&'a Path),
+    }
     let mut groups: Vec<(&Path, Vec<Ready>)> = Vec::new();
-    let mut place: HashMap<&Path, usize> = HashMap::new();
+    let mut place: HashMap<Key, usize> = HashMap::new();
     for job in jobs {
         let input = job.job.input.as_path();
-        let at = *place.entry(input).or_insert_with(|| {
+        let key = match Place::of(input) {
+            Some(Place::Existing { dev, ino }) => Key::File(dev, ino),
+            _ => Key::Text(input),
+        };
+        let at = *place.entry(key).or_insert_with(|| {
             groups.push((input, Vec::new()));
             groups.len() - 1
         });
