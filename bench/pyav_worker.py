@@ -21,7 +21,9 @@ Requests:
   target (MPEG-TS) is retried further back, as a correct tool must. Replies like
   `extract`, then `\tDECODE_S\tPRESENT_S\tDECODED\tOPEN_S` (the seek and decode, the
   scale+encode, frames that came out of the decoder, and the open: the bound without its
-  open is the total minus OPEN_S).
+  open is the total minus OPEN_S). An optional seventh field THREADS (`1`: one decoding
+  thread, no frame or slice threads) gives the bound of a tool that decodes several
+  inputs at once, one per core (the CLI's `--jobs` floor).
 - `rss`, `quit`.
 """
 
@@ -100,11 +102,15 @@ class LowerBound:
     """The bound pays its open (file, probe, decoder and its threads), then decodes the
     least it can and encodes once; the open is also reported on its own."""
 
-    def run(self, path, seconds, width, height):
+    def run(self, path, seconds, width, height, threads=0):
         start = time.perf_counter()
         with av.open(path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if threads == 1:
+                stream.thread_type = "NONE"
+                stream.codec_context.thread_count = 1
+            else:
+                stream.thread_type = "AUTO"
             stream.codec_context.open(strict=False)
             open_s = time.perf_counter() - start
             data, total, decode_s, present_s, decoded = self.timed(container, stream, seconds, width, height)
@@ -160,8 +166,9 @@ def main():
                 break
             if fields[0] == "rss":
                 reply = f"{status_kb('VmRSS')}\t{status_kb('VmHWM')}"
-            elif fields[0] in ("extract", "lower") and len(fields) == 6:
-                _, path, seconds, width, height, out = fields
+            elif (fields[0] in ("extract", "lower") and len(fields) == 6) or (fields[0] == "lower" and len(fields) == 7):
+                _, path, seconds, width, height, out = fields[:6]
+                threads = int(fields[6]) if len(fields) == 7 else 0
                 seconds, width, height = Fraction(seconds), int(width), int(height)
                 reset_peak()
                 cpu = cpu_seconds()
@@ -171,7 +178,7 @@ def main():
                     elapsed = time.perf_counter() - start
                     extra = ""
                 else:
-                    data, elapsed, decode_s, present_s, decoded, open_s = lower.run(path, seconds, width, height)
+                    data, elapsed, decode_s, present_s, decoded, open_s = lower.run(path, seconds, width, height, threads)
                     extra = f"\t{decode_s:.6f}\t{present_s:.6f}\t{decoded}\t{open_s:.6f}"
                 cpu = cpu_seconds() - cpu
                 peak = status_kb("VmHWM")
