@@ -1609,6 +1609,36 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
 fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     let run = vframe(&["--jobs".as_ref(), "/dev/zero".as_ref()]);
     assert_fails(&run, &["larger than 64 MiB"]);
+    // `yes | vframe --jobs -`: 64 MiB of one-letter lines, and a file under that size
+    // holding more than a million of them, are refused before any line becomes a job (each
+    // would hold its own message: gigabytes), within a small address space.
+    use std::os::unix::process::CommandExt;
+    let limited = |file: &str, stdin: Stdio| {
+        let mut command = Command::new(VFRAME);
+        command.args(["--jobs", file]).stdin(stdin).stdout(Stdio::null()).stderr(Stdio::piped());
+        // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
+                libc::setrlimit(libc::RLIMIT_AS, &limit);
+                Ok(())
+            });
+        }
+        command
+    };
+    let mut child = limited("-", Stdio::piped()).spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = b"y\n".repeat(1 << 15);
+        while std::io::Write::write_all(&mut pipe, &chunk).is_ok() {}
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_fails(&out, &["larger than 64 MiB"]);
+    let scratch = Scratch::new("jobs-many-lines");
+    let many = scratch.path("many.txt");
+    std::fs::write(&many, b"y\n".repeat(1_000_001)).unwrap();
+    assert_fails(&limited(many.to_str().unwrap(), Stdio::null()).output().unwrap(), &["more than 1000000 jobs"]);
     // Too large to run, with stderr appended to a video its lines name (as a file, or on
     // a pipe): nothing is said into the video; a log gets the message.
     let scratch = Scratch::new("jobs-too-large");

@@ -27,6 +27,11 @@ use crate::progress::Progress;
 /// endless pipe fails instead of filling memory.
 const MAX_JOBS_FILE_BYTES: u64 = 64 << 20;
 
+/// The most jobs one jobs file may hold: each costs a few hundred bytes until the run ends
+/// (its names, its spec, or why it fails), so 64 MiB of short or malformed lines (`yes |
+/// vframe --jobs -`) would otherwise take gigabytes.
+const MAX_JOBS: usize = 1_000_000;
+
 /// One image to make.
 pub struct Job {
     /// Where the job was asked for, for messages: `jobs.txt:12`, or `SPEC 3`.
@@ -83,19 +88,8 @@ impl Job {
             std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut text))
         };
         let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
-        let refused = |message: String, text: &[u8]| {
-            // The lines read so far name inputs too: the whole ones, and the line cut short
-            // if its INPUT field was read whole (a TAB follows it).
-            let end = text.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
-            let mut inputs: Vec<PathBuf> = Job::parse(&text[..end], &name).into_iter().map(|job| job.input).collect();
-            let cut = if end == 0 { without_bom(text) } else { &text[end..] };
-            if let Some(tab) = cut.iter().position(|&b| b == b'\t') {
-                inputs.push(PathBuf::from(OsStr::from_bytes(&cut[..tab])));
-            }
-            Unreadable { message, inputs }
-        };
         if let Err(e) = read {
-            return Err(refused(format!("cannot read the jobs file {}: {e}", file.display()), &text));
+            return Err(Unreadable { message: format!("cannot read the jobs file {}: {e}", file.display()), text });
         }
         if text.len() as u64 > MAX_JOBS_FILE_BYTES {
             let message = format!(
@@ -103,18 +97,24 @@ impl Job {
                 file.display(),
                 MAX_JOBS_FILE_BYTES >> 20
             );
-            return Err(refused(message, &text[..MAX_JOBS_FILE_BYTES as usize]));
+            text.truncate(MAX_JOBS_FILE_BYTES as usize);
+            return Err(Unreadable { message, text });
+        }
+        if lines(&text).filter(|line| is_job(line)).nth(MAX_JOBS).is_some() {
+            let message = format!(
+                "the jobs file {} holds more than {MAX_JOBS} jobs (too many for one run: split it)",
+                file.display()
+            );
+            return Err(Unreadable { message, text });
         }
         Ok(Job::parse(&text, &name))
     }
 
     /// The jobs of the text of a jobs file called `name` in messages.
     fn parse(text: &[u8], name: &str) -> Vec<Job> {
-        let text = without_bom(text);
         let mut jobs = Vec::new();
-        for (number, line) in text.split(|&b| b == b'\n').enumerate() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() || line.starts_with(b"#") {
+        for (number, line) in lines(text).enumerate() {
+            if !is_job(line) {
                 continue;
             }
             let origin = format!("{name}:{}", number + 1);
@@ -166,11 +166,33 @@ fn without_bom(text: &[u8]) -> &[u8] {
     text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text)
 }
 
-/// A jobs file that cannot be run: why, and the inputs its lines read so far name (no
-/// message may be written into one of them).
+/// The lines of a jobs file's text (byte order mark and CR line ends left out).
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    without_bom(text).split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// Whether a line is a job (not empty, not a `#` comment).
+fn is_job(line: &[u8]) -> bool {
+    !line.is_empty() && !line.starts_with(b"#")
+}
+
+/// A jobs file that cannot be run: why, and what was read of it.
 pub struct Unreadable {
     pub message: String,
-    pub inputs: Vec<PathBuf>,
+    text: Vec<u8>,
+}
+
+impl Unreadable {
+    /// The inputs the lines read name (no message may be written into one of them): the
+    /// first field of each job line that has a TAB after it, the line cut short too if
+    /// its INPUT field was read whole. Read from the text as asked, nothing kept per line.
+    pub fn inputs(&self) -> impl Iterator<Item = &Path> {
+        lines(&self.text)
+            .filter(|line| is_job(line))
+            .filter_map(|line| line.iter().position(|&b| b == b'\t').map(|tab| &line[..tab]))
+            .filter(|input| !input.is_empty() && *input != b"-")
+            .map(|input| Path::new(OsStr::from_bytes(input)))
+    }
 }
 
 fn parse_spec(text: &OsStr) -> Result<vframe::Spec, String> {

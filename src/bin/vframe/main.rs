@@ -328,7 +328,7 @@ fn main() -> ExitCode {
         Ok(Command::Jobs { file, parallel }) => match batch::Job::from_file(&file) {
             Ok(jobs) => batch::run(jobs, Some(&file), parallel),
             // Stderr into a video the lines read name: nothing said.
-            Err(unreadable) if stderr_is_one_of(unreadable.inputs.iter().map(PathBuf::as_path)) => ExitCode::FAILURE,
+            Err(unreadable) if stderr_is_one_of(unreadable.inputs()) => ExitCode::FAILURE,
             Err(unreadable) => failure(&unreadable.message),
         },
         Err(message) => {
@@ -383,7 +383,7 @@ fn jobs_inputs(args: &[OsString]) -> Vec<PathBuf> {
         let file = if file == Path::new("/dev/stdin") { PathBuf::from("-") } else { file };
         match batch::Job::from_file(&file) {
             Ok(jobs) => inputs.extend(jobs.into_iter().map(|job| job.input)),
-            Err(unreadable) => inputs.extend(unreadable.inputs),
+            Err(unreadable) => inputs.extend(unreadable.inputs().map(Path::to_path_buf)),
         }
     }
     inputs
