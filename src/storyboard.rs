@@ -278,7 +278,8 @@ impl<'a> Storyboard<'a> {
         if self.index.tile_width == 0 {
             self.index.tile_width = picture.width;
             self.index.tile_height = picture.height;
-            self.grid_size(self.spec.columns, self.spec.rows)?;
+            let (columns, rows) = self.sheet_grid();
+            self.grid_size(columns, rows)?;
         }
         if let Some(last) = self.index.tiles.last_mut() {
             last.end_ms = visit.offset_ms.max(last.start_ms + 1);
@@ -287,7 +288,8 @@ impl<'a> Storyboard<'a> {
         let canvas = match &mut self.canvas {
             Some(canvas) => canvas,
             None => {
-                let (width, height) = self.grid_size(self.spec.columns, self.spec.rows)?;
+                let (columns, rows) = self.sheet_grid();
+                let (width, height) = self.grid_size(columns, rows)?;
                 let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
                 for _ in 0..width as usize * height as usize {
                     pixels.extend_from_slice(&self.spec.color);
@@ -322,6 +324,18 @@ impl<'a> Storyboard<'a> {
         if let Some(last) = self.index.tiles.last_mut() {
             last.end_ms = moments.last_end(last.start_ms);
         }
+    }
+
+    /// The grid of the sheet that starts now: the spec's, or fewer rows (and columns) when
+    /// fewer moments are left in the span than a sheet holds, as for a short video's only
+    /// sheet. Its tiles are never more (a moment gives at most one); the sheet is cropped
+    /// to the tiles it got when it is finished.
+    fn sheet_grid(&self) -> (u32, u32) {
+        let (columns, rows) = (u64::from(self.spec.columns), u64::from(self.spec.rows));
+        let per_sheet = columns * rows;
+        let made = self.index.tiles.len() as u64;
+        let left = self.planned().map_or(per_sheet, |planned| planned.saturating_sub(made).clamp(1, per_sheet));
+        (columns.min(left) as u32, left.div_ceil(columns) as u32)
     }
 
     /// The size of a sheet of `columns` x `rows` tiles, refused beyond the sheet limits.

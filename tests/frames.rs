@@ -170,11 +170,17 @@ fn storyboard_index_files() {
     );
     assert!(json.contains("\"sheets\":[{\"name\":\"storyboard-000001.jpg\",\"width\":160,\"height\":60,\"tiles\":2},"));
     assert!(json.contains("{\"sheet\":1,\"x\":0,\"y\":0,\"start\":4.000,\"end\":6.000,\"time\":4.000000}"), "{json}");
-    // Sheets too large are refused before any is made.
-    let spec: StoryboardSpec = "storyboard/jpg/s/2000x/columns/10".parse().unwrap();
+    // Sheets too large are refused before any is made: ten 2000-pixel tiles a row.
+    let spec: StoryboardSpec = "storyboard/jpg/s/2000x/interval/0.5/columns/10".parse().unwrap();
     let err = vframe::storyboard(Input::Path(&fixture("gop25_25fps.mp4")), &spec, &options()).unwrap_err();
     assert_eq!(err.status(), vframe::Status::LimitExceeded);
     assert!(err.message().contains("20000x"), "{err}");
+    // A span with fewer moments than a sheet holds is judged by the sheet it makes: one
+    // tile (the default interval over a 6 s video) is a 2000x1500 sheet, not a 10x10 grid.
+    let spec: StoryboardSpec = "storyboard/jpg/s/2000x/columns/10".parse().unwrap();
+    let (sheets, index) = vframe::storyboard(Input::Path(&fixture("gop25_25fps.mp4")), &spec, &options()).unwrap();
+    assert_eq!((sheets.len(), sheets[0].image.width, sheets[0].image.height), (1, 2000, 1500));
+    assert_eq!((index.columns, index.rows, index.tiles.len()), (10, 10, 1));
 }
 
 /// Key frame times (seconds from the stream's start) as ffprobe decodes them with
