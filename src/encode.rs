@@ -22,7 +22,23 @@ pub(crate) fn encode(
 ) -> Result<Vec<u8>, Error> {
     let fail = |e: &dyn std::fmt::Display| Error::new(Status::EncodeError, format!("{} encoder: {e}", format.as_str()));
     let quality = quality.or(format.default_quality()).unwrap_or(JPEG_QUALITY).clamp(1, 100);
-    let mut out = Vec::with_capacity(rgb.len() / 8);
+    // The encoders' own buffers (the colour planes, the filtered rows, the compressor's
+    // window) come to about twice the picture, allocated by the crates unchecked: where
+    // memory is short (an address-space limit), an allocation there would abort the
+    // process. Room for them is asked first, and given back: the call fails with a
+    // message instead. (Only address space: untouched pages cost nothing.)
+    let mut room = Vec::new();
+    crate::error::reserve(&mut room, rgb.len().saturating_mul(3), "encoding the image")?;
+    drop(room);
+    let mut out = Output(Vec::new());
+    crate::error::reserve(&mut out.0, rgb.len() / 8, "an encoded image")?;
+    let fail = |e: &dyn std::fmt::Display| {
+        if out_of_memory(e) {
+            Error::new(Status::Internal, format!("out of memory for the encoded {} image", format.as_str()))
+        } else {
+            fail(e)
+        }
+    };
     match format {
         Format::Jpeg => {
             let (w, h) = (u16::try_from(width), u16::try_from(height));
@@ -44,5 +60,40 @@ pub(crate) fn encode(
         }
         Format::Webp => return av::encode_webp(rgb, width, height, quality),
     }
-    Ok(out)
+    Ok(out.0)
+}
+
+/// The encoded bytes, grown as the encoder writes them; where memory runs out (an
+/// address-space limit) the write fails, as any other write would, instead of the process
+/// aborting.
+struct Output(Vec<u8>);
+
+/// What [`Output`] says when it cannot grow.
+const NO_MEMORY: &str = "out of memory for the encoded image";
+
+fn out_of_memory(e: &dyn std::fmt::Display) -> bool {
+    e.to_string().contains(NO_MEMORY)
+}
+
+impl std::io::Write for Output {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.0.capacity() - self.0.len() < data.len() {
+            // Doubling, as a Vec grows, but asked for rather than assumed.
+            let more = data.len().max(self.0.len());
+            if self.0.try_reserve(more).is_err() {
+                return Err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, NO_MEMORY));
+            }
+        }
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

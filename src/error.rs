@@ -127,6 +127,24 @@ pub struct Error {
     message: String,
 }
 
+/// A zeroed buffer of `len` bytes, or an error saying memory ran out for `what` where the
+/// allocator refuses it (an address-space limit such as `ulimit -v`), instead of the
+/// process aborting as a plain allocation would: a picture's buffers are the largest a
+/// call makes, and their size comes from the input.
+pub(crate) fn zeroed(len: usize, what: &str) -> Result<Vec<u8>, Error> {
+    let mut buffer = Vec::new();
+    reserve(&mut buffer, len, what)?;
+    buffer.resize(len, 0);
+    Ok(buffer)
+}
+
+/// Room for `len` more bytes in `buffer`, or the error [`zeroed`] gives.
+pub(crate) fn reserve(buffer: &mut Vec<u8>, len: usize, what: &str) -> Result<(), Error> {
+    buffer
+        .try_reserve_exact(len)
+        .map_err(|_| Error::new(Status::Internal, format!("out of memory for {what} ({len} bytes)")))
+}
+
 impl Error {
     /// An error of class `status`.
     pub fn new(status: Status, message: impl Into<String>) -> Error {

@@ -2,6 +2,7 @@
 //!
 //! Pure, safe Rust.
 
+use crate::error::{zeroed, Error};
 use crate::geometry::Orientation;
 
 /// RGB24 rows of `stride` bytes (the scaler pads rows for its SIMD writes).
@@ -14,7 +15,7 @@ pub(crate) struct RgbImage {
 
 impl RgbImage {
     /// Tightly packed RGB24 in `orientation`, with its new width and height.
-    pub fn oriented(self, orientation: Orientation) -> (Vec<u8>, u32, u32) {
+    pub fn oriented(self, orientation: Orientation) -> Result<(Vec<u8>, u32, u32), Error> {
         let (w, h, stride) = (self.width as usize, self.height as usize, self.stride);
         if orientation == Orientation::IDENTITY {
             // The rows packed in place: each moves left, over bytes already moved.
@@ -25,10 +26,10 @@ impl RgbImage {
                 }
             }
             data.truncate(w * h * 3);
-            return (data, self.width, self.height);
+            return Ok((data, self.width, self.height));
         }
         let (ow, oh) = if orientation.transpose { (h, w) } else { (w, h) };
-        let mut out = vec![0u8; ow * oh * 3];
+        let mut out = zeroed(ow * oh * 3, "a turned picture")?;
         if !orientation.transpose {
             for (y, row) in out.chunks_exact_mut(ow * 3).enumerate() {
                 let sy = if orientation.flip_v { h - 1 - y } else { y };
@@ -52,7 +53,7 @@ impl RgbImage {
                 }
             }
         }
-        (out, ow as u32, oh as u32)
+        Ok((out, ow as u32, oh as u32))
     }
 }
 
@@ -73,7 +74,7 @@ mod tests {
     }
 
     fn reds(o: Orientation) -> (Vec<u8>, u32, u32) {
-        let (px, w, h) = numbered().oriented(o);
+        let (px, w, h) = numbered().oriented(o).unwrap();
         (px.chunks(3).map(|p| p[0]).collect(), w, h)
     }
 

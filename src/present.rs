@@ -67,7 +67,7 @@ impl Presenter {
             plan.scaled_width,
             plan.scaled_height,
         )?;
-        let (pixels, width, height) = rgb.oriented(plan.orientation);
+        let (pixels, width, height) = rgb.oriented(plan.orientation)?;
         Ok(Picture { pixels, width, height })
     }
 }

@@ -290,7 +290,8 @@ impl<'a> Storyboard<'a> {
             None => {
                 let (columns, rows) = self.sheet_grid();
                 let (width, height) = self.grid_size(columns, rows)?;
-                let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
+                let mut pixels = Vec::new();
+                crate::error::reserve(&mut pixels, width as usize * height as usize * 3, "a storyboard sheet")?;
                 for _ in 0..width as usize * height as usize {
                     pixels.extend_from_slice(&self.spec.color);
                 }

@@ -1605,6 +1605,67 @@ fn usage_errors_are_not_written_into_the_jobs_file() {
     assert!(std::fs::read_to_string(&log).unwrap().contains("usage: vframe"), "the log has the usage error");
 }
 
+/// Under an address-space limit (`ulimit -v`) a 4K picture's buffers may not fit: the
+/// call fails with a message, exit 1, the earlier image left whole, never an abort of
+/// the process (an allocation that fails in Rust aborts unless it was asked for). The
+/// limits sweep the steps where the decoder, the scaler, the turn and the encoders each
+/// run short.
+#[test]
+fn short_memory_is_an_error_not_an_abort() {
+    let scratch = Scratch::new("short-memory");
+    let video = scratch.path("4k.mp4");
+    common::ffmpeg(&[
+        "-f".as_ref(),
+        "lavfi".as_ref(),
+        "-i".as_ref(),
+        "testsrc2=size=3840x2160:rate=25".as_ref(),
+        "-frames:v".as_ref(),
+        "2".as_ref(),
+        "-c:v".as_ref(),
+        "libx264".as_ref(),
+        "-metadata:s:v".as_ref(),
+        "rotate=90".as_ref(),
+        video.as_os_str(),
+    ]);
+    use std::os::unix::process::CommandExt;
+    let mut outcomes = std::collections::BTreeMap::new();
+    for spec in ["vframe/png/offset/0/rotate/auto", "vframe/jpg/offset/0", "vsample/png/frames/2"] {
+        for mib in (180..=600).step_by(15) {
+            let output = scratch.path(if spec.starts_with("vsample") { "frames" } else { "out.img" });
+            if !spec.starts_with("vsample") {
+                std::fs::write(&output, OLD_THUMB).unwrap();
+            }
+            let mut command = Command::new(VFRAME);
+            command.args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), output.as_os_str()]);
+            command.stdout(Stdio::null()).stderr(Stdio::piped());
+            let limit = libc::rlimit { rlim_cur: mib << 20, rlim_max: mib << 20 };
+            // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::setrlimit(libc::RLIMIT_AS, &limit);
+                    Ok(())
+                });
+            }
+            let out = command.output().unwrap();
+            if stderr(&out).contains("error while loading shared libraries") {
+                continue; // too little to start at all: the loader's refusal, not vframe's
+            }
+            let code = out.status.code();
+            assert!(matches!(code, Some(0 | 1)), "{spec} in {mib} MiB: {:?}: {}", out.status, stderr(&out));
+            if code == Some(1) && !spec.starts_with("vsample") {
+                assert!(std::fs::read(&output).unwrap() == OLD_THUMB, "{spec} in {mib} MiB: the old image is kept");
+            }
+            *outcomes.entry((spec, code)).or_insert(0) += 1;
+            assert!(temporary_files(&scratch.0).is_empty() && temporary_files(&output).is_empty());
+            let _ = std::fs::remove_dir_all(scratch.path("frames"));
+        }
+    }
+    // The sweep reaches both sides: failures for want of memory, and successes.
+    for spec in ["vframe/png/offset/0/rotate/auto", "vframe/jpg/offset/0", "vsample/png/frames/2"] {
+        assert!(outcomes.contains_key(&(spec, Some(0))) && outcomes.contains_key(&(spec, Some(1))), "{outcomes:?}");
+    }
+}
+
 #[test]
 fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     let run = vframe(&["--jobs".as_ref(), "/dev/zero".as_ref()]);

@@ -163,7 +163,7 @@ impl Frame {
         // SAFETY: plain size computation on validated arguments.
         let size = unsafe { ffi::av_image_get_buffer_size(format, raw.width, raw.height, 1) };
         let size = super::check(size, Status::Internal, "image size")? as usize;
-        let mut out = vec![0u8; size];
+        let mut out = crate::error::zeroed(size, "a frame's planes")?;
         // SAFETY: `out` has exactly the size FFmpeg asked for; the frame's planes are
         // valid for its width, height and format.
         let ret = unsafe {

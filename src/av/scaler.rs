@@ -184,7 +184,9 @@ fn pass(
     // Zeroed each time: the next pass's SIMD may read into a row's padding, which then
     // never holds an earlier frame's pixels.
     out.clear();
-    out.resize(planes * plane + 64, 0);
+    let size = planes * plane + 64;
+    crate::error::reserve(out, size, "a scaled picture")?;
+    out.resize(size, 0);
     let base = out.as_mut_ptr();
     // SAFETY: the offsets are within `out` (the planes and the padding).
     let dst = unsafe {
@@ -259,7 +261,7 @@ impl Scaler {
         let (line, plane) = planar_layout(width, height);
         let (g, rest) = self.planes.split_at(plane);
         let (b, r) = rest.split_at(plane);
-        let mut data = vec![0u8; w * 3 * h];
+        let mut data = crate::error::zeroed(w * 3 * h, "a picture")?;
         for (y, row) in data.chunks_exact_mut(w * 3).enumerate() {
             let from = y * line;
             let pixels =
