@@ -436,10 +436,21 @@ fn pictures_in_sequence_are_never_replaced() {
         make("cam.jpg", &["-t", "2", "-c:v", "mjpeg", "-f", "mjpeg"]),
         make("anim.png", &["-t", "2", "-plays", "0", "-f", "apng"]),
         make("anim.webp", &["-t", "2", "-c:v", "libwebp_anim", "-loop", "0"]),
+        make("pipe.png", &["-t", "0.3", "-c:v", "png", "-f", "image2pipe"]),
+        make("pipe.webp", &["-t", "0.3", "-c:v", "libwebp", "-f", "image2pipe"]),
     ];
-    for kept in &sequences {
+    // A picture with a video after it (a motion photo), in each format.
+    let mut with_video = Vec::new();
+    for (name, args) in [("motion.jpg", &["-frames:v", "1"][..]), ("motion.png", &["-frames:v", "1"][..])] {
+        let path = make(name, args);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(std::fs::read(&video).unwrap());
+        std::fs::write(&path, bytes).unwrap();
+        with_video.push(path);
+    }
+    for kept in sequences.iter().chain(&with_video) {
         let before = std::fs::read(kept).unwrap();
-        assert_fails(&run(&video, spec, kept), &["cannot write", "more than one picture", "remove it first"]);
+        assert_fails(&run(&video, spec, kept), &["cannot write", "not one whole still picture", "remove it first"]);
         assert!(std::fs::read(kept).unwrap() == before, "{}", kept.display());
     }
     // The same in a folder of several SPECs, and as a vsample frame: that name fails alone.
@@ -447,13 +458,13 @@ fn pictures_in_sequence_are_never_replaced() {
     std::fs::create_dir(&dir).unwrap();
     std::fs::copy(&sequences[0], dir.join("a-1.jpg")).unwrap();
     let out = vframe(&[video.as_os_str(), spec.as_ref(), spec.as_ref(), "-o".as_ref(), dir.as_os_str()]);
-    assert_some_fail(&out, &["a-1.jpg", "more than one picture"]);
+    assert_some_fail(&out, &["a-1.jpg", "not one whole still picture"]);
     assert!(std::fs::read(dir.join("a-1.jpg")).unwrap() == std::fs::read(&sequences[0]).unwrap());
     let frames = scratch.path("frames");
     std::fs::create_dir(&frames).unwrap();
     std::fs::copy(&sequences[2], frames.join("000002.png")).unwrap();
     let out = vframe(&[video.as_os_str(), "vsample/png/frames/3/s/32x".as_ref(), "-o".as_ref(), frames.as_os_str()]);
-    assert_fails(&out, &["000002.png", "more than one picture"]);
+    assert_fails(&out, &["000002.png", "not one whole still picture"]);
     assert!(std::fs::read(frames.join("000002.png")).unwrap() == std::fs::read(&sequences[2]).unwrap());
     // Single pictures are replaced: the ffmpeg CLI's JPEG and WebP, vframe's own in every
     // format (a second run over the first).
@@ -1234,6 +1245,20 @@ fn an_input_named_two_ways_is_opened_once() {
     let out = child.wait_with_output().unwrap();
     assert_some_fail(&out, &["standard input:1", "/dev/stdin is standard input, which held the list of jobs"]);
     assert!(!scratch.path("c.jpg").exists() && scratch.path("d.jpg").exists());
+    // The list named as standard input by another name: the same.
+    for list_name in ["/dev/fd/0", "/proc/self/fd/0"] {
+        let _ = std::fs::remove_file(scratch.path("d.jpg"));
+        let mut child = Command::new(VFRAME)
+            .args(["--jobs", list_name])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), list.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_some_fail(&out, &[":1", "/dev/stdin is standard input, which held the list of jobs"]);
+        assert!(!scratch.path("c.jpg").exists() && scratch.path("d.jpg").exists(), "{list_name}");
+    }
 }
 
 #[test]
@@ -1671,7 +1696,7 @@ fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     let run = vframe(&["--jobs".as_ref(), "/dev/zero".as_ref()]);
     assert_fails(&run, &["larger than 64 MiB"]);
     // `yes | vframe --jobs -`: 64 MiB of one-letter lines, and a file under that size
-    // holding more than a million of them, are refused before any line becomes a job (each
+    // holding more than 100,000 of them, are refused before any line becomes a job (each
     // would hold its own message: gigabytes), within a small address space.
     use std::os::unix::process::CommandExt;
     let limited = |file: &str, stdin: Stdio| {
@@ -1698,8 +1723,8 @@ fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     assert_fails(&out, &["larger than 64 MiB"]);
     let scratch = Scratch::new("jobs-many-lines");
     let many = scratch.path("many.txt");
-    std::fs::write(&many, b"y\n".repeat(1_000_001)).unwrap();
-    assert_fails(&limited(many.to_str().unwrap(), Stdio::null()).output().unwrap(), &["more than 1000000 jobs"]);
+    std::fs::write(&many, b"y\n".repeat(100_001)).unwrap();
+    assert_fails(&limited(many.to_str().unwrap(), Stdio::null()).output().unwrap(), &["more than 100000 jobs"]);
     // Too large to run, with stderr appended to a video its lines name (as a file, or on
     // a pipe): nothing is said into the video; a log gets the message.
     let scratch = Scratch::new("jobs-too-large");

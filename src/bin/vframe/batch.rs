@@ -27,10 +27,11 @@ use crate::progress::Progress;
 /// endless pipe fails instead of filling memory.
 const MAX_JOBS_FILE_BYTES: u64 = 64 << 20;
 
-/// The most jobs one jobs file may hold: each costs a few hundred bytes until the run ends
-/// (its names, its spec, or why it fails), so 64 MiB of short or malformed lines (`yes |
-/// vframe --jobs -`) would otherwise take gigabytes.
-const MAX_JOBS: usize = 1_000_000;
+/// The most jobs one jobs file may hold: each costs about a kilobyte until the run ends
+/// (its names, its spec or why it fails, its places in the checks for outputs), so 64 MiB
+/// of short or malformed lines (`yes | vframe --jobs -`) would otherwise take gigabytes;
+/// at most about 100 MiB this way.
+const MAX_JOBS: usize = 100_000;
 
 /// One image to make.
 pub struct Job {
@@ -241,7 +242,8 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
     let mut ready = Vec::new();
     // With `--jobs -`, standard input held the list and has been read to its end: a job
     // reading it again (`/dev/stdin`, `/proc/self/fd/0`) would find nothing there.
-    let stdin_list = list.filter(|f| *f == Path::new("/dev/stdin")).and_then(Place::of);
+    // However the list was named (`-`, `/dev/fd/0`, `/proc/self/fd/0`).
+    let stdin_list = list.and_then(Place::of).filter(|list| Place::of(Path::new("/dev/stdin")).as_ref() == Some(list));
     for job in &jobs {
         if stdin_list.is_some() && Place::of(&job.input) == stdin_list {
             progress.fail(&format!(

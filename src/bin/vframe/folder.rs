@@ -654,8 +654,9 @@ pub fn holds_what_vframe_writes(
         return match still::is_still(&mut file) {
             Ok(true) => Ok(()),
             Ok(false) => Err(refused(
-                "it exists and holds more than one picture (a Motion-JPEG stream, an animated PNG or WebP, or a \
-                 JPEG with more after its picture, such as a motion photo)"
+                "it exists and is not one whole still picture (pictures one after another, as in a Motion-JPEG \
+                 stream, an animation, a picture with more after it such as a motion photo's video, or one cut \
+                 short)"
                     .to_string(),
             )),
             Err(e) => Err(refused(format!("it exists and cannot be read to see what it holds ({e})"))),

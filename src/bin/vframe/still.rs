@@ -1,9 +1,12 @@
-//! Whether a file that begins like a JPEG, PNG or WebP image holds one still picture, as
-//! vframe writes, and not pictures in sequence: a raw Motion-JPEG stream (JPEGs one after
-//! another; `ffmpeg -f mjpeg`, many webcams), an animated PNG, an animated WebP, or a JPEG
-//! that carries more after its picture (a phone's motion photo with its video, a
-//! multi-picture file). Those are someone's videos and photos, and vframe never replaces
-//! them; its own images are a single picture and nothing after it.
+//! Whether a file that begins like a JPEG, PNG or WebP image holds one whole still
+//! picture and nothing else, as vframe writes, and not pictures in sequence: a raw
+//! Motion-JPEG stream (JPEGs one after another, with or without their end markers;
+//! `ffmpeg -f mjpeg`, many webcams), PNGs or WebPs one after another (`-f image2pipe`), an
+//! animated PNG or WebP, or a picture with more after it (a phone's motion photo with its
+//! video, a multi-picture file). Those are someone's videos and photos, and vframe never
+//! replaces them; its own images are one picture and nothing after it, never cut short. A
+//! file that ends before its picture does (or claims more than it holds) is judged the
+//! same way: not what vframe writes.
 
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 
@@ -19,14 +22,14 @@ fn is_webp(head: &[u8]) -> bool {
     head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP"
 }
 
-/// Whether `file`, whose first bytes [`is_image`], holds one still picture. A file cut
-/// short is judged on what it holds (a broken picture is still one picture).
+/// Whether `file`, whose first bytes [`is_image`], holds one whole still picture and
+/// nothing after it.
 pub fn is_still(file: impl Read + Seek) -> io::Result<bool> {
     let mut r = BufReader::new(file);
     r.seek(SeekFrom::Start(0))?;
     let mut head = [0u8; 8];
     if !read_or_end(&mut r, &mut head)? {
-        return Ok(true);
+        return Ok(false);
     }
     let result = if head.starts_with(JPEG) {
         jpeg_is_still(&mut r)
@@ -36,9 +39,15 @@ pub fn is_still(file: impl Read + Seek) -> io::Result<bool> {
         webp_is_still(&mut r)
     };
     match result {
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
         other => other,
     }
+}
+
+/// Whether nothing follows.
+fn at_end(r: &mut impl Read) -> io::Result<bool> {
+    let mut rest = [0u8; 1];
+    Ok(r.read(&mut rest)? == 0)
 }
 
 /// Fills `buf`; false if the file ended first.
@@ -67,12 +76,10 @@ fn jpeg_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
     let mut marker = next_marker(r)?;
     loop {
         match marker {
-            // Not a marker where one must be: not a JPEG as vframe writes it.
-            0x00 => return Ok(false),
-            0xD9 => {
-                let mut rest = [0u8; 1];
-                return Ok(r.read(&mut rest)? == 0);
-            }
+            // Not a marker where one must be, or another picture's start (a Motion-JPEG
+            // stream whose frames have no end marker): not one picture.
+            0x00 | 0xD8 => return Ok(false),
+            0xD9 => return at_end(r),
             0x01 | 0xD0..=0xD7 => marker = next_marker(r)?,
             0xDA => {
                 skip_segment(r)?;
@@ -134,7 +141,8 @@ fn end_of_scan(r: &mut impl BufRead) -> io::Result<u8> {
     }
 }
 
-/// A PNG is animated when an `acTL` chunk comes before its first `IDAT` (APNG).
+/// A PNG is one still picture when its chunks, walked to `IEND`, hold no `acTL` (APNG's
+/// animation control) and nothing follows `IEND`.
 fn png_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
     loop {
         let mut chunk = [0u8; 8];
@@ -142,21 +150,32 @@ fn png_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
         let len = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         match &chunk[4..8] {
             b"acTL" => return Ok(false),
-            b"IDAT" | b"IEND" => return Ok(true),
+            b"IEND" => {
+                r.seek_relative(i64::from(len) + 4)?;
+                return at_end(r);
+            }
             _ => r.seek_relative(i64::from(len) + 4)?,
         }
     }
 }
 
-/// A WebP is animated when its first chunk is `VP8X` with the animation flag (0x02), or
-/// holds `ANIM`/`ANMF` chunks.
+/// A WebP is one still picture when its RIFF chunks, walked to the end its header gives,
+/// hold no animation (`VP8X` with the animation flag 0x02, `ANIM` or `ANMF` chunks), and
+/// nothing follows that end.
 fn webp_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
-    r.seek(SeekFrom::Start(12))?;
+    r.seek(SeekFrom::Start(4))?;
+    let mut size = [0u8; 4];
+    r.read_exact(&mut size)?;
+    let end = 8 + u64::from(u32::from_le_bytes(size));
+    let mut at = 12u64;
+    r.seek(SeekFrom::Start(at))?;
     loop {
-        let mut chunk = [0u8; 8];
-        if !read_or_end(r, &mut chunk)? {
-            return Ok(true);
+        if at >= end {
+            // Chunks claiming more than the RIFF holds end past it.
+            return Ok(at == end && at_end(r)?);
         }
+        let mut chunk = [0u8; 8];
+        r.read_exact(&mut chunk)?;
         let len = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
         match &chunk[0..4] {
             b"ANIM" | b"ANMF" => return Ok(false),
@@ -169,6 +188,7 @@ fn webp_is_still(r: &mut BufReader<impl Read + Seek>) -> io::Result<bool> {
             // The picture (`VP8 `, `VP8L`) and its metadata.
             _ => r.seek_relative(i64::from(len) + i64::from(len & 1))?,
         }
+        at += 8 + u64::from(len) + u64::from(len & 1);
     }
 }
 
@@ -204,7 +224,15 @@ mod tests {
         trailer.extend_from_slice(b"\0\0\0\x18ftypmp42");
         assert!(!still(&trailer), "a motion photo: a video after the picture");
         let cut = &jpeg()[..9];
-        assert!(still(cut), "a picture cut short is one picture");
+        assert!(!still(cut), "a picture cut short is not what vframe writes");
+        // Motion-JPEG frames without their end markers: the next frame's SOI.
+        let mut no_eoi = jpeg();
+        no_eoi.truncate(no_eoi.len() - 3);
+        no_eoi.extend_from_slice(&jpeg());
+        assert!(!still(&no_eoi));
+        let mut zeros = jpeg();
+        zeros.extend_from_slice(&[0; 16]);
+        assert!(!still(&zeros), "anything after the picture");
     }
 
     fn png(chunks: &[&[u8; 4]]) -> Vec<u8> {
@@ -221,7 +249,14 @@ mod tests {
     fn a_png_is_still_and_an_apng_is_not() {
         assert!(still(&png(&[b"IHDR", b"IDAT", b"IEND"])));
         assert!(!still(&png(&[b"IHDR", b"acTL", b"IDAT", b"fcTL", b"fdAT", b"IEND"])));
-        assert!(still(&png(&[b"IHDR", b"IDAT", b"acTL"])), "only an acTL before the picture counts");
+        let one = png(&[b"IHDR", b"IDAT", b"IEND"]);
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        assert!(!still(&two), "PNGs one after another (image2pipe)");
+        let mut video = one.clone();
+        video.extend_from_slice(b"\0\0\0\x18ftypmp42");
+        assert!(!still(&video), "a video after the picture");
+        assert!(!still(&png(&[b"IHDR", b"IDAT"])), "no IEND: cut short");
     }
 
     fn webp(chunks: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
@@ -234,6 +269,8 @@ mod tests {
                 w.push(0);
             }
         }
+        let size = (w.len() - 8) as u32;
+        w[4..8].copy_from_slice(&size.to_le_bytes());
         w
     }
 
@@ -243,5 +280,15 @@ mod tests {
         assert!(still(&webp(&[(b"VP8X", &[0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0]), (b"VP8L", b"xy")])));
         assert!(!still(&webp(&[(b"VP8X", &[0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0]), (b"ANIM", &[0; 6])])));
         assert!(!still(&webp(&[(b"VP8 ", b"abc"), (b"ANMF", b"q")])));
+        let one = webp(&[(b"VP8 ", b"abc")]);
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        assert!(!still(&two), "WebPs one after another (image2pipe)");
+        let mut video = one.clone();
+        video.extend_from_slice(b"\0\0\0\x18ftypmp42");
+        assert!(!still(&video), "a video after the picture");
+        let mut short = one.clone();
+        short[4] += 2;
+        assert!(!still(&short), "a RIFF claiming more than the file holds");
     }
 }
