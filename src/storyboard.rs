@@ -185,12 +185,11 @@ impl StoryboardIndex {
     }
 }
 
-/// The sheet being filled: the whole grid's RGB pixels.
+/// The sheet being filled: its tiles' pictures so far (laid out when the sheet is
+/// finished, on the grid they fill: a sheet's size is known only once its last tile is,
+/// as a span may give fewer tiles than it has moments).
 struct Canvas {
-    pixels: Vec<u8>,
-    width: u32,
-    height: u32,
-    tiles: usize,
+    pictures: Vec<Picture>,
     first_tile: usize,
 }
 
@@ -278,33 +277,22 @@ impl<'a> Storyboard<'a> {
         if self.index.tile_width == 0 {
             self.index.tile_width = picture.width;
             self.index.tile_height = picture.height;
-            let (columns, rows) = self.sheet_grid();
-            self.grid_size(columns, rows)?;
         }
         if let Some(last) = self.index.tiles.last_mut() {
             last.end_ms = visit.offset_ms.max(last.start_ms + 1);
         }
         let per_sheet = (self.spec.columns * self.spec.rows) as usize;
-        let canvas = match &mut self.canvas {
-            Some(canvas) => canvas,
-            None => {
-                let (columns, rows) = self.sheet_grid();
-                let (width, height) = self.grid_size(columns, rows)?;
-                let mut pixels = Vec::new();
-                crate::error::reserve(&mut pixels, width as usize * height as usize * 3, "a storyboard sheet")?;
-                for _ in 0..width as usize * height as usize {
-                    pixels.extend_from_slice(&self.spec.color);
-                }
-                let first_tile = self.index.tiles.len();
-                self.canvas.insert(Canvas { pixels, width, height, tiles: 0, first_tile })
-            }
-        };
-        let cell = canvas.tiles as u32;
+        let first_tile = self.index.tiles.len();
+        let cell = self.canvas.as_ref().map_or(0, |canvas| canvas.pictures.len()) as u32;
+        // The sheet with this tile must fit the limits: refused at the first tile that
+        // makes it too large, before any more is decoded for it.
+        self.grid_size(self.spec.columns.min(cell + 1), (cell + 1).div_ceil(self.spec.columns))?;
+        let canvas = self.canvas.get_or_insert_with(|| Canvas { pictures: Vec::new(), first_tile });
         let (column, row) = (cell % self.spec.columns, cell / self.spec.columns);
         let x = self.spec.margin + column * (self.index.tile_width + self.spec.padding);
         let y = self.spec.margin + row * (self.index.tile_height + self.spec.padding);
-        blit(canvas, &picture, x, y);
-        canvas.tiles += 1;
+        canvas.pictures.push(picture);
+        let tiles = canvas.pictures.len();
         self.index.tiles.push(Tile {
             sheet: self.index.sheets.len(),
             x,
@@ -313,7 +301,7 @@ impl<'a> Storyboard<'a> {
             end_ms: visit.offset_ms + 1,
             time: visit.located.seconds(),
         });
-        if canvas.tiles == per_sheet {
+        if tiles == per_sheet {
             let canvas = self.canvas.take().expect("the canvas being filled");
             return self.finish_sheet(canvas).map(Step::Sheet);
         }
@@ -325,18 +313,6 @@ impl<'a> Storyboard<'a> {
         if let Some(last) = self.index.tiles.last_mut() {
             last.end_ms = moments.last_end(last.start_ms);
         }
-    }
-
-    /// The grid of the sheet that starts now: the spec's, or fewer rows (and columns) when
-    /// fewer moments are left in the span than a sheet holds, as for a short video's only
-    /// sheet. Its tiles are never more (a moment gives at most one); the sheet is cropped
-    /// to the tiles it got when it is finished.
-    fn sheet_grid(&self) -> (u32, u32) {
-        let (columns, rows) = (u64::from(self.spec.columns), u64::from(self.spec.rows));
-        let per_sheet = columns * rows;
-        let made = self.index.tiles.len() as u64;
-        let left = self.planned().map_or(per_sheet, |planned| planned.saturating_sub(made).clamp(1, per_sheet));
-        (columns.min(left) as u32, left.div_ceil(columns) as u32)
     }
 
     /// The size of a sheet of `columns` x `rows` tiles, refused beyond the sheet limits.
@@ -361,40 +337,44 @@ impl<'a> Storyboard<'a> {
         Ok((width as u32, height as u32))
     }
 
-    /// Crops a sheet to the tiles it holds, encodes it and adds it to the index.
+    /// Lays a sheet's tiles out on the grid they fill (the last sheet's rows, and columns
+    /// when it has one row), encodes it and adds it to the index.
     fn finish_sheet(&mut self, canvas: Canvas) -> Result<Sheet, Error> {
-        let columns = self.spec.columns.min(canvas.tiles as u32);
-        let rows = (canvas.tiles as u32).div_ceil(self.spec.columns);
+        let tiles = canvas.pictures.len();
+        let columns = self.spec.columns.min(tiles as u32);
+        let rows = (tiles as u32).div_ceil(self.spec.columns);
         let (width, height) = self.grid_size(columns, rows)?;
-        let pixels = if (width, height) == (canvas.width, canvas.height) {
-            canvas.pixels
-        } else {
-            let row = width as usize * 3;
-            let stride = canvas.width as usize * 3;
-            (0..height as usize).flat_map(|y| canvas.pixels[y * stride..y * stride + row].iter().copied()).collect()
-        };
+        let mut pixels = Vec::new();
+        crate::error::reserve(&mut pixels, width as usize * height as usize * 3, "a storyboard sheet")?;
+        for _ in 0..width as usize * height as usize {
+            pixels.extend_from_slice(&self.spec.color);
+        }
+        let placed = &self.index.tiles[canvas.first_tile..canvas.first_tile + tiles];
+        for (picture, tile) in canvas.pictures.iter().zip(placed) {
+            blit(&mut pixels, width, picture, tile.x, tile.y);
+        }
         let format = self.spec.look.format;
         let data = encode(&pixels, width, height, format, self.spec.look.quality)?;
         let index = self.index.sheets.len();
         let name = self.spec.sheet_name(index);
-        self.index.sheets.push(SheetInfo { name: name.clone(), width, height, tiles: canvas.tiles });
+        self.index.sheets.push(SheetInfo { name: name.clone(), width, height, tiles });
         Ok(Sheet {
             index,
             name,
             image: Image { data, width, height, format },
             first_tile: canvas.first_tile,
-            tile_count: canvas.tiles,
+            tile_count: tiles,
         })
     }
 }
 
-/// Copies `picture` into the canvas with its top-left corner at (`x`, `y`).
-fn blit(canvas: &mut Canvas, picture: &Picture, x: u32, y: u32) {
+/// Copies `picture` into a sheet `width` pixels wide with its top-left corner at (`x`, `y`).
+fn blit(sheet: &mut [u8], width: u32, picture: &Picture, x: u32, y: u32) {
     let row = picture.width as usize * 3;
-    let stride = canvas.width as usize * 3;
+    let stride = width as usize * 3;
     for (dy, src) in picture.pixels.chunks_exact(row).enumerate() {
         let at = (y as usize + dy) * stride + x as usize * 3;
-        canvas.pixels[at..at + row].copy_from_slice(src);
+        sheet[at..at + row].copy_from_slice(src);
     }
 }
 

@@ -170,17 +170,36 @@ fn storyboard_index_files() {
     );
     assert!(json.contains("\"sheets\":[{\"name\":\"storyboard-000001.jpg\",\"width\":160,\"height\":60,\"tiles\":2},"));
     assert!(json.contains("{\"sheet\":1,\"x\":0,\"y\":0,\"start\":4.000,\"end\":6.000,\"time\":4.000000}"), "{json}");
-    // Sheets too large are refused before any is made: ten 2000-pixel tiles a row.
+    // Sheets too large are refused at the tile that makes them so: ten 2000-pixel tiles
+    // a row would be 20000 wide; the ninth already makes 18000, past the 16383 limit.
     let spec: StoryboardSpec = "storyboard/jpg/s/2000x/interval/0.5/columns/10".parse().unwrap();
     let err = vframe::storyboard(Input::Path(&fixture("gop25_25fps.mp4")), &spec, &options()).unwrap_err();
     assert_eq!(err.status(), vframe::Status::LimitExceeded);
-    assert!(err.message().contains("20000x"), "{err}");
+    assert!(err.message().contains("a sheet of 9x1 tiles of 2000x1500 would be 18000x1500"), "{err}");
     // A span with fewer moments than a sheet holds is judged by the sheet it makes: one
     // tile (the default interval over a 6 s video) is a 2000x1500 sheet, not a 10x10 grid.
     let spec: StoryboardSpec = "storyboard/jpg/s/2000x/columns/10".parse().unwrap();
     let (sheets, index) = vframe::storyboard(Input::Path(&fixture("gop25_25fps.mp4")), &spec, &options()).unwrap();
     assert_eq!((sheets.len(), sheets[0].image.width, sheets[0].image.height), (1, 2000, 1500));
     assert_eq!((index.columns, index.rows, index.tiles.len()), (10, 10, 1));
+    // Fewer frames than moments (`frames/10` of a one-frame video gives that frame once):
+    // the sheet is judged by the tile it got, not by the ten moments planned.
+    let one = common::TempPath::new("one-frame.mp4");
+    common::ffmpeg(&[
+        "-f".as_ref(),
+        "lavfi".as_ref(),
+        "-i".as_ref(),
+        "testsrc2=size=64x48:rate=25".as_ref(),
+        "-frames:v".as_ref(),
+        "1".as_ref(),
+        "-y".as_ref(),
+        one.0.as_os_str(),
+    ]);
+    let spec: StoryboardSpec = "storyboard/png/s/3840x/frames/10/columns/10/rows/1".parse().unwrap();
+    let (sheets, index) = vframe::storyboard(Input::Path(&one.0), &spec, &options()).unwrap();
+    assert_eq!(index.tiles.len(), 1);
+    assert_eq!((sheets.len(), sheets[0].image.width, sheets[0].image.height), (1, index.tile_width, index.tile_height));
+    assert!(index.tile_width * 10 > vframe::MAX_SHEET_SIDE, "ten such tiles a row would be refused");
 }
 
 /// Key frame times (seconds from the stream's start) as ffprobe decodes them with
