@@ -562,6 +562,6 @@ pub fn access_acl(uid: u32) -> Vec<u8> {
     acl
 }
 
-/// An earlier thumbnail at an output (a JPEG's first bytes): the CLI replaces images, and
-/// refuses to replace anything else.
-pub const OLD_THUMB: &[u8] = b"\xFF\xD8\xFF\xE0 an earlier thumbnail";
+/// An earlier thumbnail at an output (a JPEG's structure: start, a comment, end): the CLI
+/// replaces whole still pictures, and refuses to replace anything else.
+pub const OLD_THUMB: &[u8] = b"\xFF\xD8\xFF\xFE\x00\x16an earlier thumbnail\xFF\xD9";

@@ -1312,9 +1312,14 @@ mod tests {
     fn putting_back_touches_only_what_vframe_put_there() {
         let (root, out, stage) = scratch("put-back");
         let (dir, staging) = (out.as_raw_fd(), stage.as_raw_fd());
-        // Earlier images (a WebP's first bytes, in ASCII): what vframe replaces.
-        for (name, old) in [("a", "RIFF....WEBP old a"), ("b", "RIFF....WEBP old b")] {
-            std::fs::write(root.join("out").join(name), old).unwrap();
+        // Earlier images (WebP's structure around text for a picture): what vframe replaces.
+        let image = |text: &str| {
+            let chunk = [b"VP8 ".as_slice(), &(text.len() as u32).to_le_bytes(), text.as_bytes()].concat();
+            let padded = [chunk.as_slice(), if text.len() % 2 == 1 { b"\0" } else { b"" }].concat();
+            [b"RIFF".as_slice(), &(4 + padded.len() as u32).to_le_bytes(), b"WEBP", &padded].concat()
+        };
+        for (name, old) in [("a", "old a"), ("b", "old b")] {
+            std::fs::write(root.join("out").join(name), image(old)).unwrap();
         }
         let mut moved = Vec::new();
         let names: Vec<OsString> = ["a", "b", "c"].iter().map(OsString::from).collect();
@@ -1333,10 +1338,13 @@ mod tests {
         replace(&root.join("out/c"), b"theirs c");
         let (kept, failed) = move_back(staging, dir, &moved);
         assert_eq!((kept, failed), (vec![OsString::from("b")], 2));
-        let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
-        assert_eq!([read("out/a"), read("out/b"), read("out/c")], ["RIFF....WEBP old a", "theirs b", "theirs c"]);
-        assert_eq!(read("stage/b"), "RIFF....WEBP old b", "the file that could not be put back is kept");
-        assert_eq!(read("stage/a"), "new a");
+        let read = |path: &str| std::fs::read(root.join(path)).unwrap();
+        assert_eq!(
+            [read("out/a"), read("out/b"), read("out/c")],
+            [image("old a"), b"theirs b".to_vec(), b"theirs c".to_vec()]
+        );
+        assert_eq!(read("stage/b"), image("old b"), "the file that could not be put back is kept");
+        assert_eq!(read("stage/a"), b"new a");
         let _ = std::fs::remove_dir_all(&root);
     }
 
