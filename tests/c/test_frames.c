@@ -190,7 +190,7 @@ static void test_failures(void) {
     CHECK(never.calls == 0, "no sheet for a bad path");
     CHECK(vframe_sample_memory(NULL, 5, SAMPLE, NULL, &frames, err, sizeof err) == VFRAME_STATUS_INVALID_ARGUMENT, "%s", err);
     CHECK(vframe_storyboard(fixture("gop25_25fps.mp4"), "vsample/jpg", NULL, &sb, err, sizeof err) == VFRAME_STATUS_INVALID_SPEC, "%s", err);
-    CHECK(vframe_storyboard(fixture("gop25_25fps.mp4"), "storyboard/jpg/s/3000x/columns/10", NULL, &sb, err, sizeof err) == VFRAME_STATUS_LIMIT_EXCEEDED, "%s", err);
+    CHECK(vframe_storyboard(fixture("gop25_25fps.mp4"), "storyboard/jpg/s/3000x/interval/0.5/columns/10", NULL, &sb, err, sizeof err) == VFRAME_STATUS_LIMIT_EXCEEDED, "%s", err);
     CHECK(sb.count == 0 && sb.vtt == NULL, "emptied on failure");
     /* A time limit reached in the middle frees what was made. */
     vframe_options opts = vframe_options_default();

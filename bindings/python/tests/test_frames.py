@@ -153,6 +153,6 @@ def test_storyboard_from_bytes_and_failures(fixtures: Path) -> None:
     assert len(board.sheets) == 1 and Image.open(io.BytesIO(board.sheets[0].image)).format == "WEBP"
     assert board.vtt.startswith("WEBVTT\n")
     with pytest.raises(vframe.LimitExceededError, match="over the limit"):
-        vframe.storyboard(data, "storyboard/jpg/s/3000x/columns/10")
+        vframe.storyboard(data, "storyboard/jpg/s/3000x/interval/0.5/columns/10")
     with pytest.raises(vframe.InvalidSpecError, match="color"):
         vframe.storyboard(data, "storyboard/jpg/color/blue")
