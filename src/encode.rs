@@ -30,16 +30,9 @@ pub(crate) fn encode(
     let mut room = Vec::new();
     crate::error::reserve(&mut room, rgb.len().saturating_mul(3), "encoding the image")?;
     drop(room);
-    let mut out = Output(Vec::new());
-    crate::error::reserve(&mut out.0, rgb.len() / 8, "an encoded image")?;
-    let fail = |e: &dyn std::fmt::Display| {
-        if out_of_memory(e) {
-            Error::new(Status::Internal, format!("out of memory for the encoded {} image", format.as_str()))
-        } else {
-            fail(e)
-        }
-    };
-    match format {
+    let mut out = Output { data: Vec::new(), ran_out: false };
+    crate::error::reserve(&mut out.data, rgb.len() / 8, "an encoded image")?;
+    let written = match format {
         Format::Jpeg => {
             let (w, h) = (u16::try_from(width), u16::try_from(height));
             let (Ok(w), Ok(h)) = (w, h) else {
@@ -47,32 +40,36 @@ pub(crate) fn encode(
             };
             let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
             encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-            encoder.encode(rgb, w, h, jpeg_encoder::ColorType::Rgb).map_err(|e| fail(&e))?;
+            encoder.encode(rgb, w, h, jpeg_encoder::ColorType::Rgb).map_err(|e| e.to_string())
         }
-        Format::Png => {
-            let mut encoder = png::Encoder::new(&mut out, width, height);
-            encoder.set_color(png::ColorType::Rgb);
-            encoder.set_depth(png::BitDepth::Eight);
-            encoder.set_compression(png::Compression::Fast);
-            let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
-            writer.write_image_data(rgb).map_err(|e| fail(&e))?;
-            writer.finish().map_err(|e| fail(&e))?;
-        }
+        Format::Png => encode_png(&mut out, rgb, width, height).map_err(|e| e.to_string()),
         Format::Webp => return av::encode_webp(rgb, width, height, quality),
+    };
+    match written {
+        Ok(()) => Ok(out.data),
+        Err(_) if out.ran_out => {
+            Err(Error::new(Status::Internal, format!("out of memory for the encoded {} image", format.as_str())))
+        }
+        Err(e) => Err(fail(&e)),
     }
-    Ok(out.0)
+}
+
+fn encode_png(out: &mut Output, rgb: &[u8], width: u32, height: u32) -> Result<(), png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()
 }
 
 /// The encoded bytes, grown as the encoder writes them; where memory runs out (an
 /// address-space limit) the write fails, as any other write would, instead of the process
-/// aborting.
-struct Output(Vec<u8>);
-
-/// What [`Output`] says when it cannot grow.
-const NO_MEMORY: &str = "out of memory for the encoded image";
-
-fn out_of_memory(e: &dyn std::fmt::Display) -> bool {
-    e.to_string().contains(NO_MEMORY)
+/// aborting, and `ran_out` says so.
+struct Output {
+    data: Vec<u8>,
+    ran_out: bool,
 }
 
 impl std::io::Write for Output {
@@ -82,14 +79,15 @@ impl std::io::Write for Output {
     }
 
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.0.capacity() - self.0.len() < data.len() {
+        if self.data.capacity() - self.data.len() < data.len() {
             // Doubling, as a Vec grows, but asked for rather than assumed.
-            let more = data.len().max(self.0.len());
-            if self.0.try_reserve(more).is_err() {
-                return Err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, NO_MEMORY));
+            let more = data.len().max(self.data.len());
+            if self.data.try_reserve(more).is_err() {
+                self.ran_out = true;
+                return Err(std::io::ErrorKind::OutOfMemory.into());
             }
         }
-        self.0.extend_from_slice(data);
+        self.data.extend_from_slice(data);
         Ok(())
     }
 

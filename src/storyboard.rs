@@ -286,7 +286,7 @@ impl<'a> Storyboard<'a> {
         let cell = self.canvas.as_ref().map_or(0, |canvas| canvas.pictures.len()) as u32;
         // The sheet with this tile must fit the limits: refused at the first tile that
         // makes it too large, before any more is decoded for it.
-        self.grid_size(self.spec.columns.min(cell + 1), (cell + 1).div_ceil(self.spec.columns))?;
+        self.sheet_size(cell + 1)?;
         let canvas = self.canvas.get_or_insert_with(|| Canvas { pictures: Vec::new(), first_tile });
         let (column, row) = (cell % self.spec.columns, cell / self.spec.columns);
         let x = self.spec.margin + column * (self.index.tile_width + self.spec.padding);
@@ -315,8 +315,10 @@ impl<'a> Storyboard<'a> {
         }
     }
 
-    /// The size of a sheet of `columns` x `rows` tiles, refused beyond the sheet limits.
-    fn grid_size(&self, columns: u32, rows: u32) -> Result<(u32, u32), Error> {
+    /// The size of a sheet holding `tiles` tiles: the rows they fill (and the columns, with
+    /// one row), refused beyond the sheet limits.
+    fn sheet_size(&self, tiles: u32) -> Result<(u32, u32), Error> {
+        let (columns, rows) = (self.spec.columns.min(tiles), tiles.div_ceil(self.spec.columns));
         let side = |n: u32, tile: u32| {
             u64::from(self.spec.margin) * 2
                 + u64::from(n) * u64::from(tile)
@@ -341,9 +343,7 @@ impl<'a> Storyboard<'a> {
     /// when it has one row), encodes it and adds it to the index.
     fn finish_sheet(&mut self, canvas: Canvas) -> Result<Sheet, Error> {
         let tiles = canvas.pictures.len();
-        let columns = self.spec.columns.min(tiles as u32);
-        let rows = (tiles as u32).div_ceil(self.spec.columns);
-        let (width, height) = self.grid_size(columns, rows)?;
+        let (width, height) = self.sheet_size(tiles as u32)?;
         let mut pixels = Vec::new();
         crate::error::reserve(&mut pixels, width as usize * height as usize * 3, "a storyboard sheet")?;
         for _ in 0..width as usize * height as usize {

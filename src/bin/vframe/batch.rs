@@ -210,6 +210,8 @@ struct Ready<'a> {
     job: &'a Job,
     spec: vframe::Spec,
     output: Output,
+    /// Where the job's input leads, if anywhere.
+    input: Option<Place>,
 }
 
 /// Runs `jobs`, input by input, `parallel` inputs at a time, and says how it went.
@@ -226,10 +228,12 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
     if let Some(place) = list.filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file())).and_then(Place::of) {
         inputs.insert(place, "the jobs file; writing it would destroy the list of jobs".to_string());
     }
-    for job in &jobs {
-        if let Some(place) = Place::of(&job.input) {
+    // Where each job's input leads, looked up once for every use below.
+    let places: Vec<Option<Place>> = jobs.iter().map(|job| Place::of(&job.input)).collect();
+    for (job, place) in jobs.iter().zip(&places) {
+        if let Some(place) = place {
             inputs
-                .entry(place)
+                .entry(place.clone())
                 .or_insert_with(|| format!("the input of {}; writing it would destroy that video", job.origin));
         }
     }
@@ -244,8 +248,8 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
     // reading it again (`/dev/stdin`, `/proc/self/fd/0`) would find nothing there.
     // However the list was named (`-`, `/dev/fd/0`, `/proc/self/fd/0`).
     let stdin_list = list.and_then(Place::of).filter(|list| Place::of(Path::new("/dev/stdin")).as_ref() == Some(list));
-    for job in &jobs {
-        if stdin_list.is_some() && Place::of(&job.input) == stdin_list {
+    for (job, place) in jobs.iter().zip(places) {
+        if stdin_list.is_some() && place == stdin_list {
             progress.fail(&format!(
                 "{}: INPUT {} is standard input, which held the list of jobs (--jobs -)",
                 job.origin,
@@ -253,7 +257,7 @@ pub fn run(jobs: Vec<Job>, jobs_file: Option<&Path>, parallel: usize) -> ExitCod
             ));
             continue;
         }
-        match prepare(job, &inputs, &mut claimed) {
+        match prepare(job, place, &inputs, &mut claimed) {
             Ok(r) => ready.push(r),
             Err(message) => progress.fail(&message),
         }
@@ -370,7 +374,7 @@ fn by_input<'a>(jobs: Vec<Ready<'a>>) -> Vec<(&'a Path, Vec<Ready<'a>>)> {
     let mut place: HashMap<Key, usize> = HashMap::new();
     for job in jobs {
         let input = job.job.input.as_path();
-        let key = match Place::of(input) {
+        let key = match job.input {
             Some(Place::Existing { dev, ino }) => Key::File(dev, ino),
             _ => Key::Text(input),
         };
@@ -383,14 +387,15 @@ fn by_input<'a>(jobs: Vec<Ready<'a>>) -> Vec<(&'a Path, Vec<Ready<'a>>)> {
     groups
 }
 
-/// The job with its spec parsed and its output resolved and checked, or why it fails. The
-/// output may not be any job's input (`inputs`: where each leads, and the first job to read
+/// The job with its spec parsed and its output resolved and checked (`input`: where its
+/// input leads), or why it fails. The output may not be any job's input (`inputs`: where each leads, and the first job to read
 /// it), nor a file an earlier job writes (`claimed`, which this job's output joins): what
 /// one job writes would destroy another's video, the jobs file, or the image another made.
 /// Outputs written in place (standard output, FIFOs, devices) take any number of jobs, but
 /// a file written in place (standard output redirected into it) is no other job's to replace.
 fn prepare<'a>(
     job: &'a Job,
+    input: Option<Place>,
     inputs: &HashMap<Place, String>,
     claimed: &mut HashMap<Place, (String, bool)>,
 ) -> Result<Ready<'a>, String> {
@@ -422,5 +427,5 @@ fn prepare<'a>(
         }
     }
     output.check_replaceable().map_err(|why| format!("{}: {why}", job.origin))?;
-    Ok(Ready { job, spec, output })
+    Ok(Ready { job, spec, output, input })
 }

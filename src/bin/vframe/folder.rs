@@ -647,9 +647,6 @@ pub fn holds_what_vframe_writes(
     let head = &head[..got];
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let index = holds == Holds::Index;
-    let ours = is_image(head)
-        || (index && ext == Some("vtt") && text.starts_with(b"WEBVTT"))
-        || (index && ext == Some("json") && text.trim_ascii_start().starts_with(b"{"));
     if is_image(head) {
         return match still::is_still(&mut file) {
             Ok(true) => Ok(()),
@@ -662,6 +659,8 @@ pub fn holds_what_vframe_writes(
             Err(e) => Err(refused(format!("it exists and cannot be read to see what it holds ({e})"))),
         };
     }
+    let ours = (index && ext == Some("vtt") && text.starts_with(b"WEBVTT"))
+        || (index && ext == Some("json") && text.trim_ascii_start().starts_with(b"{"));
     if ours || got == 0 {
         return Ok(());
     }

@@ -26,19 +26,20 @@ fn is_webp(head: &[u8]) -> bool {
 /// nothing after it.
 pub fn is_still(file: impl Read + Seek) -> io::Result<bool> {
     let mut r = BufReader::new(file);
-    r.seek(SeekFrom::Start(0))?;
-    let mut head = [0u8; 8];
-    if !read_or_end(&mut r, &mut head)? {
-        return Ok(false);
-    }
-    let result = if head.starts_with(JPEG) {
-        jpeg_is_still(&mut r)
-    } else if head.starts_with(PNG) {
-        png_is_still(&mut r)
-    } else {
-        webp_is_still(&mut r)
+    let mut walk = || {
+        r.seek(SeekFrom::Start(0))?;
+        let mut head = [0u8; 8];
+        r.read_exact(&mut head)?;
+        if head.starts_with(JPEG) {
+            jpeg_is_still(&mut r)
+        } else if head.starts_with(PNG) {
+            png_is_still(&mut r)
+        } else {
+            webp_is_still(&mut r)
+        }
     };
-    match result {
+    // A file that ends before its picture does.
+    match walk() {
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
         other => other,
     }
@@ -48,15 +49,6 @@ pub fn is_still(file: impl Read + Seek) -> io::Result<bool> {
 fn at_end(r: &mut impl Read) -> io::Result<bool> {
     let mut rest = [0u8; 1];
     Ok(r.read(&mut rest)? == 0)
-}
-
-/// Fills `buf`; false if the file ended first.
-fn read_or_end(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    match r.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 fn byte(r: &mut impl BufRead) -> io::Result<u8> {
