@@ -488,6 +488,19 @@ fn pictures_in_sequence_are_never_replaced() {
     assert!(temporary_files(&scratch.0).is_empty());
 }
 
+/// Runs `command` under a limit on `resource` (soft and hard) of `value`: the child's alone.
+fn limit(command: &mut Command, resource: libc::__rlimit_resource_t, value: libc::rlim_t) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+    // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            libc::setrlimit(resource, &limit);
+            Ok(())
+        });
+    }
+}
+
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
 }
@@ -1652,7 +1665,6 @@ fn short_memory_is_an_error_not_an_abort() {
         "rotate=90".as_ref(),
         video.as_os_str(),
     ]);
-    use std::os::unix::process::CommandExt;
     let mut outcomes = std::collections::BTreeMap::new();
     for spec in ["vframe/png/offset/0/rotate/auto", "vframe/jpg/offset/0", "vsample/png/frames/2"] {
         for mib in (180..=600).step_by(15) {
@@ -1663,14 +1675,7 @@ fn short_memory_is_an_error_not_an_abort() {
             let mut command = Command::new(VFRAME);
             command.args([video.as_os_str(), spec.as_ref(), "-o".as_ref(), output.as_os_str()]);
             command.stdout(Stdio::null()).stderr(Stdio::piped());
-            let limit = libc::rlimit { rlim_cur: mib << 20, rlim_max: mib << 20 };
-            // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
-            unsafe {
-                command.pre_exec(move || {
-                    libc::setrlimit(libc::RLIMIT_AS, &limit);
-                    Ok(())
-                });
-            }
+            limit(&mut command, libc::RLIMIT_AS, mib << 20);
             let out = command.output().unwrap();
             if stderr(&out).contains("error while loading shared libraries") {
                 continue; // too little to start at all: the loader's refusal, not vframe's
@@ -1698,18 +1703,10 @@ fn an_endless_jobs_file_fails_instead_of_filling_memory() {
     // `yes | vframe --jobs -`: 64 MiB of one-letter lines, and a file under that size
     // holding more than 100,000 of them, are refused before any line becomes a job (each
     // would hold its own message: gigabytes), within a small address space.
-    use std::os::unix::process::CommandExt;
     let limited = |file: &str, stdin: Stdio| {
         let mut command = Command::new(VFRAME);
         command.args(["--jobs", file]).stdin(stdin).stdout(Stdio::null()).stderr(Stdio::piped());
-        // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
-        unsafe {
-            command.pre_exec(|| {
-                let limit = libc::rlimit { rlim_cur: 1 << 30, rlim_max: 1 << 30 };
-                libc::setrlimit(libc::RLIMIT_AS, &limit);
-                Ok(())
-            });
-        }
+        limit(&mut command, libc::RLIMIT_AS, 1 << 30);
         command
     };
     let mut child = limited("-", Stdio::piped()).spawn().unwrap();
@@ -2056,18 +2053,10 @@ fn a_file_size_limit_fails_the_write_and_keeps_the_file() {
     let video = fixture("gop25_25fps.mp4");
     let output = scratch.path("thumb.png");
     std::fs::write(&output, OLD_THUMB).unwrap();
-    use std::os::unix::process::CommandExt;
     let limited = |args: &[&std::ffi::OsStr]| {
         let mut command = Command::new(VFRAME);
         command.args(args);
-        // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
-        unsafe {
-            command.pre_exec(|| {
-                let limit = libc::rlimit { rlim_cur: 4096, rlim_max: 4096 };
-                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-                Ok(())
-            });
-        }
+        limit(&mut command, libc::RLIMIT_FSIZE, 4096);
         command.output().unwrap()
     };
     let out = limited(&[video.as_os_str(), "vframe/png/offset/1".as_ref(), "-o".as_ref(), output.as_os_str()]);
@@ -2300,7 +2289,6 @@ fn an_output_ending_in_a_slash_is_a_folder_not_an_image_file() {
 fn a_deep_output_path_needs_no_descriptor_per_folder() {
     // The walk to the output folder held a descriptor for every folder on the way: under
     // `ulimit -n 20`, 30 folders deep failed with "Too many open files".
-    use std::os::unix::process::CommandExt;
     let scratch = Scratch::new("deep");
     let video = fixture("gop25_25fps.mp4");
     let mut deep = scratch.path("");
@@ -2311,14 +2299,7 @@ fn a_deep_output_path_needs_no_descriptor_per_folder() {
     let output = deep.join("a.jpg");
     let mut command = Command::new(VFRAME);
     command.args([video.as_os_str(), "vframe/jpg/offset/1/w/32".as_ref(), "-o".as_ref(), output.as_os_str()]);
-    // SAFETY: setrlimit is async-signal-safe; the limit is the child's alone.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 20, rlim_max: 20 };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            Ok(())
-        });
-    }
+    limit(&mut command, libc::RLIMIT_NOFILE, 20);
     let out = command.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(std::fs::read(&output).unwrap() == library_image(&video, "vframe/jpg/offset/1/w/32"));
